@@ -1,0 +1,33 @@
+//! HTTP surface: the router, shared state, and the one place where module
+//! errors become HTTP responses.
+
+mod error;
+
+use crate::config::Settings;
+use crate::pipeline::Pipeline;
+use crate::store::Store;
+use crate::webhook;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::get;
+use axum::Router;
+use std::sync::Arc;
+
+/// Meta's payloads are a few kB; anything near this is not from Meta.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub settings: Arc<Settings>,
+    pub store: Store,
+    pub pipeline: Pipeline,
+}
+
+pub fn router(state: AppState) -> Router {
+    let webhook_routes = get(webhook::verify_handshake).post(webhook::receive);
+    Router::new()
+        .route("/webhook/whatsapp", webhook_routes.clone())
+        .route("/api/webhooks/whatsapp", webhook_routes)
+        .route("/health", get(|| async { "ok" }))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
+}

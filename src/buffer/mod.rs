@@ -1,0 +1,238 @@
+//! Per-person debounce. People send several short messages in a row; the
+//! bot waits until they have been quiet for `quiet`, or until `max_wait`
+//! after their first message, then hands the person to `on_due` once.
+//!
+//! This is only the in-memory clock. The messages themselves are already in
+//! the database, so a crash loses nothing: start-up rebuilds the timers from
+//! stored timestamps with [`Debouncer::schedule`].
+
+use dashmap::DashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::time::{sleep_until, Instant};
+
+/// Called once per quiet window with the person's user id.
+pub type OnDue = Arc<dyn Fn(i64) + Send + Sync>;
+
+#[derive(Debug, Clone, Copy)]
+struct Window {
+    first_at: Instant,
+    due_at: Instant,
+    messages: u32,
+    last_at: Instant,
+}
+
+/// A snapshot of one waiting person, for the status endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Waiting {
+    pub user_id: i64,
+    pub messages: u32,
+    pub due_in: Duration,
+    pub idle_for: Duration,
+}
+
+#[derive(Clone)]
+pub struct Debouncer {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    windows: DashMap<i64, Window>,
+    quiet: Duration,
+    max_wait: Duration,
+    on_due: OnDue,
+}
+
+impl Debouncer {
+    pub fn new(quiet: Duration, max_wait: Duration, on_due: OnDue) -> Self {
+        Self { inner: Arc::new(Inner { windows: DashMap::new(), quiet, max_wait, on_due }) }
+    }
+
+    /// A new message from `user_id` arrived now: restart its quiet timer.
+    pub fn message_arrived(&self, user_id: i64) {
+        let now = Instant::now();
+        self.upsert(user_id, now, now, 1);
+    }
+
+    /// Rebuilds a window from stored arrival times (already converted to
+    /// this process's clock), e.g. after a restart. A window already open
+    /// here keeps its earlier first message.
+    pub fn schedule(&self, user_id: i64, first_at: Instant, last_at: Instant) {
+        self.upsert(user_id, first_at, last_at, 0);
+    }
+
+    /// Asks for `user_id` to be handed over again at `at`, e.g. because the
+    /// database saw a later message than this process did.
+    pub fn retry_at(&self, user_id: i64, at: Instant) {
+        let mut spawn = false;
+        self.inner.windows.entry(user_id).and_modify(|w| w.due_at = w.due_at.max(at)).or_insert_with(|| {
+            spawn = true;
+            Window { first_at: at, due_at: at, messages: 0, last_at: at }
+        });
+        if spawn {
+            self.spawn_timer(user_id);
+        }
+    }
+
+    pub fn waiting(&self) -> Vec<Waiting> {
+        let now = Instant::now();
+        self.inner
+            .windows
+            .iter()
+            .map(|entry| Waiting {
+                user_id: *entry.key(),
+                messages: entry.messages,
+                due_in: entry.due_at.saturating_duration_since(now),
+                idle_for: now.saturating_duration_since(entry.last_at),
+            })
+            .collect()
+    }
+
+    pub fn len(&self) -> usize {
+        self.inner.windows.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.inner.windows.is_empty()
+    }
+
+    fn upsert(&self, user_id: i64, first_at: Instant, last_at: Instant, added: u32) {
+        let (quiet, max_wait) = (self.inner.quiet, self.inner.max_wait);
+        let mut spawn = false;
+        self.inner
+            .windows
+            .entry(user_id)
+            .and_modify(|w| {
+                w.first_at = w.first_at.min(first_at);
+                w.last_at = w.last_at.max(last_at);
+                w.messages += added;
+                w.due_at = (w.last_at + quiet).min(w.first_at + max_wait);
+            })
+            .or_insert_with(|| {
+                spawn = true;
+                Window { first_at, last_at, messages: added, due_at: (last_at + quiet).min(first_at + max_wait) }
+            });
+        if spawn {
+            self.spawn_timer(user_id);
+        }
+    }
+
+    /// One sleeping task per waiting person. New messages only move the
+    /// deadline in the map; the task re-reads it when it wakes, so nothing
+    /// is cancelled or respawned on the hot path.
+    fn spawn_timer(&self, user_id: i64) {
+        let inner = Arc::clone(&self.inner);
+        tokio::spawn(async move {
+            loop {
+                let Some(due_at) = inner.windows.get(&user_id).map(|w| w.due_at) else { return };
+                sleep_until(due_at).await;
+                let fired = inner.windows.remove_if(&user_id, |_, w| w.due_at <= Instant::now()).is_some();
+                if fired {
+                    (inner.on_due)(user_id);
+                    return;
+                }
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::sync::mpsc;
+
+    fn debouncer(quiet: u64, max: u64) -> (Debouncer, mpsc::UnboundedReceiver<(i64, Instant)>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let on_due: OnDue = Arc::new(move |user| {
+            let _ = tx.send((user, Instant::now()));
+        });
+        (Debouncer::new(Duration::from_secs(quiet), Duration::from_secs(max), on_due), rx)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn fires_once_after_the_person_goes_quiet() {
+        let (buffer, mut due) = debouncer(15, 60);
+        let start = Instant::now();
+        buffer.message_arrived(7);
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        buffer.message_arrived(7);
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        buffer.message_arrived(7);
+        let (user, at) = due.recv().await.unwrap();
+        assert_eq!(user, 7);
+        assert_eq!(at - start, Duration::from_secs(25));
+        tokio::time::sleep(Duration::from_secs(120)).await;
+        assert!(due.try_recv().is_err(), "a second hand-over for one window");
+        assert!(buffer.is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn someone_who_never_pauses_is_answered_at_max_wait() {
+        let (buffer, mut due) = debouncer(15, 60);
+        let start = Instant::now();
+        for _ in 0..20 {
+            buffer.message_arrived(1);
+            tokio::time::sleep(Duration::from_secs(10)).await;
+            if let Ok((_, at)) = due.try_recv() {
+                assert_eq!(at - start, Duration::from_secs(60));
+                return;
+            }
+        }
+        panic!("never answered");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn people_are_timed_independently() {
+        let (buffer, mut due) = debouncer(15, 60);
+        let start = Instant::now();
+        buffer.message_arrived(1);
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        buffer.message_arrived(2);
+        let first = due.recv().await.unwrap();
+        let second = due.recv().await.unwrap();
+        assert_eq!((first.0, first.1 - start), (1, Duration::from_secs(15)));
+        assert_eq!((second.0, second.1 - start), (2, Duration::from_secs(25)));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_rebuilt_window_whose_deadline_passed_fires_at_once() {
+        let (buffer, mut due) = debouncer(15, 60);
+        tokio::time::sleep(Duration::from_secs(100)).await;
+        let now = Instant::now();
+        buffer.schedule(3, now - Duration::from_secs(40), now - Duration::from_secs(30));
+        let (user, at) = due.recv().await.unwrap();
+        assert_eq!((user, at), (3, now));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_rebuilt_window_keeps_its_original_deadline() {
+        let (buffer, mut due) = debouncer(15, 60);
+        tokio::time::sleep(Duration::from_secs(100)).await;
+        let now = Instant::now();
+        buffer.schedule(3, now - Duration::from_secs(5), now - Duration::from_secs(5));
+        let (_, at) = due.recv().await.unwrap();
+        assert_eq!(at - now, Duration::from_secs(10));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retry_at_hands_over_again_later() {
+        let (buffer, mut due) = debouncer(15, 60);
+        let now = Instant::now();
+        buffer.retry_at(9, now + Duration::from_secs(2));
+        let (user, at) = due.recv().await.unwrap();
+        assert_eq!((user, at - now), (9, Duration::from_secs(2)));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn waiting_reports_counts_and_deadlines() {
+        let (buffer, _due) = debouncer(15, 60);
+        buffer.message_arrived(4);
+        buffer.message_arrived(4);
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let waiting = buffer.waiting();
+        assert_eq!(waiting.len(), 1);
+        assert_eq!(waiting[0].messages, 2);
+        assert_eq!(waiting[0].due_in, Duration::from_secs(12));
+        assert_eq!(waiting[0].idle_for, Duration::from_secs(3));
+    }
+}

@@ -1,0 +1,314 @@
+//! Settings, read once at start-up. Every problem is collected and reported
+//! together, so an operator fixes a `.env` in one pass instead of one
+//! restart per typo. Missing credentials are not problems: the parts that
+//! need them stay off and `missing_credentials` says which.
+
+use secrecy::{ExposeSecret, SecretString};
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub const DEFAULT_OPENROUTER_URL: &str = "https://openrouter.ai/api/v1/chat/completions";
+pub const DEFAULT_MODEL: &str = "google/gemini-2.0-flash-exp:free";
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub port: u16,
+    pub data_dir: PathBuf,
+    pub database_url: String,
+    pub prompts_dir: PathBuf,
+    pub whatsapp: WhatsAppSettings,
+    pub llm: LlmSettings,
+    pub buffer: BufferSettings,
+    pub history_turns: usize,
+    pub admin_token: Option<SecretString>,
+}
+
+#[derive(Debug, Clone)]
+pub struct WhatsAppSettings {
+    pub app_secret: Option<SecretString>,
+    pub access_token: Option<SecretString>,
+    pub phone_number_id: Option<String>,
+    pub verify_token: Option<SecretString>,
+    pub app_id: Option<String>,
+    pub business_account_id: Option<String>,
+    pub graph_base: String,
+    pub graph_version: String,
+    pub send_max_attempts: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct LlmSettings {
+    pub api_key: Option<SecretString>,
+    /// The API base derived from `OPENROUTER_URL` (async-openai appends
+    /// `/chat/completions` itself).
+    pub api_base: String,
+    pub model: String,
+    pub fallback_models: Vec<String>,
+    pub timeout: Duration,
+    pub max_retries: usize,
+    pub max_backoff: Duration,
+    pub site_url: String,
+    pub app_title: String,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct BufferSettings {
+    pub quiet: Duration,
+    pub max_wait: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration:\n  - {}", problems.join("\n  - "))]
+pub struct ConfigError {
+    pub problems: Vec<String>,
+}
+
+impl WhatsAppSettings {
+    /// What the Cloud API needs to send a message.
+    pub fn can_send(&self) -> bool {
+        self.access_token.is_some() && self.phone_number_id.is_some()
+    }
+}
+
+impl Settings {
+    /// Reads the process environment (after `.env`, whose values never
+    /// override real environment variables).
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let _ = dotenvy::dotenv();
+        Self::from_lookup(|key| std::env::var(key).ok())
+    }
+
+    /// Reads settings through `lookup`, so tests can pass a map instead of
+    /// mutating the process environment.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let mut reader = Reader { lookup: &lookup, problems: Vec::new() };
+        let settings = reader.settings();
+        if reader.problems.is_empty() {
+            Ok(settings)
+        } else {
+            Err(ConfigError { problems: reader.problems })
+        }
+    }
+
+    /// Human-readable list of what is not configured and what it unlocks,
+    /// for the start-up log. Names settings, never values.
+    pub fn missing_credentials(&self) -> Vec<&'static str> {
+        let wa = &self.whatsapp;
+        let mut missing = Vec::new();
+        if wa.app_secret.is_none() {
+            missing.push("META_APP_SECRET: webhook signatures cannot be checked, POST /webhook/whatsapp answers 503");
+        }
+        if wa.verify_token.is_none() {
+            missing.push("META_WEBHOOK_VERIFY_TOKEN: Meta's webhook verification handshake is refused");
+        }
+        if wa.access_token.is_none() {
+            missing.push("META_ACCESS_TOKEN: replies cannot be sent to WhatsApp");
+        }
+        if wa.phone_number_id.is_none() {
+            missing.push("META_PHONE_NUMBER_ID: replies cannot be sent to WhatsApp");
+        }
+        if self.llm.api_key.is_none() {
+            missing.push("OPENROUTER_API_KEY: no LLM; people get the fallback message");
+        }
+        if self.admin_token.is_none() {
+            missing.push("ADMIN_API_TOKEN: admin endpoints are disabled");
+        }
+        missing
+    }
+
+    /// Secrets that must never appear in logs or responses.
+    pub fn secrets(&self) -> Vec<&str> {
+        [
+            &self.whatsapp.app_secret,
+            &self.whatsapp.access_token,
+            &self.whatsapp.verify_token,
+            &self.llm.api_key,
+            &self.admin_token,
+        ]
+        .into_iter()
+        .flatten()
+        .map(|secret| secret.expose_secret())
+        .collect()
+    }
+}
+
+struct Reader<'a, F: Fn(&str) -> Option<String>> {
+    lookup: &'a F,
+    problems: Vec<String>,
+}
+
+impl<F: Fn(&str) -> Option<String>> Reader<'_, F> {
+    fn settings(&mut self) -> Settings {
+        let data_dir = PathBuf::from(self.text("DATA_DIR").unwrap_or_else(|| "./data".into()));
+        let database_url = self
+            .text("DATABASE_URL")
+            .unwrap_or_else(|| format!("sqlite://{}?mode=rwc", data_dir.join("wa-ai-bridge.db").display()));
+        if !(database_url.starts_with("sqlite:")
+            || database_url.starts_with("postgres://")
+            || database_url.starts_with("postgresql://"))
+        {
+            self.problems.push("DATABASE_URL must start with sqlite:, postgres:// or postgresql://".into());
+        }
+        let quiet = self.seconds("MESSAGE_BUFFER_SECONDS", 15.0);
+        let max_wait = self.seconds("MESSAGE_BUFFER_MAX_SECONDS", 60.0);
+        if max_wait < quiet {
+            self.problems.push("MESSAGE_BUFFER_MAX_SECONDS must not be less than MESSAGE_BUFFER_SECONDS".into());
+        }
+        Settings {
+            port: self.number("PORT", 3000),
+            data_dir,
+            database_url,
+            prompts_dir: PathBuf::from(self.text("PROMPTS_DIR").unwrap_or_else(|| "prompts".into())),
+            whatsapp: self.whatsapp(),
+            llm: self.llm(),
+            buffer: BufferSettings { quiet, max_wait },
+            history_turns: self.number("CONVERSATION_HISTORY_TURNS", 10),
+            admin_token: self.secret(&["ADMIN_API_TOKEN"]),
+        }
+    }
+
+    fn whatsapp(&mut self) -> WhatsAppSettings {
+        let graph_base = self.url("WHATSAPP_GRAPH_BASE", "https://graph.facebook.com");
+        let graph_version = self.text("WHATSAPP_GRAPH_VERSION").unwrap_or_else(|| "v23.0".into());
+        if !graph_version.starts_with('v') {
+            self.problems.push(format!("WHATSAPP_GRAPH_VERSION must look like v23.0, got {graph_version:?}"));
+        }
+        WhatsAppSettings {
+            app_secret: self.secret(&["META_APP_SECRET", "WHATSAPP_APP_SECRET"]),
+            access_token: self.secret(&["META_ACCESS_TOKEN", "WHATSAPP_TOKEN"]),
+            phone_number_id: self.first(&["META_PHONE_NUMBER_ID", "WHATSAPP_PHONE_NUMBER_ID"]),
+            verify_token: self.secret(&["META_WEBHOOK_VERIFY_TOKEN", "WHATSAPP_VERIFY_TOKEN"]),
+            app_id: self.text("META_APP_ID"),
+            business_account_id: self.text("META_BUSINESS_ACCOUNT_ID"),
+            graph_base,
+            graph_version,
+            send_max_attempts: self.number("WHATSAPP_SEND_MAX_ATTEMPTS", 5),
+        }
+    }
+
+    fn llm(&mut self) -> LlmSettings {
+        let url = self.url("OPENROUTER_URL", DEFAULT_OPENROUTER_URL);
+        let api_base = url.trim_end_matches("/chat/completions").to_owned();
+        let fallback_models = self
+            .text("OPENROUTER_FALLBACK_MODELS")
+            .map(|list| list.split(',').map(str::trim).filter(|m| !m.is_empty()).map(String::from).collect())
+            .unwrap_or_default();
+        LlmSettings {
+            api_key: self.secret(&["OPENROUTER_API_KEY"]),
+            api_base,
+            model: self.text("OPENROUTER_MODEL").unwrap_or_else(|| DEFAULT_MODEL.into()),
+            fallback_models,
+            timeout: self.seconds("LLM_TIMEOUT_SECONDS", 30.0),
+            max_retries: self.number("LLM_MAX_RETRIES", 2),
+            max_backoff: self.seconds("LLM_MAX_BACKOFF_SECONDS", 8.0),
+            site_url: self.text("OPENROUTER_SITE_URL").unwrap_or_else(|| "https://github.com/wa-ai-bridge".into()),
+            app_title: self.text("OPENROUTER_APP_TITLE").unwrap_or_else(|| "wa-ai-bridge".into()),
+        }
+    }
+
+    /// A set, non-blank value; surrounding whitespace is a common `.env` slip.
+    fn text(&self, key: &str) -> Option<String> {
+        (self.lookup)(key).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+    }
+
+    fn first(&self, keys: &[&str]) -> Option<String> {
+        keys.iter().find_map(|key| self.text(key))
+    }
+
+    fn secret(&self, keys: &[&str]) -> Option<SecretString> {
+        self.first(keys).map(SecretString::from)
+    }
+
+    fn number<T: std::str::FromStr>(&mut self, key: &str, default: T) -> T {
+        match self.text(key) {
+            None => default,
+            Some(raw) => raw.parse().unwrap_or_else(|_| {
+                self.problems.push(format!("{key} must be a whole number, got {raw:?}"));
+                default
+            }),
+        }
+    }
+
+    fn seconds(&mut self, key: &str, default: f64) -> Duration {
+        let raw = self.text(key);
+        let value = raw.as_deref().map_or(Ok(default), str::parse::<f64>);
+        match value {
+            Ok(secs) if secs.is_finite() && secs > 0.0 && secs < 86_400.0 => Duration::from_secs_f64(secs),
+            _ => {
+                self.problems.push(format!("{key} must be a number of seconds above 0, got {raw:?}"));
+                Duration::from_secs_f64(default)
+            }
+        }
+    }
+
+    fn url(&mut self, key: &str, default: &str) -> String {
+        let url = self.text(key).unwrap_or_else(|| default.into());
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            self.problems.push(format!("{key} must be an http(s) URL, got {url:?}"));
+        }
+        url.trim_end_matches('/').to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn read(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Settings::from_lookup(|key| map.get(key).cloned())
+    }
+
+    #[test]
+    fn starts_with_nothing_configured() {
+        let settings = read(&[]).unwrap();
+        assert_eq!(settings.port, 3000);
+        assert_eq!(settings.buffer.quiet, Duration::from_secs(15));
+        assert_eq!(settings.buffer.max_wait, Duration::from_secs(60));
+        assert_eq!(settings.llm.api_base, "https://openrouter.ai/api/v1");
+        assert!(settings.database_url.starts_with("sqlite://"));
+        assert_eq!(settings.missing_credentials().len(), 6);
+    }
+
+    #[test]
+    fn whatsapp_aliases_are_accepted_and_meta_names_win() {
+        let settings = read(&[
+            ("WHATSAPP_TOKEN", "alias-token"),
+            ("WHATSAPP_PHONE_NUMBER_ID", "123"),
+            ("META_PHONE_NUMBER_ID", "456"),
+        ])
+        .unwrap();
+        assert_eq!(settings.whatsapp.access_token.unwrap().expose_secret(), "alias-token");
+        assert_eq!(settings.whatsapp.phone_number_id.as_deref(), Some("456"));
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let err = read(&[
+            ("PORT", "eighty"),
+            ("MESSAGE_BUFFER_SECONDS", "-1"),
+            ("OPENROUTER_URL", "ftp://x"),
+            ("DATABASE_URL", "mysql://x"),
+        ])
+        .unwrap_err();
+        assert_eq!(err.problems.len(), 4, "{err}");
+        assert!(err.to_string().contains("PORT"));
+    }
+
+    #[test]
+    fn fractional_buffer_seconds_and_fallback_list() {
+        let settings =
+            read(&[("MESSAGE_BUFFER_SECONDS", "0.5"), ("OPENROUTER_FALLBACK_MODELS", " a/b , c/d ,,")]).unwrap();
+        assert_eq!(settings.buffer.quiet, Duration::from_millis(500));
+        assert_eq!(settings.llm.fallback_models, vec!["a/b", "c/d"]);
+    }
+
+    #[test]
+    fn secrets_do_not_show_in_debug_output() {
+        let settings = read(&[("META_APP_SECRET", "s3cr3t-value"), ("OPENROUTER_API_KEY", "sk-or-123")]).unwrap();
+        let debug = format!("{settings:?}");
+        assert!(!debug.contains("s3cr3t-value") && !debug.contains("sk-or-123"));
+        assert_eq!(settings.secrets().len(), 2);
+    }
+}

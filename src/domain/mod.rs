@@ -1,0 +1,32 @@
+//! Validated domain types. Everything that crosses a module boundary as an
+//! identifier goes through one of these, so a bad value is rejected once, at
+//! the edge, instead of being checked (or forgotten) everywhere.
+
+mod bsuid;
+mod inbound;
+mod masking;
+mod person;
+mod phone_number;
+mod status;
+mod wa_message_id;
+
+pub use bsuid::Bsuid;
+pub use inbound::{InboundMessage, MessageContent};
+pub use masking::mask_middle;
+pub use person::PersonRef;
+pub use phone_number::PhoneNumber;
+pub use status::{DeliveryStatus, StatusUpdate};
+pub use wa_message_id::WaMessageId;
+
+/// Why a raw value was refused as a domain value.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum DomainError {
+    #[error("phone number must be 7 to 15 digits, optionally after '+'")]
+    PhoneNumber,
+    #[error("WhatsApp message id must be 1 to 512 printable characters")]
+    WaMessageId,
+    #[error("business-scoped user id must look like CC.<alphanumeric>")]
+    Bsuid,
+    #[error("a person needs a phone number or a business-scoped user id")]
+    NoIdentity,
+}

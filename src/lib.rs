@@ -1,0 +1,22 @@
+//! wa-ai-bridge: WhatsApp customers answered by an LLM grounded in the
+//! business's own documents.
+//!
+//! The modules follow the data flow: [`webhook`] (verify, parse, store) ->
+//! [`buffer`] (per-person quiet window) -> [`pipeline`] (claim a turn) ->
+//! [`knowledge`] (retrieve passages) -> [`prompt`] -> [`llm`] ->
+//! [`channel`]/[`whatsapp`] (send) -> statuses back through [`webhook`].
+
+pub mod api;
+pub mod buffer;
+pub mod channel;
+pub mod config;
+pub mod domain;
+pub mod knowledge;
+pub mod llm;
+pub mod pipeline;
+pub mod prompt;
+pub mod startup;
+pub mod store;
+pub mod telemetry;
+pub mod webhook;
+pub mod whatsapp;

@@ -1,0 +1,182 @@
+//! The LLM stage: one chat completion through OpenRouter (any
+//! OpenAI-compatible endpoint), with retries, a per-request timeout and
+//! fallback models. It knows nothing about WhatsApp.
+
+mod retry;
+
+use crate::config::LlmSettings;
+use async_openai::config::OpenAIConfig;
+use async_openai::error::OpenAIError;
+use async_openai::middleware::ReqwestService;
+use async_openai::Client;
+use secrecy::ExposeSecret;
+use serde::{Deserialize, Serialize};
+use std::time::{Duration, Instant};
+
+pub use retry::BackoffPolicy;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    System,
+    User,
+    Assistant,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ChatMessage {
+    pub role: Role,
+    pub content: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Completion {
+    pub text: String,
+    /// The model that answered: with fallbacks, not always the one asked for.
+    pub model: String,
+    pub latency: Duration,
+    pub prompt_tokens: Option<i64>,
+    pub completion_tokens: Option<i64>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LlmError {
+    #[error("no OPENROUTER_API_KEY configured")]
+    NotConfigured,
+    #[error("LLM request failed: {0}")]
+    Request(#[from] OpenAIError),
+    #[error("LLM request timed out after {0:?}")]
+    Timeout(Duration),
+    #[error("LLM answered with no text")]
+    Empty,
+}
+
+#[derive(Clone)]
+pub struct LlmClient {
+    client: Option<Client<OpenAIConfig>>,
+    model: String,
+    fallbacks: Vec<String>,
+    overall_timeout: Duration,
+}
+
+#[derive(Serialize)]
+struct ChatRequest<'a> {
+    model: &'a str,
+    /// OpenRouter tries these in order when the first is down or rate
+    /// limited; other OpenAI-compatible servers ignore the field.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    models: Vec<&'a str>,
+    messages: &'a [ChatMessage],
+    stream: bool,
+}
+
+#[derive(Deserialize)]
+struct ChatResponse {
+    #[serde(default)]
+    model: Option<String>,
+    #[serde(default)]
+    choices: Vec<Choice>,
+    #[serde(default)]
+    usage: Option<Usage>,
+}
+
+#[derive(Deserialize)]
+struct Choice {
+    message: ResponseMessage,
+}
+
+#[derive(Deserialize)]
+struct ResponseMessage {
+    #[serde(default)]
+    content: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Usage {
+    prompt_tokens: Option<i64>,
+    completion_tokens: Option<i64>,
+}
+
+impl LlmClient {
+    pub fn new(settings: &LlmSettings) -> Result<Self, reqwest::Error> {
+        let client = match &settings.api_key {
+            None => None,
+            Some(key) => {
+                let config = OpenAIConfig::new().with_api_base(&settings.api_base).with_api_key(key.expose_secret());
+                // Header values are our own ASCII settings; a bad one only
+                // loses attribution on OpenRouter's side.
+                let config = config.clone().with_header("HTTP-Referer", settings.site_url.as_str()).unwrap_or(config);
+                let config = config.clone().with_header("X-Title", settings.app_title.as_str()).unwrap_or(config);
+                let http = reqwest::Client::builder().timeout(settings.timeout).build()?;
+                let service = tower::ServiceBuilder::new()
+                    .retry(BackoffPolicy::new(settings.max_retries, settings.max_backoff))
+                    .service(ReqwestService::new(http));
+                Some(Client::with_config(config).with_http_service(service))
+            }
+        };
+        let attempts = (settings.max_retries as u32 + 1) * (settings.fallback_models.len() as u32 + 1);
+        Ok(Self {
+            client,
+            model: settings.model.clone(),
+            fallbacks: settings.fallback_models.clone(),
+            overall_timeout: (settings.timeout + settings.max_backoff) * attempts,
+        })
+    }
+
+    pub fn is_configured(&self) -> bool {
+        self.client.is_some()
+    }
+
+    pub fn primary_model(&self) -> &str {
+        &self.model
+    }
+
+    /// Asks the primary model (with OpenRouter's own fallback list), then
+    /// each fallback model in turn, returning the first usable answer or
+    /// the last error.
+    pub async fn complete(&self, messages: &[ChatMessage]) -> Result<Completion, LlmError> {
+        let client = self.client.as_ref().ok_or(LlmError::NotConfigured)?;
+        let started = Instant::now();
+        let mut last_error = LlmError::Empty;
+        let candidates = std::iter::once(&self.model).chain(&self.fallbacks);
+        for (position, model) in candidates.enumerate() {
+            let models = if position == 0 { self.fallback_list() } else { Vec::new() };
+            let request = ChatRequest { model, models, messages, stream: false };
+            let attempt = tokio::time::timeout(self.overall_timeout, client.chat().create_byot(&request)).await;
+            match attempt {
+                Ok(Ok(response)) => match into_completion(response, model, started.elapsed()) {
+                    Ok(completion) => return Ok(completion),
+                    Err(error) => last_error = error,
+                },
+                Ok(Err(error)) => last_error = LlmError::Request(error),
+                Err(_) => last_error = LlmError::Timeout(self.overall_timeout),
+            }
+            tracing::warn!(model = %model, error = %last_error, "LLM model failed");
+        }
+        Err(last_error)
+    }
+
+    fn fallback_list(&self) -> Vec<&str> {
+        if self.fallbacks.is_empty() {
+            return Vec::new();
+        }
+        std::iter::once(self.model.as_str()).chain(self.fallbacks.iter().map(String::as_str)).collect()
+    }
+}
+
+fn into_completion(response: ChatResponse, asked: &str, latency: Duration) -> Result<Completion, LlmError> {
+    let text = response
+        .choices
+        .into_iter()
+        .find_map(|choice| choice.message.content)
+        .map(|text| text.trim().to_owned())
+        .filter(|text| !text.is_empty())
+        .ok_or(LlmError::Empty)?;
+    Ok(Completion {
+        text,
+        model: response.model.unwrap_or_else(|| asked.to_owned()),
+        latency,
+        prompt_tokens: response.usage.as_ref().and_then(|u| u.prompt_tokens),
+        completion_tokens: response.usage.as_ref().and_then(|u| u.completion_tokens),
+    })
+}

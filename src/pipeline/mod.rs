@@ -1,0 +1,241 @@
+//! From "this person went quiet" to "the reply is on its way": claim the
+//! turn, retrieve passages, ask the LLM, send the reply in parts, record
+//! everything. Exactly-once comes from the store's claim and lease; this
+//! module only has to resume where an earlier owner stopped.
+
+mod clock;
+
+use crate::buffer::Debouncer;
+use crate::channel::Channel;
+use crate::config::BufferSettings;
+use crate::knowledge::Retriever;
+use crate::llm::LlmClient;
+use crate::prompt::Prompts;
+use crate::store::{now_ms, Claim, ClaimWindow, ClaimedTurn, LlmUsage, Recipient, ReplyRecord, Store};
+use crate::whatsapp::{markdown_to_whatsapp, split_for_whatsapp, MAX_MESSAGE_CHARS};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+pub use clock::instant_at;
+
+/// How long a process owns a turn before another may take it over. Longer
+/// than the slowest LLM answer plus send retries, so a live owner is never
+/// overtaken.
+const LEASE: Duration = Duration::from_secs(600);
+/// How soon to look again when a reply to the same person is in flight.
+const BUSY_RETRY: Duration = Duration::from_secs(1);
+const STORE_RETRY: Duration = Duration::from_secs(3);
+
+#[derive(Clone)]
+pub struct Pipeline {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    debouncer: Debouncer,
+    channel: Arc<dyn Channel>,
+    llm: LlmClient,
+    retriever: Arc<dyn Retriever>,
+    prompts: Prompts,
+    history_turns: usize,
+    owner: String,
+    window: ClaimWindow,
+}
+
+pub struct Parts {
+    pub store: Store,
+    pub channel: Arc<dyn Channel>,
+    pub llm: LlmClient,
+    pub retriever: Arc<dyn Retriever>,
+    pub prompts: Prompts,
+    pub history_turns: usize,
+    pub buffer: BufferSettings,
+}
+
+impl Pipeline {
+    /// Builds the pipeline and its debouncer; due people are answered on
+    /// their own tasks.
+    pub fn start(parts: Parts) -> Self {
+        let (due_tx, mut due_rx) = mpsc::unbounded_channel::<i64>();
+        let debouncer = Debouncer::new(
+            parts.buffer.quiet,
+            parts.buffer.max_wait,
+            Arc::new(move |user_id| {
+                let _ = due_tx.send(user_id);
+            }),
+        );
+        let window = ClaimWindow {
+            quiet_ms: parts.buffer.quiet.as_millis() as i64,
+            max_wait_ms: parts.buffer.max_wait.as_millis() as i64,
+            lease_ms: LEASE.as_millis() as i64,
+        };
+        let pipeline = Self {
+            inner: Arc::new(Inner {
+                store: parts.store,
+                debouncer,
+                channel: parts.channel,
+                llm: parts.llm,
+                retriever: parts.retriever,
+                prompts: parts.prompts,
+                history_turns: parts.history_turns,
+                owner: format!("wa-ai-bridge-{}", uuid::Uuid::new_v4()),
+                window,
+            }),
+        };
+        let dispatcher = pipeline.clone();
+        tokio::spawn(async move {
+            while let Some(user_id) = due_rx.recv().await {
+                let pipeline = dispatcher.clone();
+                tokio::spawn(async move { pipeline.on_due(user_id).await });
+            }
+        });
+        pipeline
+    }
+
+    pub fn debouncer(&self) -> &Debouncer {
+        &self.inner.debouncer
+    }
+
+    /// New messages from these people were stored: restart their timers.
+    pub fn messages_arrived(&self, users: &[i64]) {
+        for &user_id in users {
+            self.inner.debouncer.message_arrived(user_id);
+        }
+    }
+
+    /// Rebuilds quiet timers from the database and takes over turns whose
+    /// owner died. Run at start-up and then periodically, so a replica that
+    /// crashed is covered by the others.
+    pub async fn recover(&self) -> Result<usize, crate::store::StoreError> {
+        let inner = &self.inner;
+        let now = now_ms();
+        let pending = inner.store.pending_conversations().await?;
+        for conversation in &pending {
+            inner.debouncer.schedule(
+                conversation.user_id,
+                instant_at(conversation.first_at, now),
+                instant_at(conversation.last_at, now),
+            );
+        }
+        let reclaimed = inner.store.reclaim_expired(&inner.owner, now, inner.window.lease_ms).await?;
+        let count = pending.len() + reclaimed.len();
+        for turn in reclaimed {
+            let pipeline = self.clone();
+            tokio::spawn(async move { pipeline.answer(turn).await });
+        }
+        Ok(count)
+    }
+
+    async fn on_due(&self, user_id: i64) {
+        let inner = &self.inner;
+        let now = now_ms();
+        let retry_in = |delay: Duration| inner.debouncer.retry_at(user_id, tokio::time::Instant::now() + delay);
+        match inner.store.claim_turn(user_id, &inner.owner, now, &inner.window).await {
+            Ok(Claim::Claimed(turn)) => self.answer(turn).await,
+            Ok(Claim::NotYet { due_at }) => inner.debouncer.retry_at(user_id, instant_at(due_at, now)),
+            Ok(Claim::Busy) => retry_in(BUSY_RETRY),
+            Ok(Claim::Nothing) => {}
+            Err(error) => {
+                tracing::error!(user_id, %error, "could not claim a turn; will retry");
+                retry_in(STORE_RETRY);
+            }
+        }
+    }
+
+    async fn answer(&self, turn: ClaimedTurn) {
+        let inner = &self.inner;
+        let Some(recipient) = turn.recipient.clone() else {
+            tracing::error!(turn = %turn.id, "person has neither a valid phone number nor a BSUID");
+            let _ = inner.store.finish_turn(&turn.id, "failed", now_ms()).await;
+            return;
+        };
+        if let Some(last) = turn.messages.last() {
+            self.show_typing(&recipient, &last.wa_message_id);
+        }
+        let reply = match &turn.reply {
+            Some(saved) => saved.clone(),
+            None => match self.compose(&turn).await {
+                Ok(reply) => reply,
+                Err(error) => {
+                    // The turn keeps its lease; recovery retries it later.
+                    tracing::error!(turn = %turn.id, %error, "could not save the reply");
+                    return;
+                }
+            },
+        };
+        let outcome = self.send(&turn, &recipient, &reply).await;
+        if let Err(error) = inner.store.finish_turn(&turn.id, outcome, now_ms()).await {
+            tracing::error!(turn = %turn.id, %error, "could not mark the turn finished");
+        }
+    }
+
+    fn show_typing(&self, recipient: &Recipient, message_id: &str) {
+        let channel = Arc::clone(&self.inner.channel);
+        let (recipient, message_id) = (recipient.clone(), message_id.to_owned());
+        tokio::spawn(async move {
+            if let Err(error) = channel.show_typing(&recipient, &message_id).await {
+                tracing::warn!(%error, "typing indicator failed");
+            }
+        });
+    }
+
+    /// Chooses the reply and stores it before anything is sent.
+    async fn compose(&self, turn: &ClaimedTurn) -> Result<String, crate::store::StoreError> {
+        let inner = &self.inner;
+        let user_text = turn.messages.iter().filter_map(|m| m.body.as_deref()).collect::<Vec<_>>().join("\n");
+        let (reply, kind, usage) = if user_text.is_empty() {
+            (inner.prompts.unreadable.clone(), "unreadable", LlmUsage::default())
+        } else {
+            let history = inner.store.history(turn.user_id, inner.history_turns).await?;
+            let passages = inner.retriever.retrieve(&user_text).await;
+            let chat = inner.prompts.chat(&history, &passages, &user_text);
+            match inner.llm.complete(&chat).await {
+                Ok(completion) => {
+                    let usage = LlmUsage {
+                        model: Some(completion.model),
+                        latency_ms: Some(completion.latency.as_millis() as i64),
+                        prompt_tokens: completion.prompt_tokens,
+                        completion_tokens: completion.completion_tokens,
+                    };
+                    (completion.text, "llm", usage)
+                }
+                Err(error) => {
+                    tracing::warn!(turn = %turn.id, %error, "LLM unavailable, sending the fallback message");
+                    (inner.prompts.llm_unavailable.clone(), "fallback", LlmUsage::default())
+                }
+            }
+        };
+        let record = ReplyRecord { user_text: &user_text, reply: &reply, kind, usage };
+        inner.store.save_reply(&turn.id, &record).await?;
+        Ok(reply)
+    }
+
+    /// Sends the parts not yet handled, in order. A part that fails for
+    /// good stops the rest: later parts would read out of context.
+    async fn send(&self, turn: &ClaimedTurn, recipient: &Recipient, reply: &str) -> &'static str {
+        let inner = &self.inner;
+        let parts = split_for_whatsapp(&markdown_to_whatsapp(reply), MAX_MESSAGE_CHARS);
+        for (index, part) in parts.iter().enumerate() {
+            let index = index as i64;
+            if turn.done_parts.contains(&index) {
+                continue;
+            }
+            let sent = inner.channel.send_text(recipient, part).await;
+            let record = match &sent {
+                Ok(id) => Ok(id.as_str()),
+                Err(error) => Err((error.code(), error.title())),
+            };
+            let record = record.as_ref().map(|id| *id).map_err(|(code, title)| (*code, title.as_str()));
+            if let Err(error) = inner.store.record_part(&turn.id, index, part, record, now_ms()).await {
+                tracing::error!(turn = %turn.id, %error, "could not record a sent part");
+            }
+            if let Err(error) = sent {
+                tracing::warn!(turn = %turn.id, to = %recipient.masked(), %error, "reply not delivered");
+                return "failed";
+            }
+        }
+        "answered"
+    }
+}

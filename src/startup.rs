@@ -1,0 +1,77 @@
+//! Wires the stages together and runs the HTTP server.
+
+use crate::api::{router, AppState};
+use crate::config::Settings;
+use crate::knowledge::NoDocuments;
+use crate::llm::LlmClient;
+use crate::pipeline::{Parts, Pipeline};
+use crate::prompt::Prompts;
+use crate::store::{Store, StoreError};
+use crate::whatsapp::CloudApi;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+
+/// How often a replica looks for work another one left behind.
+const RECOVERY_INTERVAL: Duration = Duration::from_secs(30);
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot listen on port {port}: {source}")]
+    Bind { port: u16, source: std::io::Error },
+    #[error("cannot build an HTTP client: {0}")]
+    Http(#[from] reqwest::Error),
+}
+
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        let store = Store::connect(&settings.database_url).await?;
+        let (prompts, notes) = Prompts::load(&settings.prompts_dir);
+        for note in notes {
+            tracing::warn!("{note}");
+        }
+        let pipeline = Pipeline::start(Parts {
+            store: store.clone(),
+            channel: Arc::new(CloudApi::new(&settings.whatsapp)?),
+            llm: LlmClient::new(&settings.llm)?,
+            retriever: Arc::new(NoDocuments),
+            prompts,
+            history_turns: settings.history_turns,
+            buffer: settings.buffer,
+        });
+        let listener = TcpListener::bind(("0.0.0.0", settings.port))
+            .await
+            .map_err(|source| StartupError::Bind { port: settings.port, source })?;
+        let state = AppState { settings: Arc::new(settings), store, pipeline };
+        Ok(Self { listener, state })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.listener.local_addr().map(|a| a.port()).unwrap_or_default()
+    }
+
+    /// Serves until `shutdown` resolves. Work left in flight is finished by
+    /// the next start's recovery.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        let pipeline = self.state.pipeline.clone();
+        tokio::spawn(async move {
+            loop {
+                match pipeline.recover().await {
+                    Ok(0) => {}
+                    Ok(resumed) => tracing::info!(resumed, "resumed conversations from the database"),
+                    Err(error) => tracing::error!(%error, "recovery scan failed"),
+                }
+                tokio::time::sleep(RECOVERY_INTERVAL).await;
+            }
+        });
+        axum::serve(self.listener, router(self.state)).with_graceful_shutdown(shutdown).await
+    }
+}
