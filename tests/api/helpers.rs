@@ -1,0 +1,368 @@
+//! Starts the real server on a random port, on a fresh database, against
+//! fake Graph API and OpenRouter servers on loopback.
+
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::time::Duration;
+use wa_ai_bridge::config::Settings;
+use wa_ai_bridge::startup::Application;
+pub use wa_ai_bridge::webhook::sign;
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, Request, ResponseTemplate};
+
+pub const APP_SECRET: &str = "test-app-secret";
+pub const VERIFY_TOKEN: &str = "test-verify-token";
+pub const ACCESS_TOKEN: &str = "test-access-token";
+pub const OPENROUTER_KEY: &str = "sk-or-test-key";
+pub const PHONE_NUMBER_ID: &str = "1122334455667";
+pub const SEND_PATH: &str = "/v23.0/1122334455667/messages";
+pub const LLM_PATH: &str = "/api/v1/chat/completions";
+
+#[derive(Debug, Clone, Copy)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Generates one test per backend from `async fn name(backend: Backend)`.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name($crate::helpers::Backend::Sqlite).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                if $crate::helpers::postgres_url().is_none() {
+                    eprintln!("TEST_DATABASE_URL is not set: skipping the PostgreSQL run of {}", stringify!($name));
+                    return;
+                }
+                super::$name($crate::helpers::Backend::Postgres).await;
+            }
+        }
+    )*};
+}
+
+pub fn postgres_url() -> Option<String> {
+    std::env::var("TEST_DATABASE_URL").ok().filter(|url| !url.is_empty())
+}
+
+/// A database nobody else uses: a new SQLite file, or a new PostgreSQL
+/// database created on the `TEST_DATABASE_URL` server.
+pub struct TestDatabase {
+    pub url: String,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestDatabase {
+    pub async fn new(backend: Backend) -> Self {
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let url = format!("sqlite://{}?mode=rwc", dir.path().join("test.db").display());
+                Self { url, _dir: Some(dir) }
+            }
+            Backend::Postgres => {
+                use sqlx::Connection;
+                let server = postgres_url().expect("TEST_DATABASE_URL");
+                let name = format!("wa_test_{}", uuid::Uuid::new_v4().simple());
+                let mut conn = sqlx::PgConnection::connect(&server).await.expect("connect to TEST_DATABASE_URL");
+                sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.expect("create database");
+                let base = server.rsplit_once('/').map_or(server.as_str(), |(base, _)| base);
+                Self { url: format!("{base}/{name}"), _dir: None }
+            }
+        }
+    }
+}
+
+/// One running server. Dropping it (or [`Server::crash`]) tears its runtime
+/// down without any shutdown code running, as a `kill -9` would.
+pub struct Server {
+    runtime: Option<tokio::runtime::Runtime>,
+    pub port: u16,
+}
+
+impl Server {
+    pub async fn start(settings: Settings) -> Self {
+        let (runtime, port) = tokio::task::spawn_blocking(move || {
+            let runtime =
+                tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+            let app = runtime.block_on(Application::build(settings)).expect("application starts");
+            let port = app.port();
+            runtime.spawn(app.run_until(std::future::pending()));
+            (runtime, port)
+        })
+        .await
+        .expect("server thread");
+        Self { runtime: Some(runtime), port }
+    }
+
+    pub fn crash(mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub graph: MockServer,
+    pub llm: MockServer,
+    pub database: TestDatabase,
+    pub server: Option<Server>,
+    pub client: reqwest::Client,
+    pub overrides: HashMap<String, String>,
+}
+
+impl TestApp {
+    pub async fn spawn(backend: Backend) -> Self {
+        Self::spawn_with(backend, &[]).await
+    }
+
+    /// Starts with the default fakes: Graph accepts every send, the LLM
+    /// answers "Halo kak!".
+    pub async fn spawn_with(backend: Backend, overrides: &[(&str, &str)]) -> Self {
+        let graph = MockServer::start().await;
+        let llm = MockServer::start().await;
+        let database = TestDatabase::new(backend).await;
+        let overrides = overrides.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let mut app = Self {
+            address: String::new(),
+            graph,
+            llm,
+            database,
+            server: None,
+            client: reqwest::Client::new(),
+            overrides,
+        };
+        app.restart().await;
+        app
+    }
+
+    pub fn settings(&self) -> Settings {
+        let mut env: HashMap<String, String> = [
+            ("PORT", "0".to_string()),
+            ("DATABASE_URL", self.database.url.clone()),
+            ("PROMPTS_DIR", concat!(env!("CARGO_MANIFEST_DIR"), "/prompts").to_string()),
+            ("META_APP_SECRET", APP_SECRET.into()),
+            ("META_WEBHOOK_VERIFY_TOKEN", VERIFY_TOKEN.into()),
+            ("META_ACCESS_TOKEN", ACCESS_TOKEN.into()),
+            ("META_PHONE_NUMBER_ID", PHONE_NUMBER_ID.into()),
+            ("WHATSAPP_GRAPH_BASE", self.graph.uri()),
+            ("OPENROUTER_API_KEY", OPENROUTER_KEY.into()),
+            ("OPENROUTER_URL", format!("{}{LLM_PATH}", self.llm.uri())),
+            ("MESSAGE_BUFFER_SECONDS", "0.5".into()),
+            ("LLM_MAX_RETRIES", "1".into()),
+            ("LLM_MAX_BACKOFF_SECONDS", "1".into()),
+            ("LLM_TIMEOUT_SECONDS", "5".into()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        env.extend(self.overrides.clone());
+        env.retain(|_, v| !v.is_empty());
+        Settings::from_lookup(|key| env.get(key).cloned()).expect("valid test settings")
+    }
+
+    /// Stops the current server as a crash would and starts a new one on
+    /// the same database.
+    pub async fn restart(&mut self) {
+        if let Some(server) = self.server.take() {
+            server.crash();
+        }
+        let server = Server::start(self.settings()).await;
+        self.address = format!("http://127.0.0.1:{}", server.port);
+        self.server = Some(server);
+    }
+
+    pub fn crash(&mut self) {
+        if let Some(server) = self.server.take() {
+            server.crash();
+        }
+    }
+
+    pub async fn post_webhook(&self, body: &str) -> reqwest::Response {
+        self.post_raw(body.as_bytes(), Some(&sign(APP_SECRET.as_bytes(), body.as_bytes()))).await
+    }
+
+    pub async fn post_raw(&self, body: &[u8], signature: Option<&str>) -> reqwest::Response {
+        self.post_raw_to(&self.address, body, signature).await
+    }
+
+    pub async fn post_raw_to(&self, address: &str, body: &[u8], signature: Option<&str>) -> reqwest::Response {
+        let mut request = self
+            .client
+            .post(format!("{address}/webhook/whatsapp"))
+            .header("content-type", "application/json")
+            .body(body.to_vec());
+        if let Some(signature) = signature {
+            request = request.header("x-hub-signature-256", signature);
+        }
+        request.send().await.expect("request reaches the server")
+    }
+
+    /// Sends a text message webhook and checks it was acknowledged.
+    pub async fn say(&self, from: &str, id: &str, text: &str) {
+        self.say_at(&self.address, from, id, text).await;
+    }
+
+    /// Like [`TestApp::say`], to another replica's address.
+    pub async fn say_at(&self, address: &str, from: &str, id: &str, text: &str) {
+        let body = text_webhook(from, id, text);
+        let signature = sign(APP_SECRET.as_bytes(), body.as_bytes());
+        let response = self.post_raw_to(address, body.as_bytes(), Some(&signature)).await;
+        assert_eq!(response.status(), 200, "webhook for {id} acknowledged");
+    }
+
+    pub async fn pool(&self) -> sqlx::AnyPool {
+        sqlx::any::install_default_drivers();
+        sqlx::AnyPool::connect(&self.database.url).await.expect("test connects to its database")
+    }
+
+    pub async fn count(&self, sql: &str) -> i64 {
+        let pool = self.pool().await;
+        let count: i64 = sqlx::query_scalar(sql).fetch_one(&pool).await.expect("count query");
+        pool.close().await;
+        count
+    }
+
+    /// Text messages the fake Graph API was asked to send.
+    pub async fn sent_texts(&self) -> Vec<Value> {
+        requests_to(&self.graph, SEND_PATH).await.into_iter().filter(|body| body["type"] == "text").collect()
+    }
+
+    pub async fn llm_requests(&self) -> Vec<Value> {
+        requests_to(&self.llm, LLM_PATH).await
+    }
+
+    /// Waits until `n` texts were sent, then a little longer to catch any
+    /// duplicate, and returns them.
+    pub async fn wait_for_texts(&self, n: usize) -> Vec<Value> {
+        wait_until(|| async { self.sent_texts().await.len() >= n }).await;
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+        self.sent_texts().await
+    }
+}
+
+pub async fn requests_to(server: &MockServer, path: &str) -> Vec<Value> {
+    server
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .iter()
+        .filter(|r: &&Request| r.url.path() == path)
+        .map(|r| serde_json::from_slice(&r.body).unwrap_or(Value::Null))
+        .collect()
+}
+
+/// Polls `condition` for up to 15 s.
+pub async fn wait_until<F, Fut>(condition: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..300 {
+        if condition().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("condition not reached within 15 s");
+}
+
+pub async fn graph_accepts_sends(graph: &MockServer) {
+    Mock::given(method("POST"))
+        .and(path(SEND_PATH))
+        .respond_with(|request: &Request| {
+            let body: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
+            if body["status"] == "read" {
+                return ResponseTemplate::new(200).set_body_json(json!({ "success": true }));
+            }
+            let id = format!("wamid.out.{}", uuid::Uuid::new_v4().simple());
+            ResponseTemplate::new(200).set_body_json(json!({
+                "messaging_product": "whatsapp",
+                "contacts": [{ "input": body["to"], "wa_id": body["to"] }],
+                "messages": [{ "id": id }],
+            }))
+        })
+        .mount(graph)
+        .await;
+}
+
+pub async fn llm_answers(llm: &MockServer, answer: &str) {
+    Mock::given(method("POST"))
+        .and(path(LLM_PATH))
+        .respond_with(ResponseTemplate::new(200).set_body_json(completion(answer)))
+        .mount(llm)
+        .await;
+}
+
+pub fn completion(answer: &str) -> Value {
+    json!({
+        "id": "gen-1",
+        "object": "chat.completion",
+        "created": 1_700_000_000,
+        "model": "google/gemini-2.0-flash-exp:free",
+        "choices": [{ "index": 0, "finish_reason": "stop", "message": { "role": "assistant", "content": answer } }],
+        "usage": { "prompt_tokens": 120, "completion_tokens": 30, "total_tokens": 150 },
+    })
+}
+
+/// A real Cloud API payload shape (from the fixtures) with our values.
+pub fn text_webhook(from: &str, id: &str, text: &str) -> String {
+    messages_webhook(json!([{ "from": from, "id": id, "timestamp": "1700000000", "type": "text", "text": { "body": text } }]), from)
+}
+
+pub fn messages_webhook(messages: Value, from: &str) -> String {
+    json!({
+        "object": "whatsapp_business_account",
+        "entry": [{ "id": "1234567890", "changes": [{ "field": "messages", "value": {
+            "messaging_product": "whatsapp",
+            "metadata": { "display_phone_number": "15550001111", "phone_number_id": PHONE_NUMBER_ID },
+            "contacts": [{ "profile": { "name": "Budi" }, "wa_id": from }],
+            "messages": messages,
+        }}]}],
+    })
+    .to_string()
+}
+
+pub fn status_webhook(wamid: &str, status: &str, error_code: Option<i64>) -> String {
+    let mut entry = json!({ "id": wamid, "status": status, "timestamp": "1700000100", "recipient_id": "6281234567789" });
+    if let Some(code) = error_code {
+        entry["errors"] = json!([{ "code": code, "title": "Message failed to send" }]);
+    }
+    json!({
+        "object": "whatsapp_business_account",
+        "entry": [{ "id": "1", "changes": [{ "field": "messages", "value": {
+            "messaging_product": "whatsapp",
+            "metadata": { "display_phone_number": "15550001111", "phone_number_id": PHONE_NUMBER_ID },
+            "statuses": [entry],
+        }}]}],
+    })
+    .to_string()
+}
+
+pub fn fixture(name: &str) -> String {
+    std::fs::read_to_string(format!("{}/tests/fixtures/webhooks/{name}", env!("CARGO_MANIFEST_DIR")))
+        .expect("fixture exists")
+}
+
+/// The user-visible text of the chat request's last user message.
+pub fn last_user_message(llm_request: &Value) -> String {
+    llm_request["messages"]
+        .as_array()
+        .and_then(|messages| messages.iter().rev().find(|m| m["role"] == "user"))
+        .and_then(|m| m["content"].as_str())
+        .unwrap_or_default()
+        .to_owned()
+}

@@ -1,0 +1,9 @@
+//! End-to-end tests: HTTP in, HTTP out (to fake Graph API and OpenRouter
+//! servers), rows in the database. Every test runs on SQLite and, when
+//! TEST_DATABASE_URL is set, on PostgreSQL.
+
+mod conversation;
+mod delivery;
+mod helpers;
+mod recovery;
+mod webhook;

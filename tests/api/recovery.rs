@@ -1,0 +1,61 @@
+use crate::helpers::*;
+use crate::on_both_backends;
+use std::time::Duration;
+
+on_both_backends!(
+    a_crash_in_the_quiet_window_still_gets_exactly_one_reply,
+    a_crash_after_the_deadline_is_answered_at_start,
+    two_replicas_on_one_database_answer_a_turn_once,
+);
+
+async fn a_crash_in_the_quiet_window_still_gets_exactly_one_reply(backend: Backend) {
+    let mut app = TestApp::spawn_with(backend, &[("MESSAGE_BUFFER_SECONDS", "1.5")]).await;
+    graph_accepts_sends(&app.graph).await;
+    llm_answers(&app.llm, "Halo kak!").await;
+    app.say("6281234567789", "wamid.crash.1", "halo").await;
+    app.say("6281234567789", "wamid.crash.2", "mau tanya jam buka").await;
+    app.crash();
+    assert!(app.sent_texts().await.is_empty());
+    app.restart().await;
+    let sent = app.wait_for_texts(1).await;
+    assert_eq!(sent.len(), 1);
+    let llm = app.llm_requests().await;
+    assert_eq!(llm.len(), 1);
+    assert_eq!(last_user_message(&llm[0]), "halo\nmau tanya jam buka");
+}
+
+async fn a_crash_after_the_deadline_is_answered_at_start(backend: Backend) {
+    let mut app = TestApp::spawn_with(backend, &[("MESSAGE_BUFFER_SECONDS", "0.5")]).await;
+    graph_accepts_sends(&app.graph).await;
+    llm_answers(&app.llm, "Halo kak!").await;
+    app.say("6281234567789", "wamid.late.1", "halo").await;
+    app.crash();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    app.restart().await;
+    let sent = app.wait_for_texts(1).await;
+    assert_eq!(sent.len(), 1);
+    // Redelivery of the same message after the restart changes nothing.
+    app.say("6281234567789", "wamid.late.1", "halo").await;
+    assert_eq!(app.wait_for_texts(1).await.len(), 1);
+}
+
+async fn two_replicas_on_one_database_answer_a_turn_once(backend: Backend) {
+    let app = TestApp::spawn_with(backend, &[("MESSAGE_BUFFER_SECONDS", "1")]).await;
+    graph_accepts_sends(&app.graph).await;
+    llm_answers(&app.llm, "Halo kak!").await;
+    let replica = Server::start(app.settings()).await;
+    let replica_address = format!("http://127.0.0.1:{}", replica.port);
+    // A load balancer spreads one person's burst over both replicas.
+    app.say("6281234567789", "wamid.rep.1", "halo").await;
+    app.say_at(&replica_address, "6281234567789", "wamid.rep.2", "mau tanya").await;
+    app.say("6281234567789", "wamid.rep.3", "biaya daftar berapa?").await;
+    // Meta redelivers one of them to the other replica.
+    app.say_at(&replica_address, "6281234567789", "wamid.rep.3", "biaya daftar berapa?").await;
+    let sent = app.wait_for_texts(1).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(app.sent_texts().await.len(), 1, "{sent:?}");
+    let llm = app.llm_requests().await;
+    assert_eq!(llm.len(), 1);
+    assert_eq!(last_user_message(&llm[0]), "halo\nmau tanya\nbiaya daftar berapa?");
+    assert_eq!(app.count("SELECT COUNT(*) FROM turns").await, 1);
+}

@@ -1,0 +1,113 @@
+//! The real binary, killed with SIGKILL in the middle of a quiet window,
+//! answers the stored messages exactly once after it is started again.
+
+use serde_json::{json, Value};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+use wa_ai_bridge::webhook::sign;
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+const SECRET: &str = "kill9-secret";
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn start(port: u16, data_dir: &std::path::Path, graph: &str, llm: &str) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_wa-ai-bridge"))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("PORT", port.to_string())
+        .env("DATA_DIR", data_dir)
+        .env("PROMPTS_DIR", concat!(env!("CARGO_MANIFEST_DIR"), "/prompts"))
+        .env("META_APP_SECRET", SECRET)
+        .env("META_ACCESS_TOKEN", "token")
+        .env("META_PHONE_NUMBER_ID", "1122334455667")
+        .env("WHATSAPP_GRAPH_BASE", graph)
+        .env("OPENROUTER_API_KEY", "key")
+        .env("OPENROUTER_URL", format!("{llm}/api/v1/chat/completions"))
+        .env("MESSAGE_BUFFER_SECONDS", "2")
+        .current_dir(data_dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("binary starts")
+}
+
+async fn wait_healthy(client: &reqwest::Client, port: u16) {
+    for _ in 0..200 {
+        if client.get(format!("http://127.0.0.1:{port}/health")).send().await.is_ok_and(|r| r.status() == 200) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("server did not become healthy");
+}
+
+async fn texts_sent(graph: &MockServer) -> usize {
+    graph
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .iter()
+        .filter(|r| serde_json::from_slice::<Value>(&r.body).is_ok_and(|b| b["type"] == "text"))
+        .count()
+}
+
+#[tokio::test]
+async fn sigkill_in_the_quiet_window_still_gets_exactly_one_reply() {
+    let graph = MockServer::start().await;
+    let llm = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v23.0/1122334455667/messages"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({ "messages": [{ "id": "wamid.out.1" }] })))
+        .mount(&graph)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/api/v1/chat/completions"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "model": "m", "choices": [{ "message": { "role": "assistant", "content": "Halo kak!" } }] })))
+        .mount(&llm)
+        .await;
+    let data_dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let client = reqwest::Client::new();
+    let mut server = start(port, data_dir.path(), &graph.uri(), &llm.uri());
+    wait_healthy(&client, port).await;
+
+    for (id, text) in [("wamid.k9.1", "halo"), ("wamid.k9.2", "jam buka kapan?")] {
+        let body = json!({ "object": "whatsapp_business_account", "entry": [{ "id": "1", "changes": [{ "field": "messages",
+            "value": { "messaging_product": "whatsapp", "contacts": [{ "wa_id": "6281234567789", "profile": { "name": "Budi" } }],
+            "messages": [{ "from": "6281234567789", "id": id, "timestamp": "1700000000", "type": "text", "text": { "body": text } }] } }] }] })
+        .to_string();
+        let response = client
+            .post(format!("http://127.0.0.1:{port}/webhook/whatsapp"))
+            .header("x-hub-signature-256", sign(SECRET.as_bytes(), body.as_bytes()))
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+    }
+    server.kill().expect("SIGKILL");
+    server.wait().unwrap();
+    assert_eq!(texts_sent(&graph).await, 0, "killed before the quiet window ended");
+
+    let mut restarted = start(port, data_dir.path(), &graph.uri(), &llm.uri());
+    wait_healthy(&client, port).await;
+    for _ in 0..200 {
+        if texts_sent(&graph).await > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    restarted.kill().ok();
+    restarted.wait().ok();
+    assert_eq!(texts_sent(&graph).await, 1);
+    let llm_calls = llm.received_requests().await.unwrap();
+    assert_eq!(llm_calls.len(), 1);
+    let request: Value = serde_json::from_slice(&llm_calls[0].body).unwrap();
+    assert_eq!(request["messages"].as_array().unwrap().last().unwrap()["content"], "halo\njam buka kapan?");
+}
