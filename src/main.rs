@@ -11,7 +11,7 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    wa_ai_bridge::telemetry::init();
+    wa_ai_bridge::telemetry::init_logs();
     for missing in settings.missing_credentials() {
         tracing::warn!("not configured: {missing}");
     }

@@ -1,8 +1,11 @@
-//! Log set-up: human-readable by default, JSON with `LOG_FORMAT=json`.
+//! Logs and metrics. Logs are human-readable by default, JSON with
+//! `LOG_FORMAT=json`; metrics are exposed in Prometheus text format.
 
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use std::sync::OnceLock;
 use tracing_subscriber::EnvFilter;
 
-pub fn init() {
+pub fn init_logs() {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
     let json = std::env::var("LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
@@ -11,4 +14,24 @@ pub fn init() {
     } else {
         builder.init();
     }
+}
+
+/// The process-wide metrics recorder, installed on first use (several
+/// servers in one test process share it).
+pub fn prometheus() -> &'static PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE.get_or_init(|| {
+        let builder = PrometheusBuilder::new()
+            .set_buckets_for_metric(
+                Matcher::Suffix("_seconds".into()),
+                &[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0],
+            )
+            .unwrap_or_else(|_| PrometheusBuilder::new());
+        let recorder = builder.build_recorder();
+        let handle = recorder.handle();
+        // Fails only if another recorder was installed first; then our
+        // handle renders nothing, which is visible on /metrics.
+        let _ = metrics::set_global_recorder(recorder);
+        handle
+    })
 }

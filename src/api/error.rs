@@ -13,6 +13,14 @@ impl IntoResponse for WebhookError {
             WebhookError::VerificationRefused => StatusCode::FORBIDDEN,
             WebhookError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
+        let outcome = match &self {
+            WebhookError::NotConfigured => "not_configured",
+            WebhookError::Signature(_) => "bad_signature",
+            WebhookError::Payload(_) => "malformed",
+            WebhookError::VerificationRefused => "handshake_refused",
+            WebhookError::Store(_) => "store_error",
+        };
+        metrics::counter!("wa_webhooks_total", "outcome" => outcome).increment(1);
         if status.is_server_error() {
             tracing::error!(error = %self, "webhook failed");
         } else {

@@ -7,7 +7,7 @@ use crate::config::Settings;
 use crate::pipeline::Pipeline;
 use crate::store::Store;
 use crate::webhook;
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::routing::get;
 use axum::Router;
 use std::sync::Arc;
@@ -22,12 +22,21 @@ pub struct AppState {
     pub pipeline: Pipeline,
 }
 
+/// Prometheus text format. Gauges that describe the present are read now.
+async fn render_metrics(State(state): State<AppState>) -> String {
+    metrics::gauge!("wa_buffered_conversations").set(state.pipeline.debouncer().len() as f64);
+    crate::telemetry::prometheus().render()
+}
+
 pub fn router(state: AppState) -> Router {
+    // Installs the recorder before the first request counts anything.
+    crate::telemetry::prometheus();
     let webhook_routes = get(webhook::verify_handshake).post(webhook::receive);
     Router::new()
         .route("/webhook/whatsapp", webhook_routes.clone())
         .route("/api/webhooks/whatsapp", webhook_routes)
         .route("/health", get(|| async { "ok" }))
+        .route("/metrics", get(render_metrics))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
 }

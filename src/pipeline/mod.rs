@@ -166,9 +166,13 @@ impl Pipeline {
             },
         };
         let outcome = self.send(&turn, &recipient, &reply).await;
-        if let Err(error) = inner.store.finish_turn(&turn.id, outcome, now_ms()).await {
+        let finished_at = now_ms();
+        if let Err(error) = inner.store.finish_turn(&turn.id, outcome, finished_at).await {
             tracing::error!(turn = %turn.id, %error, "could not mark the turn finished");
         }
+        metrics::counter!("wa_turns_total", "outcome" => outcome).increment(1);
+        let waited = (finished_at - turn.last_message_at).max(0) as f64 / 1000.0;
+        metrics::histogram!("wa_time_to_reply_seconds").record(waited);
     }
 
     fn show_typing(&self, recipient: &Recipient, message_id: &str) {
@@ -193,6 +197,7 @@ impl Pipeline {
             let chat = inner.prompts.chat(&history, &passages, &user_text);
             match inner.llm.complete(&chat).await {
                 Ok(completion) => {
+                    count_llm_success(&completion);
                     let usage = LlmUsage {
                         model: Some(completion.model),
                         latency_ms: Some(completion.latency.as_millis() as i64),
@@ -202,6 +207,8 @@ impl Pipeline {
                     (completion.text, "llm", usage)
                 }
                 Err(error) => {
+                    metrics::counter!("wa_llm_requests_total", "outcome" => "error", "model" => inner.llm.primary_model().to_owned())
+                        .increment(1);
                     tracing::warn!(turn = %turn.id, %error, "LLM unavailable, sending the fallback message");
                     (inner.prompts.llm_unavailable.clone(), "fallback", LlmUsage::default())
                 }
@@ -223,6 +230,7 @@ impl Pipeline {
                 continue;
             }
             let sent = inner.channel.send_text(recipient, part).await;
+            count_send(&sent);
             let record = match &sent {
                 Ok(id) => Ok(id.as_str()),
                 Err(error) => Err((error.code(), error.title())),
@@ -237,5 +245,24 @@ impl Pipeline {
             }
         }
         "answered"
+    }
+}
+
+fn count_llm_success(completion: &crate::llm::Completion) {
+    metrics::counter!("wa_llm_requests_total", "outcome" => "ok", "model" => completion.model.clone()).increment(1);
+    metrics::histogram!("wa_llm_latency_seconds").record(completion.latency.as_secs_f64());
+    let tokens = [("prompt", completion.prompt_tokens), ("completion", completion.completion_tokens)];
+    for (kind, count) in tokens {
+        metrics::counter!("wa_llm_tokens_total", "kind" => kind).increment(count.unwrap_or(0).max(0) as u64);
+    }
+}
+
+fn count_send(sent: &Result<String, crate::channel::SendError>) {
+    match sent {
+        Ok(_) => metrics::counter!("wa_sends_total", "outcome" => "ok", "code" => "").increment(1),
+        Err(error) => {
+            let code = error.code().map(|c| c.to_string()).unwrap_or_default();
+            metrics::counter!("wa_sends_total", "outcome" => "failed", "code" => code).increment(1)
+        }
     }
 }

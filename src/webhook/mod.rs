@@ -69,6 +69,7 @@ pub async fn receive(
     let batch = parse_webhook(&body)?;
     let outcome = state.store.ingest(&batch.messages, &batch.statuses, now_ms()).await?;
     state.pipeline.messages_arrived(&outcome.waiting_users);
+    count_accepted(&batch, outcome.duplicates);
     tracing::debug!(
         stored = outcome.stored,
         duplicates = outcome.duplicates,
@@ -77,4 +78,16 @@ pub async fn receive(
         "webhook stored"
     );
     Ok(StatusCode::OK)
+}
+
+fn count_accepted(batch: &WebhookBatch, duplicates: usize) {
+    metrics::counter!("wa_webhooks_total", "outcome" => "ok").increment(1);
+    for message in &batch.messages {
+        metrics::counter!("wa_inbound_messages_total", "kind" => message.content.kind().to_owned()).increment(1);
+    }
+    for status in &batch.statuses {
+        metrics::counter!("wa_statuses_total", "status" => status.status.as_str()).increment(1);
+    }
+    metrics::counter!("wa_inbound_duplicates_total").increment(duplicates as u64);
+    metrics::counter!("wa_webhook_ignored_items_total").increment(batch.ignored as u64);
 }

@@ -45,9 +45,15 @@ async fn a_burst_of_three_messages_gets_one_combined_answer(backend: Backend) {
         app.count("SELECT COUNT(*) FROM turns WHERE model = 'google/gemini-2.0-flash-exp:free' AND prompt_tokens = 120 AND completion_tokens = 30 AND llm_latency_ms >= 0").await,
         1
     );
-    assert_eq!(app.count("SELECT COUNT(*) FROM users WHERE username = 'whatsapp_6281234567789' AND profile_name = 'Budi'").await, 1);
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM users WHERE username = 'whatsapp_6281234567789' AND profile_name = 'Budi'")
+            .await,
+        1
+    );
     assert_eq!(app.count("SELECT COUNT(*) FROM sessions").await, 1);
     assert_eq!(app.count("SELECT COUNT(*) FROM outbound_messages WHERE status = 'accepted'").await, 1);
+    assert!(app.metric("wa_turns_total{outcome=\"answered\"}").await >= 1.0);
+    assert!(app.metric("wa_llm_tokens_total{kind=\"prompt\"}").await >= 120.0);
 }
 
 async fn two_people_interleaved_get_their_own_answers(backend: Backend) {
@@ -134,7 +140,10 @@ async fn a_username_user_without_phone_number_is_answered_by_bsuid(backend: Back
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0]["recipient"], "ID.98765432109876543210");
     assert!(sent[0].get("to").is_none());
-    assert_eq!(app.count("SELECT COUNT(*) FROM users WHERE bsuid = 'ID.98765432109876543210' AND phone IS NULL").await, 1);
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM users WHERE bsuid = 'ID.98765432109876543210' AND phone IS NULL").await,
+        1
+    );
 
     // Later the same person arrives with phone and BSUID: one person, linked.
     let linked = json!({

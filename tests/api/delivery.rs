@@ -20,7 +20,8 @@ async fn statuses_update_the_stored_reply(backend: Backend) {
     app.say("6281234567789", "wamid.st.1", "halo").await;
     app.wait_for_texts(1).await;
     let pool = app.pool().await;
-    let wamid: String = sqlx::query_scalar("SELECT wa_message_id FROM outbound_messages").fetch_one(&pool).await.unwrap();
+    let wamid: String =
+        sqlx::query_scalar("SELECT wa_message_id FROM outbound_messages").fetch_one(&pool).await.unwrap();
     let status = |s: &str| {
         let pool = pool.clone();
         let wamid = wamid.clone();
@@ -65,8 +66,9 @@ async fn markdown_is_converted_to_whatsapp_formatting(backend: Backend) {
 async fn a_6000_character_answer_is_split_and_sent_in_order(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     graph_accepts_sends(&app.graph).await;
-    let paragraphs: Vec<String> =
-        (1..=34).map(|n| format!("Paragraf {n}. {}", "Ini kalimat penjelasan yang cukup panjang. ".repeat(4).trim())).collect();
+    let paragraphs: Vec<String> = (1..=34)
+        .map(|n| format!("Paragraf {n}. {}", "Ini kalimat penjelasan yang cukup panjang. ".repeat(4).trim()))
+        .collect();
     let answer = paragraphs.join("\n\n");
     assert!(answer.chars().count() >= 6000, "{}", answer.len());
     llm_answers(&app.llm, &answer).await;
@@ -82,7 +84,8 @@ async fn a_6000_character_answer_is_split_and_sent_in_order(backend: Backend) {
 }
 
 async fn a_dead_llm_still_gets_the_person_a_polite_reply(backend: Backend) {
-    let app = TestApp::spawn_with(backend, &[("OPENROUTER_FALLBACK_MODELS", "meta-llama/llama-3.3-70b-instruct:free")]).await;
+    let app =
+        TestApp::spawn_with(backend, &[("OPENROUTER_FALLBACK_MODELS", "meta-llama/llama-3.3-70b-instruct:free")]).await;
     graph_accepts_sends(&app.graph).await;
     Mock::given(method("POST"))
         .and(path(LLM_PATH))
@@ -97,7 +100,10 @@ async fn a_dead_llm_still_gets_the_person_a_polite_reply(backend: Backend) {
     // Primary (with OpenRouter's fallback list) and the fallback model, each retried once.
     let requests = app.llm_requests().await;
     assert_eq!(requests.len(), 4);
-    assert_eq!(requests[0]["models"], json!(["google/gemini-2.0-flash-exp:free", "meta-llama/llama-3.3-70b-instruct:free"]));
+    assert_eq!(
+        requests[0]["models"],
+        json!(["google/gemini-2.0-flash-exp:free", "meta-llama/llama-3.3-70b-instruct:free"])
+    );
     assert_eq!(requests[3]["model"], "meta-llama/llama-3.3-70b-instruct:free");
     assert_eq!(app.count("SELECT COUNT(*) FROM turns WHERE reply_kind = 'fallback' AND status = 'answered'").await, 1);
 }
@@ -108,7 +114,10 @@ async fn graph_429_then_success_is_delivered_once(backend: Backend) {
     Mock::given(method("POST"))
         .and(path(SEND_PATH))
         .and(body_partial_json(json!({ "type": "text" })))
-        .respond_with(ResponseTemplate::new(429).set_body_json(json!({ "error": { "code": 130429, "message": "Rate limit hit" } })))
+        .respond_with(
+            ResponseTemplate::new(429)
+                .set_body_json(json!({ "error": { "code": 130429, "message": "Rate limit hit" } })),
+        )
         .up_to_n_times(1)
         .with_priority(1)
         .mount(&app.graph)
@@ -135,5 +144,8 @@ async fn permanent_graph_errors_are_recorded_and_not_retried(backend: Backend) {
     wait_until(|| async { app.count("SELECT COUNT(*) FROM turns WHERE status = 'failed'").await == 1 }).await;
     tokio::time::sleep(std::time::Duration::from_millis(800)).await;
     assert_eq!(app.sent_texts().await.len(), 1, "a permanent error is not retried");
-    assert_eq!(app.count("SELECT COUNT(*) FROM outbound_messages WHERE status = 'failed' AND error_code = 131047").await, 1);
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM outbound_messages WHERE status = 'failed' AND error_code = 131047").await,
+        1
+    );
 }

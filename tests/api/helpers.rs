@@ -224,6 +224,13 @@ impl TestApp {
         assert_eq!(response.status(), 200, "webhook for {id} acknowledged");
     }
 
+    /// A sample's value on /metrics (0 when absent). The recorder is shared
+    /// by every server in this test process, so compare with `>=`.
+    pub async fn metric(&self, sample: &str) -> f64 {
+        let text = self.client.get(format!("{}/metrics", self.address)).send().await.unwrap().text().await.unwrap();
+        text.lines().find_map(|line| line.strip_prefix(sample)?.trim().parse().ok()).unwrap_or(0.0)
+    }
+
     pub async fn pool(&self) -> sqlx::AnyPool {
         sqlx::any::install_default_drivers();
         sqlx::AnyPool::connect(&self.database.url).await.expect("test connects to its database")
@@ -320,7 +327,10 @@ pub fn completion(answer: &str) -> Value {
 
 /// A real Cloud API payload shape (from the fixtures) with our values.
 pub fn text_webhook(from: &str, id: &str, text: &str) -> String {
-    messages_webhook(json!([{ "from": from, "id": id, "timestamp": "1700000000", "type": "text", "text": { "body": text } }]), from)
+    messages_webhook(
+        json!([{ "from": from, "id": id, "timestamp": "1700000000", "type": "text", "text": { "body": text } }]),
+        from,
+    )
 }
 
 pub fn messages_webhook(messages: Value, from: &str) -> String {
@@ -337,7 +347,8 @@ pub fn messages_webhook(messages: Value, from: &str) -> String {
 }
 
 pub fn status_webhook(wamid: &str, status: &str, error_code: Option<i64>) -> String {
-    let mut entry = json!({ "id": wamid, "status": status, "timestamp": "1700000100", "recipient_id": "6281234567789" });
+    let mut entry =
+        json!({ "id": wamid, "status": status, "timestamp": "1700000100", "recipient_id": "6281234567789" });
     if let Some(code) = error_code {
         entry["errors"] = json!([{ "code": code, "title": "Message failed to send" }]);
     }

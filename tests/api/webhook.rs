@@ -14,7 +14,10 @@ async fn handshake_echoes_the_challenge_only_for_the_right_token(backend: Backen
     for route in ["/webhook/whatsapp", "/api/webhooks/whatsapp"] {
         let ok = app
             .client
-            .get(format!("{}{route}?hub.mode=subscribe&hub.verify_token={VERIFY_TOKEN}&hub.challenge=1158201444", app.address))
+            .get(format!(
+                "{}{route}?hub.mode=subscribe&hub.verify_token={VERIFY_TOKEN}&hub.challenge=1158201444",
+                app.address
+            ))
             .send()
             .await
             .unwrap();
@@ -43,6 +46,7 @@ async fn bad_or_missing_signatures_are_refused_and_store_nothing(backend: Backen
     }
     assert_eq!(app.count("SELECT COUNT(*) FROM inbound_messages").await, 0);
     assert_eq!(app.count("SELECT COUNT(*) FROM users").await, 0);
+    assert!(app.metric("wa_webhooks_total{outcome=\"bad_signature\"}").await >= 4.0);
 
     let unconfigured = TestApp::spawn_with(backend, &[("META_APP_SECRET", "")]).await;
     let response = unconfigured.post_webhook(&body).await;
@@ -57,6 +61,7 @@ async fn malformed_json_and_oversized_bodies_are_refused(backend: Backend) {
     let big = format!("{{\"padding\": \"{}\"}}", "x".repeat(1024 * 1024 + 1));
     let response = app.post_webhook(&big).await;
     assert_eq!(response.status(), 413);
+    assert!(app.metric("wa_webhooks_total{outcome=\"malformed\"}").await >= 1.0);
     assert_eq!(app.count("SELECT COUNT(*) FROM inbound_messages").await, 0);
 }
 
