@@ -10,7 +10,6 @@ CREATE TABLE users (
     parent_bsuid    TEXT,
     profile_name    TEXT,
     created_at      BIGINT  NOT NULL,
-    last_seen_at    BIGINT  NOT NULL,
     last_claim_at   BIGINT  NOT NULL DEFAULT 0
 );
 

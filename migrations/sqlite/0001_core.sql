@@ -10,7 +10,6 @@ CREATE TABLE users (
     parent_bsuid    TEXT,
     profile_name    TEXT,
     created_at      INTEGER NOT NULL,
-    last_seen_at    INTEGER NOT NULL,
     last_claim_at   INTEGER NOT NULL DEFAULT 0
 );
 

@@ -26,6 +26,8 @@ const LEASE: Duration = Duration::from_secs(600);
 /// How soon to look again when a reply to the same person is in flight.
 const BUSY_RETRY: Duration = Duration::from_secs(1);
 const STORE_RETRY: Duration = Duration::from_secs(3);
+/// People claimed per database round at most.
+const CLAIM_BATCH: usize = 1000;
 
 #[derive(Clone)]
 pub struct Pipeline {
@@ -39,7 +41,6 @@ struct Inner {
     llm: LlmClient,
     retriever: Arc<dyn Retriever>,
     prompts: Prompts,
-    history_turns: usize,
     owner: String,
     window: ClaimWindow,
 }
@@ -70,6 +71,7 @@ impl Pipeline {
             quiet_ms: parts.buffer.quiet.as_millis() as i64,
             max_wait_ms: parts.buffer.max_wait.as_millis() as i64,
             lease_ms: LEASE.as_millis() as i64,
+            history_turns: parts.history_turns,
         };
         let pipeline = Self {
             inner: Arc::new(Inner {
@@ -79,16 +81,20 @@ impl Pipeline {
                 llm: parts.llm,
                 retriever: parts.retriever,
                 prompts: parts.prompts,
-                history_turns: parts.history_turns,
                 owner: format!("wa-ai-bridge-{}", uuid::Uuid::new_v4()),
                 window,
             }),
         };
         let dispatcher = pipeline.clone();
         tokio::spawn(async move {
-            while let Some(user_id) = due_rx.recv().await {
-                let pipeline = dispatcher.clone();
-                tokio::spawn(async move { pipeline.on_due(user_id).await });
+            // Everyone who came due while the last batch was claimed is
+            // claimed together in the next.
+            let mut due = Vec::with_capacity(CLAIM_BATCH);
+            while due_rx.recv_many(&mut due, CLAIM_BATCH).await > 0 {
+                due.sort_unstable();
+                due.dedup();
+                dispatcher.on_due(&due).await;
+                due.clear();
             }
         });
         pipeline
@@ -119,7 +125,8 @@ impl Pipeline {
                 instant_at(conversation.last_at, now),
             );
         }
-        let reclaimed = inner.store.reclaim_expired(&inner.owner, now, inner.window.lease_ms).await?;
+        let window = &inner.window;
+        let reclaimed = inner.store.reclaim_expired(&inner.owner, now, window.lease_ms, window.history_turns).await?;
         let count = pending.len() + reclaimed.len();
         for turn in reclaimed {
             let pipeline = self.clone();
@@ -128,18 +135,30 @@ impl Pipeline {
         Ok(count)
     }
 
-    async fn on_due(&self, user_id: i64) {
+    async fn on_due(&self, user_ids: &[i64]) {
         let inner = &self.inner;
         let now = now_ms();
-        let retry_in = |delay: Duration| inner.debouncer.retry_at(user_id, tokio::time::Instant::now() + delay);
-        match inner.store.claim_turn(user_id, &inner.owner, now, &inner.window).await {
-            Ok(Claim::Claimed(turn)) => self.answer(turn).await,
-            Ok(Claim::NotYet { due_at }) => inner.debouncer.retry_at(user_id, instant_at(due_at, now)),
-            Ok(Claim::Busy) => retry_in(BUSY_RETRY),
-            Ok(Claim::Nothing) => {}
+        let retry_in =
+            |user_id, delay: Duration| inner.debouncer.retry_at(user_id, tokio::time::Instant::now() + delay);
+        let claims = match inner.store.claim_turns(user_ids, &inner.owner, now, &inner.window).await {
+            Ok(claims) => claims,
             Err(error) => {
-                tracing::error!(user_id, %error, "could not claim a turn; will retry");
-                retry_in(STORE_RETRY);
+                tracing::error!(people = user_ids.len(), %error, "could not claim turns; will retry");
+                for &user_id in user_ids {
+                    retry_in(user_id, STORE_RETRY);
+                }
+                return;
+            }
+        };
+        for (user_id, claim) in claims {
+            match claim {
+                Claim::Claimed(turn) => {
+                    let pipeline = self.clone();
+                    tokio::spawn(async move { pipeline.answer(turn).await });
+                }
+                Claim::NotYet { due_at } => inner.debouncer.retry_at(user_id, instant_at(due_at, now)),
+                Claim::Busy => retry_in(user_id, BUSY_RETRY),
+                Claim::Nothing => {}
             }
         }
     }
@@ -192,9 +211,8 @@ impl Pipeline {
         let (reply, kind, usage) = if user_text.is_empty() {
             (inner.prompts.unreadable.clone(), "unreadable", LlmUsage::default())
         } else {
-            let history = inner.store.history(turn.user_id, inner.history_turns).await?;
             let passages = inner.retriever.retrieve(&user_text).await;
-            let chat = inner.prompts.chat(&history, &passages, &user_text);
+            let chat = inner.prompts.chat(&turn.history, &passages, &user_text);
             match inner.llm.complete(&chat).await {
                 Ok(completion) => {
                     count_llm_success(&completion);

@@ -1,6 +1,18 @@
-use super::people::upsert_person;
+//! Storing webhooks with group commit: concurrent webhooks are queued to one
+//! writer that stores a whole batch in one transaction with one multi-row
+//! insert, then answers each of them. Every webhook still gets its 200 only
+//! after its own messages are committed.
+
+use super::people::{upsert_person, PeopleCache};
 use super::{Store, StoreError};
 use crate::domain::{InboundMessage, StatusUpdate};
+use std::collections::HashSet;
+use tokio::sync::{mpsc, oneshot};
+
+/// Webhooks stored per transaction at most.
+const MAX_BATCH: usize = 256;
+/// Webhooks waiting for the writer before senders are slowed down.
+pub(super) const QUEUE: usize = 4096;
 
 /// What storing one webhook changed.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -14,52 +26,132 @@ pub struct IngestOutcome {
     pub statuses: usize,
 }
 
+pub(super) struct Job {
+    messages: Vec<InboundMessage>,
+    statuses: Vec<StatusUpdate>,
+    now: i64,
+    reply: oneshot::Sender<Result<IngestOutcome, StoreError>>,
+}
+
+pub(super) type IngestQueue = mpsc::Sender<Job>;
+
 impl Store {
-    /// Stores everything a webhook carries in one transaction, so the 200
-    /// that follows means all of it is durable, or none of it is and Meta
-    /// retries.
+    /// Stores everything a webhook carries; when this returns `Ok`, all of
+    /// it is committed.
     pub async fn ingest(
         &self,
-        messages: &[InboundMessage],
-        statuses: &[StatusUpdate],
+        messages: Vec<InboundMessage>,
+        statuses: Vec<StatusUpdate>,
         now: i64,
     ) -> Result<IngestOutcome, StoreError> {
-        let mut outcome = IngestOutcome::default();
-        let mut tx = self.pool.begin().await?;
-        for message in messages {
-            let user_id = upsert_person(&mut tx, &message.from, now).await?;
-            let wants_reply = message.content.wants_reply();
-            let inserted = sqlx::query(
-                "INSERT INTO inbound_messages \
-                 (wa_message_id, user_id, kind, body, wants_reply, sent_at_secs, received_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (wa_message_id) DO NOTHING",
-            )
+        let (reply, outcome) = oneshot::channel();
+        let job = Job { messages, statuses, now, reply };
+        self.ingest_queue.send(job).await.map_err(|_| StoreError::WriterStopped)?;
+        outcome.await.map_err(|_| StoreError::WriterStopped)?
+    }
+}
+
+/// The single writer: takes whatever webhooks are waiting and stores them
+/// together. A failed batch is retried webhook by webhook, so one bad
+/// webhook cannot fail the others.
+pub(super) async fn run_writer(store: Store, mut queue: mpsc::Receiver<Job>) {
+    let mut cache = PeopleCache::default();
+    let mut jobs = Vec::with_capacity(MAX_BATCH);
+    while queue.recv_many(&mut jobs, MAX_BATCH).await > 0 {
+        match write_batch(&store, &mut cache, &jobs).await {
+            Ok(outcomes) => {
+                for (job, outcome) in jobs.drain(..).zip(outcomes) {
+                    let _ = job.reply.send(Ok(outcome));
+                }
+            }
+            Err(_) if jobs.len() > 1 => {
+                cache.clear();
+                for job in jobs.drain(..) {
+                    let result = write_batch(&store, &mut cache, std::slice::from_ref(&job)).await;
+                    let _ = job.reply.send(result.map(|mut outcomes| outcomes.remove(0)));
+                }
+            }
+            Err(error) => {
+                cache.clear();
+                if let Some(job) = jobs.pop() {
+                    let _ = job.reply.send(Err(error));
+                }
+            }
+        }
+    }
+}
+
+async fn write_batch(store: &Store, cache: &mut PeopleCache, jobs: &[Job]) -> Result<Vec<IngestOutcome>, StoreError> {
+    let mut tx = store.write_tx().await?;
+    let mut rows = Vec::new();
+    let mut seen = HashSet::new();
+    for (job_index, job) in jobs.iter().enumerate() {
+        for message in &job.messages {
+            let user_id = upsert_person(&mut tx, cache, &message.from, job.now).await?;
+            // A batch can hold the same redelivered id twice: first one wins.
+            let first = seen.insert(message.id.as_str());
+            rows.push((job_index, message, user_id, first));
+        }
+    }
+    let inserted = insert_messages(&mut tx, &rows, jobs).await?;
+    for job in jobs {
+        for status in &job.statuses {
+            apply_status(&mut tx, status, job.now).await?;
+        }
+    }
+    tx.commit().await?;
+    cache.commit();
+
+    let mut outcomes: Vec<IngestOutcome> =
+        jobs.iter().map(|job| IngestOutcome { statuses: job.statuses.len(), ..Default::default() }).collect();
+    for (job_index, message, user_id, first) in rows {
+        let outcome = &mut outcomes[job_index];
+        if !(first && inserted.contains(message.id.as_str())) {
+            outcome.duplicates += 1;
+            continue;
+        }
+        outcome.stored += 1;
+        if message.content.wants_reply() && !outcome.waiting_users.contains(&user_id) {
+            outcome.waiting_users.push(user_id);
+        }
+    }
+    Ok(outcomes)
+}
+
+/// One multi-row insert for the batch; `RETURNING` tells which ids are new.
+async fn insert_messages(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    rows: &[(usize, &InboundMessage, i64, bool)],
+    jobs: &[Job],
+) -> Result<HashSet<String>, StoreError> {
+    let fresh: Vec<_> = rows.iter().filter(|(.., first)| *first).collect();
+    if fresh.is_empty() {
+        return Ok(HashSet::new());
+    }
+    const COLUMNS: usize = 7;
+    let values: Vec<String> = (0..fresh.len())
+        .map(|row| {
+            let params: Vec<String> = (1..=COLUMNS).map(|col| format!("${}", row * COLUMNS + col)).collect();
+            format!("({})", params.join(", "))
+        })
+        .collect();
+    let sql = format!(
+        "INSERT INTO inbound_messages (wa_message_id, user_id, kind, body, wants_reply, sent_at_secs, received_at) \
+         VALUES {} ON CONFLICT (wa_message_id) DO NOTHING RETURNING wa_message_id",
+        values.join(", ")
+    );
+    let mut query = sqlx::query_scalar::<_, String>(&sql);
+    for (job_index, message, user_id, _) in fresh {
+        query = query
             .bind(message.id.as_str())
-            .bind(user_id)
+            .bind(*user_id)
             .bind(message.content.kind())
             .bind(message.content.readable_text())
-            .bind(wants_reply)
+            .bind(message.content.wants_reply())
             .bind(message.sent_at)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            if inserted == 0 {
-                outcome.duplicates += 1;
-                continue;
-            }
-            outcome.stored += 1;
-            if wants_reply && !outcome.waiting_users.contains(&user_id) {
-                outcome.waiting_users.push(user_id);
-            }
-        }
-        for status in statuses {
-            apply_status(&mut tx, status, now).await?;
-            outcome.statuses += 1;
-        }
-        tx.commit().await?;
-        Ok(outcome)
+            .bind(jobs[*job_index].now);
     }
+    Ok(query.fetch_all(&mut **tx).await?.into_iter().collect())
 }
 
 async fn apply_status(

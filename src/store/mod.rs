@@ -23,6 +23,8 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error("database migration failed: {0}")]
     Migration(#[from] sqlx::migrate::MigrateError),
+    #[error("the database writer has stopped")]
+    WriterStopped,
     #[error("cannot create the data directory {path}: {source}")]
     DataDir { path: String, source: std::io::Error },
 }
@@ -46,6 +48,7 @@ impl Backend {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    ingest_queue: ingest::IngestQueue,
 }
 
 impl Store {
@@ -59,7 +62,9 @@ impl Store {
         }
         let options = AnyConnectOptions::from_str(database_url)?;
         let pool = AnyPoolOptions::new()
-            .max_connections(if backend == Backend::Sqlite { 8 } else { 16 })
+            // SQLite has one writer; one connection queues everyone fairly
+            // instead of leaving writers in SQLite's sleeping busy handler.
+            .max_connections(if backend == Backend::Sqlite { 1 } else { 16 })
             .acquire_timeout(Duration::from_secs(10))
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
@@ -81,7 +86,10 @@ impl Store {
             Backend::Sqlite => sqlx::migrate!("migrations/sqlite").run(&pool).await?,
             Backend::Postgres => sqlx::migrate!("migrations/postgres").run(&pool).await?,
         }
-        Ok(Self { pool, backend })
+        let (ingest_queue, queue) = tokio::sync::mpsc::channel(ingest::QUEUE);
+        let store = Self { pool, backend, ingest_queue };
+        tokio::spawn(ingest::run_writer(store.clone(), queue));
+        Ok(store)
     }
 
     pub fn backend(&self) -> Backend {
@@ -90,6 +98,16 @@ impl Store {
 
     pub fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+
+    /// A transaction that will write. On SQLite it takes the write lock at
+    /// `BEGIN`, so it waits its turn (busy timeout) instead of failing at
+    /// its first write because another writer committed after it began.
+    pub(crate) async fn write_tx(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+        match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => self.pool.begin().await,
+        }
     }
 
     pub async fn ping(&self) -> bool {

@@ -1,6 +1,71 @@
 use super::StoreError;
 use crate::domain::{Bsuid, PersonRef, PhoneNumber};
 use sqlx::{Any, Row, Transaction};
+use std::collections::HashMap;
+
+/// Beyond this many identities the cache starts over, bounding memory.
+const CACHE_LIMIT: usize = 100_000;
+
+/// Remembers which user an identity belongs to, so a known person costs
+/// the webhook writer no query. Entries learned inside a transaction only
+/// become known when it commits.
+#[derive(Default)]
+pub(super) struct PeopleCache {
+    known: HashMap<String, Known>,
+    staged: HashMap<String, Known>,
+}
+
+#[derive(Clone, PartialEq)]
+struct Known {
+    user_id: i64,
+    profile_name: Option<String>,
+}
+
+impl PeopleCache {
+    pub(super) fn commit(&mut self) {
+        if self.known.len() + self.staged.len() > CACHE_LIMIT {
+            self.known.clear();
+        }
+        self.known.extend(self.staged.drain());
+    }
+
+    pub(super) fn clear(&mut self) {
+        self.known.clear();
+        self.staged.clear();
+    }
+
+    fn get(&self, key: &str) -> Option<&Known> {
+        self.staged.get(key).or_else(|| self.known.get(key))
+    }
+
+    /// The user id when every identity of `person` is already linked to the
+    /// same user with the same profile name: nothing to write.
+    fn lookup(&self, person: &PersonRef) -> Option<i64> {
+        let mut user = None;
+        for key in identity_keys(person) {
+            let known = self.get(&key)?;
+            let same_name = person.profile_name.is_none() || person.profile_name == known.profile_name;
+            if !same_name || user.is_some_and(|id| id != known.user_id) {
+                return None;
+            }
+            user = Some(known.user_id);
+        }
+        user
+    }
+
+    fn stage(&mut self, person: &PersonRef, user_id: i64) {
+        let known = Known { user_id, profile_name: person.profile_name.clone() };
+        for key in identity_keys(person) {
+            self.staged.insert(key, known.clone());
+        }
+    }
+}
+
+fn identity_keys(person: &PersonRef) -> impl Iterator<Item = String> + '_ {
+    let phone = person.phone().map(|p| format!("p:{}", p.expose()));
+    let bsuid = person.bsuid().map(|b| format!("b:{}", b.expose()));
+    phone.into_iter().chain(bsuid)
+}
 
 /// Where a reply goes: the phone number when we know it, otherwise the
 /// business-scoped user id (people who hide their number behind a username).
@@ -28,20 +93,30 @@ impl Recipient {
 /// linking a phone number and a BSUID when a payload carries both.
 pub(super) async fn upsert_person(
     tx: &mut Transaction<'_, Any>,
+    cache: &mut PeopleCache,
     person: &PersonRef,
     now: i64,
 ) -> Result<i64, StoreError> {
+    if let Some(user_id) = cache.lookup(person) {
+        return Ok(user_id);
+    }
+    let user_id = upsert_uncached(tx, person, now).await?;
+    cache.stage(person, user_id);
+    Ok(user_id)
+}
+
+async fn upsert_uncached(tx: &mut Transaction<'_, Any>, person: &PersonRef, now: i64) -> Result<i64, StoreError> {
     let phone = person.phone().map(|p| p.expose().to_owned());
     let bsuid = person.bsuid().map(|b| b.expose().to_owned());
-    if let Some(id) = link_existing(tx, person, &phone, &bsuid, now).await? {
+    if let Some(id) = link_existing(tx, person, &phone, &bsuid).await? {
         return Ok(id);
     }
     let username = format!("whatsapp_{}", phone.as_deref().or(bsuid.as_deref()).unwrap_or_default());
     // Two webhooks about the same new person may race; the loser of the
     // insert finds the winner's row on the second look.
     let inserted = sqlx::query(
-        "INSERT INTO users (channel, username, phone, bsuid, parent_bsuid, profile_name, created_at, last_seen_at) \
-         VALUES ('whatsapp', $1, $2, $3, $4, $5, $6, $6) ON CONFLICT DO NOTHING RETURNING id",
+        "INSERT INTO users (channel, username, phone, bsuid, parent_bsuid, profile_name, created_at) \
+         VALUES ('whatsapp', $1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING RETURNING id",
     )
     .bind(username)
     .bind(&phone)
@@ -53,9 +128,7 @@ pub(super) async fn upsert_person(
     .await?;
     match inserted {
         Some(row) => Ok(row.try_get("id")?),
-        None => {
-            link_existing(tx, person, &phone, &bsuid, now).await?.ok_or(StoreError::Database(sqlx::Error::RowNotFound))
-        }
+        None => link_existing(tx, person, &phone, &bsuid).await?.ok_or(StoreError::Database(sqlx::Error::RowNotFound)),
     }
 }
 
@@ -64,7 +137,6 @@ async fn link_existing(
     person: &PersonRef,
     phone: &Option<String>,
     bsuid: &Option<String>,
-    now: i64,
 ) -> Result<Option<i64>, StoreError> {
     let found = sqlx::query("SELECT id FROM users WHERE phone = $1 OR bsuid = $2 ORDER BY id LIMIT 1")
         .bind(phone)
@@ -80,14 +152,13 @@ async fn link_existing(
         "UPDATE users SET \
          phone = COALESCE(phone, (SELECT $1 WHERE NOT EXISTS (SELECT 1 FROM users WHERE phone = $1))), \
          bsuid = COALESCE(bsuid, (SELECT $2 WHERE NOT EXISTS (SELECT 1 FROM users WHERE bsuid = $2))), \
-         parent_bsuid = COALESCE($3, parent_bsuid), profile_name = COALESCE($4, profile_name), \
-         last_seen_at = $5 WHERE id = $6",
+         parent_bsuid = COALESCE($3, parent_bsuid), profile_name = COALESCE($4, profile_name) \
+         WHERE id = $5",
     )
     .bind(phone)
     .bind(bsuid)
     .bind(person.parent_bsuid.as_ref().map(|b| b.expose().to_owned()))
     .bind(&person.profile_name)
-    .bind(now)
     .bind(id)
     .execute(&mut **tx)
     .await?;

@@ -6,6 +6,7 @@
 use super::people::Recipient;
 use super::{Store, StoreError};
 use sqlx::{Any, Row, Transaction};
+use std::collections::HashMap;
 
 /// What a timer that fired for a person found in the database.
 #[derive(Debug)]
@@ -34,6 +35,8 @@ pub struct ClaimedTurn {
     pub reply: Option<String>,
     /// Parts of the reply already handed to WhatsApp (or failed for good).
     pub done_parts: Vec<i64>,
+    /// The person's earlier answered turns, oldest first, for the prompt.
+    pub history: Vec<HistoryTurn>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -77,84 +80,41 @@ pub struct ClaimWindow {
     pub quiet_ms: i64,
     pub max_wait_ms: i64,
     pub lease_ms: i64,
+    /// Earlier turns loaded with each claimed turn.
+    pub history_turns: usize,
 }
 
 const SESSION_GAP_MS: i64 = 24 * 60 * 60 * 1000;
 
 impl Store {
-    pub async fn claim_turn(
+    /// Claims the turns of every person in `user_ids` whose quiet window is
+    /// over, in one transaction of a few set-based statements: when a
+    /// thousand windows end together, their LLM requests must not queue
+    /// behind a thousand separate transactions.
+    pub async fn claim_turns(
         &self,
-        user_id: i64,
+        user_ids: &[i64],
         owner: &str,
         now: i64,
         window: &ClaimWindow,
-    ) -> Result<Claim, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        // Writing first takes SQLite's write lock at once (no failed lock
-        // upgrade later) and locks the person's row on PostgreSQL, so claims
-        // for one person are serialised across replicas.
-        sqlx::query("UPDATE users SET last_claim_at = $1 WHERE id = $2")
-            .bind(now)
-            .bind(user_id)
-            .execute(&mut *tx)
-            .await?;
-        let busy: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM turns WHERE user_id = $1 AND status = 'answering' AND lease_until > $2",
-        )
-        .bind(user_id)
-        .bind(now)
-        .fetch_one(&mut *tx)
-        .await?;
-        if busy > 0 {
-            return Ok(Claim::Busy);
+    ) -> Result<Vec<(i64, Claim)>, StoreError> {
+        let mut claims: Vec<(i64, Claim)> = Vec::new();
+        for chunk in user_ids.chunks(CLAIM_CHUNK) {
+            let mut tx = self.write_tx().await?;
+            claims.extend(claim_chunk(&mut tx, chunk, owner, now, window).await?);
+            tx.commit().await?;
         }
-        let waiting = sqlx::query(
-            "SELECT COUNT(*) AS n, MIN(received_at) AS first_at, MAX(received_at) AS last_at \
-             FROM inbound_messages WHERE user_id = $1 AND turn_id IS NULL AND wants_reply",
-        )
-        .bind(user_id)
-        .fetch_one(&mut *tx)
-        .await?;
-        let count: i64 = waiting.try_get("n")?;
-        let (Some(first_at), Some(last_at)) =
-            (waiting.try_get::<Option<i64>, _>("first_at")?, waiting.try_get::<Option<i64>, _>("last_at")?)
-        else {
-            return Ok(Claim::Nothing);
-        };
-        if count == 0 {
-            return Ok(Claim::Nothing);
-        }
-        let due_at = (last_at + window.quiet_ms).min(first_at + window.max_wait_ms);
-        if due_at > now {
-            return Ok(Claim::NotYet { due_at });
-        }
-        let session_id = touch_session(&mut tx, user_id, now).await?;
-        let turn_id = uuid::Uuid::new_v4().to_string();
-        sqlx::query(
-            "INSERT INTO turns (id, user_id, session_id, status, owner, lease_until, created_at, last_message_at) \
-             VALUES ($1, $2, $3, 'answering', $4, $5, $6, $7)",
-        )
-        .bind(&turn_id)
-        .bind(user_id)
-        .bind(session_id)
-        .bind(owner)
-        .bind(now + window.lease_ms)
-        .bind(now)
-        .bind(last_at)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query("UPDATE inbound_messages SET turn_id = $1 WHERE user_id = $2 AND turn_id IS NULL AND wants_reply")
-            .bind(&turn_id)
-            .bind(user_id)
-            .execute(&mut *tx)
-            .await?;
-        let turn = load_turn(&mut tx, &turn_id).await?;
-        tx.commit().await?;
-        Ok(Claim::Claimed(turn))
+        Ok(claims)
     }
 
     /// Takes over turns whose owner died mid-answer (its lease ran out).
-    pub async fn reclaim_expired(&self, owner: &str, now: i64, lease_ms: i64) -> Result<Vec<ClaimedTurn>, StoreError> {
+    pub async fn reclaim_expired(
+        &self,
+        owner: &str,
+        now: i64,
+        lease_ms: i64,
+        history_turns: usize,
+    ) -> Result<Vec<ClaimedTurn>, StoreError> {
         let expired: Vec<String> = sqlx::query_scalar(
             "SELECT id FROM turns WHERE status = 'answering' AND lease_until <= $1 ORDER BY created_at",
         )
@@ -163,7 +123,7 @@ impl Store {
         .await?;
         let mut reclaimed = Vec::new();
         for turn_id in expired {
-            let mut tx = self.pool.begin().await?;
+            let mut tx = self.write_tx().await?;
             let won = sqlx::query(
                 "UPDATE turns SET owner = $1, lease_until = $2 \
                  WHERE id = $3 AND status = 'answering' AND lease_until <= $4",
@@ -176,7 +136,7 @@ impl Store {
             .await?
             .rows_affected();
             if won == 1 {
-                reclaimed.push(load_turn(&mut tx, &turn_id).await?);
+                reclaimed.push(load_turn(&mut tx, &turn_id, history_turns).await?);
             }
             tx.commit().await?;
         }
@@ -201,25 +161,6 @@ impl Store {
                 })
             })
             .collect()
-    }
-
-    /// The person's last answered turns, oldest first.
-    pub async fn history(&self, user_id: i64, limit: usize) -> Result<Vec<HistoryTurn>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT user_text, reply_text FROM turns \
-             WHERE user_id = $1 AND status = 'answered' AND reply_kind = 'llm' \
-             ORDER BY created_at DESC LIMIT $2",
-        )
-        .bind(user_id)
-        .bind(limit as i64)
-        .fetch_all(&self.pool)
-        .await?;
-        let mut turns = rows
-            .iter()
-            .map(|row| Ok(HistoryTurn { user: row.try_get("user_text")?, assistant: row.try_get("reply_text")? }))
-            .collect::<Result<Vec<_>, StoreError>>()?;
-        turns.reverse();
-        Ok(turns)
     }
 
     /// Keeps the reply before sending it, so an owner that dies mid-send
@@ -286,32 +227,230 @@ impl Store {
     }
 }
 
-async fn touch_session(tx: &mut Transaction<'_, Any>, user_id: i64, now: i64) -> Result<i64, StoreError> {
-    let recent: Option<i64> = sqlx::query_scalar(
-        "SELECT id FROM sessions WHERE user_id = $1 AND last_activity_at > $2 ORDER BY last_activity_at DESC LIMIT 1",
-    )
-    .bind(user_id)
-    .bind(now - SESSION_GAP_MS)
-    .fetch_optional(&mut **tx)
-    .await?;
-    if let Some(id) = recent {
-        sqlx::query("UPDATE sessions SET last_activity_at = $1 WHERE id = $2")
-            .bind(now)
-            .bind(id)
-            .execute(&mut **tx)
-            .await?;
-        return Ok(id);
-    }
-    Ok(sqlx::query_scalar(
-        "INSERT INTO sessions (user_id, started_at, last_activity_at) VALUES ($1, $2, $2) RETURNING id",
-    )
-    .bind(user_id)
-    .bind(now)
-    .fetch_one(&mut **tx)
-    .await?)
+/// People per claim transaction; keeps every statement well under the
+/// databases' bind-parameter limits.
+const CLAIM_CHUNK: usize = 500;
+
+type AnyQuery<'q> = sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>;
+
+/// Binds `ids` in order, after whatever the query already has bound.
+fn bind_ids<'q>(query: AnyQuery<'q>, ids: &[i64]) -> AnyQuery<'q> {
+    ids.iter().fold(query, |query, id| query.bind(*id))
 }
 
-async fn load_turn(tx: &mut Transaction<'_, Any>, turn_id: &str) -> Result<ClaimedTurn, StoreError> {
+/// `$first, $first+1, …` for an `IN (…)` list of `count` values.
+fn placeholders(first: usize, count: usize) -> String {
+    (first..first + count).map(|n| format!("${n}")).collect::<Vec<_>>().join(", ")
+}
+
+async fn claim_chunk(
+    tx: &mut Transaction<'_, Any>,
+    user_ids: &[i64],
+    owner: &str,
+    now: i64,
+    window: &ClaimWindow,
+) -> Result<Vec<(i64, Claim)>, StoreError> {
+    let list = placeholders(2, user_ids.len());
+    // Locks the people's rows on PostgreSQL, so claims for one person are
+    // serialised across replicas (SQLite has one writer anyway).
+    let lock_sql = format!("UPDATE users SET last_claim_at = $1 WHERE id IN ({list})");
+    bind_ids(sqlx::query(&lock_sql).bind(now), user_ids).execute(&mut **tx).await?;
+
+    let busy_sql = format!(
+        "SELECT DISTINCT user_id FROM turns WHERE status = 'answering' AND lease_until > $1 AND user_id IN ({list})"
+    );
+    let busy = bind_ids(sqlx::query(&busy_sql).bind(now), user_ids)
+        .fetch_all(&mut **tx)
+        .await?
+        .iter()
+        .map(|row| row.try_get::<i64, _>("user_id"))
+        .collect::<Result<Vec<_>, _>>()?;
+
+    let waiting_sql = format!(
+        "SELECT user_id, MIN(received_at) AS first_at, MAX(received_at) AS last_at FROM inbound_messages \
+         WHERE turn_id IS NULL AND wants_reply AND user_id IN ({}) GROUP BY user_id",
+        placeholders(1, user_ids.len())
+    );
+    let mut waiting = HashMap::new();
+    for row in bind_ids(sqlx::query(&waiting_sql), user_ids).fetch_all(&mut **tx).await? {
+        let (first_at, last_at): (i64, i64) = (row.try_get("first_at")?, row.try_get("last_at")?);
+        waiting.insert(row.try_get::<i64, _>("user_id")?, (first_at, last_at));
+    }
+
+    let mut claims = Vec::new();
+    let mut due = Vec::new();
+    for &user_id in user_ids {
+        let claim = match waiting.get(&user_id) {
+            _ if busy.contains(&user_id) => Claim::Busy,
+            None => Claim::Nothing,
+            Some(&(first_at, last_at)) => {
+                let due_at = (last_at + window.quiet_ms).min(first_at + window.max_wait_ms);
+                if due_at > now {
+                    Claim::NotYet { due_at }
+                } else {
+                    due.push((user_id, last_at));
+                    continue;
+                }
+            }
+        };
+        claims.push((user_id, claim));
+    }
+    if due.is_empty() {
+        return Ok(claims);
+    }
+    let due_ids: Vec<i64> = due.iter().map(|(id, _)| *id).collect();
+    let sessions = touch_sessions(tx, &due_ids, now).await?;
+    let turns: Vec<(i64, String, i64)> =
+        due.iter().map(|&(user_id, last_at)| (user_id, uuid::Uuid::new_v4().to_string(), last_at)).collect();
+
+    let values: Vec<String> = (0..turns.len())
+        .map(|row| {
+            let p = row * 4;
+            format!("(${}, ${}, ${}, 'answering', $1, $2, $3, ${})", p + 4, p + 5, p + 6, p + 7)
+        })
+        .collect();
+    let insert = format!(
+        "INSERT INTO turns (id, user_id, session_id, status, owner, lease_until, created_at, last_message_at) VALUES {}",
+        values.join(", ")
+    );
+    let mut insert_query = sqlx::query(&insert).bind(owner).bind(now + window.lease_ms).bind(now);
+    for (user_id, turn_id, last_at) in &turns {
+        insert_query = insert_query.bind(turn_id).bind(user_id).bind(sessions[user_id]).bind(last_at);
+    }
+    insert_query.execute(&mut **tx).await?;
+
+    // Each person has exactly one turn created by this owner at `now`.
+    let attach = format!(
+        "UPDATE inbound_messages SET turn_id = (SELECT t.id FROM turns t WHERE t.user_id = inbound_messages.user_id \
+           AND t.owner = $1 AND t.created_at = $2 AND t.status = 'answering') \
+         WHERE turn_id IS NULL AND wants_reply AND user_id IN ({})",
+        placeholders(3, due_ids.len())
+    );
+    bind_ids(sqlx::query(&attach).bind(owner).bind(now), &due_ids).execute(&mut **tx).await?;
+
+    let turn_ids: Vec<(i64, String)> = turns.into_iter().map(|(user_id, turn_id, _)| (user_id, turn_id)).collect();
+    claims.extend(load_new_turns(tx, &turn_ids, &due, window.history_turns).await?);
+    Ok(claims)
+}
+
+/// Loads just-claimed turns with two queries for the whole batch.
+async fn load_new_turns(
+    tx: &mut Transaction<'_, Any>,
+    turns: &[(i64, String)],
+    due: &[(i64, i64)],
+    history_turns: usize,
+) -> Result<Vec<(i64, Claim)>, StoreError> {
+    let messages_sql = format!(
+        "SELECT turn_id, wa_message_id, kind, body FROM inbound_messages WHERE turn_id IN ({}) ORDER BY sent_at_secs, id",
+        placeholders(1, turns.len())
+    );
+    let mut messages_query = sqlx::query(&messages_sql);
+    for (_, turn_id) in turns {
+        messages_query = messages_query.bind(turn_id);
+    }
+    let mut messages: HashMap<String, Vec<TurnMessage>> = HashMap::new();
+    for row in messages_query.fetch_all(&mut **tx).await? {
+        messages.entry(row.try_get("turn_id")?).or_default().push(TurnMessage {
+            wa_message_id: row.try_get("wa_message_id")?,
+            kind: row.try_get("kind")?,
+            body: row.try_get("body")?,
+        });
+    }
+    let users_sql = format!("SELECT id, phone, bsuid FROM users WHERE id IN ({})", placeholders(1, turns.len()));
+    let user_ids: Vec<i64> = turns.iter().map(|(user_id, _)| *user_id).collect();
+    let mut recipients = HashMap::new();
+    for row in bind_ids(sqlx::query(&users_sql), &user_ids).fetch_all(&mut **tx).await? {
+        recipients.insert(
+            row.try_get::<i64, _>("id")?,
+            Recipient::from_columns(row.try_get("phone")?, row.try_get("bsuid")?),
+        );
+    }
+    let mut history = load_history(tx, &user_ids, history_turns).await?;
+    let last_message: HashMap<i64, i64> = due.iter().copied().collect();
+    Ok(turns
+        .iter()
+        .map(|(user_id, turn_id)| {
+            let turn = ClaimedTurn {
+                id: turn_id.clone(),
+                user_id: *user_id,
+                recipient: recipients.remove(user_id).flatten(),
+                messages: messages.remove(turn_id).unwrap_or_default(),
+                last_message_at: last_message[user_id],
+                reply: None,
+                done_parts: Vec::new(),
+                history: history.remove(user_id).unwrap_or_default(),
+            };
+            (*user_id, Claim::Claimed(turn))
+        })
+        .collect())
+}
+
+/// Continues each person's session, or starts one after a long silence;
+/// returns the session id per person.
+async fn touch_sessions(
+    tx: &mut Transaction<'_, Any>,
+    user_ids: &[i64],
+    now: i64,
+) -> Result<HashMap<i64, i64>, StoreError> {
+    let recent_sql = format!(
+        "SELECT user_id, MAX(id) AS id FROM sessions WHERE last_activity_at > $1 AND user_id IN ({}) GROUP BY user_id",
+        placeholders(2, user_ids.len())
+    );
+    let mut sessions = HashMap::new();
+    for row in bind_ids(sqlx::query(&recent_sql).bind(now - SESSION_GAP_MS), user_ids).fetch_all(&mut **tx).await? {
+        sessions.insert(row.try_get::<i64, _>("user_id")?, row.try_get::<i64, _>("id")?);
+    }
+    if !sessions.is_empty() {
+        let touch_sql =
+            format!("UPDATE sessions SET last_activity_at = $1 WHERE id IN ({})", placeholders(2, sessions.len()));
+        let session_ids: Vec<i64> = sessions.values().copied().collect();
+        bind_ids(sqlx::query(&touch_sql).bind(now), &session_ids).execute(&mut **tx).await?;
+    }
+    let new: Vec<i64> = user_ids.iter().copied().filter(|id| !sessions.contains_key(id)).collect();
+    if !new.is_empty() {
+        let values: Vec<String> = (0..new.len()).map(|n| format!("(${}, $1, $1)", n + 2)).collect();
+        let insert_sql = format!(
+            "INSERT INTO sessions (user_id, started_at, last_activity_at) VALUES {} RETURNING id, user_id",
+            values.join(", ")
+        );
+        for row in bind_ids(sqlx::query(&insert_sql).bind(now), &new).fetch_all(&mut **tx).await? {
+            sessions.insert(row.try_get::<i64, _>("user_id")?, row.try_get::<i64, _>("id")?);
+        }
+    }
+    Ok(sessions)
+}
+
+/// The last `limit` answered turns of each person, oldest first, in one
+/// query. Fallback apologies are left out: they would teach the model
+/// nothing and crowd out real answers.
+async fn load_history(
+    tx: &mut Transaction<'_, Any>,
+    user_ids: &[i64],
+    limit: usize,
+) -> Result<HashMap<i64, Vec<HistoryTurn>>, StoreError> {
+    let sql = format!(
+        "SELECT user_id, user_text, reply_text FROM ( \
+           SELECT user_id, user_text, reply_text, created_at, \
+                  ROW_NUMBER() OVER (PARTITION BY user_id ORDER BY created_at DESC) AS recent \
+           FROM turns WHERE status = 'answered' AND reply_kind = 'llm' AND user_id IN ({}) \
+         ) latest WHERE recent <= $1 ORDER BY user_id, created_at",
+        placeholders(2, user_ids.len())
+    );
+    let mut history: HashMap<i64, Vec<HistoryTurn>> = HashMap::new();
+    for row in bind_ids(sqlx::query(&sql).bind(limit as i64), user_ids).fetch_all(&mut **tx).await? {
+        history
+            .entry(row.try_get("user_id")?)
+            .or_default()
+            .push(HistoryTurn { user: row.try_get("user_text")?, assistant: row.try_get("reply_text")? });
+    }
+    Ok(history)
+}
+
+async fn load_turn(
+    tx: &mut Transaction<'_, Any>,
+    turn_id: &str,
+    history_turns: usize,
+) -> Result<ClaimedTurn, StoreError> {
     let turn = sqlx::query(
         "SELECT t.user_id, t.reply_text, t.last_message_at, u.phone, u.bsuid \
          FROM turns t JOIN users u ON u.id = t.user_id WHERE t.id = $1",
@@ -338,9 +477,12 @@ async fn load_turn(tx: &mut Transaction<'_, Any>, turn_id: &str) -> Result<Claim
         .bind(turn_id)
         .fetch_all(&mut **tx)
         .await?;
+    let user_id: i64 = turn.try_get("user_id")?;
+    let history = load_history(tx, &[user_id], history_turns).await?.remove(&user_id).unwrap_or_default();
     Ok(ClaimedTurn {
         id: turn_id.to_owned(),
-        user_id: turn.try_get("user_id")?,
+        user_id,
+        history,
         recipient: Recipient::from_columns(turn.try_get("phone")?, turn.try_get("bsuid")?),
         messages,
         last_message_at: turn.try_get("last_message_at")?,

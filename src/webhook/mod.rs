@@ -67,27 +67,26 @@ pub async fn receive(
     let header = headers.get("x-hub-signature-256").and_then(|v| v.to_str().ok());
     signature::verify(secret.expose_secret().as_bytes(), header, &body)?;
     let batch = parse_webhook(&body)?;
-    let outcome = state.store.ingest(&batch.messages, &batch.statuses, now_ms()).await?;
+    count_parsed(&batch);
+    let outcome = state.store.ingest(batch.messages, batch.statuses, now_ms()).await?;
     state.pipeline.messages_arrived(&outcome.waiting_users);
-    count_accepted(&batch, outcome.duplicates);
+    metrics::counter!("wa_webhooks_total", "outcome" => "ok").increment(1);
+    metrics::counter!("wa_inbound_duplicates_total").increment(outcome.duplicates as u64);
     tracing::debug!(
         stored = outcome.stored,
         duplicates = outcome.duplicates,
         statuses = outcome.statuses,
-        ignored = batch.ignored,
         "webhook stored"
     );
     Ok(StatusCode::OK)
 }
 
-fn count_accepted(batch: &WebhookBatch, duplicates: usize) {
-    metrics::counter!("wa_webhooks_total", "outcome" => "ok").increment(1);
+fn count_parsed(batch: &WebhookBatch) {
     for message in &batch.messages {
         metrics::counter!("wa_inbound_messages_total", "kind" => message.content.kind().to_owned()).increment(1);
     }
     for status in &batch.statuses {
         metrics::counter!("wa_statuses_total", "status" => status.status.as_str()).increment(1);
     }
-    metrics::counter!("wa_inbound_duplicates_total").increment(duplicates as u64);
     metrics::counter!("wa_webhook_ignored_items_total").increment(batch.ignored as u64);
 }
