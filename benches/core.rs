@@ -162,14 +162,16 @@ fn bench_pending_memory(conversations: i64) {
 fn main() {
     let filter = std::env::args().nth(1).filter(|arg| !arg.starts_with("--"));
     let wanted = |name: &str| filter.as_deref().is_none_or(|f| name.contains(f));
+    // Memory first: the other benches leave runtimes freeing memory in
+    // the background, which would disturb the live-bytes count.
+    if wanted("memory") {
+        bench_pending_memory(10_000);
+    }
     if wanted("ingest") {
         bench_ingest(64, 60_000);
     }
     if wanted("deadline") {
         deadline::bench(1_000);
-    }
-    if wanted("memory") {
-        bench_pending_memory(10_000);
     }
 }
 
@@ -185,21 +187,35 @@ mod deadline {
 
     const QUIET_MS: i64 = 2_000;
 
-    /// Fake OpenRouter and Graph API on loopback; the LLM side records the
-    /// wall-clock millisecond each request arrives.
-    async fn fakes(arrivals: Arc<Mutex<Vec<i64>>>) -> String {
-        let app = Router::new()
-            .route(
+    /// Fake OpenRouter and Graph API on loopback, two hosts as in
+    /// production; the LLM side records the wall-clock millisecond each
+    /// request arrives.
+    async fn fakes(arrivals: Arc<Mutex<Vec<i64>>>) -> (String, String) {
+        let llm = Router::new().route(
                 "/api/v1/chat/completions",
                 post(move || {
                     arrivals.lock().unwrap().push(now_ms());
                     async {
+                        // A real model takes seconds; answering at once would
+                        // make replies compete with the claims being measured.
+                        tokio::time::sleep(Duration::from_secs(2)).await;
                         Json(json!({ "model": "m", "choices": [{ "message": { "role": "assistant", "content": "Halo kak!" } }] }))
                     }
                 }),
-            )
-            .route("/v23.0/1122334455667/messages", post(|| async { Json(json!({ "messages": [{ "id": "wamid.out" }] })) }));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        );
+        let graph = Router::new().route(
+            "/v23.0/1122334455667/messages",
+            post(|| async { Json(json!({ "messages": [{ "id": "wamid.out" }] })) }),
+        );
+        (serve(llm).await, serve(graph).await)
+    }
+
+    async fn serve(app: Router) -> String {
+        // A backlog above the burst: tokio's default of 1024 can drop a SYN
+        // of a thousand simultaneous connects, adding a 1 s retransmit.
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let listener = socket.listen(4096).unwrap();
         let address = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, app).await });
         address
@@ -209,13 +225,13 @@ mod deadline {
         let dir = tempfile::tempdir().unwrap();
         let fakes_rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
         let arrivals = Arc::new(Mutex::new(Vec::new()));
-        let fake = fakes_rt.block_on(fakes(Arc::clone(&arrivals)));
+        let (llm, graph) = fakes_rt.block_on(fakes(Arc::clone(&arrivals)));
         let settings = settings(
             dir.path(),
             &[
                 ("MESSAGE_BUFFER_SECONDS", (QUIET_MS as f64 / 1000.0).to_string()),
-                ("OPENROUTER_URL", format!("{fake}/api/v1/chat/completions")),
-                ("WHATSAPP_GRAPH_BASE", fake.clone()),
+                ("OPENROUTER_URL", format!("{llm}/api/v1/chat/completions")),
+                ("WHATSAPP_GRAPH_BASE", graph),
             ],
         );
         let seed_rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();

@@ -39,7 +39,7 @@ pub trait Channel: Send + Sync {
     /// Sends one text message and returns the channel's id for it.
     async fn send_text(&self, to: &Recipient, body: &str) -> Result<String, SendError>;
 
-    /// Tells the person we read their message and are typing. Best effort:
-    /// callers log a failure and carry on.
-    async fn show_typing(&self, to: &Recipient, reply_to: &str) -> Result<(), SendError>;
+    /// Tells the person we read their message and, with `typing`, that we
+    /// are writing. Best effort: callers log a failure and carry on.
+    async fn mark_read(&self, to: &Recipient, message_id: &str, typing: bool) -> Result<(), SendError>;
 }

@@ -26,8 +26,11 @@ const LEASE: Duration = Duration::from_secs(600);
 /// How soon to look again when a reply to the same person is in flight.
 const BUSY_RETRY: Duration = Duration::from_secs(1);
 const STORE_RETRY: Duration = Duration::from_secs(3);
-/// People claimed per database round at most.
+/// How long after a turn is claimed the typing indicator is sent.
+const TYPING_DELAY: Duration = Duration::from_millis(500);
+/// People taken off the due queue at once, and claimed per transaction.
 const CLAIM_BATCH: usize = 1000;
+const CLAIM_CHUNK: usize = 100;
 
 #[derive(Clone)]
 pub struct Pipeline {
@@ -93,7 +96,11 @@ impl Pipeline {
             while due_rx.recv_many(&mut due, CLAIM_BATCH).await > 0 {
                 due.sort_unstable();
                 due.dedup();
-                dispatcher.on_due(&due).await;
+                // Small claims let the first answers start while later
+                // people are still being claimed.
+                for chunk in due.chunks(CLAIM_CHUNK) {
+                    dispatcher.on_due(chunk).await;
+                }
                 due.clear();
             }
         });
@@ -170,9 +177,8 @@ impl Pipeline {
             let _ = inner.store.finish_turn(&turn.id, "failed", now_ms()).await;
             return;
         };
-        if let Some(last) = turn.messages.last() {
-            self.show_typing(&recipient, &last.wa_message_id);
-        }
+        let last_message = turn.messages.last().map(|m| m.wa_message_id.clone());
+        let typing = last_message.as_ref().map(|id| self.show_typing_soon(&recipient, id));
         let reply = match &turn.reply {
             Some(saved) => saved.clone(),
             None => match self.compose(&turn).await {
@@ -184,6 +190,13 @@ impl Pipeline {
                 }
             },
         };
+        if let (Some(typing), Some(id)) = (typing, last_message) {
+            // Answered before "typing…" went out: still show the blue ticks.
+            if !typing.is_finished() {
+                typing.abort();
+                self.mark_read(&recipient, id);
+            }
+        }
         let outcome = self.send(&turn, &recipient, &reply).await;
         let finished_at = now_ms();
         if let Err(error) = inner.store.finish_turn(&turn.id, outcome, finished_at).await {
@@ -194,12 +207,27 @@ impl Pipeline {
         metrics::histogram!("wa_time_to_reply_seconds").record(waited);
     }
 
-    fn show_typing(&self, recipient: &Recipient, message_id: &str) {
+    /// Marks the last message read and shows "typing…" once the LLM request
+    /// is on its way: when many windows end together, the LLM requests go
+    /// out first. Aborted if the reply is ready sooner, so "typing…" never
+    /// shows after the answer.
+    fn show_typing_soon(&self, recipient: &Recipient, message_id: &str) -> tokio::task::JoinHandle<()> {
         let channel = Arc::clone(&self.inner.channel);
         let (recipient, message_id) = (recipient.clone(), message_id.to_owned());
         tokio::spawn(async move {
-            if let Err(error) = channel.show_typing(&recipient, &message_id).await {
+            tokio::time::sleep(TYPING_DELAY).await;
+            if let Err(error) = channel.mark_read(&recipient, &message_id, true).await {
                 tracing::warn!(%error, "typing indicator failed");
+            }
+        })
+    }
+
+    fn mark_read(&self, recipient: &Recipient, message_id: String) {
+        let channel = Arc::clone(&self.inner.channel);
+        let recipient = recipient.clone();
+        tokio::spawn(async move {
+            if let Err(error) = channel.mark_read(&recipient, &message_id, false).await {
+                tracing::warn!(%error, "read receipt failed");
             }
         });
     }

@@ -4,7 +4,7 @@
 //! after its own messages are committed.
 
 use super::people::{upsert_person, PeopleCache};
-use super::{Store, StoreError};
+use super::{Backend, Params, Store, StoreError};
 use crate::domain::{InboundMessage, StatusUpdate};
 use std::collections::HashSet;
 use tokio::sync::{mpsc, oneshot};
@@ -93,7 +93,7 @@ async fn write_batch(store: &Store, cache: &mut PeopleCache, jobs: &[Job]) -> Re
             rows.push((job_index, message, user_id, first));
         }
     }
-    let inserted = insert_messages(&mut tx, &rows, jobs).await?;
+    let inserted = insert_messages(&mut tx, store.backend, &rows, jobs).await?;
     for job in jobs {
         for status in &job.statuses {
             apply_status(&mut tx, status, job.now).await?;
@@ -121,6 +121,7 @@ async fn write_batch(store: &Store, cache: &mut PeopleCache, jobs: &[Job]) -> Re
 /// One multi-row insert for the batch; `RETURNING` tells which ids are new.
 async fn insert_messages(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    backend: Backend,
     rows: &[(usize, &InboundMessage, i64, bool)],
     jobs: &[Job],
 ) -> Result<HashSet<String>, StoreError> {
@@ -128,13 +129,8 @@ async fn insert_messages(
     if fresh.is_empty() {
         return Ok(HashSet::new());
     }
-    const COLUMNS: usize = 7;
-    let values: Vec<String> = (0..fresh.len())
-        .map(|row| {
-            let params: Vec<String> = (1..=COLUMNS).map(|col| format!("${}", row * COLUMNS + col)).collect();
-            format!("({})", params.join(", "))
-        })
-        .collect();
+    let mut params = Params::new(backend);
+    let values: Vec<String> = fresh.iter().map(|_| format!("({})", params.list(7))).collect();
     let sql = format!(
         "INSERT INTO inbound_messages (wa_message_id, user_id, kind, body, wants_reply, sent_at_secs, received_at) \
          VALUES {} ON CONFLICT (wa_message_id) DO NOTHING RETURNING wa_message_id",

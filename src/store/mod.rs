@@ -132,6 +132,35 @@ fn create_sqlite_parent_dir(database_url: &str) -> Result<(), StoreError> {
     }
 }
 
+/// Writes bind placeholders in the order they appear in a statement:
+/// `$1, $2, …` for PostgreSQL, anonymous `?` for SQLite, whose named and
+/// numbered parameters are looked up linearly, which makes a statement with
+/// thousands of them quadratic to prepare. Values must be bound in the same
+/// order the placeholders were written.
+pub(crate) struct Params {
+    backend: Backend,
+    written: usize,
+}
+
+impl Params {
+    pub(crate) fn new(backend: Backend) -> Self {
+        Self { backend, written: 0 }
+    }
+
+    pub(crate) fn one(&mut self) -> String {
+        self.written += 1;
+        match self.backend {
+            Backend::Sqlite => "?".to_owned(),
+            Backend::Postgres => format!("${}", self.written),
+        }
+    }
+
+    /// `count` placeholders separated by commas, e.g. for `IN (…)`.
+    pub(crate) fn list(&mut self, count: usize) -> String {
+        (0..count).map(|_| self.one()).collect::<Vec<_>>().join(", ")
+    }
+}
+
 /// Wall-clock milliseconds: the one clock every replica shares.
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)

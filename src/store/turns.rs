@@ -4,7 +4,7 @@
 //! owner dies.
 
 use super::people::Recipient;
-use super::{Store, StoreError};
+use super::{Backend, Params, Store, StoreError};
 use sqlx::{Any, Row, Transaction};
 use std::collections::HashMap;
 
@@ -101,7 +101,7 @@ impl Store {
         let mut claims: Vec<(i64, Claim)> = Vec::new();
         for chunk in user_ids.chunks(CLAIM_CHUNK) {
             let mut tx = self.write_tx().await?;
-            claims.extend(claim_chunk(&mut tx, chunk, owner, now, window).await?);
+            claims.extend(claim_chunk(&mut tx, self.backend, chunk, owner, now, window).await?);
             tx.commit().await?;
         }
         Ok(claims)
@@ -136,7 +136,7 @@ impl Store {
             .await?
             .rows_affected();
             if won == 1 {
-                reclaimed.push(load_turn(&mut tx, &turn_id, history_turns).await?);
+                reclaimed.push(load_turn(&mut tx, self.backend, &turn_id, history_turns).await?);
             }
             tx.commit().await?;
         }
@@ -238,26 +238,25 @@ fn bind_ids<'q>(query: AnyQuery<'q>, ids: &[i64]) -> AnyQuery<'q> {
     ids.iter().fold(query, |query, id| query.bind(*id))
 }
 
-/// `$first, $first+1, …` for an `IN (…)` list of `count` values.
-fn placeholders(first: usize, count: usize) -> String {
-    (first..first + count).map(|n| format!("${n}")).collect::<Vec<_>>().join(", ")
-}
-
 async fn claim_chunk(
     tx: &mut Transaction<'_, Any>,
+    backend: Backend,
     user_ids: &[i64],
     owner: &str,
     now: i64,
     window: &ClaimWindow,
 ) -> Result<Vec<(i64, Claim)>, StoreError> {
-    let list = placeholders(2, user_ids.len());
     // Locks the people's rows on PostgreSQL, so claims for one person are
     // serialised across replicas (SQLite has one writer anyway).
-    let lock_sql = format!("UPDATE users SET last_claim_at = $1 WHERE id IN ({list})");
+    let mut p = Params::new(backend);
+    let lock_sql = format!("UPDATE users SET last_claim_at = {} WHERE id IN ({})", p.one(), p.list(user_ids.len()));
     bind_ids(sqlx::query(&lock_sql).bind(now), user_ids).execute(&mut **tx).await?;
 
+    let mut p = Params::new(backend);
     let busy_sql = format!(
-        "SELECT DISTINCT user_id FROM turns WHERE status = 'answering' AND lease_until > $1 AND user_id IN ({list})"
+        "SELECT DISTINCT user_id FROM turns WHERE status = 'answering' AND lease_until > {} AND user_id IN ({})",
+        p.one(),
+        p.list(user_ids.len())
     );
     let busy = bind_ids(sqlx::query(&busy_sql).bind(now), user_ids)
         .fetch_all(&mut **tx)
@@ -269,7 +268,7 @@ async fn claim_chunk(
     let waiting_sql = format!(
         "SELECT user_id, MIN(received_at) AS first_at, MAX(received_at) AS last_at FROM inbound_messages \
          WHERE turn_id IS NULL AND wants_reply AND user_id IN ({}) GROUP BY user_id",
-        placeholders(1, user_ids.len())
+        Params::new(backend).list(user_ids.len())
     );
     let mut waiting = HashMap::new();
     for row in bind_ids(sqlx::query(&waiting_sql), user_ids).fetch_all(&mut **tx).await? {
@@ -299,50 +298,57 @@ async fn claim_chunk(
         return Ok(claims);
     }
     let due_ids: Vec<i64> = due.iter().map(|(id, _)| *id).collect();
-    let sessions = touch_sessions(tx, &due_ids, now).await?;
+    let sessions = touch_sessions(tx, backend, &due_ids, now).await?;
     let turns: Vec<(i64, String, i64)> =
         due.iter().map(|&(user_id, last_at)| (user_id, uuid::Uuid::new_v4().to_string(), last_at)).collect();
 
-    let values: Vec<String> = (0..turns.len())
-        .map(|row| {
-            let p = row * 4;
-            format!("(${}, ${}, ${}, 'answering', $1, $2, $3, ${})", p + 4, p + 5, p + 6, p + 7)
-        })
-        .collect();
+    let mut p = Params::new(backend);
+    let values: Vec<String> = turns.iter().map(|_| format!("({}, 'answering')", p.list(7))).collect();
     let insert = format!(
-        "INSERT INTO turns (id, user_id, session_id, status, owner, lease_until, created_at, last_message_at) VALUES {}",
+        "INSERT INTO turns (id, user_id, session_id, owner, lease_until, created_at, last_message_at, status) VALUES {}",
         values.join(", ")
     );
-    let mut insert_query = sqlx::query(&insert).bind(owner).bind(now + window.lease_ms).bind(now);
+    let mut insert_query = sqlx::query(&insert);
     for (user_id, turn_id, last_at) in &turns {
-        insert_query = insert_query.bind(turn_id).bind(user_id).bind(sessions[user_id]).bind(last_at);
+        insert_query = insert_query
+            .bind(turn_id)
+            .bind(user_id)
+            .bind(sessions[user_id])
+            .bind(owner)
+            .bind(now + window.lease_ms)
+            .bind(now)
+            .bind(last_at);
     }
     insert_query.execute(&mut **tx).await?;
 
     // Each person has exactly one turn created by this owner at `now`.
+    let mut p = Params::new(backend);
     let attach = format!(
         "UPDATE inbound_messages SET turn_id = (SELECT t.id FROM turns t WHERE t.user_id = inbound_messages.user_id \
-           AND t.owner = $1 AND t.created_at = $2 AND t.status = 'answering') \
+           AND t.owner = {} AND t.created_at = {} AND t.status = 'answering') \
          WHERE turn_id IS NULL AND wants_reply AND user_id IN ({})",
-        placeholders(3, due_ids.len())
+        p.one(),
+        p.one(),
+        p.list(due_ids.len())
     );
     bind_ids(sqlx::query(&attach).bind(owner).bind(now), &due_ids).execute(&mut **tx).await?;
 
     let turn_ids: Vec<(i64, String)> = turns.into_iter().map(|(user_id, turn_id, _)| (user_id, turn_id)).collect();
-    claims.extend(load_new_turns(tx, &turn_ids, &due, window.history_turns).await?);
+    claims.extend(load_new_turns(tx, backend, &turn_ids, &due, window.history_turns).await?);
     Ok(claims)
 }
 
 /// Loads just-claimed turns with two queries for the whole batch.
 async fn load_new_turns(
     tx: &mut Transaction<'_, Any>,
+    backend: Backend,
     turns: &[(i64, String)],
     due: &[(i64, i64)],
     history_turns: usize,
 ) -> Result<Vec<(i64, Claim)>, StoreError> {
     let messages_sql = format!(
         "SELECT turn_id, wa_message_id, kind, body FROM inbound_messages WHERE turn_id IN ({}) ORDER BY sent_at_secs, id",
-        placeholders(1, turns.len())
+        Params::new(backend).list(turns.len())
     );
     let mut messages_query = sqlx::query(&messages_sql);
     for (_, turn_id) in turns {
@@ -356,7 +362,8 @@ async fn load_new_turns(
             body: row.try_get("body")?,
         });
     }
-    let users_sql = format!("SELECT id, phone, bsuid FROM users WHERE id IN ({})", placeholders(1, turns.len()));
+    let users_sql =
+        format!("SELECT id, phone, bsuid FROM users WHERE id IN ({})", Params::new(backend).list(turns.len()));
     let user_ids: Vec<i64> = turns.iter().map(|(user_id, _)| *user_id).collect();
     let mut recipients = HashMap::new();
     for row in bind_ids(sqlx::query(&users_sql), &user_ids).fetch_all(&mut **tx).await? {
@@ -365,7 +372,7 @@ async fn load_new_turns(
             Recipient::from_columns(row.try_get("phone")?, row.try_get("bsuid")?),
         );
     }
-    let mut history = load_history(tx, &user_ids, history_turns).await?;
+    let mut history = load_history(tx, backend, &user_ids, history_turns).await?;
     let last_message: HashMap<i64, i64> = due.iter().copied().collect();
     Ok(turns
         .iter()
@@ -389,31 +396,37 @@ async fn load_new_turns(
 /// returns the session id per person.
 async fn touch_sessions(
     tx: &mut Transaction<'_, Any>,
+    backend: Backend,
     user_ids: &[i64],
     now: i64,
 ) -> Result<HashMap<i64, i64>, StoreError> {
+    let mut p = Params::new(backend);
     let recent_sql = format!(
-        "SELECT user_id, MAX(id) AS id FROM sessions WHERE last_activity_at > $1 AND user_id IN ({}) GROUP BY user_id",
-        placeholders(2, user_ids.len())
+        "SELECT user_id, MAX(id) AS id FROM sessions WHERE last_activity_at > {} AND user_id IN ({}) GROUP BY user_id",
+        p.one(),
+        p.list(user_ids.len())
     );
     let mut sessions = HashMap::new();
     for row in bind_ids(sqlx::query(&recent_sql).bind(now - SESSION_GAP_MS), user_ids).fetch_all(&mut **tx).await? {
         sessions.insert(row.try_get::<i64, _>("user_id")?, row.try_get::<i64, _>("id")?);
     }
     if !sessions.is_empty() {
+        let mut p = Params::new(backend);
         let touch_sql =
-            format!("UPDATE sessions SET last_activity_at = $1 WHERE id IN ({})", placeholders(2, sessions.len()));
+            format!("UPDATE sessions SET last_activity_at = {} WHERE id IN ({})", p.one(), p.list(sessions.len()));
         let session_ids: Vec<i64> = sessions.values().copied().collect();
         bind_ids(sqlx::query(&touch_sql).bind(now), &session_ids).execute(&mut **tx).await?;
     }
     let new: Vec<i64> = user_ids.iter().copied().filter(|id| !sessions.contains_key(id)).collect();
     if !new.is_empty() {
-        let values: Vec<String> = (0..new.len()).map(|n| format!("(${}, $1, $1)", n + 2)).collect();
+        let mut p = Params::new(backend);
+        let values: Vec<String> = new.iter().map(|_| format!("({})", p.list(3))).collect();
         let insert_sql = format!(
             "INSERT INTO sessions (user_id, started_at, last_activity_at) VALUES {} RETURNING id, user_id",
             values.join(", ")
         );
-        for row in bind_ids(sqlx::query(&insert_sql).bind(now), &new).fetch_all(&mut **tx).await? {
+        let insert_query = new.iter().fold(sqlx::query(&insert_sql), |q, id| q.bind(id).bind(now).bind(now));
+        for row in insert_query.fetch_all(&mut **tx).await? {
             sessions.insert(row.try_get::<i64, _>("user_id")?, row.try_get::<i64, _>("id")?);
         }
     }
@@ -425,19 +438,22 @@ async fn touch_sessions(
 /// nothing and crowd out real answers.
 async fn load_history(
     tx: &mut Transaction<'_, Any>,
+    backend: Backend,
     user_ids: &[i64],
     limit: usize,
 ) -> Result<HashMap<i64, Vec<HistoryTurn>>, StoreError> {
+    let mut p = Params::new(backend);
     let sql = format!(
         "SELECT user_id, user_text, reply_text FROM ( \
            SELECT user_id, user_text, reply_text, created_at, \
                   ROW_NUMBER() OVER (PARTITION BY user_id ORDER BY created_at DESC) AS recent \
            FROM turns WHERE status = 'answered' AND reply_kind = 'llm' AND user_id IN ({}) \
-         ) latest WHERE recent <= $1 ORDER BY user_id, created_at",
-        placeholders(2, user_ids.len())
+         ) latest WHERE recent <= {} ORDER BY user_id, created_at",
+        p.list(user_ids.len()),
+        p.one()
     );
     let mut history: HashMap<i64, Vec<HistoryTurn>> = HashMap::new();
-    for row in bind_ids(sqlx::query(&sql).bind(limit as i64), user_ids).fetch_all(&mut **tx).await? {
+    for row in bind_ids(sqlx::query(&sql), user_ids).bind(limit as i64).fetch_all(&mut **tx).await? {
         history
             .entry(row.try_get("user_id")?)
             .or_default()
@@ -448,6 +464,7 @@ async fn load_history(
 
 async fn load_turn(
     tx: &mut Transaction<'_, Any>,
+    backend: Backend,
     turn_id: &str,
     history_turns: usize,
 ) -> Result<ClaimedTurn, StoreError> {
@@ -478,7 +495,7 @@ async fn load_turn(
         .fetch_all(&mut **tx)
         .await?;
     let user_id: i64 = turn.try_get("user_id")?;
-    let history = load_history(tx, &[user_id], history_turns).await?.remove(&user_id).unwrap_or_default();
+    let history = load_history(tx, backend, &[user_id], history_turns).await?.remove(&user_id).unwrap_or_default();
     Ok(ClaimedTurn {
         id: turn_id.to_owned(),
         user_id,

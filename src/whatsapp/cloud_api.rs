@@ -153,13 +153,11 @@ impl Channel for CloudApi {
             .ok_or_else(|| SendError::Permanent { code: None, title: "Graph API answered without a message id".into() })
     }
 
-    async fn show_typing(&self, _to: &Recipient, reply_to: &str) -> Result<(), SendError> {
-        let request = json!({
-            "messaging_product": "whatsapp",
-            "status": "read",
-            "message_id": reply_to,
-            "typing_indicator": { "type": "text" },
-        });
+    async fn mark_read(&self, _to: &Recipient, message_id: &str, typing: bool) -> Result<(), SendError> {
+        let mut request = json!({ "messaging_product": "whatsapp", "status": "read", "message_id": message_id });
+        if typing {
+            request["typing_indicator"] = json!({ "type": "text" });
+        }
         self.post(&request).await.map(|_| ())
     }
 }

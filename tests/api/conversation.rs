@@ -1,6 +1,8 @@
 use crate::helpers::*;
 use crate::on_both_backends;
 use serde_json::json;
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, ResponseTemplate};
 
 on_both_backends!(
     a_burst_of_three_messages_gets_one_combined_answer,
@@ -14,7 +16,16 @@ on_both_backends!(
 async fn a_burst_of_three_messages_gets_one_combined_answer(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     graph_accepts_sends(&app.graph).await;
-    llm_answers(&app.llm, "Syarat bikin KTP: fotokopi KK dan surat pengantar RT/RW.").await;
+    // The model thinks for a second: long enough for "typing…" to show.
+    Mock::given(method("POST"))
+        .and(path(LLM_PATH))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(completion("Syarat bikin KTP: fotokopi KK dan surat pengantar RT/RW."))
+                .set_delay(std::time::Duration::from_secs(1)),
+        )
+        .mount(&app.llm)
+        .await;
     app.say("6281234567789", "wamid.burst.1", "halo kak").await;
     app.say("6281234567789", "wamid.burst.2", "mau tanya").await;
     app.say("6281234567789", "wamid.burst.3", "syarat bikin KTP apa aja?").await;
@@ -72,6 +83,11 @@ async fn two_people_interleaved_get_their_own_answers(backend: Backend) {
     let mut turns: Vec<String> = app.llm_requests().await.iter().map(last_user_message).collect();
     turns.sort();
     assert_eq!(turns, ["saya Ani\nmau daftar", "saya Budi\nmau bayar"]);
+    // Answered at once: read receipts, but no "typing…" after the answer.
+    let receipts: Vec<_> =
+        requests_to(&app.graph, SEND_PATH).await.into_iter().filter(|b| b["status"] == "read").collect();
+    assert_eq!(receipts.len(), 2);
+    assert!(receipts.iter().all(|r| r.get("typing_indicator").is_none()), "{receipts:?}");
 }
 
 async fn history_of_earlier_turns_is_sent_to_the_llm(backend: Backend) {
