@@ -61,6 +61,7 @@ impl Store {
             create_sqlite_parent_dir(database_url)?;
         }
         let options = AnyConnectOptions::from_str(database_url)?;
+        let checkpoint_options = options.clone();
         let pool = AnyPoolOptions::new()
             // SQLite has one writer; one connection queues everyone fairly
             // instead of leaving writers in SQLite's sleeping busy handler.
@@ -76,6 +77,9 @@ impl Store {
                         conn.execute("PRAGMA synchronous = NORMAL").await?;
                         conn.execute("PRAGMA busy_timeout = 10000").await?;
                         conn.execute("PRAGMA foreign_keys = ON").await?;
+                        // Checkpoints run beside the writer (see below), not
+                        // inside whichever commit crosses the threshold.
+                        conn.execute("PRAGMA wal_autocheckpoint = 0").await?;
                     }
                     Ok(())
                 })
@@ -85,6 +89,9 @@ impl Store {
         match backend {
             Backend::Sqlite => sqlx::migrate!("migrations/sqlite").run(&pool).await?,
             Backend::Postgres => sqlx::migrate!("migrations/postgres").run(&pool).await?,
+        }
+        if backend == Backend::Sqlite {
+            tokio::spawn(checkpoint_wal(checkpoint_options));
         }
         let (ingest_queue, queue) = tokio::sync::mpsc::channel(ingest::QUEUE);
         let store = Self { pool, backend, ingest_queue };
@@ -116,6 +123,27 @@ impl Store {
 
     pub async fn close(&self) {
         self.pool.close().await;
+    }
+}
+
+/// Copies the SQLite write-ahead log into the database file every second
+/// from a connection of its own. A passive checkpoint never blocks the
+/// writer, so webhooks never wait for the fsync a checkpoint needs.
+async fn checkpoint_wal(options: AnyConnectOptions) {
+    use sqlx::ConnectOptions;
+    let mut connection = match options.connect().await {
+        Ok(connection) => connection,
+        Err(error) => {
+            tracing::warn!(%error, "no checkpoint connection; the WAL grows until restart");
+            return;
+        }
+    };
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        if let Err(error) = connection.execute("PRAGMA wal_checkpoint(PASSIVE)").await {
+            tracing::debug!(%error, "WAL checkpoint skipped");
+        }
     }
 }
 

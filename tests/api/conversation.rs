@@ -140,17 +140,11 @@ async fn a_username_user_without_phone_number_is_answered_by_bsuid(backend: Back
     let app = TestApp::spawn(backend).await;
     graph_accepts_sends(&app.graph).await;
     llm_answers(&app.llm, "Halo kak!").await;
-    let body = json!({
-        "object": "whatsapp_business_account",
-        "entry": [{ "id": "1", "changes": [{ "field": "messages", "value": {
-            "messaging_product": "whatsapp",
-            "metadata": { "display_phone_number": "15550001111", "phone_number_id": PHONE_NUMBER_ID },
-            "contacts": [{ "profile": { "name": "Sari" }, "user_id": "ID.98765432109876543210", "username": "@sari" }],
-            "messages": [{ "from_user_id": "ID.98765432109876543210", "id": "wamid.bsuid.1", "timestamp": "1700000000",
-                "type": "text", "text": { "body": "halo, jam buka?" } }],
-        }}]}],
-    })
-    .to_string();
+    let body = webhook_with(
+        json!([{ "profile": { "name": "Sari" }, "user_id": "ID.98765432109876543210", "username": "@sari" }]),
+        json!([{ "from_user_id": "ID.98765432109876543210", "id": "wamid.bsuid.1", "timestamp": "1700000000",
+            "type": "text", "text": { "body": "halo, jam buka?" } }]),
+    );
     assert_eq!(app.post_webhook(&body).await.status(), 200);
     let sent = app.wait_for_texts(1).await;
     assert_eq!(sent.len(), 1);
@@ -162,17 +156,11 @@ async fn a_username_user_without_phone_number_is_answered_by_bsuid(backend: Back
     );
 
     // Later the same person arrives with phone and BSUID: one person, linked.
-    let linked = json!({
-        "object": "whatsapp_business_account",
-        "entry": [{ "id": "1", "changes": [{ "field": "messages", "value": {
-            "messaging_product": "whatsapp",
-            "metadata": { "display_phone_number": "15550001111", "phone_number_id": PHONE_NUMBER_ID },
-            "contacts": [{ "profile": { "name": "Sari" }, "wa_id": "6285555555555", "user_id": "ID.98765432109876543210" }],
-            "messages": [{ "from": "6285555555555", "from_user_id": "ID.98765432109876543210", "id": "wamid.bsuid.2",
-                "timestamp": "1700000100", "type": "text", "text": { "body": "makasih" } }],
-        }}]}],
-    })
-    .to_string();
+    let linked = webhook_with(
+        json!([{ "profile": { "name": "Sari" }, "wa_id": "6285555555555", "user_id": "ID.98765432109876543210" }]),
+        json!([{ "from": "6285555555555", "from_user_id": "ID.98765432109876543210", "id": "wamid.bsuid.2",
+            "timestamp": "1700000100", "type": "text", "text": { "body": "makasih" } }]),
+    );
     assert_eq!(app.post_webhook(&linked).await.status(), 200);
     let sent = app.wait_for_texts(2).await;
     assert_eq!(sent[1]["to"], "6285555555555");

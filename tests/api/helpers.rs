@@ -334,12 +334,17 @@ pub fn text_webhook(from: &str, id: &str, text: &str) -> String {
 }
 
 pub fn messages_webhook(messages: Value, from: &str) -> String {
+    webhook_with(json!([{ "profile": { "name": "Budi" }, "wa_id": from }]), messages)
+}
+
+/// A `messages` webhook with the given `contacts` and `messages` arrays.
+pub fn webhook_with(contacts: Value, messages: Value) -> String {
     json!({
         "object": "whatsapp_business_account",
         "entry": [{ "id": "1234567890", "changes": [{ "field": "messages", "value": {
             "messaging_product": "whatsapp",
             "metadata": { "display_phone_number": "15550001111", "phone_number_id": PHONE_NUMBER_ID },
-            "contacts": [{ "profile": { "name": "Budi" }, "wa_id": from }],
+            "contacts": contacts,
             "messages": messages,
         }}]}],
     })
