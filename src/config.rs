@@ -55,6 +55,9 @@ pub struct LlmSettings {
 pub struct BufferSettings {
     pub quiet: Duration,
     pub max_wait: Duration,
+    /// How long a process owns a turn it claimed before another may take
+    /// it over; must outlast the slowest LLM answer plus send retries.
+    pub turn_lease: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -161,7 +164,7 @@ impl<F: Fn(&str) -> Option<String>> Reader<'_, F> {
             prompts_dir: PathBuf::from(self.text("PROMPTS_DIR").unwrap_or_else(|| "prompts".into())),
             whatsapp: self.whatsapp(),
             llm: self.llm(),
-            buffer: BufferSettings { quiet, max_wait },
+            buffer: BufferSettings { quiet, max_wait, turn_lease: self.seconds("TURN_LEASE_SECONDS", 600.0) },
             history_turns: self.number("CONVERSATION_HISTORY_TURNS", 10),
             admin_token: self.secret(&["ADMIN_API_TOKEN"]),
         }

@@ -62,6 +62,8 @@ impl Application {
     /// the next start's recovery.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let pipeline = self.state.pipeline.clone();
+        // A short lease is only useful if someone looks for expired ones soon.
+        let interval = RECOVERY_INTERVAL.min(self.state.settings.buffer.turn_lease);
         tokio::spawn(async move {
             loop {
                 match pipeline.recover().await {
@@ -69,7 +71,7 @@ impl Application {
                     Ok(resumed) => tracing::info!(resumed, "resumed conversations from the database"),
                     Err(error) => tracing::error!(%error, "recovery scan failed"),
                 }
-                tokio::time::sleep(RECOVERY_INTERVAL).await;
+                tokio::time::sleep(interval).await;
             }
         });
         axum::serve(self.listener, router(self.state)).with_graceful_shutdown(shutdown).await

@@ -19,10 +19,6 @@ use tokio::sync::mpsc;
 
 pub use clock::instant_at;
 
-/// How long a process owns a turn before another may take it over. Longer
-/// than the slowest LLM answer plus send retries, so a live owner is never
-/// overtaken.
-const LEASE: Duration = Duration::from_secs(600);
 /// How soon to look again when a reply to the same person is in flight.
 const BUSY_RETRY: Duration = Duration::from_secs(1);
 const STORE_RETRY: Duration = Duration::from_secs(3);
@@ -73,7 +69,7 @@ impl Pipeline {
         let window = ClaimWindow {
             quiet_ms: parts.buffer.quiet.as_millis() as i64,
             max_wait_ms: parts.buffer.max_wait.as_millis() as i64,
-            lease_ms: LEASE.as_millis() as i64,
+            lease_ms: parts.buffer.turn_lease.as_millis() as i64,
             history_turns: parts.history_turns,
         };
         let pipeline = Self {
@@ -174,17 +170,28 @@ impl Pipeline {
         let inner = &self.inner;
         let Some(recipient) = turn.recipient.clone() else {
             tracing::error!(turn = %turn.id, "person has neither a valid phone number nor a BSUID");
-            let _ = inner.store.finish_turn(&turn.id, "failed", now_ms()).await;
+            let _ = inner.store.finish_turn(&turn.id, &inner.owner, "failed", now_ms()).await;
             return;
         };
+        let heartbeat = self.keep_lease(&turn.id);
+        self.answer_owned(turn, recipient).await;
+        heartbeat.abort();
+    }
+
+    async fn answer_owned(&self, turn: ClaimedTurn, recipient: Recipient) {
+        let inner = &self.inner;
         let last_message = turn.messages.last().map(|m| m.wa_message_id.clone());
         let typing = last_message.as_ref().map(|id| self.show_typing_soon(&recipient, id));
         let reply = match &turn.reply {
             Some(saved) => saved.clone(),
             None => match self.compose(&turn).await {
-                Ok(reply) => reply,
+                Ok(Some(reply)) => reply,
+                Ok(None) => {
+                    tracing::warn!(turn = %turn.id, "another process took this turn over; stopping");
+                    return;
+                }
                 Err(error) => {
-                    // The turn keeps its lease; recovery retries it later.
+                    // The lease runs out; recovery retries the turn later.
                     tracing::error!(turn = %turn.id, %error, "could not save the reply");
                     return;
                 }
@@ -197,14 +204,33 @@ impl Pipeline {
                 self.mark_read(&recipient, id);
             }
         }
-        let outcome = self.send(&turn, &recipient, &reply).await;
+        let Some(outcome) = self.send(&turn, &recipient, &reply).await else { return };
         let finished_at = now_ms();
-        if let Err(error) = inner.store.finish_turn(&turn.id, outcome, finished_at).await {
+        if let Err(error) = inner.store.finish_turn(&turn.id, &inner.owner, outcome, finished_at).await {
             tracing::error!(turn = %turn.id, %error, "could not mark the turn finished");
         }
         metrics::counter!("wa_turns_total", "outcome" => outcome).increment(1);
         let waited = (finished_at - turn.last_message_at).max(0) as f64 / 1000.0;
         metrics::histogram!("wa_time_to_reply_seconds").record(waited);
+    }
+
+    /// Renews the turn's lease while this process works on it, so a slow
+    /// LLM never lets another process start the same answer.
+    fn keep_lease(&self, turn_id: &str) -> tokio::task::JoinHandle<()> {
+        let pipeline = self.clone();
+        let turn_id = turn_id.to_owned();
+        tokio::spawn(async move {
+            let inner = &pipeline.inner;
+            let every = Duration::from_millis((inner.window.lease_ms / 3).max(1) as u64);
+            loop {
+                tokio::time::sleep(every).await;
+                match inner.store.renew_lease(&turn_id, &inner.owner, now_ms(), inner.window.lease_ms).await {
+                    Ok(true) => {}
+                    Ok(false) => return,
+                    Err(error) => tracing::warn!(turn = %turn_id, %error, "could not renew the lease"),
+                }
+            }
+        })
     }
 
     /// Marks the last message read and shows "typing…" once the LLM request
@@ -232,8 +258,9 @@ impl Pipeline {
         });
     }
 
-    /// Chooses the reply and stores it before anything is sent.
-    async fn compose(&self, turn: &ClaimedTurn) -> Result<String, crate::store::StoreError> {
+    /// Chooses the reply and stores it before anything is sent; `None` when
+    /// another process owns the turn by now.
+    async fn compose(&self, turn: &ClaimedTurn) -> Result<Option<String>, crate::store::StoreError> {
         let inner = &self.inner;
         let user_text = turn.messages.iter().filter_map(|m| m.body.as_deref()).collect::<Vec<_>>().join("\n");
         let (reply, kind, usage) = if user_text.is_empty() {
@@ -261,19 +288,33 @@ impl Pipeline {
             }
         };
         let record = ReplyRecord { user_text: &user_text, reply: &reply, kind, usage };
-        inner.store.save_reply(&turn.id, &record).await?;
-        Ok(reply)
+        let still_ours = inner.store.save_reply(&turn.id, &inner.owner, &record).await?;
+        Ok(still_ours.then_some(reply))
     }
 
     /// Sends the parts not yet handled, in order. A part that fails for
-    /// good stops the rest: later parts would read out of context.
-    async fn send(&self, turn: &ClaimedTurn, recipient: &Recipient, reply: &str) -> &'static str {
+    /// good stops the rest: later parts would read out of context. Each part
+    /// first confirms this process still owns the turn; `None` when it does
+    /// not (or the database cannot say), leaving the turn to its owner or to
+    /// recovery.
+    async fn send(&self, turn: &ClaimedTurn, recipient: &Recipient, reply: &str) -> Option<&'static str> {
         let inner = &self.inner;
         let parts = split_for_whatsapp(&markdown_to_whatsapp(reply), MAX_MESSAGE_CHARS);
         for (index, part) in parts.iter().enumerate() {
             let index = index as i64;
             if turn.done_parts.contains(&index) {
                 continue;
+            }
+            match inner.store.renew_lease(&turn.id, &inner.owner, now_ms(), inner.window.lease_ms).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    tracing::warn!(turn = %turn.id, "another process took this turn over; stopping");
+                    return None;
+                }
+                Err(error) => {
+                    tracing::error!(turn = %turn.id, %error, "cannot confirm the lease; leaving the turn to recovery");
+                    return None;
+                }
             }
             let sent = inner.channel.send_text(recipient, part).await;
             count_send(&sent);
@@ -287,10 +328,10 @@ impl Pipeline {
             }
             if let Err(error) = sent {
                 tracing::warn!(turn = %turn.id, to = %recipient.masked(), %error, "reply not delivered");
-                return "failed";
+                return Some("failed");
             }
         }
-        "answered"
+        Some("answered")
     }
 }
 

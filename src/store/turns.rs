@@ -165,10 +165,11 @@ impl Store {
 
     /// Keeps the reply before sending it, so an owner that dies mid-send
     /// is resumed with the same words, not a second LLM answer.
-    pub async fn save_reply(&self, turn_id: &str, record: &ReplyRecord<'_>) -> Result<(), StoreError> {
-        sqlx::query(
+    /// Returns `false` when another process has taken the turn over.
+    pub async fn save_reply(&self, turn_id: &str, owner: &str, record: &ReplyRecord<'_>) -> Result<bool, StoreError> {
+        let saved = sqlx::query(
             "UPDATE turns SET user_text = $1, reply_text = $2, reply_kind = $3, model = $4, llm_latency_ms = $5, \
-             prompt_tokens = $6, completion_tokens = $7 WHERE id = $8",
+             prompt_tokens = $6, completion_tokens = $7 WHERE id = $8 AND owner = $9 AND status = 'answering'",
         )
         .bind(record.user_text)
         .bind(record.reply)
@@ -178,9 +179,23 @@ impl Store {
         .bind(record.usage.prompt_tokens)
         .bind(record.usage.completion_tokens)
         .bind(turn_id)
+        .bind(owner)
         .execute(&self.pool)
         .await?;
-        Ok(())
+        Ok(saved.rows_affected() == 1)
+    }
+
+    /// Extends this owner's lease; `false` means another process took the
+    /// turn over and this one must stop before sending anything more.
+    pub async fn renew_lease(&self, turn_id: &str, owner: &str, now: i64, lease_ms: i64) -> Result<bool, StoreError> {
+        let renewed =
+            sqlx::query("UPDATE turns SET lease_until = $1 WHERE id = $2 AND owner = $3 AND status = 'answering'")
+                .bind(now + lease_ms)
+                .bind(turn_id)
+                .bind(owner)
+                .execute(&self.pool)
+                .await?;
+        Ok(renewed.rows_affected() == 1)
     }
 
     /// Records one part of a reply: accepted by WhatsApp (with its id) or
@@ -216,11 +231,12 @@ impl Store {
         Ok(())
     }
 
-    pub async fn finish_turn(&self, turn_id: &str, status: &str, now: i64) -> Result<(), StoreError> {
-        sqlx::query("UPDATE turns SET status = $1, answered_at = $2 WHERE id = $3")
+    pub async fn finish_turn(&self, turn_id: &str, owner: &str, status: &str, now: i64) -> Result<(), StoreError> {
+        sqlx::query("UPDATE turns SET status = $1, answered_at = $2 WHERE id = $3 AND owner = $4")
             .bind(status)
             .bind(now)
             .bind(turn_id)
+            .bind(owner)
             .execute(&self.pool)
             .await?;
         Ok(())

@@ -1,11 +1,14 @@
 use crate::helpers::*;
 use crate::on_both_backends;
 use std::time::Duration;
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, ResponseTemplate};
 
 on_both_backends!(
     a_crash_in_the_quiet_window_still_gets_exactly_one_reply,
     a_crash_after_the_deadline_is_answered_at_start,
     two_replicas_on_one_database_answer_a_turn_once,
+    a_crash_while_the_llm_thinks_is_answered_once_after_the_lease,
 );
 
 async fn a_crash_in_the_quiet_window_still_gets_exactly_one_reply(backend: Backend) {
@@ -58,4 +61,27 @@ async fn two_replicas_on_one_database_answer_a_turn_once(backend: Backend) {
     assert_eq!(llm.len(), 1);
     assert_eq!(last_user_message(&llm[0]), "halo\nmau tanya\nbiaya daftar berapa?");
     assert_eq!(app.count("SELECT COUNT(*) FROM turns").await, 1);
+}
+
+async fn a_crash_while_the_llm_thinks_is_answered_once_after_the_lease(backend: Backend) {
+    let mut app = TestApp::spawn_with(backend, &[("TURN_LEASE_SECONDS", "1"), ("LLM_TIMEOUT_SECONDS", "10")]).await;
+    graph_accepts_sends(&app.graph).await;
+    Mock::given(method("POST"))
+        .and(path(LLM_PATH))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(completion("Halo kak!")).set_delay(Duration::from_secs(2)),
+        )
+        .mount(&app.llm)
+        .await;
+    app.say("6281234567789", "wamid.lease.1", "halo").await;
+    wait_until(|| async { !app.llm_requests().await.is_empty() }).await;
+    // The owner dies while the model is thinking: the turn is claimed, unanswered.
+    app.crash();
+    assert_eq!(app.count("SELECT COUNT(*) FROM turns WHERE status = 'answering'").await, 1);
+    app.restart().await;
+    let sent = app.wait_for_texts(1).await;
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0]["text"]["body"], "Halo kak!");
+    assert_eq!(app.count("SELECT COUNT(*) FROM turns").await, 1, "the same turn was resumed, not a new one");
+    assert_eq!(app.count("SELECT COUNT(*) FROM turns WHERE status = 'answered'").await, 1);
 }
