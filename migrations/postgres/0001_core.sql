@@ -74,6 +74,7 @@ CREATE TABLE outbound_messages (
 CREATE TABLE delivery_statuses (
     wa_message_id  TEXT    NOT NULL,
     status         TEXT    NOT NULL,
+    status_rank    BIGINT  NOT NULL,
     error_code     BIGINT ,
     occurred_secs  BIGINT  NOT NULL,
     received_at    BIGINT  NOT NULL,

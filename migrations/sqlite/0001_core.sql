@@ -74,6 +74,7 @@ CREATE TABLE outbound_messages (
 CREATE TABLE delivery_statuses (
     wa_message_id  TEXT    NOT NULL,
     status         TEXT    NOT NULL,
+    status_rank    INTEGER NOT NULL,
     error_code     INTEGER,
     occurred_secs  INTEGER NOT NULL,
     received_at    INTEGER NOT NULL,

@@ -44,6 +44,15 @@ struct Inner {
     window: ClaimWindow,
 }
 
+/// A reply and how it came about, for the turn's log line.
+struct Composed {
+    reply: String,
+    /// `llm`, `fallback`, `unreadable`, or `resumed` (saved by an earlier owner).
+    kind: &'static str,
+    passages: usize,
+    usage: LlmUsage,
+}
+
 pub struct Parts {
     pub store: Store,
     pub channel: Arc<dyn Channel>,
@@ -182,10 +191,10 @@ impl Pipeline {
         let inner = &self.inner;
         let last_message = turn.messages.last().map(|m| m.wa_message_id.clone());
         let typing = last_message.as_ref().map(|id| self.show_typing_soon(&recipient, id));
-        let reply = match &turn.reply {
-            Some(saved) => saved.clone(),
+        let composed = match &turn.reply {
+            Some(saved) => Composed { reply: saved.clone(), kind: "resumed", passages: 0, usage: LlmUsage::default() },
             None => match self.compose(&turn).await {
-                Ok(Some(reply)) => reply,
+                Ok(Some(composed)) => composed,
                 Ok(None) => {
                     tracing::warn!(turn = %turn.id, "another process took this turn over; stopping");
                     return;
@@ -204,14 +213,25 @@ impl Pipeline {
                 self.mark_read(&recipient, id);
             }
         }
-        let Some(outcome) = self.send(&turn, &recipient, &reply).await else { return };
+        let Some(outcome) = self.send(&turn, &recipient, &composed.reply).await else { return };
         let finished_at = now_ms();
         if let Err(error) = inner.store.finish_turn(&turn.id, &inner.owner, outcome, finished_at).await {
             tracing::error!(turn = %turn.id, %error, "could not mark the turn finished");
         }
         metrics::counter!("wa_turns_total", "outcome" => outcome).increment(1);
-        let waited = (finished_at - turn.last_message_at).max(0) as f64 / 1000.0;
-        metrics::histogram!("wa_time_to_reply_seconds").record(waited);
+        let waited_ms = (finished_at - turn.last_message_at).max(0);
+        metrics::histogram!("wa_time_to_reply_seconds").record(waited_ms as f64 / 1000.0);
+        tracing::info!(
+            to = %recipient.masked(),
+            messages = turn.messages.len(),
+            passages = composed.passages,
+            reply = composed.kind,
+            model = composed.usage.model.as_deref().unwrap_or("-"),
+            llm_ms = composed.usage.latency_ms.unwrap_or(0),
+            waited_ms,
+            outcome,
+            "turn"
+        );
     }
 
     /// Renews the turn's lease while this process works on it, so a slow
@@ -260,13 +280,15 @@ impl Pipeline {
 
     /// Chooses the reply and stores it before anything is sent; `None` when
     /// another process owns the turn by now.
-    async fn compose(&self, turn: &ClaimedTurn) -> Result<Option<String>, crate::store::StoreError> {
+    async fn compose(&self, turn: &ClaimedTurn) -> Result<Option<Composed>, crate::store::StoreError> {
         let inner = &self.inner;
         let user_text = turn.messages.iter().filter_map(|m| m.body.as_deref()).collect::<Vec<_>>().join("\n");
+        let mut passage_count = 0;
         let (reply, kind, usage) = if user_text.is_empty() {
             (inner.prompts.unreadable.clone(), "unreadable", LlmUsage::default())
         } else {
             let passages = inner.retriever.retrieve(&user_text).await;
+            passage_count = passages.len();
             let chat = inner.prompts.chat(&turn.history, &passages, &user_text);
             match inner.llm.complete(&chat).await {
                 Ok(completion) => {
@@ -289,7 +311,8 @@ impl Pipeline {
         };
         let record = ReplyRecord { user_text: &user_text, reply: &reply, kind, usage };
         let still_ours = inner.store.save_reply(&turn.id, &inner.owner, &record).await?;
-        Ok(still_ours.then_some(reply))
+        let usage = record.usage;
+        Ok(still_ours.then_some(Composed { reply, kind, passages: passage_count, usage }))
     }
 
     /// Sends the parts not yet handled, in order. A part that fails for

@@ -156,11 +156,12 @@ async fn apply_status(
     now: i64,
 ) -> Result<(), StoreError> {
     sqlx::query(
-        "INSERT INTO delivery_statuses (wa_message_id, status, error_code, occurred_secs, received_at) \
-         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (wa_message_id, status) DO NOTHING",
+        "INSERT INTO delivery_statuses (wa_message_id, status, status_rank, error_code, occurred_secs, received_at) \
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (wa_message_id, status) DO NOTHING",
     )
     .bind(status.message_id.as_str())
     .bind(status.status.as_str())
+    .bind(status.status.rank())
     .bind(status.error_code)
     .bind(status.timestamp)
     .bind(now)

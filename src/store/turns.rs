@@ -228,6 +228,9 @@ impl Store {
         .bind(now)
         .execute(&self.pool)
         .await?;
+        if let Some(wa_id) = wa_id {
+            apply_early_statuses(&self.pool, wa_id).await?;
+        }
         Ok(())
     }
 
@@ -252,6 +255,23 @@ type AnyQuery<'q> = sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>;
 /// Binds `ids` in order, after whatever the query already has bound.
 fn bind_ids<'q>(query: AnyQuery<'q>, ids: &[i64]) -> AnyQuery<'q> {
     ids.iter().fold(query, |query, id| query.bind(*id))
+}
+
+/// A status webhook can beat us to recording the send it is about; the
+/// best status already logged for the message is applied now.
+async fn apply_early_statuses(pool: &sqlx::AnyPool, wa_id: &str) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE outbound_messages SET \
+           status = (SELECT d.status FROM delivery_statuses d WHERE d.wa_message_id = $1 \
+                     ORDER BY d.status_rank DESC LIMIT 1), \
+           status_rank = (SELECT MAX(d.status_rank) FROM delivery_statuses d WHERE d.wa_message_id = $1), \
+           error_code = (SELECT MAX(d.error_code) FROM delivery_statuses d WHERE d.wa_message_id = $1) \
+         WHERE wa_message_id = $1 AND EXISTS (SELECT 1 FROM delivery_statuses d WHERE d.wa_message_id = $1)",
+    )
+    .bind(wa_id)
+    .execute(pool)
+    .await?;
+    Ok(())
 }
 
 async fn claim_chunk(

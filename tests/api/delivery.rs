@@ -11,6 +11,7 @@ on_both_backends!(
     a_dead_llm_still_gets_the_person_a_polite_reply,
     graph_429_then_success_is_delivered_once,
     permanent_graph_errors_are_recorded_and_not_retried,
+    a_status_that_arrives_before_the_send_is_recorded_still_applies,
 );
 
 async fn statuses_update_the_stored_reply(backend: Backend) {
@@ -146,6 +147,29 @@ async fn permanent_graph_errors_are_recorded_and_not_retried(backend: Backend) {
     assert_eq!(app.sent_texts().await.len(), 1, "a permanent error is not retried");
     assert_eq!(
         app.count("SELECT COUNT(*) FROM outbound_messages WHERE status = 'failed' AND error_code = 131047").await,
+        1
+    );
+}
+
+async fn a_status_that_arrives_before_the_send_is_recorded_still_applies(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    llm_answers(&app.llm, "Halo kak!").await;
+    Mock::given(method("POST"))
+        .and(path(SEND_PATH))
+        .and(body_partial_json(json!({ "type": "text" })))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({ "messages": [{ "id": "wamid.early.out" }] })))
+        .mount(&app.graph)
+        .await;
+    graph_accepts_sends(&app.graph).await;
+    // Meta's "delivered" for our reply overtakes the Graph API's answer.
+    assert_eq!(app.post_webhook(&status_webhook("wamid.early.out", "delivered", None)).await.status(), 200);
+    app.say("6281234567789", "wamid.early.in", "halo").await;
+    wait_until(|| async { app.count("SELECT COUNT(*) FROM outbound_messages").await == 1 }).await;
+    assert_eq!(
+        app.count(
+            "SELECT COUNT(*) FROM outbound_messages WHERE wa_message_id = 'wamid.early.out' AND status = 'delivered'"
+        )
+        .await,
         1
     );
 }
