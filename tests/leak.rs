@@ -1,0 +1,50 @@
+//! A full conversation with debug logging captured: neither the person's
+//! full number nor any configured secret may appear in the log.
+
+#[allow(dead_code)]
+#[path = "api/helpers.rs"]
+mod helpers;
+
+use helpers::*;
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn debug_logs_never_show_full_numbers_or_secrets() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .init();
+
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    graph_accepts_sends(&app.graph).await;
+    llm_answers(&app.llm, "Halo kak, syaratnya fotokopi KK.").await;
+    app.say("6281234567789", "wamid.leak.1", "halo kak").await;
+    app.say("6281234567789", "wamid.leak.2", "syarat bikin KTP apa aja?").await;
+    app.wait_for_texts(1).await;
+    // Refused requests are logged too.
+    app.post_raw(b"{}", Some("sha256=00")).await;
+
+    let log = String::from_utf8_lossy(&captured.0.lock().unwrap()).into_owned();
+    assert!(log.contains("turn"), "the conversation was logged at all:\n{log}");
+    assert!(log.contains("6281******789"), "the masked number is what the log shows");
+    for secret in ["6281234567789", APP_SECRET, ACCESS_TOKEN, OPENROUTER_KEY, VERIFY_TOKEN] {
+        assert!(!log.contains(secret), "{secret} leaked into the log");
+    }
+}
