@@ -3,7 +3,7 @@
 //! restart per typo. Missing credentials are not problems: the parts that
 //! need them stay off and `missing_credentials` says which.
 
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -66,13 +66,6 @@ pub struct ConfigError {
     pub problems: Vec<String>,
 }
 
-impl WhatsAppSettings {
-    /// What the Cloud API needs to send a message.
-    pub fn can_send(&self) -> bool {
-        self.access_token.is_some() && self.phone_number_id.is_some()
-    }
-}
-
 impl Settings {
     /// Reads the process environment (after `.env`, whose values never
     /// override real environment variables).
@@ -117,21 +110,6 @@ impl Settings {
             missing.push("ADMIN_API_TOKEN: admin endpoints are disabled");
         }
         missing
-    }
-
-    /// Secrets that must never appear in logs or responses.
-    pub fn secrets(&self) -> Vec<&str> {
-        [
-            &self.whatsapp.app_secret,
-            &self.whatsapp.access_token,
-            &self.whatsapp.verify_token,
-            &self.llm.api_key,
-            &self.admin_token,
-        ]
-        .into_iter()
-        .flatten()
-        .map(|secret| secret.expose_secret())
-        .collect()
     }
 }
 
@@ -256,6 +234,7 @@ impl<F: Fn(&str) -> Option<String>> Reader<'_, F> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use secrecy::ExposeSecret;
     use std::collections::HashMap;
 
     fn read(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
@@ -312,6 +291,5 @@ mod tests {
         let settings = read(&[("META_APP_SECRET", "s3cr3t-value"), ("OPENROUTER_API_KEY", "sk-or-123")]).unwrap();
         let debug = format!("{settings:?}");
         assert!(!debug.contains("s3cr3t-value") && !debug.contains("sk-or-123"));
-        assert_eq!(settings.secrets().len(), 2);
     }
 }

@@ -18,17 +18,7 @@ pub type OnDue = Arc<dyn Fn(i64) + Send + Sync>;
 struct Window {
     first_at: Instant,
     due_at: Instant,
-    messages: u32,
     last_at: Instant,
-}
-
-/// A snapshot of one waiting person, for the status endpoint.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Waiting {
-    pub user_id: i64,
-    pub messages: u32,
-    pub due_in: Duration,
-    pub idle_for: Duration,
 }
 
 #[derive(Clone)]
@@ -51,14 +41,14 @@ impl Debouncer {
     /// A new message from `user_id` arrived now: restart its quiet timer.
     pub fn message_arrived(&self, user_id: i64) {
         let now = Instant::now();
-        self.upsert(user_id, now, now, 1);
+        self.upsert(user_id, now, now);
     }
 
     /// Rebuilds a window from stored arrival times (already converted to
     /// this process's clock), e.g. after a restart. A window already open
     /// here keeps its earlier first message.
     pub fn schedule(&self, user_id: i64, first_at: Instant, last_at: Instant) {
-        self.upsert(user_id, first_at, last_at, 0);
+        self.upsert(user_id, first_at, last_at);
     }
 
     /// Asks for `user_id` to be handed over again at `at`, e.g. because the
@@ -67,25 +57,11 @@ impl Debouncer {
         let mut spawn = false;
         self.inner.windows.entry(user_id).and_modify(|w| w.due_at = w.due_at.max(at)).or_insert_with(|| {
             spawn = true;
-            Window { first_at: at, due_at: at, messages: 0, last_at: at }
+            Window { first_at: at, due_at: at, last_at: at }
         });
         if spawn {
             self.spawn_timer(user_id);
         }
-    }
-
-    pub fn waiting(&self) -> Vec<Waiting> {
-        let now = Instant::now();
-        self.inner
-            .windows
-            .iter()
-            .map(|entry| Waiting {
-                user_id: *entry.key(),
-                messages: entry.messages,
-                due_in: entry.due_at.saturating_duration_since(now),
-                idle_for: now.saturating_duration_since(entry.last_at),
-            })
-            .collect()
     }
 
     pub fn len(&self) -> usize {
@@ -96,7 +72,7 @@ impl Debouncer {
         self.inner.windows.is_empty()
     }
 
-    fn upsert(&self, user_id: i64, first_at: Instant, last_at: Instant, added: u32) {
+    fn upsert(&self, user_id: i64, first_at: Instant, last_at: Instant) {
         let (quiet, max_wait) = (self.inner.quiet, self.inner.max_wait);
         let mut spawn = false;
         self.inner
@@ -105,12 +81,11 @@ impl Debouncer {
             .and_modify(|w| {
                 w.first_at = w.first_at.min(first_at);
                 w.last_at = w.last_at.max(last_at);
-                w.messages += added;
                 w.due_at = (w.last_at + quiet).min(w.first_at + max_wait);
             })
             .or_insert_with(|| {
                 spawn = true;
-                Window { first_at, last_at, messages: added, due_at: (last_at + quiet).min(first_at + max_wait) }
+                Window { first_at, last_at, due_at: (last_at + quiet).min(first_at + max_wait) }
             });
         if spawn {
             self.spawn_timer(user_id);
@@ -221,18 +196,5 @@ mod tests {
         buffer.retry_at(9, now + Duration::from_secs(2));
         let (user, at) = due.recv().await.unwrap();
         assert_eq!((user, at - now), (9, Duration::from_secs(2)));
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn waiting_reports_counts_and_deadlines() {
-        let (buffer, _due) = debouncer(15, 60);
-        buffer.message_arrived(4);
-        buffer.message_arrived(4);
-        tokio::time::sleep(Duration::from_secs(3)).await;
-        let waiting = buffer.waiting();
-        assert_eq!(waiting.len(), 1);
-        assert_eq!(waiting[0].messages, 2);
-        assert_eq!(waiting[0].due_in, Duration::from_secs(12));
-        assert_eq!(waiting[0].idle_for, Duration::from_secs(3));
     }
 }

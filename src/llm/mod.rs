@@ -123,10 +123,6 @@ impl LlmClient {
         })
     }
 
-    pub fn is_configured(&self) -> bool {
-        self.client.is_some()
-    }
-
     pub fn primary_model(&self) -> &str {
         &self.model
     }
