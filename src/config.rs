@@ -58,6 +58,9 @@ pub struct BufferSettings {
     /// How long a process owns a turn it claimed before another may take
     /// it over; must outlast the slowest LLM answer plus send retries.
     pub turn_lease: Duration,
+    /// How long a stopping server waits for answers in flight before
+    /// handing their turns back.
+    pub shutdown_grace: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -142,7 +145,12 @@ impl<F: Fn(&str) -> Option<String>> Reader<'_, F> {
             prompts_dir: PathBuf::from(self.text("PROMPTS_DIR").unwrap_or_else(|| "prompts".into())),
             whatsapp: self.whatsapp(),
             llm: self.llm(),
-            buffer: BufferSettings { quiet, max_wait, turn_lease: self.seconds("TURN_LEASE_SECONDS", 600.0) },
+            buffer: BufferSettings {
+                quiet,
+                max_wait,
+                turn_lease: self.seconds("TURN_LEASE_SECONDS", 600.0),
+                shutdown_grace: self.seconds("SHUTDOWN_GRACE_SECONDS", 10.0),
+            },
             history_turns: self.number("CONVERSATION_HISTORY_TURNS", 10),
             admin_token: self.secret(&["ADMIN_API_TOKEN"]),
         }

@@ -58,8 +58,8 @@ impl Application {
         self.listener.local_addr().map(|a| a.port()).unwrap_or_default()
     }
 
-    /// Serves until `shutdown` resolves. Work left in flight is finished by
-    /// the next start's recovery.
+    /// Serves until `shutdown` resolves, then lets answers in flight finish
+    /// and hands the rest back for the next start's recovery.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let pipeline = self.state.pipeline.clone();
         // A short lease is only useful if someone looks for expired ones soon.
@@ -74,6 +74,9 @@ impl Application {
                 tokio::time::sleep(interval).await;
             }
         });
-        axum::serve(self.listener, router(self.state)).with_graceful_shutdown(shutdown).await
+        let pipeline = self.state.pipeline.clone();
+        axum::serve(self.listener, router(self.state)).with_graceful_shutdown(shutdown).await?;
+        pipeline.shutdown().await;
+        Ok(())
     }
 }

@@ -13,9 +13,11 @@ use crate::llm::LlmClient;
 use crate::prompt::Prompts;
 use crate::store::{now_ms, Claim, ClaimWindow, ClaimedTurn, LlmUsage, Recipient, ReplyRecord, Store};
 use crate::whatsapp::{markdown_to_whatsapp, split_for_whatsapp, MAX_MESSAGE_CHARS};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
+use tokio_util::task::TaskTracker;
 
 pub use clock::instant_at;
 
@@ -42,6 +44,10 @@ struct Inner {
     prompts: Prompts,
     owner: String,
     window: ClaimWindow,
+    /// Answers in flight, so a stopping server can let them finish.
+    answering: TaskTracker,
+    stopping: AtomicBool,
+    shutdown_grace: Duration,
 }
 
 /// A reply and how it came about, for the turn's log line.
@@ -91,6 +97,9 @@ impl Pipeline {
                 prompts: parts.prompts,
                 owner: format!("wa-ai-bridge-{}", uuid::Uuid::new_v4()),
                 window,
+                answering: TaskTracker::new(),
+                stopping: AtomicBool::new(false),
+                shutdown_grace: parts.buffer.shutdown_grace,
             }),
         };
         let dispatcher = pipeline.clone();
@@ -141,14 +150,38 @@ impl Pipeline {
         let reclaimed = inner.store.reclaim_expired(&inner.owner, now, window.lease_ms, window.history_turns).await?;
         let count = pending.len() + reclaimed.len();
         for turn in reclaimed {
-            let pipeline = self.clone();
-            tokio::spawn(async move { pipeline.answer(turn).await });
+            self.spawn_answer(turn);
         }
         Ok(count)
     }
 
+    /// Lets answers in flight finish (up to the grace period), then hands
+    /// every unfinished turn back. Messages still waiting stay stored and
+    /// are picked up by the next start's recovery.
+    pub async fn shutdown(&self) {
+        let inner = &self.inner;
+        inner.stopping.store(true, Ordering::SeqCst);
+        inner.answering.close();
+        if tokio::time::timeout(inner.shutdown_grace, inner.answering.wait()).await.is_err() {
+            tracing::warn!(in_flight = inner.answering.len(), "answers still in flight at shutdown");
+        }
+        match inner.store.release_leases(&inner.owner).await {
+            Ok(0) => {}
+            Ok(released) => tracing::info!(released, "handed unfinished turns back"),
+            Err(error) => tracing::error!(%error, "could not hand turns back; they resume when their lease ends"),
+        }
+    }
+
+    fn spawn_answer(&self, turn: ClaimedTurn) {
+        let pipeline = self.clone();
+        self.inner.answering.spawn(async move { pipeline.answer(turn).await });
+    }
+
     async fn on_due(&self, user_ids: &[i64]) {
         let inner = &self.inner;
+        if inner.stopping.load(Ordering::SeqCst) {
+            return;
+        }
         let now = now_ms();
         let retry_in =
             |user_id, delay: Duration| inner.debouncer.retry_at(user_id, tokio::time::Instant::now() + delay);
@@ -164,10 +197,7 @@ impl Pipeline {
         };
         for (user_id, claim) in claims {
             match claim {
-                Claim::Claimed(turn) => {
-                    let pipeline = self.clone();
-                    tokio::spawn(async move { pipeline.answer(turn).await });
-                }
+                Claim::Claimed(turn) => self.spawn_answer(turn),
                 Claim::NotYet { due_at } => inner.debouncer.retry_at(user_id, instant_at(due_at, now)),
                 Claim::Busy => retry_in(user_id, BUSY_RETRY),
                 Claim::Nothing => {}

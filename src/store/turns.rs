@@ -234,6 +234,16 @@ impl Store {
         Ok(())
     }
 
+    /// Hands this owner's unfinished turns back, so the next process (or
+    /// another replica) resumes them now instead of when the lease ends.
+    pub async fn release_leases(&self, owner: &str) -> Result<u64, StoreError> {
+        let released = sqlx::query("UPDATE turns SET lease_until = 0 WHERE owner = $1 AND status = 'answering'")
+            .bind(owner)
+            .execute(&self.pool)
+            .await?;
+        Ok(released.rows_affected())
+    }
+
     pub async fn finish_turn(&self, turn_id: &str, owner: &str, status: &str, now: i64) -> Result<(), StoreError> {
         sqlx::query("UPDATE turns SET status = $1, answered_at = $2 WHERE id = $3 AND owner = $4")
             .bind(status)

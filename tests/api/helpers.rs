@@ -81,22 +81,37 @@ impl TestDatabase {
 /// down without any shutdown code running, as a `kill -9` would.
 pub struct Server {
     runtime: Option<tokio::runtime::Runtime>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    serving: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
     pub port: u16,
 }
 
 impl Server {
     pub async fn start(settings: Settings) -> Self {
-        let (runtime, port) = tokio::task::spawn_blocking(move || {
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let (runtime, serving, port) = tokio::task::spawn_blocking(move || {
             let runtime =
                 tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
             let app = runtime.block_on(Application::build(settings)).expect("application starts");
             let port = app.port();
-            runtime.spawn(app.run_until(std::future::pending()));
-            (runtime, port)
+            let serving = runtime.spawn(app.run_until(async {
+                let _ = stopped.await;
+            }));
+            (runtime, serving, port)
         })
         .await
         .expect("server thread");
-        Self { runtime: Some(runtime), port }
+        Self { runtime: Some(runtime), stop: Some(stop), serving: Some(serving), port }
+    }
+
+    /// Stops as SIGTERM would: graceful shutdown, then the process ends.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(serving) = self.serving.take() {
+            serving.await.expect("server task").expect("server stopped cleanly");
+        }
     }
 
     pub fn crash(mut self) {
@@ -188,6 +203,12 @@ impl TestApp {
     pub fn crash(&mut self) {
         if let Some(server) = self.server.take() {
             server.crash();
+        }
+    }
+
+    pub async fn stop_gracefully(&mut self) {
+        if let Some(server) = self.server.take() {
+            server.stop().await;
         }
     }
 

@@ -9,6 +9,7 @@ on_both_backends!(
     a_crash_after_the_deadline_is_answered_at_start,
     two_replicas_on_one_database_answer_a_turn_once,
     a_crash_while_the_llm_thinks_is_answered_once_after_the_lease,
+    a_graceful_stop_hands_unfinished_turns_to_the_next_start_at_once,
 );
 
 async fn a_crash_in_the_quiet_window_still_gets_exactly_one_reply(backend: Backend) {
@@ -83,5 +84,31 @@ async fn a_crash_while_the_llm_thinks_is_answered_once_after_the_lease(backend: 
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0]["text"]["body"], "Halo kak!");
     assert_eq!(app.count("SELECT COUNT(*) FROM turns").await, 1, "the same turn was resumed, not a new one");
+    assert_eq!(app.count("SELECT COUNT(*) FROM turns WHERE status = 'answered'").await, 1);
+}
+
+async fn a_graceful_stop_hands_unfinished_turns_to_the_next_start_at_once(backend: Backend) {
+    // A ten-minute lease: without the hand-back the restart would wait it out.
+    let mut app =
+        TestApp::spawn_with(backend, &[("TURN_LEASE_SECONDS", "600"), ("SHUTDOWN_GRACE_SECONDS", "0.3")]).await;
+    graph_accepts_sends(&app.graph).await;
+    Mock::given(method("POST"))
+        .and(path(LLM_PATH))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(completion("Terlambat.")).set_delay(Duration::from_secs(4)),
+        )
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&app.llm)
+        .await;
+    llm_answers(&app.llm, "Halo kak!").await;
+    app.say("6281234567789", "wamid.grace.1", "halo").await;
+    wait_until(|| async { !app.llm_requests().await.is_empty() }).await;
+    app.stop_gracefully().await;
+    assert_eq!(app.count("SELECT COUNT(*) FROM turns WHERE status = 'answering' AND lease_until = 0").await, 1);
+    app.restart().await;
+    let sent = app.wait_for_texts(1).await;
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0]["text"]["body"], "Halo kak!");
     assert_eq!(app.count("SELECT COUNT(*) FROM turns WHERE status = 'answered'").await, 1);
 }
