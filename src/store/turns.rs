@@ -42,7 +42,6 @@ pub struct ClaimedTurn {
 #[derive(Debug, Clone, PartialEq)]
 pub struct TurnMessage {
     pub wa_message_id: String,
-    pub kind: String,
     pub body: Option<String>,
 }
 
@@ -393,7 +392,7 @@ async fn load_new_turns(
     history_turns: usize,
 ) -> Result<Vec<(i64, Claim)>, StoreError> {
     let messages_sql = format!(
-        "SELECT turn_id, wa_message_id, kind, body FROM inbound_messages WHERE turn_id IN ({}) ORDER BY sent_at_secs, id",
+        "SELECT turn_id, wa_message_id, body FROM inbound_messages WHERE turn_id IN ({}) ORDER BY sent_at_secs, id",
         Params::new(backend).list(turns.len())
     );
     let mut messages_query = sqlx::query(&messages_sql);
@@ -402,11 +401,10 @@ async fn load_new_turns(
     }
     let mut messages: HashMap<String, Vec<TurnMessage>> = HashMap::new();
     for row in messages_query.fetch_all(&mut **tx).await? {
-        messages.entry(row.try_get("turn_id")?).or_default().push(TurnMessage {
-            wa_message_id: row.try_get("wa_message_id")?,
-            kind: row.try_get("kind")?,
-            body: row.try_get("body")?,
-        });
+        messages
+            .entry(row.try_get("turn_id")?)
+            .or_default()
+            .push(TurnMessage { wa_message_id: row.try_get("wa_message_id")?, body: row.try_get("body")? });
     }
     let users_sql =
         format!("SELECT id, phone, bsuid FROM users WHERE id IN ({})", Params::new(backend).list(turns.len()));
@@ -521,21 +519,14 @@ async fn load_turn(
     .bind(turn_id)
     .fetch_one(&mut **tx)
     .await?;
-    let messages = sqlx::query(
-        "SELECT wa_message_id, kind, body FROM inbound_messages WHERE turn_id = $1 ORDER BY sent_at_secs, id",
-    )
-    .bind(turn_id)
-    .fetch_all(&mut **tx)
-    .await?
-    .iter()
-    .map(|row| {
-        Ok(TurnMessage {
-            wa_message_id: row.try_get("wa_message_id")?,
-            kind: row.try_get("kind")?,
-            body: row.try_get("body")?,
-        })
-    })
-    .collect::<Result<Vec<_>, StoreError>>()?;
+    let messages =
+        sqlx::query("SELECT wa_message_id, body FROM inbound_messages WHERE turn_id = $1 ORDER BY sent_at_secs, id")
+            .bind(turn_id)
+            .fetch_all(&mut **tx)
+            .await?
+            .iter()
+            .map(|row| Ok(TurnMessage { wa_message_id: row.try_get("wa_message_id")?, body: row.try_get("body")? }))
+            .collect::<Result<Vec<_>, StoreError>>()?;
     let done_parts: Vec<i64> = sqlx::query_scalar("SELECT part_index FROM outbound_messages WHERE turn_id = $1")
         .bind(turn_id)
         .fetch_all(&mut **tx)

@@ -112,17 +112,7 @@ async fn a_dead_llm_still_gets_the_person_a_polite_reply(backend: Backend) {
 async fn graph_429_then_success_is_delivered_once(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     llm_answers(&app.llm, "Halo kak!").await;
-    Mock::given(method("POST"))
-        .and(path(SEND_PATH))
-        .and(body_partial_json(json!({ "type": "text" })))
-        .respond_with(
-            ResponseTemplate::new(429)
-                .set_body_json(json!({ "error": { "code": 130429, "message": "Rate limit hit" } })),
-        )
-        .up_to_n_times(1)
-        .with_priority(1)
-        .mount(&app.graph)
-        .await;
+    graph_refuses_texts(&app.graph, 429, 130429, Some(1)).await;
     graph_accepts_sends(&app.graph).await;
     app.say("6281234567789", "wamid.429.1", "halo").await;
     wait_until(|| async { app.count("SELECT COUNT(*) FROM outbound_messages").await == 1 }).await;
@@ -135,12 +125,8 @@ async fn graph_429_then_success_is_delivered_once(backend: Backend) {
 async fn permanent_graph_errors_are_recorded_and_not_retried(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     llm_answers(&app.llm, "Halo kak!").await;
-    Mock::given(method("POST"))
-        .and(path(SEND_PATH))
-        .respond_with(ResponseTemplate::new(400).set_body_json(json!({ "error": {
-            "code": 131047, "message": "Re-engagement message", "type": "OAuthException" } })))
-        .mount(&app.graph)
-        .await;
+    graph_refuses_texts(&app.graph, 400, 131047, None).await;
+    graph_accepts_sends(&app.graph).await;
     app.say("6281234567789", "wamid.perm.1", "halo").await;
     wait_until(|| async { app.count("SELECT COUNT(*) FROM turns WHERE status = 'failed'").await == 1 }).await;
     tokio::time::sleep(std::time::Duration::from_millis(800)).await;

@@ -7,7 +7,7 @@ use std::time::Duration;
 use wa_ai_bridge::config::Settings;
 use wa_ai_bridge::startup::Application;
 pub use wa_ai_bridge::webhook::sign;
-use wiremock::matchers::{method, path};
+use wiremock::matchers::{body_partial_json, method, path};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
 pub const APP_SECRET: &str = "test-app-secret";
@@ -325,6 +325,22 @@ pub async fn graph_accepts_sends(graph: &MockServer) {
         })
         .mount(graph)
         .await;
+}
+
+/// Graph refuses text sends with `status` and a Graph error `code`, the
+/// first `times` of them (every one when `None`); read receipts still pass
+/// to whatever else is mounted.
+pub async fn graph_refuses_texts(graph: &MockServer, status: u16, code: i64, times: Option<u64>) {
+    let refusal = Mock::given(method("POST"))
+        .and(path(SEND_PATH))
+        .and(body_partial_json(json!({ "type": "text" })))
+        .respond_with(ResponseTemplate::new(status).set_body_json(json!({ "error": {
+            "code": code, "message": format!("Graph error {code}"), "type": "OAuthException" } })))
+        .with_priority(1);
+    match times {
+        Some(n) => refusal.up_to_n_times(n).mount(graph).await,
+        None => refusal.mount(graph).await,
+    }
 }
 
 pub async fn llm_answers(llm: &MockServer, answer: &str) {
