@@ -2,34 +2,21 @@
 //! Run: `cargo bench --bench core` (results go to stdout; README keeps the latest).
 
 use serde_json::json;
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicIsize, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use support::{live_bytes, percentile};
 use wa_ai_bridge::buffer::Debouncer;
 use wa_ai_bridge::config::Settings;
 use wa_ai_bridge::startup::Application;
 use wa_ai_bridge::webhook::sign;
 
-/// Counts live heap bytes, so memory per pending conversation is exact
-/// rather than read off a noisy RSS.
-struct CountingAllocator;
-static LIVE_BYTES: AtomicIsize = AtomicIsize::new(0);
-
-unsafe impl GlobalAlloc for CountingAllocator {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LIVE_BYTES.fetch_add(layout.size() as isize, Ordering::Relaxed);
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE_BYTES.fetch_sub(layout.size() as isize, Ordering::Relaxed);
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
+#[path = "support/mod.rs"]
+mod support;
 
 #[global_allocator]
-static ALLOCATOR: CountingAllocator = CountingAllocator;
+static ALLOCATOR: support::CountingAllocator = support::CountingAllocator;
 
 const SECRET: &str = "bench-secret";
 const PHONES: u64 = 5000;
@@ -38,6 +25,8 @@ fn settings(data_dir: &std::path::Path, extra: &[(&str, String)]) -> Settings {
     let mut env: HashMap<String, String> = [
         ("PORT", "0".to_string()),
         ("DATA_DIR", data_dir.display().to_string()),
+        // No documents: the knowledge base has its own benchmarks.
+        ("KNOWLEDGE_DIR", data_dir.join("no-documents").display().to_string()),
         ("PROMPTS_DIR", concat!(env!("CARGO_MANIFEST_DIR"), "/prompts").to_string()),
         ("META_APP_SECRET", SECRET.to_string()),
         ("META_ACCESS_TOKEN", "token".to_string()),
@@ -70,10 +59,6 @@ fn text_webhook(phone: u64, id: u64) -> String {
         "messages": [{ "from": format!("62812{phone:08}"), "id": format!("wamid.bench.{id}"), "timestamp": "1700000000",
             "type": "text", "text": { "body": "halo kak, mau tanya syarat bikin KTP apa aja?" } }] } }] }] })
     .to_string()
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1]
 }
 
 /// Signed webhook POSTs from `connections` concurrent keep-alive clients.
@@ -144,12 +129,12 @@ fn bench_pending_memory(conversations: i64) {
         let debouncer = Debouncer::new(Duration::from_secs(600), Duration::from_secs(600), Arc::new(|_| {}));
         debouncer.message_arrived(-1);
         tokio::task::yield_now().await;
-        let before = LIVE_BYTES.load(Ordering::Relaxed);
+        let before = live_bytes();
         for user_id in 0..conversations {
             debouncer.message_arrived(user_id);
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
-        let after = LIVE_BYTES.load(Ordering::Relaxed);
+        let after = live_bytes();
         println!(
             "memory   {conversations} pending conversations: {:.0} bytes each (heap, window + timer task)",
             (after - before) as f64 / conversations as f64

@@ -19,6 +19,7 @@ pub struct Settings {
     pub whatsapp: WhatsAppSettings,
     pub llm: LlmSettings,
     pub buffer: BufferSettings,
+    pub knowledge: KnowledgeSettings,
     pub history_turns: usize,
     pub admin_token: Option<SecretString>,
 }
@@ -61,6 +62,19 @@ pub struct BufferSettings {
     /// How long a stopping server waits for answers in flight before
     /// handing their turns back.
     pub shutdown_grace: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct KnowledgeSettings {
+    /// Where admins put their documents (searched recursively).
+    pub dir: PathBuf,
+    /// Where the index, its manifest and the extraction cache live.
+    pub index_dir: PathBuf,
+    pub top_k: usize,
+    /// Upper bound on the passage text put into one prompt, so a long
+    /// document cannot crowd out the conversation or blow the model's window.
+    pub max_context_chars: usize,
+    pub file_timeout: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -140,6 +154,7 @@ impl<F: Fn(&str) -> Option<String>> Reader<'_, F> {
         }
         Settings {
             port: self.number("PORT", 3000),
+            knowledge: self.knowledge(&data_dir),
             data_dir,
             database_url,
             prompts_dir: PathBuf::from(self.text("PROMPTS_DIR").unwrap_or_else(|| "prompts".into())),
@@ -192,6 +207,20 @@ impl<F: Fn(&str) -> Option<String>> Reader<'_, F> {
             max_backoff: self.seconds("LLM_MAX_BACKOFF_SECONDS", 8.0),
             site_url: self.text("OPENROUTER_SITE_URL").unwrap_or_else(|| "https://github.com/wa-ai-bridge".into()),
             app_title: self.text("OPENROUTER_APP_TITLE").unwrap_or_else(|| "wa-ai-bridge".into()),
+        }
+    }
+
+    fn knowledge(&mut self, data_dir: &std::path::Path) -> KnowledgeSettings {
+        let top_k = self.number("KB_TOP_K", 4);
+        if top_k == 0 {
+            self.problems.push("KB_TOP_K must be at least 1".into());
+        }
+        KnowledgeSettings {
+            dir: PathBuf::from(self.text("KNOWLEDGE_DIR").unwrap_or_else(|| "knowledge".into())),
+            index_dir: data_dir.join("knowledge-index"),
+            top_k,
+            max_context_chars: self.number("KB_MAX_CONTEXT_CHARS", 6000),
+            file_timeout: self.seconds("KB_FILE_TIMEOUT_SECONDS", 60.0),
         }
     }
 

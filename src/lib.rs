@@ -9,6 +9,7 @@
 pub mod api;
 pub mod buffer;
 pub mod channel;
+pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod knowledge;

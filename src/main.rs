@@ -1,9 +1,40 @@
+use clap::{Parser, Subcommand};
 use std::process::ExitCode;
+use wa_ai_bridge::cli;
 use wa_ai_bridge::config::Settings;
 use wa_ai_bridge::startup::Application;
 
+/// Answer WhatsApp customers with an LLM grounded in your own documents.
+/// Settings come from the environment and `.env` (see `.env.example`).
+#[derive(Parser)]
+#[command(name = "wa-ai-bridge", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve HTTP on PORT (what runs without a subcommand).
+    Serve,
+    /// Build the knowledge index from KNOWLEDGE_DIR and print the report.
+    Index {
+        /// Print the report as JSON, as POST /api/whatsapp/refresh-kb does.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show the passages a question would put in the prompt, with scores and sources.
+    Search {
+        question: String,
+        /// How many passages to show (default KB_TOP_K).
+        #[arg(short = 'k', long)]
+        top: Option<usize>,
+    },
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
+    let command = Cli::parse().command.unwrap_or(Command::Serve);
     let settings = match Settings::from_env() {
         Ok(settings) => settings,
         Err(error) => {
@@ -11,7 +42,21 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    wa_ai_bridge::telemetry::init_logs();
+    match command {
+        Command::Serve => serve(settings).await,
+        Command::Index { json } => {
+            wa_ai_bridge::telemetry::init_logs("error");
+            cli::index(&settings, json).await
+        }
+        Command::Search { question, top } => {
+            wa_ai_bridge::telemetry::init_logs("error");
+            cli::search(&settings, &question, top).await
+        }
+    }
+}
+
+async fn serve(settings: Settings) -> ExitCode {
+    wa_ai_bridge::telemetry::init_logs("info,sqlx=warn");
     for missing in settings.missing_credentials() {
         tracing::warn!("not configured: {missing}");
     }

@@ -2,7 +2,7 @@
 
 use crate::api::{router, AppState};
 use crate::config::Settings;
-use crate::knowledge::NoDocuments;
+use crate::knowledge::{KnowledgeBase, KnowledgeError};
 use crate::llm::LlmClient;
 use crate::pipeline::{Parts, Pipeline};
 use crate::prompt::Prompts;
@@ -22,6 +22,8 @@ pub enum StartupError {
     Store(#[from] StoreError),
     #[error("cannot listen on port {port}: {source}")]
     Bind { port: u16, source: std::io::Error },
+    #[error(transparent)]
+    Knowledge(#[from] KnowledgeError),
     #[error("cannot build an HTTP client: {0}")]
     Http(#[from] reqwest::Error),
 }
@@ -38,11 +40,12 @@ impl Application {
         for note in notes {
             tracing::warn!("{note}");
         }
+        let knowledge = KnowledgeBase::open(&settings.knowledge)?;
         let pipeline = Pipeline::start(Parts {
             store: store.clone(),
             channel: Arc::new(CloudApi::new(&settings.whatsapp)?),
             llm: LlmClient::new(&settings.llm)?,
-            retriever: Arc::new(NoDocuments),
+            retriever: Arc::new(knowledge.clone()),
             prompts,
             history_turns: settings.history_turns,
             buffer: settings.buffer,
@@ -50,7 +53,7 @@ impl Application {
         let listener = TcpListener::bind(("0.0.0.0", settings.port))
             .await
             .map_err(|source| StartupError::Bind { port: settings.port, source })?;
-        let state = AppState { settings: Arc::new(settings), store, pipeline };
+        let state = AppState { settings: Arc::new(settings), store, pipeline, knowledge };
         Ok(Self { listener, state })
     }
 
@@ -72,6 +75,14 @@ impl Application {
                     Err(error) => tracing::error!(%error, "recovery scan failed"),
                 }
                 tokio::time::sleep(interval).await;
+            }
+        });
+        let knowledge = self.state.knowledge.clone();
+        // Webhooks are served while this runs; replies wait for it only if
+        // there is no earlier index to answer from.
+        tokio::spawn(async move {
+            if let Err(error) = knowledge.refresh_if_stale().await {
+                tracing::error!(%error, "the knowledge index could not be built at start-up");
             }
         });
         let pipeline = self.state.pipeline.clone();

@@ -5,8 +5,9 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::sync::OnceLock;
 use tracing_subscriber::EnvFilter;
 
-pub fn init_logs() {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+/// Logs to stdout; `RUST_LOG` overrides `default_filter`.
+pub fn init_logs(default_filter: &str) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
     let json = std::env::var("LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
     // Colour codes only help a person at a terminal; in files and log
     // collectors they are noise.
@@ -29,6 +30,14 @@ pub fn prometheus() -> &'static PrometheusHandle {
                 Matcher::Suffix("_seconds".into()),
                 &[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0],
             )
+            .and_then(|builder| {
+                // A search takes about a millisecond; the general buckets would
+                // put every one in the first.
+                builder.set_buckets_for_metric(
+                    Matcher::Full("wa_knowledge_retrieval_seconds".into()),
+                    &[0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.05, 0.25],
+                )
+            })
             .unwrap_or_else(|_| PrometheusBuilder::new());
         let recorder = builder.build_recorder();
         let handle = recorder.handle();

@@ -1,3 +1,6 @@
+use super::admin::AdminError;
+use super::knowledge::RefreshFailed;
+use crate::knowledge::KnowledgeError;
 use crate::webhook::WebhookError;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -32,5 +35,31 @@ impl IntoResponse for WebhookError {
             other => other.to_string(),
         };
         (status, Json(json!({ "error": message }))).into_response()
+    }
+}
+
+impl IntoResponse for AdminError {
+    fn into_response(self) -> Response {
+        let status = match self {
+            AdminError::Disabled => StatusCode::SERVICE_UNAVAILABLE,
+            AdminError::Unauthorized => StatusCode::UNAUTHORIZED,
+        };
+        metrics::counter!("wa_admin_refused_total", "reason" => if status == StatusCode::UNAUTHORIZED { "unauthorized" } else { "disabled" }).increment(1);
+        tracing::warn!(error = %self, "admin request refused");
+        (status, Json(json!({ "error": self.to_string() }))).into_response()
+    }
+}
+
+/// A refresh that indexed nothing answers 422 with its report, so the admin
+/// sees each file's reason; other failures are the server's (500).
+impl IntoResponse for RefreshFailed {
+    fn into_response(self) -> Response {
+        match self.0.as_ref() {
+            KnowledgeError::NothingIndexed(report) => {
+                (StatusCode::UNPROCESSABLE_ENTITY, Json(json!({ "error": self.0.to_string(), "report": report })))
+                    .into_response()
+            }
+            other => (StatusCode::INTERNAL_SERVER_ERROR, Json(json!({ "error": other.to_string() }))).into_response(),
+        }
     }
 }

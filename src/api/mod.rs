@@ -1,14 +1,17 @@
 //! HTTP surface: the router, shared state, and the one place where module
 //! errors become HTTP responses.
 
+mod admin;
 mod error;
+mod knowledge;
 
 use crate::config::Settings;
+use crate::knowledge::KnowledgeBase;
 use crate::pipeline::Pipeline;
 use crate::store::Store;
 use crate::webhook;
 use axum::extract::{DefaultBodyLimit, State};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use std::sync::Arc;
 
@@ -20,6 +23,7 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     pub store: Store,
     pub pipeline: Pipeline,
+    pub knowledge: KnowledgeBase,
 }
 
 /// Prometheus text format. Gauges that describe the present are read now.
@@ -37,6 +41,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/webhooks/whatsapp", webhook_routes)
         .route("/health", get(|| async { "ok" }))
         .route("/metrics", get(render_metrics))
+        .route("/api/whatsapp/refresh-kb", post(knowledge::refresh))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
 }

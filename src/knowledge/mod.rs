@@ -1,29 +1,51 @@
 //! The retrieval step the prompt builder calls: which passages of the
 //! business's documents belong in the prompt for a question.
+//!
+//! Documents under `KNOWLEDGE_DIR` are read ([`document`]), cut into
+//! passages ([`chunk`]), indexed with tantivy through an analyzer made for
+//! informal Indonesian ([`analyzer`]) and searched per turn. [`KnowledgeBase`]
+//! owns the live index and its rebuilds.
+
+mod analyzer;
+mod base;
+mod chunk;
+mod document;
+mod gather;
+mod index;
+mod manifest;
+mod report;
+
+pub use base::{KnowledgeBase, KnowledgeError};
+pub use chunk::Chunk;
+pub use gather::{load_passages, Progress};
+pub use index::{Analyzer, PassageIndex};
+pub use report::{DocumentReport, Report, Skipped};
 
 use async_trait::async_trait;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Passage {
-    /// Where the passage comes from, as the reply should cite it
-    /// ("Panduan Layanan, hlm. 12").
-    pub source: String,
+    /// The document's title, as citations name it.
+    pub title: String,
+    /// Path under the knowledge directory.
+    pub file: String,
+    pub page: Option<u32>,
+    pub heading: Option<String>,
     pub text: String,
     pub score: f32,
+}
+
+impl Passage {
+    /// How the reply should cite the passage: "Panduan Layanan, hlm. 12".
+    pub fn citation(&self) -> String {
+        match self.page {
+            Some(page) => format!("{}, hlm. {page}", self.title),
+            None => self.title.clone(),
+        }
+    }
 }
 
 #[async_trait]
 pub trait Retriever: Send + Sync {
     async fn retrieve(&self, question: &str) -> Vec<Passage>;
-}
-
-/// Used while no documents are indexed: the bot answers from the
-/// conversation alone and says so when it does not know.
-pub struct NoDocuments;
-
-#[async_trait]
-impl Retriever for NoDocuments {
-    async fn retrieve(&self, _question: &str) -> Vec<Passage> {
-        Vec::new()
-    }
 }

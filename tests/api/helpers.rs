@@ -17,6 +17,7 @@ pub const OPENROUTER_KEY: &str = "sk-or-test-key";
 pub const PHONE_NUMBER_ID: &str = "1122334455667";
 pub const SEND_PATH: &str = "/v23.0/1122334455667/messages";
 pub const LLM_PATH: &str = "/api/v1/chat/completions";
+pub const ADMIN_TOKEN: &str = "test-admin-token";
 
 #[derive(Debug, Clone, Copy)]
 pub enum Backend {
@@ -137,6 +138,9 @@ pub struct TestApp {
     pub server: Option<Server>,
     pub client: reqwest::Client,
     pub overrides: HashMap<String, String>,
+    /// `KNOWLEDGE_DIR`: empty unless a test puts documents in it.
+    pub knowledge: tempfile::TempDir,
+    pub data: tempfile::TempDir,
 }
 
 impl TestApp {
@@ -147,6 +151,16 @@ impl TestApp {
     /// Starts with the default fakes: Graph accepts every send, the LLM
     /// answers "Halo kak!".
     pub async fn spawn_with(backend: Backend, overrides: &[(&str, &str)]) -> Self {
+        Self::spawn_with_documents(backend, overrides, &[]).await
+    }
+
+    /// Like [`TestApp::spawn_with`], with `documents` (name, contents) in
+    /// the knowledge directory before the server starts.
+    pub async fn spawn_with_documents(
+        backend: Backend,
+        overrides: &[(&str, &str)],
+        documents: &[(&str, &[u8])],
+    ) -> Self {
         let graph = MockServer::start().await;
         let llm = MockServer::start().await;
         let database = TestDatabase::new(backend).await;
@@ -159,15 +173,37 @@ impl TestApp {
             server: None,
             client: reqwest::Client::new(),
             overrides,
+            knowledge: tempfile::tempdir().expect("temp dir"),
+            data: tempfile::tempdir().expect("temp dir"),
         };
+        for (name, contents) in documents {
+            app.put_document(name, contents);
+        }
         app.restart().await;
         app
+    }
+
+    pub fn put_document(&self, name: &str, contents: &[u8]) {
+        let path = self.knowledge.path().join(name);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("create dirs");
+        std::fs::write(path, contents).expect("write document");
+    }
+
+    pub async fn refresh_kb(&self, token: Option<&str>) -> reqwest::Response {
+        let mut request = self.client.post(format!("{}/api/whatsapp/refresh-kb", self.address));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send().await.expect("refresh request")
     }
 
     pub fn settings(&self) -> Settings {
         let mut env: HashMap<String, String> = [
             ("PORT", "0".to_string()),
             ("DATABASE_URL", self.database.url.clone()),
+            ("DATA_DIR", self.data.path().display().to_string()),
+            ("KNOWLEDGE_DIR", self.knowledge.path().display().to_string()),
+            ("ADMIN_API_TOKEN", ADMIN_TOKEN.into()),
             ("PROMPTS_DIR", concat!(env!("CARGO_MANIFEST_DIR"), "/prompts").to_string()),
             ("META_APP_SECRET", APP_SECRET.into()),
             ("META_WEBHOOK_VERIFY_TOKEN", VERIFY_TOKEN.into()),

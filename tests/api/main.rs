@@ -5,5 +5,6 @@
 mod conversation;
 mod delivery;
 mod helpers;
+mod knowledge;
 mod recovery;
 mod webhook;

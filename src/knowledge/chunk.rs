@@ -1,0 +1,399 @@
+//! Cutting documents into passages: big enough to hold an answer with its
+//! context, small enough that four of them fit a prompt. Passages never
+//! cross a page (so each cites one page) and start afresh at a heading (so
+//! each belongs to one section); consecutive passages share a little text so
+//! an answer that straddles a cut is still whole in one of them.
+
+use super::document::Extracted;
+use std::collections::HashMap;
+
+const TARGET_WORDS: usize = 180;
+const MAX_WORDS: usize = 300;
+const OVERLAP_WORDS: usize = 40;
+const MAX_HEADING_CHARS: usize = 100;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Chunk {
+    pub file: String,
+    pub title: String,
+    pub page: Option<u32>,
+    pub heading: Option<String>,
+    pub text: String,
+}
+
+/// A section introduction shorter than this stays with its first
+/// subsection instead of becoming a passage of its own: alone it is too
+/// thin to be found, and the subsection loses the context it gives.
+const MIN_INTRO_WORDS: usize = 50;
+
+enum Block {
+    /// Level 1 is a chapter ("#", "3"), 2 a section ("##", "3.1"), and so on.
+    Heading(usize, String),
+    Paragraph(String),
+}
+
+pub(crate) fn chunk_document(file: &str, document: &Extracted) -> Vec<Chunk> {
+    let repeated = running_lines(&document.pages);
+    let mut chunks = Vec::new();
+    let mut place = Place { file, title: &document.title, page: None, trail: Vec::new() };
+    for (index, page) in document.pages.iter().enumerate() {
+        place.page = document.paged.then(|| u32::try_from(index + 1).unwrap_or(u32::MAX));
+        let mut builder = Builder::default();
+        for block in blocks(page, &repeated, !document.paged) {
+            match block {
+                Block::Heading(level, text) => {
+                    let opens_a_subsection = place.trail.last().is_some_and(|(parent, _)| level > *parent);
+                    if !(opens_a_subsection && builder.fresh < MIN_INTRO_WORDS) {
+                        builder.flush(&mut chunks, &place, false);
+                    }
+                    place.enter(level, text);
+                }
+                Block::Paragraph(text) => {
+                    for piece in split_long(&text) {
+                        builder.push(piece, &mut chunks, &place);
+                    }
+                }
+            }
+        }
+        builder.flush(&mut chunks, &place, false);
+    }
+    chunks
+}
+
+/// Where the text being cut comes from: what every chunk made now records.
+struct Place<'a> {
+    file: &'a str,
+    title: &'a str,
+    page: Option<u32>,
+    /// The open headings, outermost first, with their levels.
+    trail: Vec<(usize, String)>,
+}
+
+impl Place<'_> {
+    fn enter(&mut self, level: usize, heading: String) {
+        while self.trail.last().is_some_and(|(open, _)| *open >= level) {
+            self.trail.pop();
+        }
+        self.trail.push((level, heading));
+    }
+
+    /// "7. Daftar Harga › 7.1 Konsultasi": a subsection's passages carry
+    /// the words of the sections around it.
+    fn heading(&self) -> Option<String> {
+        let names: Vec<&str> = self.trail.iter().map(|(_, name)| name.as_str()).collect();
+        (!names.is_empty()).then(|| names.join(" › "))
+    }
+}
+
+/// Paragraphs of one chunk in the making. `fresh` counts the words that are
+/// not overlap from the previous chunk: a chunk of overlap alone is not
+/// worth emitting.
+#[derive(Default)]
+struct Builder {
+    paragraphs: Vec<String>,
+    words: usize,
+    fresh: usize,
+}
+
+impl Builder {
+    fn push(&mut self, paragraph: String, out: &mut Vec<Chunk>, place: &Place) {
+        let words = word_count(&paragraph);
+        if self.words + words > MAX_WORDS {
+            self.flush(out, place, true);
+        }
+        self.paragraphs.push(paragraph);
+        self.words += words;
+        self.fresh += words;
+        if self.words >= TARGET_WORDS {
+            self.flush(out, place, true);
+        }
+    }
+
+    /// Emits the chunk; with `carry`, the next one starts with the tail of
+    /// this one.
+    fn flush(&mut self, out: &mut Vec<Chunk>, place: &Place, carry: bool) {
+        if self.fresh == 0 {
+            *self = Self::default();
+            return;
+        }
+        let text = self.paragraphs.join("\n\n");
+        let tail = if carry { overlap_tail(&self.paragraphs) } else { None };
+        out.push(Chunk {
+            file: place.file.to_owned(),
+            title: place.title.to_owned(),
+            page: place.page,
+            heading: place.heading(),
+            text,
+        });
+        *self = Self::default();
+        if let Some(tail) = tail {
+            self.words = word_count(&tail);
+            self.paragraphs.push(tail);
+        }
+    }
+}
+
+/// The last whole paragraph if it is short, else the last sentences of it
+/// that fit in the overlap, else its last words.
+fn overlap_tail(paragraphs: &[String]) -> Option<String> {
+    let last = paragraphs.last()?;
+    if word_count(last) <= OVERLAP_WORDS {
+        return Some(last.clone());
+    }
+    let mut kept: Vec<&str> = Vec::new();
+    let mut words = 0;
+    for sentence in sentences(last).rev() {
+        words += word_count(sentence);
+        if words > OVERLAP_WORDS {
+            break;
+        }
+        kept.push(sentence);
+    }
+    if kept.is_empty() {
+        let words: Vec<&str> = last.split_whitespace().collect();
+        return Some(words[words.len().saturating_sub(OVERLAP_WORDS)..].join(" "));
+    }
+    kept.reverse();
+    Some(kept.concat().trim().to_owned())
+}
+
+/// Sentences with their trailing space kept, so concatenating them gives
+/// back the text.
+fn sentences(text: &str) -> impl DoubleEndedIterator<Item = &str> {
+    let mut cuts = vec![0];
+    let bytes = text.as_bytes();
+    for (i, b) in bytes.iter().enumerate() {
+        if matches!(b, b'.' | b'?' | b'!' | b'\n') && bytes.get(i + 1).is_some_and(u8::is_ascii_whitespace) {
+            cuts.push(i + 2);
+        }
+    }
+    cuts.push(text.len());
+    cuts.dedup();
+    let pieces: Vec<&str> = cuts.windows(2).map(|w| &text[w[0]..w[1]]).filter(|s| !s.trim().is_empty()).collect();
+    pieces.into_iter()
+}
+
+/// A paragraph longer than a chunk is cut at sentence ends, or at words
+/// when a "sentence" is itself too long (tables, code).
+fn split_long(paragraph: &str) -> Vec<String> {
+    if word_count(paragraph) <= MAX_WORDS {
+        return vec![paragraph.to_owned()];
+    }
+    let mut pieces = Vec::new();
+    let mut current = String::new();
+    for sentence in sentences(paragraph) {
+        for part in split_words(sentence) {
+            if word_count(&current) + word_count(&part) > TARGET_WORDS && !current.trim().is_empty() {
+                pieces.push(current.trim().to_owned());
+                current.clear();
+            }
+            current.push_str(&part);
+        }
+    }
+    if !current.trim().is_empty() {
+        pieces.push(current.trim().to_owned());
+    }
+    pieces
+}
+
+fn split_words(sentence: &str) -> Vec<String> {
+    let words: Vec<&str> = sentence.split_whitespace().collect();
+    if words.len() <= TARGET_WORDS {
+        return vec![sentence.to_owned()];
+    }
+    words.chunks(TARGET_WORDS).map(|group| group.join(" ") + " ").collect()
+}
+
+fn word_count(text: &str) -> usize {
+    text.split_whitespace().count()
+}
+
+/// Lines that open or close most pages (running heads, "Referensi Debian
+/// 12 / 238") carry no content and would make every page look alike.
+fn running_lines(pages: &[String]) -> Vec<String> {
+    if pages.len() < 4 {
+        return Vec::new();
+    }
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    for page in pages {
+        let lines: Vec<&str> = page.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+        let edges = lines.first().into_iter().chain(lines.last());
+        let mut shapes: Vec<String> = edges.map(|line| shape(line)).collect();
+        shapes.sort();
+        shapes.dedup();
+        for s in shapes {
+            *seen.entry(s).or_default() += 1;
+        }
+    }
+    seen.into_iter().filter(|(_, count)| *count * 3 >= pages.len()).map(|(s, _)| s).collect()
+}
+
+/// A line with its digits blanked, so "12 / 238" and "13 / 238" match.
+fn shape(line: &str) -> String {
+    line.chars().map(|c| if c.is_ascii_digit() { '#' } else { c }).collect()
+}
+
+fn blocks(page: &str, repeated: &[String], markdown: bool) -> Vec<Block> {
+    let mut blocks = Vec::new();
+    let mut lines: Vec<&str> = Vec::new();
+    let finish = |lines: &mut Vec<&str>, blocks: &mut Vec<Block>| {
+        if lines.is_empty() {
+            return;
+        }
+        let text = lines.join("\n");
+        lines.clear();
+        if let Some(level) = (!markdown).then(|| pdf_heading_level(&text)).flatten() {
+            blocks.push(Block::Heading(level, text));
+        } else {
+            blocks.push(Block::Paragraph(text));
+        }
+    };
+    for raw in page.lines() {
+        let line = raw.trim_end();
+        let trimmed = line.trim();
+        if trimmed.is_empty() {
+            finish(&mut lines, &mut blocks);
+            continue;
+        }
+        if is_leader_line(trimmed) || repeated.iter().any(|r| *r == shape(trimmed)) {
+            continue;
+        }
+        if markdown {
+            if let Some((level, title)) = markdown_heading(trimmed) {
+                finish(&mut lines, &mut blocks);
+                blocks.push(Block::Heading(level, title));
+                continue;
+            }
+        }
+        lines.push(line);
+    }
+    finish(&mut lines, &mut blocks);
+    blocks
+}
+
+fn markdown_heading(line: &str) -> Option<(usize, String)> {
+    let hashes = line.chars().take_while(|c| *c == '#').count();
+    let rest = line.get(hashes..)?;
+    (1..=6).contains(&hashes).then_some(())?;
+    let title = rest.strip_prefix(' ')?.trim().trim_end_matches('#').trim();
+    (!title.is_empty()).then(|| (hashes, title.to_owned()))
+}
+
+/// Numbered section titles ("1.2.6 Stempel waktu" is level 3, "BAB II
+/// Tujuan" level 1) as printed in PDFs, where nothing else marks a heading.
+fn pdf_heading_level(text: &str) -> Option<usize> {
+    if text.contains('\n') || text.chars().count() > MAX_HEADING_CHARS || text.ends_with(['.', ':', ',', ';']) {
+        return None;
+    }
+    let mut words = text.split_whitespace();
+    let first = words.next()?;
+    words.next()?.chars().next().filter(|c| c.is_alphabetic())?;
+    let numbers: Vec<&str> = first.trim_end_matches('.').split('.').collect();
+    if numbers.iter().all(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit())) {
+        Some(numbers.len())
+    } else if first.eq_ignore_ascii_case("bab") || first.eq_ignore_ascii_case("chapter") {
+        Some(1)
+    } else {
+        None
+    }
+}
+
+/// Table-of-contents entries ("7.1 Lingkungan desktop GUI . . . . 123"):
+/// they repeat every heading's words and would outrank the sections
+/// themselves.
+fn is_leader_line(line: &str) -> bool {
+    line.contains(". . . .") || line.contains("....")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pdf(pages: &[&str]) -> Extracted {
+        Extracted { title: "Panduan".into(), paged: true, pages: pages.iter().map(|p| p.to_string()).collect() }
+    }
+
+    fn words(n: usize, word: &str) -> String {
+        vec![word; n].join(" ") + "."
+    }
+
+    #[test]
+    fn passages_remember_file_page_and_heading() {
+        let doc = pdf(&["1.2 Biaya layanan\n\nBiaya pendaftaran Rp 50.000.", "Jam buka 08.00."]);
+        let chunks = chunk_document("panduan.pdf", &doc);
+        assert_eq!(chunks.len(), 2);
+        assert_eq!(chunks[0].heading.as_deref(), Some("1.2 Biaya layanan"));
+        assert_eq!((chunks[0].page, chunks[1].page), (Some(1), Some(2)));
+        assert_eq!(chunks[1].heading.as_deref(), Some("1.2 Biaya layanan"), "the section goes on over the page");
+        assert_eq!(chunks[0].text, "Biaya pendaftaran Rp 50.000.");
+        assert_eq!((chunks[1].file.as_str(), chunks[1].title.as_str()), ("panduan.pdf", "Panduan"));
+    }
+
+    #[test]
+    fn long_pages_become_several_overlapping_passages_of_bounded_size() {
+        let paragraphs: Vec<String> = (0..12).map(|i| words(60, &format!("kata{i}"))).collect();
+        let chunks = chunk_document("a.pdf", &pdf(&[&paragraphs.join("\n\n")]));
+        assert!(chunks.len() >= 4, "{}", chunks.len());
+        for pair in chunks.windows(2) {
+            assert!(word_count(&pair[0].text) <= MAX_WORDS);
+            let last_paragraph = pair[0].text.rsplit("\n\n").next().unwrap();
+            let shared = last_paragraph.split_whitespace().rev().take(5).all(|w| pair[1].text.contains(w));
+            assert!(shared, "consecutive passages overlap");
+        }
+        let all: String = chunks.iter().map(|c| c.text.as_str()).collect();
+        assert!((0..12).all(|i| all.contains(&format!("kata{i}"))), "nothing is lost");
+    }
+
+    #[test]
+    fn one_huge_paragraph_is_cut_at_sentences() {
+        let sentence = format!("{} ", words(50, "isi"));
+        let chunks = chunk_document("a.pdf", &pdf(&[&sentence.repeat(20)]));
+        assert!(chunks.len() >= 4);
+        assert!(chunks.iter().all(|c| word_count(&c.text) <= MAX_WORDS && c.text.ends_with('.')));
+    }
+
+    #[test]
+    fn markdown_sections_carry_their_heading_path_and_short_intros_join_their_first_subsection() {
+        let text = "# Klinik\n\nSelamat datang.\n\n## Jam buka\n\nSenin 08.00.\n\n## Biaya\n\nKonsultasi Rp75.000.\n\n\
+                    ### Gigi\n\nTambal Rp100.000.\n\n# Lain\n\nParkir gratis.";
+        let doc = Extracted { title: "Klinik".into(), paged: false, pages: vec![text.into()] };
+        let chunks = chunk_document("k.md", &doc);
+        let sections: Vec<_> = chunks.iter().map(|c| (c.heading.as_deref().unwrap(), c.text.as_str())).collect();
+        assert_eq!(
+            sections,
+            [
+                ("Klinik › Jam buka", "Selamat datang.\n\nSenin 08.00."),
+                ("Klinik › Biaya › Gigi", "Konsultasi Rp75.000.\n\nTambal Rp100.000."),
+                ("Lain", "Parkir gratis."),
+            ]
+        );
+        assert!(chunks.iter().all(|c| c.page.is_none()));
+    }
+
+    #[test]
+    fn running_heads_and_table_of_contents_lines_are_dropped() {
+        let pages: Vec<String> = (1..=6)
+            .map(|n| {
+                let closing = "tamat ".repeat(n);
+                format!(
+                    "Referensi Debian {n} / 238\n\n7.{n} Judul bagian . . . . . . 12{n}\nIsi halaman {n}.\n\n{closing}"
+                )
+            })
+            .collect();
+        let doc = Extracted { title: "Ref".into(), paged: true, pages };
+        let chunks = chunk_document("r.pdf", &doc);
+        assert_eq!(chunks.len(), 6);
+        assert!(chunks.iter().all(|c| !c.text.contains("Referensi Debian") && !c.text.contains(". . .")));
+        assert_eq!(chunks[2].text, "Isi halaman 3.\n\ntamat tamat tamat");
+    }
+
+    #[test]
+    fn sentences_and_headings_are_recognised() {
+        let parts: Vec<&str> = sentences("Satu. Dua? Tiga 1.5 kg! Empat").collect();
+        assert_eq!(parts, ["Satu. ", "Dua? ", "Tiga 1.5 kg! ", "Empat"]);
+        assert_eq!(pdf_heading_level("1.2.6 Stempel waktu"), Some(3));
+        assert_eq!(pdf_heading_level("BAB II Tujuan"), Some(1));
+        assert_eq!(pdf_heading_level("12 orang hadir pada rapat."), None);
+        assert_eq!(pdf_heading_level("Biaya layanan"), None);
+    }
+}

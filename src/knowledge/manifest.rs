@@ -1,0 +1,111 @@
+//! The on-disk layout of the knowledge index under `DATA_DIR`:
+//!
+//! ```text
+//! knowledge-index/
+//!   CURRENT.json       which generation is live, and the hashes it was built from
+//!   generations/<id>/  one complete tantivy index per build
+//!   cache/<sha256>.json  extracted pages of each document, by content hash
+//! ```
+//!
+//! A build writes a fresh generation and only then replaces `CURRENT.json`
+//! (write to a temporary file, then rename), so a crash mid-build leaves the
+//! previous index intact.
+
+use super::document::Extracted;
+use super::report::Report;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Bumped whenever extraction, chunking or the analyzer changes what an
+/// index would contain, so indexes built by older versions count as stale.
+pub(crate) const FORMAT: u32 = 1;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Manifest {
+    pub format: u32,
+    pub generation: String,
+    pub built_at_ms: i64,
+    /// Every document considered, indexed or skipped, by content hash: the
+    /// index is stale when this differs from what is on disk now.
+    pub hashes: BTreeMap<String, String>,
+    pub report: Report,
+}
+
+pub(crate) struct Layout {
+    root: PathBuf,
+}
+
+impl Layout {
+    pub fn new(root: &Path) -> Self {
+        Self { root: root.to_path_buf() }
+    }
+
+    pub fn create(&self) -> std::io::Result<()> {
+        std::fs::create_dir_all(self.root.join("generations"))?;
+        std::fs::create_dir_all(self.root.join("cache"))
+    }
+
+    pub fn generation(&self, id: &str) -> PathBuf {
+        self.root.join("generations").join(id)
+    }
+
+    fn current_file(&self) -> PathBuf {
+        self.root.join("CURRENT.json")
+    }
+
+    /// The live manifest, if there is one this version can use.
+    pub fn current(&self) -> Option<Manifest> {
+        let text = std::fs::read_to_string(self.current_file()).ok()?;
+        let manifest: Manifest = serde_json::from_str(&text).ok()?;
+        (manifest.format == FORMAT).then_some(manifest)
+    }
+
+    pub fn publish(&self, manifest: &Manifest) -> std::io::Result<()> {
+        let temporary = self.root.join(format!("CURRENT.json.{}", manifest.generation));
+        std::fs::write(&temporary, serde_json::to_vec_pretty(manifest).map_err(std::io::Error::other)?)?;
+        std::fs::rename(&temporary, self.current_file())
+    }
+
+    /// Deletes every generation but `keep`: searches still running on an
+    /// older one hold its files open, which Unix keeps readable until closed.
+    pub fn remove_generations_except(&self, keep: &[&str]) {
+        let Ok(entries) = std::fs::read_dir(self.root.join("generations")) else { return };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if !keep.contains(&name.as_str()) {
+                if let Err(error) = std::fs::remove_dir_all(entry.path()) {
+                    tracing::warn!(%error, generation = name, "cannot remove an old knowledge index");
+                }
+            }
+        }
+    }
+
+    pub fn cached(&self, hash: &str) -> Option<Extracted> {
+        let bytes = std::fs::read(self.cache_file(hash)).ok()?;
+        serde_json::from_slice(&bytes).ok()
+    }
+
+    pub fn cache(&self, hash: &str, extracted: &Extracted) -> std::io::Result<()> {
+        let bytes = serde_json::to_vec(extracted).map_err(std::io::Error::other)?;
+        let temporary = self.root.join("cache").join(format!("{hash}.tmp"));
+        std::fs::write(&temporary, bytes)?;
+        std::fs::rename(temporary, self.cache_file(hash))
+    }
+
+    /// Drops cached extractions of documents that are gone or changed.
+    pub fn prune_cache(&self, keep: &BTreeMap<String, String>) {
+        let Ok(entries) = std::fs::read_dir(self.root.join("cache")) else { return };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let hash = name.trim_end_matches(".json");
+            if !keep.values().any(|kept| kept == hash) {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
+
+    fn cache_file(&self, hash: &str) -> PathBuf {
+        self.root.join("cache").join(format!("{hash}.json"))
+    }
+}
