@@ -53,7 +53,8 @@ impl Application {
         let listener = TcpListener::bind(("0.0.0.0", settings.port))
             .await
             .map_err(|source| StartupError::Bind { port: settings.port, source })?;
-        let state = AppState { settings: Arc::new(settings), store, pipeline, knowledge };
+        let state =
+            AppState { settings: Arc::new(settings), store, pipeline, knowledge, started: std::time::Instant::now() };
         Ok(Self { listener, state })
     }
 

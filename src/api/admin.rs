@@ -25,13 +25,7 @@ impl FromRequestParts<AppState> for Admin {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let expected = state.settings.admin_token.as_ref().ok_or(AdminError::Disabled)?;
-        let presented = parts
-            .headers
-            .get(AUTHORIZATION)
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.strip_prefix("Bearer "))
-            .map(str::trim)
-            .ok_or(AdminError::Unauthorized)?;
+        let presented = bearer(parts).ok_or(AdminError::Unauthorized)?;
         let matches: bool = presented.as_bytes().ct_eq(expected.expose_secret().as_bytes()).into();
         if matches {
             Ok(Admin)
@@ -39,4 +33,29 @@ impl FromRequestParts<AppState> for Admin {
             Err(AdminError::Unauthorized)
         }
     }
+}
+
+/// For endpoints that answer everyone but show admins more: no token is a
+/// visitor, the right token an admin, and any other token is refused so a
+/// mistyped token does not pass silently as a visitor.
+pub struct MaybeAdmin(pub bool);
+
+impl FromRequestParts<AppState> for MaybeAdmin {
+    type Rejection = AdminError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        if bearer(parts).is_none() {
+            return Ok(MaybeAdmin(false));
+        }
+        Admin::from_request_parts(parts, state).await.map(|_| MaybeAdmin(true))
+    }
+}
+
+fn bearer(parts: &Parts) -> Option<&str> {
+    parts
+        .headers
+        .get(AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .map(str::trim)
 }

@@ -4,6 +4,7 @@
 mod admin;
 mod error;
 mod knowledge;
+mod status;
 
 use crate::config::Settings;
 use crate::knowledge::KnowledgeBase;
@@ -24,6 +25,7 @@ pub struct AppState {
     pub store: Store,
     pub pipeline: Pipeline,
     pub knowledge: KnowledgeBase,
+    pub started: std::time::Instant,
 }
 
 /// Prometheus text format. Gauges that describe the present are read now.
@@ -40,6 +42,9 @@ pub fn router(state: AppState) -> Router {
         .route("/webhook/whatsapp", webhook_routes.clone())
         .route("/api/webhooks/whatsapp", webhook_routes)
         .route("/health", get(|| async { "ok" }))
+        .route("/ready", get(status::ready))
+        .route("/api/whatsapp/status", get(status::status))
+        .route("/api/whatsapp/stats", get(status::stats))
         .route("/metrics", get(render_metrics))
         .route("/api/whatsapp/refresh-kb", post(knowledge::refresh))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

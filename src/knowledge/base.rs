@@ -41,6 +41,14 @@ struct Running {
     result: Rebuild,
 }
 
+/// The live index: the report of the build that made it, and when.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    pub report: Report,
+    pub built_at_ms: i64,
+    pub passages: u64,
+}
+
 #[derive(Clone)]
 pub struct KnowledgeBase {
     inner: Arc<Inner>,
@@ -121,9 +129,18 @@ impl KnowledgeBase {
         }
     }
 
-    /// The report of the live index's build.
-    pub fn report(&self) -> Option<Report> {
-        self.inner.live.borrow().as_ref().map(|live| live.manifest.report.clone())
+    /// What the live index holds, for status pages.
+    pub fn summary(&self) -> Option<Summary> {
+        self.inner.live.borrow().as_ref().map(|live| Summary {
+            report: live.manifest.report.clone(),
+            built_at_ms: live.manifest.built_at_ms,
+            passages: live.index.passage_count(),
+        })
+    }
+
+    /// True while a rebuild runs.
+    pub fn is_refreshing(&self) -> bool {
+        self.inner.rebuild.lock().map(|slot| slot.is_some()).unwrap_or(false)
     }
 
     /// The passages for `question` within the configured count and

@@ -15,7 +15,7 @@ mod index;
 mod manifest;
 mod report;
 
-pub use base::{KnowledgeBase, KnowledgeError};
+pub use base::{KnowledgeBase, KnowledgeError, Summary};
 pub use chunk::Chunk;
 pub use gather::{load_passages, Progress};
 pub use index::{Analyzer, PassageIndex};

@@ -2,12 +2,16 @@
 //! through one set of portable SQL statements on sqlx's `Any` driver. Times
 //! are Unix milliseconds from our clock, so the same integers work on both.
 
+mod activity;
 mod ingest;
 mod people;
+mod stats;
 mod turns;
 
+pub use activity::ActiveConversation;
 pub use ingest::IngestOutcome;
 pub use people::Recipient;
+pub use stats::{DayStats, Stats};
 pub use turns::{
     Claim, ClaimWindow, ClaimedTurn, HistoryTurn, LlmUsage, PendingConversation, ReplyRecord, TurnMessage,
 };

@@ -6,5 +6,6 @@ mod conversation;
 mod delivery;
 mod helpers;
 mod knowledge;
+mod operations;
 mod recovery;
 mod webhook;

@@ -1,0 +1,145 @@
+//! `GET /api/whatsapp/status` and `GET /ready`: is the bot working, and if
+//! not, why. Credentials appear only as booleans; numbers only masked.
+
+use super::admin::{Admin, MaybeAdmin};
+use super::AppState;
+use crate::store::Backend;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::{json, Value};
+
+pub async fn status(MaybeAdmin(admin): MaybeAdmin, State(state): State<AppState>) -> Json<Value> {
+    let settings = &state.settings;
+    let wa = &settings.whatsapp;
+    let webhook = json!({
+        "accessToken": wa.access_token.is_some(),
+        "phoneNumberId": wa.phone_number_id.is_some(),
+        "verifyToken": wa.verify_token.is_some(),
+        "appSecret": wa.app_secret.is_some(),
+        "isConfigured": whatsapp_configured(&state),
+    });
+    let knowledge_loaded = state.knowledge.is_loaded();
+    let ai = json!({
+        "openRouterApiKey": settings.llm.api_key.is_some(),
+        // The database is always there: SQLite when DATABASE_URL is unset.
+        "databaseUrl": true,
+        "knowledgeBaseLoaded": knowledge_loaded,
+        "isConfigured": settings.llm.api_key.is_some() && knowledge_loaded,
+    });
+    let (database_healthy, sessions) = match state.store.active_conversations().await {
+        Ok((count, listed)) => {
+            let sessions: Vec<Value> = listed
+                .iter()
+                .map(|c| {
+                    json!({
+                        "phone": c.person.masked(),
+                        "messageCount": c.messages,
+                        "bufferedMessages": c.buffered,
+                        "answering": c.answering,
+                        "lastActivity": c.last_activity_ms,
+                    })
+                })
+                .collect();
+            (true, json!({ "activeSessions": count, "sessions": sessions }))
+        }
+        Err(error) => {
+            tracing::error!(%error, "status: cannot read conversations");
+            (false, json!({ "activeSessions": 0, "sessions": [] }))
+        }
+    };
+    let fully = whatsapp_configured(&state) && ai["isConfigured"] == true;
+    Json(json!({
+        "webhook": webhook,
+        "ai": ai,
+        "sessions": sessions,
+        "isFullyConfigured": fully,
+        "version": env!("CARGO_PKG_VERSION"),
+        "uptimeSeconds": state.started.elapsed().as_secs(),
+        "database": { "backend": backend_name(state.store.backend()), "healthy": database_healthy },
+        "knowledgeBase": knowledge(&state, admin),
+        "llm": { "model": settings.llm.model, "fallbackModels": settings.llm.fallback_models },
+        "buffer": {
+            "quietSeconds": settings.buffer.quiet.as_secs_f64(),
+            "maxWaitSeconds": settings.buffer.max_wait.as_secs_f64(),
+            "timersInThisProcess": state.pipeline.debouncer().len(),
+        },
+        "admin": admin,
+    }))
+}
+
+fn knowledge(state: &AppState, admin: bool) -> Value {
+    let mut view = json!({ "loaded": state.knowledge.is_loaded(), "refreshing": state.knowledge.is_refreshing() });
+    if let Some(summary) = state.knowledge.summary() {
+        let report = &summary.report;
+        view["documents"] = json!(report.files);
+        view["pages"] = json!(report.pages);
+        view["chunks"] = json!(summary.passages);
+        view["builtAt"] = json!(summary.built_at_ms);
+        view["skippedFiles"] = json!(report.skipped.len());
+        if admin {
+            view["skipped"] = json!(report.skipped);
+            view["files"] = json!(report.documents);
+        }
+    }
+    view
+}
+
+fn whatsapp_configured(state: &AppState) -> bool {
+    let wa = &state.settings.whatsapp;
+    wa.access_token.is_some() && wa.phone_number_id.is_some() && wa.verify_token.is_some() && wa.app_secret.is_some()
+}
+
+fn backend_name(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Sqlite => "sqlite",
+        Backend::Postgres => "postgres",
+    }
+}
+
+/// 200 when this replica can do its job: the database answers, the
+/// knowledge index is loaded or being built, and the credentials needed to
+/// receive, answer and send are set. Otherwise 503 with the reasons.
+pub async fn ready(State(state): State<AppState>) -> Response {
+    let mut problems = Vec::new();
+    if let Err(error) = state.store.ping().await {
+        tracing::error!(%error, "readiness: database unreachable");
+        problems.push("database unreachable".to_owned());
+    }
+    if !state.knowledge.is_loaded() && !state.knowledge.is_refreshing() {
+        problems.push("knowledge index neither loaded nor building".to_owned());
+    }
+    problems.extend(
+        state
+            .settings
+            .missing_credentials()
+            .into_iter()
+            .filter(|m| !m.starts_with("ADMIN_API_TOKEN"))
+            .map(|missing| format!("not configured: {}", missing.split(':').next().unwrap_or(missing))),
+    );
+    if problems.is_empty() {
+        (StatusCode::OK, Json(json!({ "ready": true }))).into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "ready": false, "problems": problems }))).into_response()
+    }
+}
+
+#[derive(serde::Deserialize)]
+pub struct StatsWindow {
+    days: Option<i64>,
+}
+
+/// `GET /api/whatsapp/stats?days=N` (admin): activity over the last N days
+/// (default 14, at most 366).
+pub async fn stats(
+    _: Admin,
+    State(state): State<AppState>,
+    Query(window): Query<StatsWindow>,
+) -> Result<Json<crate::store::Stats>, StatusCode> {
+    let days = window.days.unwrap_or(14).clamp(1, 366);
+    state.store.stats(days, crate::store::now_ms()).await.map(Json).map_err(|error| {
+        tracing::error!(%error, "stats query failed");
+        StatusCode::INTERNAL_SERVER_ERROR
+    })
+}

@@ -1,0 +1,155 @@
+//! Figures for `GET /api/whatsapp/stats`, computed from the stored rows so
+//! every replica reports the same numbers.
+
+use super::{Store, StoreError};
+use serde::Serialize;
+use sqlx::Row;
+use std::collections::BTreeMap;
+
+const DAY_MS: i64 = 86_400_000;
+
+#[derive(Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Stats {
+    pub days: Vec<DayStats>,
+    pub messages: i64,
+    pub active_users: i64,
+    pub turns_answered: i64,
+    /// From the person's last message to our reply being saved and sent.
+    pub reply_seconds_avg: Option<f64>,
+    pub reply_seconds_p95: Option<f64>,
+    /// Turns answered with the apology because no model answered.
+    pub llm_fallbacks: i64,
+    pub tokens: i64,
+    pub delivery_rate: Option<f64>,
+    pub read_rate: Option<f64>,
+}
+
+#[derive(Debug, Default, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DayStats {
+    /// UTC date, `YYYY-MM-DD`.
+    pub day: String,
+    pub messages: i64,
+    pub active_users: i64,
+    pub turns_answered: i64,
+    pub llm_fallbacks: i64,
+    pub tokens: i64,
+}
+
+impl Store {
+    /// Statistics over the last `days` days (UTC), today included.
+    pub async fn stats(&self, days: i64, now_ms: i64) -> Result<Stats, StoreError> {
+        let since = (now_ms / DAY_MS - (days - 1)) * DAY_MS;
+        let mut by_day: BTreeMap<i64, DayStats> = BTreeMap::new();
+        let inbound = sqlx::query(
+            "SELECT received_at / 86400000 AS day, COUNT(*) AS messages, COUNT(DISTINCT user_id) AS users \
+             FROM inbound_messages WHERE received_at >= $1 GROUP BY received_at / 86400000",
+        )
+        .bind(since)
+        .fetch_all(&self.pool)
+        .await?;
+        for row in inbound {
+            let day = by_day.entry(row.try_get("day")?).or_default();
+            day.messages = row.try_get("messages")?;
+            day.active_users = row.try_get("users")?;
+        }
+        let turns = sqlx::query(
+            "SELECT answered_at / 86400000 AS day, COUNT(*) AS answered, \
+               CAST(SUM(CASE WHEN reply_kind = 'fallback' THEN 1 ELSE 0 END) AS BIGINT) AS fallbacks, \
+               CAST(SUM(COALESCE(prompt_tokens, 0) + COALESCE(completion_tokens, 0)) AS BIGINT) AS tokens \
+             FROM turns WHERE status = 'answered' AND answered_at >= $1 GROUP BY answered_at / 86400000",
+        )
+        .bind(since)
+        .fetch_all(&self.pool)
+        .await?;
+        for row in turns {
+            let day = by_day.entry(row.try_get("day")?).or_default();
+            day.turns_answered = row.try_get("answered")?;
+            day.llm_fallbacks = row.try_get::<Option<i64>, _>("fallbacks")?.unwrap_or_default();
+            day.tokens = row.try_get::<Option<i64>, _>("tokens")?.unwrap_or_default();
+        }
+        let active_users =
+            sqlx::query("SELECT COUNT(DISTINCT user_id) AS n FROM inbound_messages WHERE received_at >= $1")
+                .bind(since)
+                .fetch_one(&self.pool)
+                .await?
+                .try_get("n")?;
+        // PostgreSQL sums integers into NUMERIC, hence the casts above.
+        let mut stats = Stats { active_users, ..Stats::default() };
+        for (number, mut day) in by_day {
+            day.day = utc_date(number);
+            stats.messages += day.messages;
+            stats.turns_answered += day.turns_answered;
+            stats.llm_fallbacks += day.llm_fallbacks;
+            stats.tokens += day.tokens;
+            stats.days.push(day);
+        }
+        self.reply_times(since, &mut stats).await?;
+        self.delivery_rates(since, &mut stats).await?;
+        Ok(stats)
+    }
+
+    async fn reply_times(&self, since: i64, stats: &mut Stats) -> Result<(), StoreError> {
+        let rows = sqlx::query(
+            "SELECT answered_at - last_message_at AS waited FROM turns \
+             WHERE status = 'answered' AND answered_at >= $1 ORDER BY waited",
+        )
+        .bind(since)
+        .fetch_all(&self.pool)
+        .await?;
+        let waited: Vec<i64> = rows.iter().map(|row| row.try_get("waited")).collect::<Result<_, _>>()?;
+        if let Some(p95_index) = (waited.len() * 95).div_ceil(100).checked_sub(1) {
+            stats.reply_seconds_avg = Some(waited.iter().sum::<i64>() as f64 / waited.len() as f64 / 1000.0);
+            stats.reply_seconds_p95 = Some(waited[p95_index] as f64 / 1000.0);
+        }
+        Ok(())
+    }
+
+    async fn delivery_rates(&self, since: i64, stats: &mut Stats) -> Result<(), StoreError> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS sent, \
+               CAST(SUM(CASE WHEN status IN ('delivered', 'read', 'played') THEN 1 ELSE 0 END) AS BIGINT) AS delivered, \
+               CAST(SUM(CASE WHEN status IN ('read', 'played') THEN 1 ELSE 0 END) AS BIGINT) AS seen \
+             FROM outbound_messages WHERE wa_message_id IS NOT NULL AND created_at >= $1",
+        )
+        .bind(since)
+        .fetch_one(&self.pool)
+        .await?;
+        let sent: i64 = row.try_get("sent")?;
+        if sent > 0 {
+            let delivered = row.try_get::<Option<i64>, _>("delivered")?.unwrap_or_default();
+            let seen = row.try_get::<Option<i64>, _>("seen")?.unwrap_or_default();
+            stats.delivery_rate = Some(delivered as f64 / sent as f64);
+            stats.read_rate = Some(seen as f64 / sent as f64);
+        }
+        Ok(())
+    }
+}
+
+/// Days since the Unix epoch as a UTC calendar date (Howard Hinnant's
+/// civil-from-days), so no date crate is needed for one conversion.
+fn utc_date(days: i64) -> String {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::utc_date;
+
+    #[test]
+    fn days_since_the_epoch_become_utc_dates() {
+        assert_eq!(utc_date(0), "1970-01-01");
+        assert_eq!(utc_date(19_782), "2024-02-29");
+        assert_eq!(utc_date(20_781), "2026-11-24");
+    }
+}
