@@ -205,3 +205,26 @@ async fn questions_during_refreshes_are_all_answered(backend: Backend) {
         "no question lost its passages"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhooks_are_served_while_the_first_index_builds_and_the_reply_waits_for_it() {
+    let pdf = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/knowledge/referensi-debian.id.pdf")).unwrap();
+    let app = TestApp::spawn_with_documents(Backend::Sqlite, &[], &[("referensi-debian.id.pdf", &pdf)]).await;
+    graph_accepts_sends(&app.graph).await;
+    llm_answers(&app.llm, "Pakai chown kak.").await;
+    let response = app.post_webhook(&text_webhook("6281234567789", "wamid.kb.early", "chown tu buat apa ya")).await;
+    assert_eq!(response.status(), 200);
+    assert!(live_generation(&app).is_none(), "acknowledged before the 266-page index exists");
+
+    // Extracting 266 pages takes seconds in a debug build on a busy machine.
+    for _ in 0..600 {
+        if !app.sent_texts().await.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(app.sent_texts().await.len(), 1);
+    let prompt = system_prompt(&app.llm_requests().await[0]);
+    assert!(prompt.contains("sumber: Referensi Debian, hlm."), "the reply waited for the index: {prompt}");
+    assert!(live_generation(&app).is_some());
+}
