@@ -1,9 +1,16 @@
-//! The seam between the pipeline and the places people talk to us. The
-//! WhatsApp Cloud API is the first channel; a web chat or another WhatsApp
-//! provider plugs in by implementing [`Channel`].
+//! The seam between the pipeline and the places people talk to us.
+//!
+//! A channel brings messages in through `Pipeline::accept` (stored, then
+//! the quiet timers restart) and takes replies out by
+//! implementing [`Channel`]. The WhatsApp Cloud API and the web chat are the
+//! two today. Another WhatsApp provider (WAHA, Fonnte) replaces the Cloud
+//! API's `Channel` for [`ChannelKind::WhatsApp`]; a new place to talk adds a
+//! [`ChannelKind`] and a field in [`Channels`].
 
+use crate::domain::{ChannelKind, Source};
 use crate::store::Recipient;
 use async_trait::async_trait;
+use std::sync::Arc;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SendError {
@@ -36,10 +43,32 @@ impl SendError {
 
 #[async_trait]
 pub trait Channel: Send + Sync {
-    /// Sends one text message and returns the channel's id for it.
-    async fn send_text(&self, to: &Recipient, body: &str) -> Result<String, SendError>;
+    /// Sends one part of the reply to turn `turn_id` and returns the
+    /// channel's id for the message.
+    async fn send_text(&self, to: &Recipient, turn_id: &str, body: &str) -> Result<String, SendError>;
 
     /// Tells the person we read their message and, with `typing`, that we
     /// are writing. Best effort: callers log a failure and carry on.
     async fn mark_read(&self, to: &Recipient, message_id: &str, typing: bool) -> Result<(), SendError>;
+
+    /// Every part of the reply is out. Channels that can show where an
+    /// answer came from do it now; WhatsApp has nowhere to put them.
+    async fn reply_complete(&self, _to: &Recipient, _turn_id: &str, _sources: &[Source]) {}
+}
+
+/// One channel per [`ChannelKind`]; the pipeline answers each person on the
+/// channel they wrote on.
+#[derive(Clone)]
+pub struct Channels {
+    pub whatsapp: Arc<dyn Channel>,
+    pub web: Arc<dyn Channel>,
+}
+
+impl Channels {
+    pub fn for_kind(&self, kind: ChannelKind) -> &Arc<dyn Channel> {
+        match kind {
+            ChannelKind::WhatsApp => &self.whatsapp,
+            ChannelKind::Web => &self.web,
+        }
+    }
 }

@@ -21,7 +21,12 @@ pub struct Settings {
     pub buffer: BufferSettings,
     pub knowledge: KnowledgeSettings,
     pub history_turns: usize,
+    /// Unset means the server makes one up at start-up and keeps it in
+    /// `DATA_DIR/admin-token` (see `startup`).
     pub admin_token: Option<SecretString>,
+    /// The web chat at `/` and its API; an operator who only wants
+    /// WhatsApp turns it off.
+    pub web_chat_enabled: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -121,10 +126,7 @@ impl Settings {
             missing.push("META_PHONE_NUMBER_ID: replies cannot be sent to WhatsApp");
         }
         if self.llm.api_key.is_none() {
-            missing.push("OPENROUTER_API_KEY: no LLM; people get the fallback message");
-        }
-        if self.admin_token.is_none() {
-            missing.push("ADMIN_API_TOKEN: admin endpoints are disabled");
+            missing.push("OPENROUTER_API_KEY: no LLM; answers are passages quoted from your documents");
         }
         missing
     }
@@ -168,6 +170,7 @@ impl<F: Fn(&str) -> Option<String>> Reader<'_, F> {
             },
             history_turns: self.number("CONVERSATION_HISTORY_TURNS", 10),
             admin_token: self.secret(&["ADMIN_API_TOKEN"]),
+            web_chat_enabled: self.flag("WEB_CHAT_ENABLED", true),
         }
     }
 
@@ -237,6 +240,20 @@ impl<F: Fn(&str) -> Option<String>> Reader<'_, F> {
         self.first(keys).map(SecretString::from)
     }
 
+    fn flag(&mut self, key: &str, default: bool) -> bool {
+        match self.text(key).map(|raw| raw.to_ascii_lowercase()) {
+            None => default,
+            Some(raw) => match raw.as_str() {
+                "true" | "1" | "yes" | "on" => true,
+                "false" | "0" | "no" | "off" => false,
+                _ => {
+                    self.problems.push(format!("{key} must be true or false, got {raw:?}"));
+                    default
+                }
+            },
+        }
+    }
+
     fn number<T: std::str::FromStr>(&mut self, key: &str, default: T) -> T {
         match self.text(key) {
             None => default,
@@ -287,7 +304,8 @@ mod tests {
         assert_eq!(settings.buffer.max_wait, Duration::from_secs(60));
         assert_eq!(settings.llm.api_base, "https://openrouter.ai/api/v1");
         assert!(settings.database_url.starts_with("sqlite://"));
-        assert_eq!(settings.missing_credentials().len(), 6);
+        assert_eq!(settings.missing_credentials().len(), 5);
+        assert!(settings.web_chat_enabled);
     }
 
     #[test]
@@ -309,9 +327,10 @@ mod tests {
             ("MESSAGE_BUFFER_SECONDS", "-1"),
             ("OPENROUTER_URL", "ftp://x"),
             ("DATABASE_URL", "mysql://x"),
+            ("WEB_CHAT_ENABLED", "maybe"),
         ])
         .unwrap_err();
-        assert_eq!(err.problems.len(), 4, "{err}");
+        assert_eq!(err.problems.len(), 5, "{err}");
         assert!(err.to_string().contains("PORT"));
     }
 

@@ -5,6 +5,7 @@
 //! [`buffer`] (per-person quiet window) -> [`pipeline`] (claim a turn) ->
 //! [`knowledge`] (retrieve passages) -> [`prompt`] -> [`llm`] ->
 //! [`channel`]/[`whatsapp`] (send) -> statuses back through [`webhook`].
+//! The [`webchat`] is a second channel through the same pipeline.
 
 pub mod api;
 pub mod buffer;
@@ -12,6 +13,7 @@ pub mod channel;
 pub mod cli;
 pub mod config;
 pub mod domain;
+pub mod incidents;
 pub mod knowledge;
 pub mod llm;
 pub mod pipeline;
@@ -19,5 +21,6 @@ pub mod prompt;
 pub mod startup;
 pub mod store;
 pub mod telemetry;
+pub mod webchat;
 pub mod webhook;
 pub mod whatsapp;

@@ -23,6 +23,16 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Chat with the bot from this terminal, through the same pipeline as
+    /// WhatsApp (starts a server here if none answers on PORT).
+    Chat {
+        /// The customer's phone number you chat as.
+        #[arg(long, default_value = "6281234567890")]
+        phone: String,
+        /// A server to talk to (default: the one on PORT, or a new one).
+        #[arg(long)]
+        url: Option<String>,
+    },
     /// Show the passages a question would put in the prompt, with scores and sources.
     Search {
         question: String,
@@ -48,6 +58,10 @@ async fn main() -> ExitCode {
             wa_ai_bridge::telemetry::init_logs("error");
             cli::index(&settings, json).await
         }
+        Command::Chat { phone, url } => {
+            wa_ai_bridge::telemetry::init_logs("error");
+            cli::chat::run(settings, url, &phone).await
+        }
         Command::Search { question, top } => {
             wa_ai_bridge::telemetry::init_logs("error");
             cli::search(&settings, &question, top).await
@@ -57,8 +71,9 @@ async fn main() -> ExitCode {
 
 async fn serve(settings: Settings) -> ExitCode {
     wa_ai_bridge::telemetry::init_logs("info,sqlx=warn");
-    for missing in settings.missing_credentials() {
-        tracing::warn!("not configured: {missing}");
+    let missing: Vec<&str> = settings.missing_credentials().iter().filter_map(|m| m.split(':').next()).collect();
+    if !missing.is_empty() {
+        tracing::warn!(missing = %missing.join(", "), "not fully configured; see the block below");
     }
     let app = match Application::build(settings).await {
         Ok(app) => app,
@@ -68,6 +83,7 @@ async fn serve(settings: Settings) -> ExitCode {
         }
     };
     tracing::info!(port = app.port(), "wa-ai-bridge listening");
+    println!("{}", app.banner());
     match app.run_until(shutdown_signal()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

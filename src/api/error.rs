@@ -1,6 +1,8 @@
 use super::admin::AdminError;
 use super::knowledge::RefreshFailed;
+use super::operations::OperationsError;
 use crate::knowledge::KnowledgeError;
+use crate::webchat::WebChatError;
 use crate::webhook::WebhookError;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -61,5 +63,37 @@ impl IntoResponse for RefreshFailed {
             }
             other => (StatusCode::INTERNAL_SERVER_ERROR, Json(json!({ "error": other.to_string() }))).into_response(),
         }
+    }
+}
+
+impl IntoResponse for WebChatError {
+    fn into_response(self) -> Response {
+        let status = match &self {
+            WebChatError::Disabled => StatusCode::NOT_FOUND,
+            WebChatError::Phone(_) | WebChatError::EmptyText | WebChatError::TooLong | WebChatError::ClientId => {
+                StatusCode::BAD_REQUEST
+            }
+            WebChatError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        metrics::counter!("wa_webchat_refused_total", "status" => status.as_str().to_owned()).increment(1);
+        let message = match &self {
+            WebChatError::Store(error) => {
+                tracing::error!(%error, "web chat message not stored");
+                "could not store the message, please retry".to_owned()
+            }
+            other => other.to_string(),
+        };
+        (status, Json(json!({ "error": message }))).into_response()
+    }
+}
+
+impl IntoResponse for OperationsError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if let OperationsError::Store(error) = &self {
+            tracing::error!(%error, "admin view failed");
+        }
+        let message = if status.is_server_error() { "database error".to_owned() } else { self.to_string() };
+        (status, Json(json!({ "error": message }))).into_response()
     }
 }

@@ -2,14 +2,19 @@
 //! errors become HTTP responses.
 
 mod admin;
+mod chat;
 mod error;
 mod knowledge;
+mod operations;
+mod pages;
 mod status;
 
 use crate::config::Settings;
+use crate::incidents::Incidents;
 use crate::knowledge::KnowledgeBase;
 use crate::pipeline::Pipeline;
 use crate::store::Store;
+use crate::webchat::WebChat;
 use crate::webhook;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::routing::{get, post};
@@ -25,6 +30,11 @@ pub struct AppState {
     pub store: Store,
     pub pipeline: Pipeline,
     pub knowledge: KnowledgeBase,
+    pub webchat: WebChat,
+    pub incidents: Incidents,
+    /// Cancelled when the server starts shutting down; ends open event
+    /// streams so the graceful shutdown does not wait on them.
+    pub stopping: tokio_util::sync::CancellationToken,
     pub started: std::time::Instant,
 }
 
@@ -47,6 +57,17 @@ pub fn router(state: AppState) -> Router {
         .route("/api/whatsapp/stats", get(status::stats))
         .route("/metrics", get(render_metrics))
         .route("/api/whatsapp/refresh-kb", post(knowledge::refresh))
+        .route("/api/admin/conversations", get(operations::conversations))
+        .route("/api/admin/conversations/{id}", get(operations::transcript))
+        .route("/api/admin/activity", get(operations::activity))
+        .route("/api/admin/errors", get(operations::errors))
+        .route("/", get(pages::chat))
+        .route("/admin", get(pages::admin))
+        .route("/assets/{name}", get(pages::asset))
+        .route("/api/chat/config", get(chat::config))
+        .route("/api/chat/messages", post(chat::send))
+        .route("/api/chat/events", get(chat::events))
+        .route("/api/chat/history", get(chat::history))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
 }

@@ -3,6 +3,7 @@
 
 use super::admin::{Admin, MaybeAdmin};
 use super::AppState;
+use crate::incidents::IncidentKind;
 use crate::store::Backend;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
@@ -35,6 +36,7 @@ pub async fn status(MaybeAdmin(admin): MaybeAdmin, State(state): State<AppState>
                 .map(|c| {
                     json!({
                         "phone": c.person.masked(),
+                        "channel": c.person.channel().as_str(),
                         "messageCount": c.messages,
                         "bufferedMessages": c.buffered,
                         "answering": c.answering,
@@ -59,7 +61,16 @@ pub async fn status(MaybeAdmin(admin): MaybeAdmin, State(state): State<AppState>
         "uptimeSeconds": state.started.elapsed().as_secs(),
         "database": { "backend": backend_name(state.store.backend()), "healthy": database_healthy },
         "knowledgeBase": knowledge(&state, admin),
-        "llm": { "model": settings.llm.model, "fallbackModels": settings.llm.fallback_models },
+        "llm": {
+            "model": settings.llm.model,
+            "fallbackModels": settings.llm.fallback_models,
+            "lastError": state.incidents.last(IncidentKind::Llm),
+        },
+        "whatsapp": {
+            "lastSendError": state.incidents.last(IncidentKind::Send),
+            "webhookLastSeen": state.incidents.webhook_last_seen(),
+        },
+        "webChat": { "enabled": settings.web_chat_enabled, "openWindows": state.webchat.open_windows() },
         "buffer": {
             "quietSeconds": settings.buffer.quiet.as_secs_f64(),
             "maxWaitSeconds": settings.buffer.max_wait.as_secs_f64(),
@@ -115,7 +126,6 @@ pub async fn ready(State(state): State<AppState>) -> Response {
             .settings
             .missing_credentials()
             .into_iter()
-            .filter(|m| !m.starts_with("ADMIN_API_TOKEN"))
             .map(|missing| format!("not configured: {}", missing.split(':').next().unwrap_or(missing))),
     );
     if problems.is_empty() {

@@ -3,18 +3,22 @@
 //! the edge, instead of being checked (or forgotten) everywhere.
 
 mod bsuid;
+mod channel_kind;
 mod inbound;
 mod masking;
 mod person;
 mod phone_number;
+mod source;
 mod status;
 mod wa_message_id;
 
 pub use bsuid::Bsuid;
+pub use channel_kind::ChannelKind;
 pub use inbound::{InboundMessage, MessageContent};
 pub use masking::mask_middle;
 pub use person::PersonRef;
 pub use phone_number::PhoneNumber;
+pub use source::Source;
 pub use status::{DeliveryStatus, StatusUpdate};
 pub use wa_message_id::WaMessageId;
 

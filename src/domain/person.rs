@@ -1,9 +1,11 @@
-use super::{Bsuid, DomainError, PhoneNumber};
+use super::{Bsuid, ChannelKind, DomainError, PhoneNumber};
 
-/// Who wrote a message, as far as the webhook tells us: a phone number, a
-/// business-scoped user id, or both. At least one is always present.
+/// Who wrote a message, as far as the channel tells us: a phone number, a
+/// business-scoped user id (WhatsApp only), or both. At least one is always
+/// present.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PersonRef {
+    channel: ChannelKind,
     phone: Option<PhoneNumber>,
     bsuid: Option<Bsuid>,
     pub parent_bsuid: Option<Bsuid>,
@@ -15,7 +17,16 @@ impl PersonRef {
         if phone.is_none() && bsuid.is_none() {
             return Err(DomainError::NoIdentity);
         }
-        Ok(Self { phone, bsuid, parent_bsuid: None, profile_name: None })
+        Ok(Self { channel: ChannelKind::WhatsApp, phone, bsuid, parent_bsuid: None, profile_name: None })
+    }
+
+    /// A customer in the web chat, known by the number they typed.
+    pub fn web(phone: PhoneNumber) -> Self {
+        Self { channel: ChannelKind::Web, phone: Some(phone), bsuid: None, parent_bsuid: None, profile_name: None }
+    }
+
+    pub fn channel(&self) -> ChannelKind {
+        self.channel
     }
 
     pub fn phone(&self) -> Option<&PhoneNumber> {

@@ -21,6 +21,7 @@ pub use gather::{load_passages, Progress};
 pub use index::{Analyzer, PassageIndex};
 pub use report::{DocumentReport, Report, Skipped};
 
+use crate::domain::Source;
 use async_trait::async_trait;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -42,6 +43,10 @@ impl Passage {
             Some(page) => format!("{}, hlm. {page}", self.title),
             None => self.title.clone(),
         }
+    }
+
+    pub fn source(&self) -> Source {
+        Source { citation: self.citation(), heading: self.heading.clone() }
     }
 }
 

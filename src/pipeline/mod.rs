@@ -6,12 +6,16 @@
 mod clock;
 
 use crate::buffer::Debouncer;
-use crate::channel::Channel;
+use crate::channel::{Channel, Channels};
 use crate::config::BufferSettings;
-use crate::knowledge::Retriever;
-use crate::llm::LlmClient;
+use crate::domain::{InboundMessage, Source, StatusUpdate};
+use crate::incidents::{IncidentKind, Incidents};
+use crate::knowledge::{Passage, Retriever};
+use crate::llm::{LlmClient, LlmError};
 use crate::prompt::Prompts;
-use crate::store::{now_ms, Claim, ClaimWindow, ClaimedTurn, LlmUsage, Recipient, ReplyRecord, Store};
+use crate::store::{
+    now_ms, Claim, ClaimWindow, ClaimedTurn, IngestOutcome, LlmUsage, Recipient, ReplyRecord, Store, StoreError,
+};
 use crate::whatsapp::{markdown_to_whatsapp, split_for_whatsapp, MAX_MESSAGE_CHARS};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -38,7 +42,8 @@ pub struct Pipeline {
 struct Inner {
     store: Store,
     debouncer: Debouncer,
-    channel: Arc<dyn Channel>,
+    channels: Channels,
+    incidents: Incidents,
     llm: LlmClient,
     retriever: Arc<dyn Retriever>,
     prompts: Prompts,
@@ -53,15 +58,18 @@ struct Inner {
 /// A reply and how it came about, for the turn's log line.
 struct Composed {
     reply: String,
-    /// `llm`, `fallback`, `unreadable`, or `resumed` (saved by an earlier owner).
+    /// `llm`, `offline`, `fallback`, `unreadable`, or `resumed` (saved by
+    /// an earlier owner).
     kind: &'static str,
     passages: usize,
     usage: LlmUsage,
+    sources: Vec<Source>,
 }
 
 pub struct Parts {
     pub store: Store,
-    pub channel: Arc<dyn Channel>,
+    pub channels: Channels,
+    pub incidents: Incidents,
     pub llm: LlmClient,
     pub retriever: Arc<dyn Retriever>,
     pub prompts: Prompts,
@@ -91,7 +99,8 @@ impl Pipeline {
             inner: Arc::new(Inner {
                 store: parts.store,
                 debouncer,
-                channel: parts.channel,
+                channels: parts.channels,
+                incidents: parts.incidents,
                 llm: parts.llm,
                 retriever: parts.retriever,
                 prompts: parts.prompts,
@@ -125,11 +134,18 @@ impl Pipeline {
         &self.inner.debouncer
     }
 
-    /// New messages from these people were stored: restart their timers.
-    pub fn messages_arrived(&self, users: &[i64]) {
-        for &user_id in users {
+    /// Every channel's way in: stores what arrived and, once it is
+    /// committed, restarts the quiet timers of the people who wrote.
+    pub async fn accept(
+        &self,
+        messages: Vec<InboundMessage>,
+        statuses: Vec<StatusUpdate>,
+    ) -> Result<IngestOutcome, StoreError> {
+        let outcome = self.inner.store.ingest(messages, statuses, now_ms()).await?;
+        for &user_id in &outcome.waiting_users {
             self.inner.debouncer.message_arrived(user_id);
         }
+        Ok(outcome)
     }
 
     /// Rebuilds quiet timers from the database and takes over turns whose
@@ -170,6 +186,10 @@ impl Pipeline {
             Ok(released) => tracing::info!(released, "handed unfinished turns back"),
             Err(error) => tracing::error!(%error, "could not hand turns back; they resume when their lease ends"),
         }
+    }
+
+    fn channel(&self, recipient: &Recipient) -> &Arc<dyn Channel> {
+        self.inner.channels.for_kind(recipient.channel())
     }
 
     fn spawn_answer(&self, turn: ClaimedTurn) {
@@ -222,7 +242,13 @@ impl Pipeline {
         let last_message = turn.messages.last().map(|m| m.wa_message_id.clone());
         let typing = last_message.as_ref().map(|id| self.show_typing_soon(&recipient, id));
         let composed = match &turn.reply {
-            Some(saved) => Composed { reply: saved.clone(), kind: "resumed", passages: 0, usage: LlmUsage::default() },
+            Some(saved) => Composed {
+                reply: saved.text.clone(),
+                kind: "resumed",
+                passages: 0,
+                usage: LlmUsage::default(),
+                sources: saved.sources.clone(),
+            },
             None => match self.compose(&turn).await {
                 Ok(Some(composed)) => composed,
                 Ok(None) => {
@@ -244,6 +270,9 @@ impl Pipeline {
             }
         }
         let Some(outcome) = self.send(&turn, &recipient, &composed.reply).await else { return };
+        if outcome == "answered" {
+            self.channel(&recipient).reply_complete(&recipient, &turn.id, &composed.sources).await;
+        }
         let finished_at = now_ms();
         if let Err(error) = inner.store.finish_turn(&turn.id, &inner.owner, outcome, finished_at).await {
             tracing::error!(turn = %turn.id, %error, "could not mark the turn finished");
@@ -288,7 +317,7 @@ impl Pipeline {
     /// out first. Aborted if the reply is ready sooner, so "typing…" never
     /// shows after the answer.
     fn show_typing_soon(&self, recipient: &Recipient, message_id: &str) -> tokio::task::JoinHandle<()> {
-        let channel = Arc::clone(&self.inner.channel);
+        let channel = Arc::clone(self.channel(recipient));
         let (recipient, message_id) = (recipient.clone(), message_id.to_owned());
         tokio::spawn(async move {
             tokio::time::sleep(TYPING_DELAY).await;
@@ -299,7 +328,7 @@ impl Pipeline {
     }
 
     fn mark_read(&self, recipient: &Recipient, message_id: String) {
-        let channel = Arc::clone(&self.inner.channel);
+        let channel = Arc::clone(self.channel(recipient));
         let recipient = recipient.clone();
         tokio::spawn(async move {
             if let Err(error) = channel.mark_read(&recipient, &message_id, false).await {
@@ -310,39 +339,76 @@ impl Pipeline {
 
     /// Chooses the reply and stores it before anything is sent; `None` when
     /// another process owns the turn by now.
-    async fn compose(&self, turn: &ClaimedTurn) -> Result<Option<Composed>, crate::store::StoreError> {
+    async fn compose(&self, turn: &ClaimedTurn) -> Result<Option<Composed>, StoreError> {
         let inner = &self.inner;
         let user_text = turn.messages.iter().filter_map(|m| m.body.as_deref()).collect::<Vec<_>>().join("\n");
-        let mut passage_count = 0;
-        let (reply, kind, usage) = if user_text.is_empty() {
-            (inner.prompts.unreadable.clone(), "unreadable", LlmUsage::default())
+        let composed = if user_text.is_empty() {
+            Composed {
+                reply: inner.prompts.unreadable.clone(),
+                kind: "unreadable",
+                passages: 0,
+                usage: LlmUsage::default(),
+                sources: Vec::new(),
+            }
         } else {
             let passages = inner.retriever.retrieve(&user_text).await;
-            passage_count = passages.len();
-            let chat = inner.prompts.chat(&turn.history, &passages, &user_text);
-            match inner.llm.complete(&chat).await {
-                Ok(completion) => {
-                    count_llm_success(&completion);
-                    let usage = LlmUsage {
-                        model: Some(completion.model),
-                        latency_ms: Some(completion.latency.as_millis() as i64),
-                        prompt_tokens: completion.prompt_tokens,
-                        completion_tokens: completion.completion_tokens,
-                    };
-                    (completion.text, "llm", usage)
+            self.answer_from(turn, &passages, &user_text).await
+        };
+        let record = ReplyRecord {
+            user_text: &user_text,
+            reply: &composed.reply,
+            kind: composed.kind,
+            usage: composed.usage.clone(),
+            sources: &composed.sources,
+        };
+        let still_ours = inner.store.save_reply(&turn.id, &inner.owner, &record).await?;
+        Ok(still_ours.then_some(composed))
+    }
+
+    /// The LLM's answer; without one, the passages themselves, and only
+    /// when nothing relevant was found an apology.
+    async fn answer_from(&self, turn: &ClaimedTurn, passages: &[Passage], user_text: &str) -> Composed {
+        let inner = &self.inner;
+        let chat = inner.prompts.chat(&turn.history, passages, user_text);
+        let error = match inner.llm.complete(&chat).await {
+            Ok(completion) => {
+                count_llm_success(&completion);
+                let mut sources: Vec<Source> = Vec::new();
+                for source in passages.iter().map(Passage::source) {
+                    if !sources.contains(&source) {
+                        sources.push(source);
+                    }
                 }
-                Err(error) => {
-                    metrics::counter!("wa_llm_requests_total", "outcome" => "error", "model" => inner.llm.primary_model().to_owned())
-                        .increment(1);
-                    tracing::warn!(turn = %turn.id, %error, "LLM unavailable, sending the fallback message");
-                    (inner.prompts.llm_unavailable.clone(), "fallback", LlmUsage::default())
-                }
+                let usage = LlmUsage {
+                    model: Some(completion.model),
+                    latency_ms: Some(completion.latency.as_millis() as i64),
+                    prompt_tokens: completion.prompt_tokens,
+                    completion_tokens: completion.completion_tokens,
+                };
+                return Composed { reply: completion.text, kind: "llm", passages: passages.len(), usage, sources };
+            }
+            Err(error) => error,
+        };
+        // Without a key there is no failure to report: answering from the
+        // documents is how the bot is meant to work then.
+        let kind = match error {
+            LlmError::NotConfigured => "offline",
+            error => {
+                let model = inner.llm.primary_model().to_owned();
+                metrics::counter!("wa_llm_requests_total", "outcome" => "error", "model" => model).increment(1);
+                tracing::warn!(turn = %turn.id, %error, "LLM unavailable, answering without it");
+                inner.incidents.record(IncidentKind::Llm, error.to_string(), now_ms());
+                "fallback"
             }
         };
-        let record = ReplyRecord { user_text: &user_text, reply: &reply, kind, usage };
-        let still_ours = inner.store.save_reply(&turn.id, &inner.owner, &record).await?;
-        let usage = record.usage;
-        Ok(still_ours.then_some(Composed { reply, kind, passages: passage_count, usage }))
+        let (reply, sources) = match inner.prompts.offline_answer(passages) {
+            Some(answer) => (answer.text, answer.sources),
+            None if kind == "offline" => (inner.prompts.not_found.clone(), Vec::new()),
+            None => (inner.prompts.llm_unavailable.clone(), Vec::new()),
+        };
+        metrics::counter!("wa_offline_answers_total", "found" => if sources.is_empty() { "no" } else { "yes" })
+            .increment(1);
+        Composed { reply, kind, passages: passages.len(), usage: LlmUsage::default(), sources }
     }
 
     /// Sends the parts not yet handled, in order. A part that fails for
@@ -369,7 +435,7 @@ impl Pipeline {
                     return None;
                 }
             }
-            let sent = inner.channel.send_text(recipient, part).await;
+            let sent = self.channel(recipient).send_text(recipient, &turn.id, part).await;
             count_send(&sent);
             let record = match &sent {
                 Ok(id) => Ok(id.as_str()),
@@ -381,6 +447,7 @@ impl Pipeline {
             }
             if let Err(error) = sent {
                 tracing::warn!(turn = %turn.id, to = %recipient.masked(), %error, "reply not delivered");
+                inner.incidents.record(IncidentKind::Send, error.to_string(), now_ms());
                 return Some("failed");
             }
         }

@@ -1,6 +1,10 @@
 //! Turns a person's turn, their history and retrieved passages into the
 //! messages sent to the LLM, with texts from `PROMPTS_DIR`.
 
+mod offline;
+
+pub use offline::OfflineAnswer;
+
 use crate::knowledge::Passage;
 use crate::llm::{ChatMessage, Role};
 use crate::store::HistoryTurn;
@@ -14,15 +18,23 @@ pub struct Prompts {
     pub context_header: String,
     /// Sent when a turn holds nothing the bot can read (voice notes, stickers).
     pub unreadable: String,
-    /// Sent when the LLM cannot be reached, instead of silence.
+    /// Sent when the LLM cannot be reached and no passage answers either.
     pub llm_unavailable: String,
+    /// Opens and closes an answer quoted from the documents without an LLM.
+    pub offline_intro: String,
+    pub offline_outro: String,
+    /// Sent without an LLM when no passage matches the question.
+    pub not_found: String,
 }
 
-const DEFAULTS: [(&str, &str); 4] = [
+const DEFAULTS: [(&str, &str); 7] = [
     ("system.md", include_str!("../../prompts/system.md")),
     ("context.md", include_str!("../../prompts/context.md")),
     ("unreadable.md", include_str!("../../prompts/unreadable.md")),
     ("llm_unavailable.md", include_str!("../../prompts/llm_unavailable.md")),
+    ("offline_intro.md", include_str!("../../prompts/offline_intro.md")),
+    ("offline_outro.md", include_str!("../../prompts/offline_outro.md")),
+    ("not_found.md", include_str!("../../prompts/not_found.md")),
 ];
 
 impl Prompts {
@@ -30,20 +42,23 @@ impl Prompts {
     /// that is missing or empty, and says which ones in the returned notes.
     pub fn load(dir: &Path) -> (Self, Vec<String>) {
         let mut notes = Vec::new();
-        let [system, context_header, unreadable, llm_unavailable] =
-            DEFAULTS.map(|(name, default)| match std::fs::read_to_string(dir.join(name)) {
-                Ok(text) if !text.trim().is_empty() => text.trim().to_owned(),
-                _ => {
-                    notes.push(format!("{} not found or empty, using the built-in text", dir.join(name).display()));
-                    default.trim().to_owned()
-                }
-            });
-        (Self { system, context_header, unreadable, llm_unavailable }, notes)
+        let texts = DEFAULTS.map(|(name, default)| match std::fs::read_to_string(dir.join(name)) {
+            Ok(text) if !text.trim().is_empty() => text.trim().to_owned(),
+            _ => {
+                notes.push(format!("{} not found or empty, using the built-in text", dir.join(name).display()));
+                default.trim().to_owned()
+            }
+        });
+        (Self::from_texts(texts), notes)
     }
 
     pub fn builtin() -> Self {
-        let [system, context_header, unreadable, llm_unavailable] = DEFAULTS.map(|(_, text)| text.trim().to_owned());
-        Self { system, context_header, unreadable, llm_unavailable }
+        Self::from_texts(DEFAULTS.map(|(_, text)| text.trim().to_owned()))
+    }
+
+    fn from_texts(texts: [String; 7]) -> Self {
+        let [system, context_header, unreadable, llm_unavailable, offline_intro, offline_outro, not_found] = texts;
+        Self { system, context_header, unreadable, llm_unavailable, offline_intro, offline_outro, not_found }
     }
 
     /// The chat for one turn. The person's words only ever travel in `user`
@@ -82,7 +97,7 @@ mod tests {
         let (prompts, notes) = Prompts::load(dir.path());
         assert_eq!(prompts.system, "Custom system prompt");
         assert_eq!(prompts.unreadable, Prompts::builtin().unreadable);
-        assert_eq!(notes.len(), 3);
+        assert_eq!(notes.len(), 6);
     }
 
     #[test]

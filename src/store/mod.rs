@@ -6,14 +6,16 @@ mod activity;
 mod ingest;
 mod people;
 mod stats;
+mod transcripts;
 mod turns;
 
-pub use activity::ActiveConversation;
+pub use activity::ConversationSummary;
 pub use ingest::IngestOutcome;
 pub use people::Recipient;
-pub use stats::{DayStats, Stats};
+pub use stats::{DayStats, HourStats, Stats};
+pub use transcripts::{Transcript, TranscriptEntry};
 pub use turns::{
-    Claim, ClaimWindow, ClaimedTurn, HistoryTurn, LlmUsage, PendingConversation, ReplyRecord, TurnMessage,
+    Claim, ClaimWindow, ClaimedTurn, HistoryTurn, LlmUsage, PendingConversation, ReplyRecord, SavedReply, TurnMessage,
 };
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};

@@ -1,5 +1,5 @@
 use super::StoreError;
-use crate::domain::{Bsuid, PersonRef, PhoneNumber};
+use crate::domain::{Bsuid, ChannelKind, PersonRef, PhoneNumber};
 use sqlx::{Any, Row, Transaction};
 use std::collections::HashMap;
 
@@ -62,30 +62,50 @@ impl PeopleCache {
 }
 
 fn identity_keys(person: &PersonRef) -> impl Iterator<Item = String> + '_ {
-    let phone = person.phone().map(|p| format!("p:{}", p.expose()));
-    let bsuid = person.bsuid().map(|b| format!("b:{}", b.expose()));
+    let channel = person.channel().as_str();
+    let phone = person.phone().map(move |p| format!("{channel}:p:{}", p.expose()));
+    let bsuid = person.bsuid().map(move |b| format!("{channel}:b:{}", b.expose()));
     phone.into_iter().chain(bsuid)
 }
 
-/// Where a reply goes: the phone number when we know it, otherwise the
-/// business-scoped user id (people who hide their number behind a username).
+/// Where a reply goes. On WhatsApp: the phone number when we know it,
+/// otherwise the business-scoped user id (people who hide their number
+/// behind a username). In the web chat: the number the visitor typed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Recipient {
     Phone(PhoneNumber),
     Bsuid(Bsuid),
+    Web(PhoneNumber),
 }
 
 impl Recipient {
     pub fn masked(&self) -> String {
         match self {
-            Recipient::Phone(phone) => phone.masked(),
+            Recipient::Phone(phone) | Recipient::Web(phone) => phone.masked(),
             Recipient::Bsuid(bsuid) => bsuid.masked(),
         }
     }
 
-    pub(super) fn from_columns(phone: Option<String>, bsuid: Option<String>) -> Option<Self> {
-        let phone = phone.and_then(|p| PhoneNumber::parse(&p).ok()).map(Recipient::Phone);
-        phone.or_else(|| bsuid.and_then(|b| Bsuid::parse(&b).ok()).map(Recipient::Bsuid))
+    pub fn channel(&self) -> ChannelKind {
+        match self {
+            Recipient::Phone(_) | Recipient::Bsuid(_) => ChannelKind::WhatsApp,
+            Recipient::Web(_) => ChannelKind::Web,
+        }
+    }
+
+    /// Reads `channel, phone, bsuid, address` of a `users` row.
+    pub(super) fn from_row(row: &sqlx::any::AnyRow) -> Result<Option<Self>, sqlx::Error> {
+        let channel: String = row.try_get("channel")?;
+        let (phone, bsuid, address): (Option<String>, Option<String>, Option<String>) =
+            (row.try_get("phone")?, row.try_get("bsuid")?, row.try_get("address")?);
+        let parse_phone = |p: Option<String>| p.and_then(|p| PhoneNumber::parse(&p).ok());
+        Ok(match ChannelKind::parse(&channel) {
+            Some(ChannelKind::WhatsApp) => parse_phone(phone)
+                .map(Recipient::Phone)
+                .or_else(|| bsuid.and_then(|b| Bsuid::parse(&b).ok()).map(Recipient::Bsuid)),
+            Some(ChannelKind::Web) => parse_phone(address).map(Recipient::Web),
+            None => None,
+        })
     }
 }
 
@@ -106,6 +126,9 @@ pub(super) async fn upsert_person(
 }
 
 async fn upsert_uncached(tx: &mut Transaction<'_, Any>, person: &PersonRef, now: i64) -> Result<i64, StoreError> {
+    if person.channel() != ChannelKind::WhatsApp {
+        return upsert_by_address(tx, person, now).await;
+    }
     let phone = person.phone().map(|p| p.expose().to_owned());
     let bsuid = person.bsuid().map(|b| b.expose().to_owned());
     if let Some(id) = link_existing(tx, person, &phone, &bsuid).await? {
@@ -130,6 +153,31 @@ async fn upsert_uncached(tx: &mut Transaction<'_, Any>, person: &PersonRef, now:
         Some(row) => Ok(row.try_get("id")?),
         None => link_existing(tx, person, &phone, &bsuid).await?.ok_or(StoreError::Database(sqlx::Error::RowNotFound)),
     }
+}
+
+/// Channels other than WhatsApp know a person by one address on that
+/// channel; phone and BSUID columns stay WhatsApp's.
+async fn upsert_by_address(tx: &mut Transaction<'_, Any>, person: &PersonRef, now: i64) -> Result<i64, StoreError> {
+    let channel = person.channel().as_str();
+    let address = person.phone().map(|p| p.expose().to_owned()).unwrap_or_default();
+    let inserted = sqlx::query(
+        "INSERT INTO users (channel, username, address, created_at) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT DO NOTHING RETURNING id",
+    )
+    .bind(channel)
+    .bind(format!("{channel}_{address}"))
+    .bind(&address)
+    .bind(now)
+    .fetch_optional(&mut **tx)
+    .await?;
+    if let Some(row) = inserted {
+        return Ok(row.try_get("id")?);
+    }
+    Ok(sqlx::query_scalar("SELECT id FROM users WHERE channel = $1 AND address = $2")
+        .bind(channel)
+        .bind(&address)
+        .fetch_one(&mut **tx)
+        .await?)
 }
 
 async fn link_existing(

@@ -7,6 +7,7 @@ use sqlx::Row;
 use std::collections::BTreeMap;
 
 const DAY_MS: i64 = 86_400_000;
+const HOUR_MS: i64 = 3_600_000;
 
 #[derive(Debug, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -18,9 +19,11 @@ pub struct Stats {
     /// From the person's last message to our reply being saved and sent.
     pub reply_seconds_avg: Option<f64>,
     pub reply_seconds_p95: Option<f64>,
-    /// Turns answered with the apology because no model answered.
+    /// Turns answered without the LLM because it failed: with passages
+    /// from the documents, or with the apology when none matched.
     pub llm_fallbacks: i64,
     pub tokens: i64,
+    /// Of WhatsApp replies only: the web chat has no delivery receipts.
     pub delivery_rate: Option<f64>,
     pub read_rate: Option<f64>,
 }
@@ -37,7 +40,53 @@ pub struct DayStats {
     pub tokens: i64,
 }
 
+#[derive(Debug, Default, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HourStats {
+    /// Unix milliseconds at the start of the hour.
+    pub start: i64,
+    pub messages: i64,
+    pub turns: i64,
+    pub reply_seconds_avg: Option<f64>,
+}
+
 impl Store {
+    /// Messages and answered turns per hour over the last `hours` hours,
+    /// the current one included; every hour is present, quiet ones as zeros.
+    pub async fn hourly(&self, hours: i64, now_ms: i64) -> Result<Vec<HourStats>, StoreError> {
+        let first = now_ms / HOUR_MS - (hours - 1);
+        let mut by_hour: Vec<HourStats> =
+            (first..first + hours).map(|hour| HourStats { start: hour * HOUR_MS, ..HourStats::default() }).collect();
+        let inbound = sqlx::query(
+            "SELECT received_at / 3600000 AS hour, COUNT(*) AS messages FROM inbound_messages \
+             WHERE received_at >= $1 GROUP BY received_at / 3600000",
+        )
+        .bind(first * HOUR_MS)
+        .fetch_all(&self.pool)
+        .await?;
+        for row in inbound {
+            if let Some(hour) = by_hour.get_mut((row.try_get::<i64, _>("hour")? - first) as usize) {
+                hour.messages = row.try_get("messages")?;
+            }
+        }
+        let turns = sqlx::query(
+            "SELECT answered_at / 3600000 AS hour, COUNT(*) AS turns, \
+               CAST(SUM(answered_at - last_message_at) AS BIGINT) AS waited \
+             FROM turns WHERE status = 'answered' AND answered_at >= $1 GROUP BY answered_at / 3600000",
+        )
+        .bind(first * HOUR_MS)
+        .fetch_all(&self.pool)
+        .await?;
+        for row in turns {
+            if let Some(hour) = by_hour.get_mut((row.try_get::<i64, _>("hour")? - first) as usize) {
+                hour.turns = row.try_get("turns")?;
+                let waited = row.try_get::<Option<i64>, _>("waited")?.unwrap_or_default();
+                hour.reply_seconds_avg = (hour.turns > 0).then(|| waited as f64 / hour.turns as f64 / 1000.0);
+            }
+        }
+        Ok(by_hour)
+    }
+
     /// Statistics over the last `days` days (UTC), today included.
     pub async fn stats(&self, days: i64, now_ms: i64) -> Result<Stats, StoreError> {
         let since = (now_ms / DAY_MS - (days - 1)) * DAY_MS;
@@ -111,7 +160,8 @@ impl Store {
             "SELECT COUNT(*) AS sent, \
                CAST(SUM(CASE WHEN status IN ('delivered', 'read', 'played') THEN 1 ELSE 0 END) AS BIGINT) AS delivered, \
                CAST(SUM(CASE WHEN status IN ('read', 'played') THEN 1 ELSE 0 END) AS BIGINT) AS seen \
-             FROM outbound_messages WHERE wa_message_id IS NOT NULL AND created_at >= $1",
+             FROM outbound_messages WHERE wa_message_id IS NOT NULL AND created_at >= $1 \
+               AND turn_id IN (SELECT t.id FROM turns t JOIN users u ON u.id = t.user_id WHERE u.channel = 'whatsapp')",
         )
         .bind(since)
         .fetch_one(&self.pool)

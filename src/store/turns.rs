@@ -5,6 +5,7 @@
 
 use super::people::Recipient;
 use super::{Backend, Params, Store, StoreError};
+use crate::domain::Source;
 use sqlx::{Any, Row, Transaction};
 use std::collections::HashMap;
 
@@ -32,11 +33,17 @@ pub struct ClaimedTurn {
     /// When the person's last message of this turn reached us.
     pub last_message_at: i64,
     /// The reply, when an earlier owner already got it from the LLM.
-    pub reply: Option<String>,
+    pub reply: Option<SavedReply>,
     /// Parts of the reply already handed to WhatsApp (or failed for good).
     pub done_parts: Vec<i64>,
     /// The person's earlier answered turns, oldest first, for the prompt.
     pub history: Vec<HistoryTurn>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SavedReply {
+    pub text: String,
+    pub sources: Vec<Source>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -70,9 +77,10 @@ pub struct LlmUsage {
 pub struct ReplyRecord<'a> {
     pub user_text: &'a str,
     pub reply: &'a str,
-    /// `llm`, `fallback` or `unreadable`.
+    /// `llm`, `offline`, `fallback` or `unreadable`.
     pub kind: &'a str,
     pub usage: LlmUsage,
+    pub sources: &'a [Source],
 }
 
 pub struct ClaimWindow {
@@ -168,7 +176,8 @@ impl Store {
     pub async fn save_reply(&self, turn_id: &str, owner: &str, record: &ReplyRecord<'_>) -> Result<bool, StoreError> {
         let saved = sqlx::query(
             "UPDATE turns SET user_text = $1, reply_text = $2, reply_kind = $3, model = $4, llm_latency_ms = $5, \
-             prompt_tokens = $6, completion_tokens = $7 WHERE id = $8 AND owner = $9 AND status = 'answering'",
+             prompt_tokens = $6, completion_tokens = $7, sources = $8 \
+             WHERE id = $9 AND owner = $10 AND status = 'answering'",
         )
         .bind(record.user_text)
         .bind(record.reply)
@@ -177,6 +186,7 @@ impl Store {
         .bind(record.usage.latency_ms)
         .bind(record.usage.prompt_tokens)
         .bind(record.usage.completion_tokens)
+        .bind(sources_json(record.sources))
         .bind(turn_id)
         .bind(owner)
         .execute(&self.pool)
@@ -406,15 +416,14 @@ async fn load_new_turns(
             .or_default()
             .push(TurnMessage { wa_message_id: row.try_get("wa_message_id")?, body: row.try_get("body")? });
     }
-    let users_sql =
-        format!("SELECT id, phone, bsuid FROM users WHERE id IN ({})", Params::new(backend).list(turns.len()));
+    let users_sql = format!(
+        "SELECT id, channel, phone, bsuid, address FROM users WHERE id IN ({})",
+        Params::new(backend).list(turns.len())
+    );
     let user_ids: Vec<i64> = turns.iter().map(|(user_id, _)| *user_id).collect();
     let mut recipients = HashMap::new();
     for row in bind_ids(sqlx::query(&users_sql), &user_ids).fetch_all(&mut **tx).await? {
-        recipients.insert(
-            row.try_get::<i64, _>("id")?,
-            Recipient::from_columns(row.try_get("phone")?, row.try_get("bsuid")?),
-        );
+        recipients.insert(row.try_get::<i64, _>("id")?, Recipient::from_row(&row)?);
     }
     let mut history = load_history(tx, backend, &user_ids, history_turns).await?;
     let last_message: HashMap<i64, i64> = due.iter().copied().collect();
@@ -513,7 +522,7 @@ async fn load_turn(
     history_turns: usize,
 ) -> Result<ClaimedTurn, StoreError> {
     let turn = sqlx::query(
-        "SELECT t.user_id, t.reply_text, t.last_message_at, u.phone, u.bsuid \
+        "SELECT t.user_id, t.reply_text, t.sources, t.last_message_at, u.channel, u.phone, u.bsuid, u.address \
          FROM turns t JOIN users u ON u.id = t.user_id WHERE t.id = $1",
     )
     .bind(turn_id)
@@ -537,10 +546,23 @@ async fn load_turn(
         id: turn_id.to_owned(),
         user_id,
         history,
-        recipient: Recipient::from_columns(turn.try_get("phone")?, turn.try_get("bsuid")?),
+        recipient: Recipient::from_row(&turn)?,
         messages,
         last_message_at: turn.try_get("last_message_at")?,
-        reply: turn.try_get("reply_text")?,
+        reply: saved_reply(turn.try_get("reply_text")?, turn.try_get("sources")?),
         done_parts,
     })
+}
+
+pub(super) fn sources_json(sources: &[Source]) -> String {
+    serde_json::to_string(sources).unwrap_or_else(|_| "[]".to_owned())
+}
+
+/// Sources are shown, never acted on: unreadable JSON becomes none.
+pub(super) fn parse_sources(json: Option<String>) -> Vec<Source> {
+    json.and_then(|j| serde_json::from_str(&j).ok()).unwrap_or_default()
+}
+
+fn saved_reply(text: Option<String>, sources: Option<String>) -> Option<SavedReply> {
+    text.map(|text| SavedReply { text, sources: parse_sources(sources) })
 }

@@ -8,6 +8,7 @@ pub use payload::{parse_webhook, PayloadError, WebhookBatch};
 pub use signature::{sign, verify, SignatureError};
 
 use crate::api::AppState;
+use crate::incidents::IncidentKind;
 use crate::store::{now_ms, StoreError};
 use axum::body::Bytes;
 use axum::extract::{Query, State};
@@ -68,8 +69,10 @@ pub async fn receive(
     signature::verify(secret.expose_secret().as_bytes(), header, &body)?;
     let batch = parse_webhook(&body)?;
     count_parsed(&batch);
-    let outcome = state.store.ingest(batch.messages, batch.statuses, now_ms()).await?;
-    state.pipeline.messages_arrived(&outcome.waiting_users);
+    let outcome = state.pipeline.accept(batch.messages, batch.statuses).await.inspect_err(|error| {
+        state.incidents.record(IncidentKind::Webhook, format!("could not store a webhook: {error}"), now_ms())
+    })?;
+    state.incidents.webhook_seen(now_ms());
     metrics::counter!("wa_webhooks_total", "outcome" => "ok").increment(1);
     metrics::counter!("wa_inbound_duplicates_total").increment(outcome.duplicates as u64);
     tracing::debug!(

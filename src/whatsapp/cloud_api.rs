@@ -127,17 +127,18 @@ impl CloudApi {
 
 /// The Cloud API addresses a person by phone number (`to`) or, for people
 /// known only by username, by business-scoped user id (`recipient`).
-fn address(to: &Recipient) -> (&'static str, &str) {
+fn address(to: &Recipient) -> Result<(&'static str, &str), SendError> {
     match to {
-        Recipient::Phone(phone) => ("to", phone.expose()),
-        Recipient::Bsuid(bsuid) => ("recipient", bsuid.expose()),
+        Recipient::Phone(phone) => Ok(("to", phone.expose())),
+        Recipient::Bsuid(bsuid) => Ok(("recipient", bsuid.expose())),
+        Recipient::Web(_) => Err(SendError::Permanent { code: None, title: "not a WhatsApp recipient".into() }),
     }
 }
 
 #[async_trait]
 impl Channel for CloudApi {
-    async fn send_text(&self, to: &Recipient, body: &str) -> Result<String, SendError> {
-        let (field, id) = address(to);
+    async fn send_text(&self, to: &Recipient, _turn_id: &str, body: &str) -> Result<String, SendError> {
+        let (field, id) = address(to)?;
         let mut request = json!({
             "messaging_product": "whatsapp",
             "recipient_type": "individual",

@@ -63,19 +63,25 @@ async fn passages_from_the_documents_reach_the_prompt_with_their_source(backend:
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn refresh_needs_the_admin_token_and_is_off_without_one() {
+async fn refresh_needs_the_admin_token() {
     let app = TestApp::spawn(Backend::Sqlite).await;
     assert_eq!(app.refresh_kb(None).await.status(), 401);
     assert_eq!(app.refresh_kb(Some("wrong-token")).await.status(), 401);
     assert_eq!(app.refresh_kb(Some(&format!("{ADMIN_TOKEN}x"))).await.status(), 401);
     let ok = app.refresh_kb(Some(ADMIN_TOKEN)).await;
     assert_eq!(ok.status(), 200);
+    assert!(!app.data.path().join("admin-token").exists(), "a configured token is not written anywhere");
+}
 
-    let disabled = TestApp::spawn_with(Backend::Sqlite, &[("ADMIN_API_TOKEN", "")]).await;
-    let refused = disabled.refresh_kb(Some(ADMIN_TOKEN)).await;
-    assert_eq!(refused.status(), 503);
-    let body: Value = refused.json().await.unwrap();
-    assert!(body["error"].as_str().unwrap().contains("ADMIN_API_TOKEN"));
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_configured_token_one_is_made_up_and_kept_in_the_data_dir() {
+    let mut app = TestApp::spawn_with(Backend::Sqlite, &[("ADMIN_API_TOKEN", "")]).await;
+    let token = std::fs::read_to_string(app.data.path().join("admin-token")).unwrap().trim().to_owned();
+    assert_eq!(token.len(), 48);
+    assert_eq!(app.refresh_kb(Some(ADMIN_TOKEN)).await.status(), 401, "the usual test token is not it");
+    assert_eq!(app.refresh_kb(Some(&token)).await.status(), 200);
+    app.restart().await;
+    assert_eq!(app.refresh_kb(Some(&token)).await.status(), 200, "the same token after a restart");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

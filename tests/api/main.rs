@@ -2,10 +2,12 @@
 //! servers), rows in the database. Every test runs on SQLite and, when
 //! TEST_DATABASE_URL is set, on PostgreSQL.
 
+mod admin_views;
 mod conversation;
 mod delivery;
 mod helpers;
 mod knowledge;
 mod operations;
 mod recovery;
+mod webchat;
 mod webhook;

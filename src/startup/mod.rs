@@ -1,17 +1,26 @@
 //! Wires the stages together and runs the HTTP server.
 
+mod admin_token;
+mod banner;
+
+pub use admin_token::AdminAccess;
+
 use crate::api::{router, AppState};
+use crate::channel::Channels;
 use crate::config::Settings;
+use crate::incidents::{IncidentKind, Incidents};
 use crate::knowledge::{KnowledgeBase, KnowledgeError};
 use crate::llm::LlmClient;
 use crate::pipeline::{Parts, Pipeline};
 use crate::prompt::Prompts;
-use crate::store::{Store, StoreError};
+use crate::store::{now_ms, Store, StoreError};
+use crate::webchat::WebChat;
 use crate::whatsapp::CloudApi;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 
 /// How often a replica looks for work another one left behind.
 const RECOVERY_INTERVAL: Duration = Duration::from_secs(30);
@@ -31,19 +40,27 @@ pub enum StartupError {
 pub struct Application {
     listener: TcpListener,
     state: AppState,
+    admin_access: AdminAccess,
 }
 
 impl Application {
-    pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+    pub async fn build(mut settings: Settings) -> Result<Self, StartupError> {
+        let admin_access = admin_token::provide(&mut settings);
         let store = Store::connect(&settings.database_url).await?;
         let (prompts, notes) = Prompts::load(&settings.prompts_dir);
         for note in notes {
             tracing::warn!("{note}");
         }
         let knowledge = KnowledgeBase::open(&settings.knowledge)?;
+        let webchat = WebChat::default();
+        let incidents = Incidents::default();
         let pipeline = Pipeline::start(Parts {
             store: store.clone(),
-            channel: Arc::new(CloudApi::new(&settings.whatsapp)?),
+            channels: Channels {
+                whatsapp: Arc::new(CloudApi::new(&settings.whatsapp)?),
+                web: Arc::new(webchat.clone()),
+            },
+            incidents: incidents.clone(),
             llm: LlmClient::new(&settings.llm)?,
             retriever: Arc::new(knowledge.clone()),
             prompts,
@@ -53,13 +70,26 @@ impl Application {
         let listener = TcpListener::bind(("0.0.0.0", settings.port))
             .await
             .map_err(|source| StartupError::Bind { port: settings.port, source })?;
-        let state =
-            AppState { settings: Arc::new(settings), store, pipeline, knowledge, started: std::time::Instant::now() };
-        Ok(Self { listener, state })
+        let state = AppState {
+            settings: Arc::new(settings),
+            store,
+            pipeline,
+            knowledge,
+            webchat,
+            incidents,
+            stopping: CancellationToken::new(),
+            started: std::time::Instant::now(),
+        };
+        Ok(Self { listener, state, admin_access })
     }
 
     pub fn port(&self) -> u16 {
         self.listener.local_addr().map(|a| a.port()).unwrap_or_default()
+    }
+
+    /// The block printed at start-up: where to go, and what is missing.
+    pub fn banner(&self) -> String {
+        banner::render(&self.state.settings, self.port(), &self.admin_access)
     }
 
     /// Serves until `shutdown` resolves, then lets answers in flight finish
@@ -78,15 +108,23 @@ impl Application {
                 tokio::time::sleep(interval).await;
             }
         });
-        let knowledge = self.state.knowledge.clone();
+        let (knowledge, incidents) = (self.state.knowledge.clone(), self.state.incidents.clone());
         // Webhooks are served while this runs; replies wait for it only if
         // there is no earlier index to answer from.
         tokio::spawn(async move {
             if let Err(error) = knowledge.refresh_if_stale().await {
                 tracing::error!(%error, "the knowledge index could not be built at start-up");
+                incidents.record(IncidentKind::Knowledge, error.to_string(), now_ms());
             }
         });
         let pipeline = self.state.pipeline.clone();
+        let stopping = self.state.stopping.clone();
+        // Open chat windows are endless responses: they are closed first,
+        // or the graceful shutdown would wait for them forever.
+        let shutdown = async move {
+            shutdown.await;
+            stopping.cancel();
+        };
         axum::serve(self.listener, router(self.state)).with_graceful_shutdown(shutdown).await?;
         pipeline.shutdown().await;
         Ok(())

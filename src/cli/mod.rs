@@ -1,5 +1,7 @@
-//! The admin commands beside the server: `index` and `search`, for people
-//! tuning their documents from a terminal.
+//! The commands beside the server: `index` and `search`, for people
+//! tuning their documents from a terminal, and `chat`.
+
+pub mod chat;
 
 use crate::config::Settings;
 use crate::knowledge::{KnowledgeBase, KnowledgeError, Progress};

@@ -1,0 +1,743 @@
+// Admin page of wa-ai-bridge (served at /admin). Plain JavaScript, no dependencies, no external resources.
+// Server text is only ever put into the page with textContent / createTextNode (never innerHTML).
+(function () {
+  'use strict';
+
+  var TOKEN_KEY = 'waAdmin.token';
+  var REFRESH_MS = 10000;
+  var SLOW_EVERY = 6; // stats + charts every 6th refresh (60 s)
+  var SVGNS = 'http://www.w3.org/2000/svg';
+
+  var $ = function (id) { return document.getElementById(id); };
+  var el = {
+    loginView: $('login-view'), loginForm: $('login-form'), tokenInput: $('token-input'),
+    loginError: $('login-error'), loginButton: $('login-button'),
+    dashboard: $('dashboard'), logout: $('logout-button'), serverMeta: $('server-meta'),
+    refreshState: $('refresh-state'), globalError: $('global-error'),
+    cards: $('status-cards'), statsTiles: $('stats-tiles'),
+    chartMessages: $('chart-messages'), chartReply: $('chart-reply'),
+    convList: $('conversation-list'), transcriptHead: $('transcript-head'), transcript: $('transcript'),
+    docsSummary: $('docs-summary'), refreshButton: $('refresh-button'), refreshReport: $('refresh-report'),
+    filesBody: $('files-body'), skippedBox: $('skipped-box'), errorsList: $('errors-list')
+  };
+
+  var state = {
+    token: null,
+    timer: null,
+    tick: 0,
+    selectedId: null,
+    selectedSig: null,
+    conversations: [],
+    loading: false,
+    refreshingKb: false
+  };
+
+  // ---------- helpers ----------
+
+  function h(tag, cls, text) {
+    var n = document.createElement(tag);
+    if (cls) n.className = cls;
+    if (text != null) n.textContent = String(text);
+    return n;
+  }
+  function s(tag, attrs, text) {
+    var n = document.createElementNS(SVGNS, tag);
+    if (attrs) Object.keys(attrs).forEach(function (k) { n.setAttribute(k, attrs[k]); });
+    if (text != null) n.textContent = String(text);
+    return n;
+  }
+  function num(n, digits) {
+    if (n == null || !isFinite(Number(n))) return '–';
+    return Number(n).toLocaleString('id-ID', { maximumFractionDigits: digits == null ? 0 : digits, minimumFractionDigits: 0 });
+  }
+  function pct(r) {
+    if (r == null || !isFinite(Number(r))) return '–';
+    return (Number(r) * 100).toLocaleString('id-ID', { maximumFractionDigits: 1 }) + '%';
+  }
+  function two(n) { return (n < 10 ? '0' : '') + n; }
+  function clock(at, withSeconds) {
+    var d = new Date(at);
+    return two(d.getHours()) + '.' + two(d.getMinutes()) + (withSeconds ? '.' + two(d.getSeconds()) : '');
+  }
+  function sameDay(a, b) { return a.getFullYear() === b.getFullYear() && a.getMonth() === b.getMonth() && a.getDate() === b.getDate(); }
+  function dateLabel(at) {
+    var d = new Date(at);
+    var now = new Date();
+    if (sameDay(d, now)) return 'Hari ini';
+    var y = new Date(now.getFullYear(), now.getMonth(), now.getDate() - 1);
+    if (sameDay(d, y)) return 'Kemarin';
+    return d.toLocaleDateString('id-ID', { day: 'numeric', month: 'short', year: d.getFullYear() === now.getFullYear() ? undefined : 'numeric' });
+  }
+  function when(at) {
+    if (at == null || !isFinite(Number(at))) return '–';
+    var d = new Date(Number(at));
+    var now = new Date();
+    if (sameDay(d, now)) return clock(at);
+    return dateLabel(at) + ' ' + clock(at);
+  }
+  function ago(at) {
+    if (at == null || !isFinite(Number(at))) return '–';
+    var sec = Math.round((Date.now() - Number(at)) / 1000);
+    if (sec < 45) return 'baru saja';
+    if (sec < 3600) return Math.max(1, Math.round(sec / 60)) + ' mnt lalu';
+    if (sec < 86400) return Math.round(sec / 3600) + ' jam lalu';
+    return when(at);
+  }
+  function duration(seconds) {
+    if (seconds == null || !isFinite(Number(seconds))) return '–';
+    var t = Math.floor(Number(seconds));
+    var d = Math.floor(t / 86400), hh = Math.floor((t % 86400) / 3600), mm = Math.floor((t % 3600) / 60);
+    if (d > 0) return d + ' hari ' + hh + ' jam';
+    if (hh > 0) return hh + ' jam ' + mm + ' mnt';
+    if (mm > 0) return mm + ' mnt ' + (t % 60) + ' dtk';
+    return t + ' dtk';
+  }
+  function yesNo(v, yes, no) {
+    var span = h('span', v ? 'yes' : 'no', v ? (yes || 'ya') : (no || 'tidak'));
+    return span;
+  }
+  function pill(kind, text) { return h('span', 'pill ' + kind, text); }
+  // {at, message} | string | null -> {at, message} | null
+  function incident(v) {
+    if (v == null || v === false) return null;
+    if (typeof v === 'string') return { at: null, message: v };
+    if (typeof v === 'object') return { at: v.at == null ? null : v.at, message: v.message == null ? JSON.stringify(v) : String(v.message) };
+    return { at: null, message: String(v) };
+  }
+
+  // ---------- API ----------
+
+  function ApiError(status, body) {
+    this.status = status;
+    this.body = body;
+    this.message = (body && body.error) ? String(body.error) : 'HTTP ' + status;
+  }
+
+  function api(path, opts) {
+    opts = opts || {};
+    var headers = { Accept: 'application/json' };
+    if (opts.token || state.token) headers.Authorization = 'Bearer ' + (opts.token || state.token);
+    return fetch(path, { method: opts.method || 'GET', headers: headers, cache: 'no-store' })
+      .then(function (res) {
+        return res.text().then(function (txt) {
+          var body = null;
+          try { body = txt ? JSON.parse(txt) : null; } catch (e) { body = null; }
+          if (!res.ok) throw new ApiError(res.status, body);
+          return body;
+        });
+      });
+  }
+
+  function handleAuthFailure(err) {
+    if (err instanceof ApiError && (err.status === 401 || err.status === 503)) {
+      logout(err.status === 401 ? 'Token salah atau sudah diganti. Silakan masuk lagi.' : 'Halaman admin dimatikan');
+      return true;
+    }
+    return false;
+  }
+
+  // ---------- login ----------
+
+  function showLoginError(text) {
+    el.loginError.textContent = text;
+    el.loginError.hidden = !text;
+    if (text) el.tokenInput.setAttribute('aria-invalid', 'true'); else el.tokenInput.removeAttribute('aria-invalid');
+  }
+
+  function tryLogin(token, fromStorage) {
+    el.loginButton.disabled = true;
+    el.loginButton.textContent = 'Memeriksa…';
+    return api('/api/whatsapp/stats?days=14', { token: token })
+      .then(function (stats) {
+        state.token = token;
+        try { sessionStorage.setItem(TOKEN_KEY, token); } catch (e) { /* storage off: keep in memory */ }
+        showLoginError('');
+        showDashboard(stats);
+      })
+      .catch(function (err) {
+        if (fromStorage) { try { sessionStorage.removeItem(TOKEN_KEY); } catch (e) { /* ignore */ } }
+        var msg;
+        if (err instanceof ApiError && err.status === 401) msg = 'Token salah';
+        else if (err instanceof ApiError && err.status === 503) msg = 'Halaman admin dimatikan';
+        else if (err instanceof ApiError) msg = 'Server menjawab ' + err.status + ': ' + err.message;
+        else msg = 'Tidak bisa menghubungi server. Coba lagi.';
+        showLogin(msg);
+      })
+      .then(function () {
+        el.loginButton.disabled = false;
+        el.loginButton.textContent = 'Masuk';
+      });
+  }
+
+  function showLogin(error) {
+    stopTimer();
+    el.dashboard.hidden = true;
+    el.loginView.hidden = false;
+    showLoginError(error || '');
+    el.tokenInput.focus();
+    if (error) el.tokenInput.select();
+  }
+
+  function logout(reason) {
+    state.token = null;
+    state.selectedId = null;
+    state.selectedSig = null;
+    try { sessionStorage.removeItem(TOKEN_KEY); } catch (e) { /* ignore */ }
+    el.tokenInput.value = '';
+    showLogin(reason || '');
+    document.title = 'Admin — wa-ai-bridge';
+  }
+
+  el.loginForm.addEventListener('submit', function (e) {
+    e.preventDefault();
+    var token = el.tokenInput.value.trim();
+    if (!token) { showLoginError('Isi token admin dulu.'); return; }
+    tryLogin(token, false);
+  });
+  el.logout.addEventListener('click', function () { logout(''); });
+
+  // ---------- dashboard lifecycle ----------
+
+  function showDashboard(stats) {
+    el.loginView.hidden = true;
+    el.dashboard.hidden = false;
+    state.tick = 0;
+    renderStats(stats);
+    refreshAll(true);
+    startTimer();
+  }
+
+  function startTimer() {
+    stopTimer();
+    state.timer = setInterval(function () {
+      if (document.hidden || !state.token) return;
+      state.tick += 1;
+      refreshAll(state.tick % SLOW_EVERY === 0);
+    }, REFRESH_MS);
+    updateRefreshState();
+  }
+  function stopTimer() {
+    if (state.timer) clearInterval(state.timer);
+    state.timer = null;
+  }
+
+  document.addEventListener('visibilitychange', function () {
+    updateRefreshState();
+    if (!document.hidden && state.token && !el.dashboard.hidden) refreshAll(true);
+  });
+
+  var lastRefreshAt = null;
+  var lastRefreshFailed = false;
+  function updateRefreshState() {
+    el.refreshState.className = 'refresh-state' + (document.hidden ? ' paused' : '') + (lastRefreshFailed ? ' failed' : '');
+    if (lastRefreshFailed) el.refreshState.textContent = 'Gagal memperbarui, dicoba lagi…';
+    else if (lastRefreshAt) el.refreshState.textContent = 'Diperbarui ' + clock(lastRefreshAt, true) + ' · otomatis tiap 10 dtk';
+    else el.refreshState.textContent = '';
+  }
+
+  function refreshAll(includeSlow) {
+    if (!state.token || state.loading) return Promise.resolve();
+    state.loading = true;
+    var jobs = [
+      api('/api/whatsapp/status').then(renderStatus),
+      api('/api/admin/conversations?limit=50').then(renderConversations),
+      api('/api/admin/errors?limit=50').then(renderErrors)
+    ];
+    if (includeSlow) {
+      jobs.push(api('/api/admin/activity?hours=48').then(renderActivity));
+      jobs.push(api('/api/whatsapp/stats?days=14').then(renderStats));
+    }
+    var failed = null;
+    return Promise.all(jobs.map(function (j) { return j.catch(function (err) { failed = failed || err; }); }))
+      .then(function () {
+        state.loading = false;
+        if (failed && handleAuthFailure(failed)) return;
+        lastRefreshFailed = !!failed;
+        if (!failed) lastRefreshAt = Date.now();
+        el.globalError.hidden = !failed;
+        if (failed) el.globalError.textContent = 'Sebagian data gagal dimuat: ' + (failed.message || String(failed));
+        updateRefreshState();
+      });
+  }
+
+  // ---------- status cards ----------
+
+  function card(title, status, rows, extra) {
+    var c = h('article', 'card status-card');
+    var h3 = h('h3');
+    h3.appendChild(h('span', null, title));
+    if (status) h3.appendChild(status);
+    c.appendChild(h3);
+    var dl = h('dl', 'kv');
+    rows.forEach(function (r) {
+      if (!r) return;
+      var sub = /^\s/.test(r[0]);
+      dl.appendChild(h('dt', sub ? 'sub' : null, r[0].trim()));
+      var dd = h('dd', r[2] || null);
+      if (r[1] instanceof Node) dd.appendChild(r[1]); else dd.textContent = r[1] == null ? '–' : String(r[1]);
+      dl.appendChild(dd);
+    });
+    c.appendChild(dl);
+    (extra || []).forEach(function (x) { if (x) c.appendChild(x); });
+    return c;
+  }
+
+  function incidentNote(label, inc) {
+    if (!inc) return null;
+    var p = h('p', 'note bad');
+    p.appendChild(h('span', 'when', label + (inc.at ? ' · ' + when(inc.at) : '')));
+    p.appendChild(document.createTextNode(inc.message));
+    return p;
+  }
+
+  function renderStatus(st) {
+    st = st || {};
+    var webhook = st.webhook || {};
+    var ai = st.ai || {};
+    var db = st.database || {};
+    var kb = st.knowledgeBase || {};
+    var llm = st.llm || {};
+    var wa = st.whatsapp || {};
+    var buf = st.buffer || {};
+    var sessions = st.sessions || {};
+
+    el.serverMeta.textContent = 'versi ' + (st.version || '?') + ' · aktif ' + duration(st.uptimeSeconds);
+
+    var cards = [];
+    cards.push(card('Konfigurasi', st.isFullyConfigured ? pill('ok', 'Lengkap') : pill('warn', 'Belum lengkap'), [
+      ['Webhook WhatsApp', yesNo(webhook.isConfigured, 'siap', 'belum')],
+      ['  Access token', yesNo(webhook.accessToken)],
+      ['  Phone number ID', yesNo(webhook.phoneNumberId)],
+      ['  Verify token', yesNo(webhook.verifyToken)],
+      ['  App secret', yesNo(webhook.appSecret)],
+      ['AI', yesNo(ai.isConfigured, 'siap', 'belum')],
+      ['  Kunci OpenRouter', yesNo(ai.openRouterApiKey)],
+      ['  Database', yesNo(ai.databaseUrl)],
+      ['  Basis pengetahuan', yesNo(ai.knowledgeBaseLoaded, 'dimuat', 'belum')]
+    ]));
+
+    cards.push(card('Database', db.healthy === true ? pill('ok', 'Sehat') : db.healthy === false ? pill('bad', 'Bermasalah') : pill('plain', 'tak diketahui'), [
+      ['Jenis', db.backend || '–'],
+      ['Sehat', db.healthy == null ? '–' : yesNo(db.healthy)],
+      ['Sesi aktif', num(sessions.activeSessions)],
+      ['Jeda diam', buf.quietSeconds != null ? num(buf.quietSeconds, 1) + ' dtk' : '–'],
+      ['Tunggu maks.', buf.maxWaitSeconds != null ? num(buf.maxWaitSeconds, 1) + ' dtk' : '–']
+    ]));
+
+    var kbPill = kb.refreshing ? pill('warn', 'Memuat ulang…') : kb.loaded ? (kb.skippedFiles ? pill('warn', num(kb.skippedFiles) + ' dilewati') : pill('ok', 'Dimuat')) : pill('bad', 'Belum dimuat');
+    cards.push(card('Basis pengetahuan', kbPill, [
+      ['Dokumen', num(kb.documents)],
+      ['Halaman', num(kb.pages)],
+      ['Potongan', num(kb.chunks)],
+      ['Dilewati', num(kb.skippedFiles)],
+      ['Dibangun', kb.builtAt ? when(kb.builtAt) + ' (' + ago(kb.builtAt) + ')' : '–'],
+      ['Sedang dimuat ulang', yesNo(!!kb.refreshing)]
+    ]));
+
+    var lastErr = incident(llm.lastError);
+    var fb = Array.isArray(llm.fallbackModels) ? llm.fallbackModels : [];
+    cards.push(card('LLM', !ai.openRouterApiKey ? pill('plain', 'Tanpa AI') : lastErr ? pill('warn', 'Ada kesalahan') : pill('ok', 'Siap'), [
+      ['Model', llm.model || '–', 'wrap'],
+      fb.length ? ['Cadangan', fb.join(', '), 'wrap'] : null,
+      ['Kunci API', yesNo(ai.openRouterApiKey, 'ada', 'tidak ada')]
+    ], [incidentNote('Kesalahan terakhir', lastErr)]));
+
+    var sendErr = incident(wa.lastSendError);
+    cards.push(card('WhatsApp', webhook.isConfigured ? (sendErr ? pill('warn', 'Ada kesalahan kirim') : pill('ok', 'Terhubung')) : pill('plain', 'Belum diatur'), [
+      ['Dikonfigurasi', yesNo(webhook.isConfigured)],
+      ['Webhook terakhir', wa.webhookLastSeen ? when(wa.webhookLastSeen) + ' (' + ago(wa.webhookLastSeen) + ')' : 'belum pernah']
+    ], [incidentNote('Gagal kirim terakhir', sendErr)]));
+
+    cards.push(card('Server', pill('ok', 'Berjalan'), [
+      ['Versi', st.version || '–'],
+      ['Aktif selama', duration(st.uptimeSeconds)],
+      ['Timer jeda', num(buf.timersInThisProcess)]
+    ]));
+
+    el.cards.replaceChildren.apply(el.cards, cards);
+    el.cards.removeAttribute('aria-busy');
+    renderDocuments(kb);
+  }
+
+  // ---------- stats tiles ----------
+
+  function renderStats(st) {
+    st = st || {};
+    var tiles = [
+      ['Pesan', num(st.messages)],
+      ['Pengguna aktif', num(st.activeUsers)],
+      ['Giliran dijawab', num(st.turnsAnswered)],
+      ['Rata-rata balasan', st.replySecondsAvg == null ? '–' : num(st.replySecondsAvg, 1), 'dtk'],
+      ['P95 balasan', st.replySecondsP95 == null ? '–' : num(st.replySecondsP95, 1), 'dtk'],
+      ['Jawaban cadangan LLM', num(st.llmFallbacks)],
+      ['Token', num(st.tokens)],
+      ['Terkirim', pct(st.deliveryRate)],
+      ['Dibaca', pct(st.readRate)]
+    ];
+    el.statsTiles.replaceChildren.apply(el.statsTiles, tiles.map(function (t) {
+      var d = h('div', 'stat');
+      var v = h('div', 'v', t[1]);
+      if (t[2] && t[1] !== '–') v.appendChild(h('small', null, t[2]));
+      d.appendChild(v);
+      d.appendChild(h('div', 'k', t[0]));
+      return d;
+    }));
+  }
+
+  // ---------- charts (inline SVG, drawn here) ----------
+
+  function niceMax(v) {
+    if (!(v > 0)) return 1;
+    var p = Math.pow(10, Math.floor(Math.log10(v)));
+    var m = v / p;
+    var n = m <= 1 ? 1 : m <= 2 ? 2 : m <= 2.5 ? 2.5 : m <= 5 ? 5 : 10;
+    return n * p;
+  }
+
+  function chartFrame(hours, maxV, unit) {
+    var W = 600, H = 230, L = 38, R = 10, T = 24, B = 34;
+    var svg = s('svg', { viewBox: '0 0 ' + W + ' ' + H, role: 'img', preserveAspectRatio: 'xMidYMid meet' });
+    var iw = W - L - R, ih = H - T - B;
+    var top = niceMax(maxV);
+    for (var g = 0; g <= 4; g++) {
+      var y = T + ih - (ih * g) / 4;
+      svg.appendChild(s('line', { x1: L, x2: W - R, y1: y, y2: y, class: 'grid' }));
+      var val = (top * g) / 4;
+      svg.appendChild(s('text', { x: L - 6, y: y + 3.5, 'text-anchor': 'end', class: 'axis' }, num(val, val < 10 && val % 1 ? 1 : 0)));
+    }
+    var n = hours.length;
+    var step = n ? iw / n : iw;
+    hours.forEach(function (hr, i) {
+      var d = new Date(hr.start);
+      var x = L + i * step;
+      if (d.getHours() === 0 && i > 0) svg.appendChild(s('line', { x1: x, x2: x, y1: T, y2: T + ih, class: 'day' }));
+      if (d.getHours() % 6 === 0) {
+        svg.appendChild(s('text', { x: x + step / 2, y: H - B + 15, 'text-anchor': 'middle', class: 'axis' }, two(d.getHours()) + '.00'));
+        if (d.getHours() === 0) svg.appendChild(s('text', { x: x + step / 2, y: H - B + 28, 'text-anchor': 'middle', class: 'axis' }, dateLabel(hr.start)));
+      }
+    });
+    if (unit) svg.appendChild(s('text', { x: L - 6, y: 10, 'text-anchor': 'end', class: 'axis' }, unit));
+    return { svg: svg, L: L, T: T, iw: iw, ih: ih, step: step, top: top, W: W, H: H };
+  }
+
+  function hourTitle(hr) {
+    var a = new Date(hr.start);
+    return dateLabel(hr.start) + ' ' + two(a.getHours()) + '.00–' + two((a.getHours() + 1) % 24) + '.00';
+  }
+
+  function renderActivity(data) {
+    var hours = (data && Array.isArray(data.hours) ? data.hours : []).filter(function (x) { return x && isFinite(Number(x.start)); });
+    // messages per hour: bars
+    var maxM = hours.reduce(function (m, x) { return Math.max(m, Number(x.messages) || 0); }, 0);
+    var f = chartFrame(hours, maxM, 'pesan');
+    var total = 0;
+    hours.forEach(function (hr, i) {
+      var v = Number(hr.messages) || 0;
+      total += v;
+      if (!v) return;
+      var bh = (f.ih * v) / f.top;
+      var bw = Math.max(1, f.step * 0.72);
+      var rect = s('rect', { x: f.L + i * f.step + (f.step - bw) / 2, y: f.T + f.ih - bh, width: bw, height: bh, rx: Math.min(2, bw / 3), class: 'bar' });
+      rect.appendChild(s('title', null, hourTitle(hr) + ': ' + num(v) + ' pesan, ' + num(hr.turns) + ' jawaban'));
+      f.svg.appendChild(rect);
+    });
+    f.svg.setAttribute('aria-label', 'Pesan per jam selama 48 jam terakhir, total ' + num(total));
+    if (!total) f.svg.appendChild(s('text', { x: f.L + f.iw / 2, y: f.T + f.ih / 2, 'text-anchor': 'middle', class: 'empty' }, 'Belum ada pesan dalam 48 jam terakhir'));
+    el.chartMessages.replaceChildren(f.svg);
+
+    // time to reply: line with points, gaps where no answer happened
+    var maxR = hours.reduce(function (m, x) { return x.replySecondsAvg == null ? m : Math.max(m, Number(x.replySecondsAvg) || 0); }, 0);
+    var g = chartFrame(hours, maxR, 'detik');
+    var segs = [];
+    var cur = [];
+    var points = [];
+    hours.forEach(function (hr, i) {
+      if (hr.replySecondsAvg == null || !isFinite(Number(hr.replySecondsAvg))) {
+        if (cur.length) segs.push(cur);
+        cur = [];
+        return;
+      }
+      var v = Number(hr.replySecondsAvg);
+      var p = { x: g.L + i * g.step + g.step / 2, y: g.T + g.ih - (g.ih * v) / g.top, hr: hr, v: v };
+      cur.push(p);
+      points.push(p);
+    });
+    if (cur.length) segs.push(cur);
+    segs.forEach(function (seg) {
+      if (seg.length > 1) {
+        var d = seg.map(function (p, k) { return (k ? 'L' : 'M') + p.x.toFixed(1) + ' ' + p.y.toFixed(1); }).join(' ');
+        var base = (g.T + g.ih).toFixed(1);
+        g.svg.appendChild(s('path', { d: d + ' L' + seg[seg.length - 1].x.toFixed(1) + ' ' + base + ' L' + seg[0].x.toFixed(1) + ' ' + base + ' Z', class: 'area' }));
+        g.svg.appendChild(s('path', { d: d, class: 'line' }));
+      }
+    });
+    points.forEach(function (p) {
+      var c = s('circle', { cx: p.x.toFixed(1), cy: p.y.toFixed(1), r: 3.2, class: 'pt' });
+      c.appendChild(s('title', null, hourTitle(p.hr) + ': rata-rata ' + num(p.v, 1) + ' dtk'));
+      g.svg.appendChild(c);
+    });
+    g.svg.setAttribute('aria-label', 'Rata-rata waktu balas per jam selama 48 jam terakhir');
+    if (!points.length) g.svg.appendChild(s('text', { x: g.L + g.iw / 2, y: g.T + g.ih / 2, 'text-anchor': 'middle', class: 'empty' }, 'Belum ada jawaban dalam 48 jam terakhir'));
+    el.chartReply.replaceChildren(g.svg);
+  }
+
+  // ---------- conversations ----------
+
+  var STATE_LABEL = { idle: 'diam', buffered: 'menunggu', answering: 'menjawab' };
+  var CHANNEL_LABEL = { web: 'Web', whatsapp: 'WhatsApp' };
+
+  function renderConversations(data) {
+    var list = data && Array.isArray(data.conversations) ? data.conversations : [];
+    state.conversations = list;
+    if (!list.length) {
+      el.convList.replaceChildren(h('li', 'empty-state', 'Belum ada percakapan.'));
+      return;
+    }
+    var items = list.map(function (c) {
+      var li = h('li');
+      var b = h('button', 'conv-item');
+      b.type = 'button';
+      b.setAttribute('data-testid', 'conversation-item');
+      b.setAttribute('data-id', String(c.id));
+      if (String(c.id) === String(state.selectedId)) b.setAttribute('aria-current', 'true');
+      var channel = c.channel === 'whatsapp' ? 'whatsapp' : 'web';
+      var av = h('span', 'conv-avatar ' + channel, channel === 'web' ? 'WEB' : 'WA');
+      av.setAttribute('aria-hidden', 'true');
+      b.appendChild(av);
+      var main = h('span', 'conv-main');
+      var top = h('span', 'conv-top');
+      top.appendChild(h('span', 'conv-person', c.person || '–'));
+      top.appendChild(h('span', 'conv-time', ago(c.lastActivity)));
+      main.appendChild(top);
+      var bottom = h('span', 'conv-bottom');
+      bottom.appendChild(h('span', 'conv-name', (c.name ? c.name + ' · ' : '') + num(c.messages) + ' pesan'));
+      var badges = h('span', 'conv-badges');
+      badges.appendChild(h('span', 'tag ' + channel, CHANNEL_LABEL[channel]));
+      if (c.state) badges.appendChild(h('span', 'tag ' + c.state, STATE_LABEL[c.state] || c.state));
+      bottom.appendChild(badges);
+      main.appendChild(bottom);
+      b.appendChild(main);
+      b.addEventListener('click', function () { selectConversation(c.id); });
+      li.appendChild(b);
+      return li;
+    });
+    el.convList.replaceChildren.apply(el.convList, items);
+    // keep an open transcript fresh when that conversation changed
+    if (state.selectedId != null) {
+      var sel = list.filter(function (c) { return String(c.id) === String(state.selectedId); })[0];
+      var sig = sel ? sel.messages + '|' + sel.lastActivity + '|' + sel.state : null;
+      if (sel && sig !== state.selectedSig) loadTranscript(state.selectedId, false);
+    }
+  }
+
+  function selectConversation(id) {
+    state.selectedId = id;
+    Array.prototype.forEach.call(el.convList.querySelectorAll('.conv-item'), function (b) {
+      if (b.getAttribute('data-id') === String(id)) b.setAttribute('aria-current', 'true'); else b.removeAttribute('aria-current');
+    });
+    loadTranscript(id, true);
+  }
+
+  var KIND_LABEL = { llm: 'AI', offline: 'dari dokumen', fallback: 'jawaban cadangan', unreadable: 'tak terbaca', text: null };
+  var STATUS_LABEL = { sent: '✓ terkirim', delivered: '✓✓ diterima', read: '✓✓ dibaca', failed: '✗ gagal' };
+
+  function loadTranscript(id, scrollDown) {
+    if (scrollDown) {
+      el.transcript.replaceChildren(h('p', 'empty-state', 'Memuat…'));
+    }
+    return api('/api/admin/conversations/' + encodeURIComponent(id)).then(function (t) {
+      if (String(state.selectedId) !== String(id)) return;
+      var sel = state.conversations.filter(function (c) { return String(c.id) === String(id); })[0];
+      state.selectedSig = sel ? sel.messages + '|' + sel.lastActivity + '|' + sel.state : null;
+      renderTranscript(t, scrollDown);
+    }).catch(function (err) {
+      if (handleAuthFailure(err)) return;
+      if (String(state.selectedId) !== String(id)) return;
+      el.transcript.replaceChildren(h('p', 'empty-state', err instanceof ApiError && err.status === 404 ? 'Percakapan tidak ditemukan.' : 'Gagal memuat percakapan: ' + (err.message || err)));
+    });
+  }
+
+  function renderTranscript(t, scrollDown) {
+    t = t || {};
+    var head = [];
+    var channel = t.channel === 'whatsapp' ? 'whatsapp' : 'web';
+    head.push(h('span', 'who', t.person || '–'));
+    if (t.name) head.push(h('span', 'muted', t.name));
+    head.push(h('span', 'tag ' + channel, CHANNEL_LABEL[channel]));
+    var msgs = Array.isArray(t.messages) ? t.messages : [];
+    head.push(h('span', 'muted', num(msgs.length) + ' pesan'));
+    el.transcriptHead.replaceChildren.apply(el.transcriptHead, head);
+
+    var nearBottom = el.transcript.scrollHeight - el.transcript.scrollTop - el.transcript.clientHeight < 80;
+    var rows = [];
+    var lastDay = null;
+    msgs.forEach(function (m) {
+      var day = m.at ? new Date(m.at).toDateString() : null;
+      if (day && day !== lastDay) { rows.push(h('div', 't-day', dateLabel(m.at))); lastDay = day; }
+      var who = m.from === 'customer' ? 'customer' : 'bot';
+      var row = h('div', 't-row ' + who);
+      var b = h('div', 't-bubble');
+      if (m.text == null) b.appendChild(h('span', 't-text missing', '(tidak disimpan)'));
+      else b.appendChild(h('span', 't-text', m.text));
+      var meta = h('div', 't-meta');
+      if (m.kind && KIND_LABEL[m.kind] !== null) meta.appendChild(h('span', 'tag', KIND_LABEL[m.kind] || m.kind));
+      if (m.status) meta.appendChild(h('span', 'tag ' + (m.status === 'failed' ? 'failed' : m.status === 'read' ? 'read' : ''), STATUS_LABEL[m.status] || m.status));
+      meta.appendChild(h('span', null, m.at ? clock(m.at) : ''));
+      b.appendChild(meta);
+      if (Array.isArray(m.sources) && m.sources.length) {
+        var src = h('div', 't-sources');
+        src.appendChild(h('strong', null, 'Sumber:'));
+        var ul = h('ul');
+        m.sources.forEach(function (x) {
+          ul.appendChild(h('li', null, (x && x.citation ? x.citation : 'Dokumen') + (x && x.heading ? ' — ' + x.heading : '')));
+        });
+        src.appendChild(ul);
+        b.appendChild(src);
+      }
+      row.appendChild(b);
+      rows.push(row);
+    });
+    if (!rows.length) rows.push(h('p', 'empty-state', 'Belum ada pesan.'));
+    el.transcript.replaceChildren.apply(el.transcript, rows);
+    if (scrollDown || nearBottom) el.transcript.scrollTop = el.transcript.scrollHeight;
+  }
+
+  // ---------- documents ----------
+
+  function renderDocuments(kb) {
+    var files = Array.isArray(kb.files) ? kb.files : [];
+    var skipped = Array.isArray(kb.skipped) ? kb.skipped : [];
+    var sum = [];
+    function strong(t) { return h('strong', null, t); }
+    sum.push(strong(num(kb.documents != null ? kb.documents : files.length)), document.createTextNode(' dokumen · '));
+    sum.push(strong(num(kb.pages)), document.createTextNode(' halaman · '));
+    sum.push(strong(num(kb.chunks)), document.createTextNode(' potongan'));
+    if (kb.builtAt) sum.push(document.createTextNode(' · indeks dibangun ' + when(kb.builtAt)));
+    if (kb.refreshing) sum.push(document.createTextNode(' · sedang dimuat ulang…'));
+    el.docsSummary.replaceChildren.apply(el.docsSummary, sum);
+
+    if (!files.length) {
+      var tr = h('tr');
+      var td = h('td', 'empty-state', kb.loaded ? 'Tidak ada dokumen terindeks.' : 'Indeks belum dimuat.');
+      td.colSpan = 5;
+      tr.appendChild(td);
+      el.filesBody.replaceChildren(tr);
+    } else {
+      el.filesBody.replaceChildren.apply(el.filesBody, files.map(function (f) {
+        var tr = h('tr');
+        tr.appendChild(h('td', 'file', f.file || '–'));
+        tr.appendChild(h('td', null, f.title || '–'));
+        tr.appendChild(h('td', 'num', num(f.pages)));
+        tr.appendChild(h('td', 'num', num(f.chunks)));
+        var cache = f.from_cache != null ? f.from_cache : f.fromCache;
+        tr.appendChild(h('td', null, cache ? 'dari cache' : 'diindeks baru'));
+        return tr;
+      }));
+    }
+    el.skippedBox.replaceChildren();
+    if (skipped.length) el.skippedBox.appendChild(skippedList('Berkas yang dilewati', skipped, 'skipped'));
+    if (!state.refreshingKb) setRefreshBusy(!!kb.refreshing);
+  }
+
+  function skippedList(title, skipped, cls) {
+    var box = h('div', cls);
+    box.appendChild(h(cls === 'skipped' ? 'h3' : 'p', cls === 'skipped' ? null : 'sub', title + ' (' + skipped.length + ')'));
+    var ul = h('ul');
+    skipped.forEach(function (x) {
+      var li = h('li');
+      li.appendChild(h('span', 'file', x && x.file ? x.file : '?'));
+      li.appendChild(document.createTextNode(': ' + (x && x.reason ? x.reason : 'tidak diketahui')));
+      ul.appendChild(li);
+    });
+    box.appendChild(ul);
+    return box;
+  }
+
+  function setRefreshBusy(busy) {
+    el.refreshButton.disabled = busy;
+    el.refreshButton.classList.toggle('is-busy', busy);
+    el.refreshButton.setAttribute('aria-busy', busy ? 'true' : 'false');
+    el.refreshButton.querySelector('.label').textContent = busy ? 'Memuat ulang…' : 'Muat ulang dokumen';
+  }
+
+  function renderReport(report, errorText) {
+    var r = report || {};
+    var box = el.refreshReport;
+    box.className = 'refresh-report' + (errorText ? ' bad' : '');
+    var kids = [];
+    kids.push(h('h3', null, errorText ? 'Gagal memuat ulang: ' + errorText : 'Dokumen selesai dimuat ulang'));
+    if (report) {
+      var secs = r.duration_ms != null ? num(Number(r.duration_ms) / 1000, 1) + ' detik' : '–';
+      kids.push(h('p', 'totals', num(r.files) + ' berkas · ' + num(r.pages) + ' halaman · ' + num(r.chunks) + ' potongan · ' + num((r.skipped || []).length) + ' dilewati · ' + secs));
+      if (r.kept_previous_index) kids.push(h('p', null, 'Indeks sebelumnya tetap dipakai.'));
+      var docs = Array.isArray(r.documents) ? r.documents : [];
+      if (docs.length) {
+        kids.push(h('p', 'sub', 'Terindeks (' + docs.length + ')'));
+        var ul = h('ul');
+        docs.forEach(function (d) {
+          var li = h('li');
+          li.setAttribute('data-testid', 'report-file');
+          li.appendChild(h('span', 'file', d.file || '?'));
+          var info = ' — ' + num(d.pages) + ' halaman, ' + num(d.chunks) + ' potongan';
+          if (d.from_cache || d.fromCache) info += ', dari cache';
+          li.appendChild(document.createTextNode(info));
+          ul.appendChild(li);
+        });
+        kids.push(ul);
+      }
+      var sk = Array.isArray(r.skipped) ? r.skipped : [];
+      if (sk.length) kids.push(skippedList('Dilewati', sk, 'report-skipped'));
+    }
+    box.replaceChildren.apply(box, kids);
+    box.hidden = false;
+  }
+
+  el.refreshButton.addEventListener('click', function () {
+    if (state.refreshingKb) return;
+    state.refreshingKb = true;
+    setRefreshBusy(true);
+    api('/api/whatsapp/refresh-kb', { method: 'POST' })
+      .then(function (report) { renderReport(report, null); })
+      .catch(function (err) {
+        if (handleAuthFailure(err)) return;
+        if (err instanceof ApiError && err.status === 422) renderReport(err.body && err.body.report, err.message);
+        else if (err instanceof ApiError && err.status === 409) renderReport(null, 'pemuatan ulang lain sedang berjalan');
+        else renderReport(null, err.message || String(err));
+      })
+      .then(function () {
+        state.refreshingKb = false;
+        setRefreshBusy(false);
+        if (state.token) refreshAll(false);
+      });
+  });
+
+  // ---------- errors ----------
+
+  var ERROR_KIND = { llm: 'LLM', send: 'Kirim WA', knowledge: 'Dokumen', webhook: 'Webhook', store: 'Database' };
+
+  function renderErrors(data) {
+    var list = data && Array.isArray(data.errors) ? data.errors : [];
+    if (!list.length) {
+      el.errorsList.replaceChildren(h('li', 'empty-state', 'Tidak ada kesalahan tercatat.'));
+      return;
+    }
+    el.errorsList.replaceChildren.apply(el.errorsList, list.map(function (e) {
+      var li = h('li');
+      li.appendChild(h('span', 'when', when(e.at)));
+      li.appendChild(h('span', null)).appendChild(h('span', 'tag failed', ERROR_KIND[e.kind] || e.kind || '?'));
+      li.appendChild(h('span', 'msg', e.message == null ? '' : e.message));
+      return li;
+    }));
+  }
+
+  // ---------- start ----------
+
+  var saved = null;
+  try { saved = sessionStorage.getItem(TOKEN_KEY); } catch (e) { saved = null; }
+  if (saved) {
+    el.loginView.hidden = true;
+    tryLogin(saved, true);
+  } else {
+    showLogin('');
+  }
+})();

@@ -1,0 +1,725 @@
+// Web chat of wa-ai-bridge (served at /). Plain JavaScript, no dependencies, no external resources.
+// Server text is never inserted as HTML: every message is built from DOM nodes and textContent.
+(function () {
+  'use strict';
+
+  var PHONE_KEY = 'waChat.phone';
+  var OTHER = '__other';
+  var TYPING_TIMEOUT_MS = 120000;
+
+  var $ = function (id) { return document.getElementById(id); };
+  var el = {
+    botName: $('bot-name'),
+    status: $('bot-status'),
+    select: $('phone-select'),
+    otherForm: $('phone-other'),
+    phoneInput: $('phone-input'),
+    phoneError: $('phone-error'),
+    body: $('chat-body'),
+    modeNotice: $('mode-notice'),
+    quietNotice: $('quiet-notice'),
+    connNotice: $('conn-notice'),
+    list: $('message-list'),
+    typing: $('typing-indicator'),
+    composer: $('composer'),
+    input: $('message-input'),
+    send: $('send-button')
+  };
+
+  var state = {
+    config: null,
+    phone: null,
+    messages: new Map(),   // id -> message
+    turnSources: new Map(), // turnId -> [{citation, heading}]
+    seq: 0,
+    es: null,
+    connected: false,
+    typing: false,
+    typingTimer: null,
+    reconnectTimer: null,
+    reconnectDelay: 2000,
+    disconnectNoticeTimer: null,
+    historyGen: 0
+  };
+
+  // ---------- small helpers ----------
+
+  function uuid() {
+    try {
+      if (window.crypto && typeof window.crypto.randomUUID === 'function') return window.crypto.randomUUID();
+    } catch (e) { /* not a secure context: fall through */ }
+    // RFC 4122 version 4 from Math.random (good enough for a per-message idempotency key).
+    return 'xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx'.replace(/[xy]/g, function (c) {
+      var r = (Math.random() * 16) | 0;
+      return (c === 'x' ? r : (r & 0x3) | 0x8).toString(16);
+    });
+  }
+
+  function sleep(ms) { return new Promise(function (r) { setTimeout(r, ms); }); }
+
+  function storageGet(key) {
+    try { return window.localStorage.getItem(key); } catch (e) { return null; }
+  }
+  function storageSet(key, value) {
+    try { window.localStorage.setItem(key, value); } catch (e) { /* private mode */ }
+  }
+
+  // "0812-3456 7890" / "+62 812..." -> "6281234567890"; null when it is not a phone number.
+  function normalizePhone(raw) {
+    var s = String(raw || '').trim().replace(/[\s\-().]/g, '');
+    if (s.charAt(0) === '+') s = s.slice(1);
+    else if (/^0\d/.test(s)) s = '62' + s.slice(1); // Indonesian local notation
+    return /^\d{7,15}$/.test(s) ? s : null;
+  }
+
+  function formatPhone(p) {
+    if (/^62\d{8,13}$/.test(p)) {
+      var rest = p.slice(2);
+      return '+62 ' + rest.slice(0, 3) + '-' + rest.slice(3, 7) + (rest.length > 7 ? '-' + rest.slice(7) : '');
+    }
+    return '+' + p;
+  }
+
+  function two(n) { return (n < 10 ? '0' : '') + n; }
+  function timeOf(at) {
+    var d = new Date(at);
+    return two(d.getHours()) + '.' + two(d.getMinutes());
+  }
+  function dayKey(at) {
+    var d = new Date(at);
+    return d.getFullYear() + '-' + two(d.getMonth() + 1) + '-' + two(d.getDate());
+  }
+  function dayLabel(at) {
+    var now = new Date();
+    var today = dayKey(now.getTime());
+    var yesterday = dayKey(new Date(now.getFullYear(), now.getMonth(), now.getDate() - 1).getTime());
+    var k = dayKey(at);
+    if (k === today) return 'Hari ini';
+    if (k === yesterday) return 'Kemarin';
+    try {
+      return new Date(at).toLocaleDateString('id-ID', { day: 'numeric', month: 'long', year: 'numeric' });
+    } catch (e) { return k; }
+  }
+
+  function formatNumber(n) {
+    try { return Number(n).toLocaleString('id-ID', { maximumFractionDigits: 1 }); } catch (e) { return String(n); }
+  }
+
+  function h(tag, cls, text) {
+    var n = document.createElement(tag);
+    if (cls) n.className = cls;
+    if (text != null) n.textContent = text;
+    return n;
+  }
+
+  function svgIcon(kind) {
+    var ns = 'http://www.w3.org/2000/svg';
+    var svg = document.createElementNS(ns, 'svg');
+    svg.setAttribute('aria-hidden', 'true');
+    svg.setAttribute('focusable', 'false');
+    var path = document.createElementNS(ns, 'path');
+    if (kind === 'tick') {
+      svg.setAttribute('viewBox', '0 0 16 11');
+      svg.setAttribute('class', 'tick');
+      path.setAttribute('d', 'M11.07.66 5.3 7.78 2.85 5.46a.5.5 0 0 0-.7.03l-.48.5a.5.5 0 0 0 .02.7l3.2 3.05a.5.5 0 0 0 .73-.05L12.66 1.9a.5.5 0 0 0-.08-.7l-.8-.62a.5.5 0 0 0-.7.08z');
+      path.setAttribute('fill', 'currentColor');
+    } else {
+      svg.setAttribute('viewBox', '0 0 16 16');
+      svg.setAttribute('class', 'pending');
+      path.setAttribute('d', 'M8 1.5a6.5 6.5 0 1 0 0 13 6.5 6.5 0 0 0 0-13zm0 1.4a5.1 5.1 0 1 1 0 10.2A5.1 5.1 0 0 1 8 2.9zM7.3 4.5v4.1l3.2 1.9.7-1.1-2.5-1.5V4.5z');
+      path.setAttribute('fill', 'currentColor');
+    }
+    svg.appendChild(path);
+    return svg;
+  }
+
+  // ---------- WhatsApp-style formatting, built as DOM (never innerHTML) ----------
+
+  var URL_RE = /\bhttps?:\/\/[^\s<>"']+[^\s<>"'.,;:!?)\]}]/g;
+
+  function appendTextWithLinks(parent, text) {
+    var last = 0;
+    var m;
+    URL_RE.lastIndex = 0;
+    while ((m = URL_RE.exec(text)) !== null) {
+      if (m.index > last) parent.appendChild(document.createTextNode(text.slice(last, m.index)));
+      var a = document.createElement('a');
+      a.href = m[0];
+      a.target = '_blank';
+      a.rel = 'noopener noreferrer nofollow';
+      a.textContent = m[0];
+      parent.appendChild(a);
+      last = m.index + m[0].length;
+    }
+    if (last < text.length) parent.appendChild(document.createTextNode(text.slice(last)));
+  }
+
+  var MARKS = { '*': 'strong', '_': 'em', '~': 's', '`': 'code' };
+  function isWordChar(c) { return !!c && /[0-9A-Za-z\u00C0-\u024F]/.test(c); }
+  function isSpace(c) { return !c || /\s/.test(c); }
+  // a marker opens only at the start, after a space or after opening punctuation (so "a.__b" or "x*y" stay plain)
+  function canOpenAfter(c) { return !c || /[\s([{"'“‘]/.test(c); }
+
+  // Inline *bold*, _italic_, ~strike~, `code` with WhatsApp-like boundaries; nesting allowed (not in code).
+  function appendInline(parent, text) {
+    var plainStart = 0;
+    var i = 0;
+    while (i < text.length) {
+      var c = text.charAt(i);
+      var tag = MARKS[c];
+      if (tag && canOpenAfter(text.charAt(i - 1)) && !isSpace(text.charAt(i + 1)) && text.charAt(i + 1) !== c) {
+        var j = i + 2;
+        var close = -1;
+        while (j < text.length) {
+          j = text.indexOf(c, j);
+          if (j < 0) break;
+          if (!isSpace(text.charAt(j - 1)) && text.charAt(j - 1) !== c && !isWordChar(text.charAt(j + 1))) { close = j; break; }
+          j += 1;
+        }
+        if (close > i + 1) {
+          if (i > plainStart) appendTextWithLinks(parent, text.slice(plainStart, i));
+          var node = document.createElement(tag);
+          var inner = text.slice(i + 1, close);
+          if (tag === 'code') node.textContent = inner;
+          else appendInline(node, inner);
+          parent.appendChild(node);
+          i = close + 1;
+          plainStart = i;
+          continue;
+        }
+      }
+      i += 1;
+    }
+    if (plainStart < text.length) appendTextWithLinks(parent, text.slice(plainStart));
+  }
+
+  // Whole message: ```mono``` blocks, lines, blank lines and "• " bullets.
+  function renderFormatted(text) {
+    var root = h('div', 'msg-text');
+    var src = String(text == null ? '' : text).replace(/\r\n?/g, '\n');
+    var parts = src.split('```');
+    // odd indexes are inside ``` ... ``` (an unmatched trailing ``` is kept literally)
+    if (parts.length % 2 === 0) { parts[parts.length - 2] += '```' + parts.pop(); }
+    var line = null;
+    function newLine() { line = null; }
+    function currentLine() {
+      if (!line) { line = h('div', 'line'); root.appendChild(line); }
+      return line;
+    }
+    parts.forEach(function (part, idx) {
+      if (idx % 2 === 1) {
+        var mono = part.replace(/^\n/, '').replace(/\n$/, '');
+        if (mono.indexOf('\n') >= 0) {
+          newLine();
+          root.appendChild(h('pre', null, mono));
+        } else {
+          currentLine().appendChild(h('code', null, mono));
+        }
+        return;
+      }
+      var lines = part.split('\n');
+      lines.forEach(function (ln, k) {
+        if (k > 0) newLine();
+        if (ln === '') {
+          if (k > 0 && k < lines.length - 1) root.appendChild(h('div', 'blank'));
+          return;
+        }
+        var bullet = /^\s*[•●▪◦]\s+/.exec(ln) || (line === null && /^\s*[-*]\s+(?=\S)/.exec(ln));
+        if (bullet && line === null) {
+          var row = h('div', 'bullet');
+          row.appendChild(h('span', 'bullet-dot', '•'));
+          var content = h('span', 'bullet-text');
+          appendInline(content, ln.slice(bullet[0].length));
+          row.appendChild(content);
+          root.appendChild(row);
+          line = content;
+          return;
+        }
+        appendInline(currentLine(), ln);
+      });
+    });
+    return root;
+  }
+
+  // ---------- messages ----------
+
+  function put(m) {
+    var old = state.messages.get(m.id);
+    if (old) {
+      var changed = false;
+      ['from', 'text', 'at', 'turnId', 'status', 'error'].forEach(function (k) {
+        if (m[k] !== undefined && old[k] !== m[k]) { old[k] = m[k]; changed = true; }
+      });
+      if (changed) old.v += 1;
+      return old;
+    }
+    m.seq = state.seq++;
+    m.v = 0;
+    state.messages.set(m.id, m);
+    return m;
+  }
+
+  function setSources(turnId, sources) {
+    if (!turnId) return;
+    state.turnSources.set(turnId, Array.isArray(sources) ? sources : []);
+  }
+
+  function sorted() {
+    var arr = Array.from(state.messages.values());
+    arr.sort(function (a, b) { return (a.at - b.at) || (a.seq - b.seq); });
+    return arr;
+  }
+
+  function sourcesFor(m, nextMsg) {
+    if (m.from !== 'bot') return null;
+    if (nextMsg && nextMsg.from === 'bot' && m.turnId && nextMsg.turnId === m.turnId) return null; // not last of turn
+    var s = m.turnId ? state.turnSources.get(m.turnId) : m.sources;
+    if (!s && m.sources) s = m.sources;
+    return s && s.length ? s : null;
+  }
+
+  function buildSources(sources) {
+    var box = h('div', 'sources');
+    box.setAttribute('data-testid', 'sources');
+    box.appendChild(h('span', 'sources-title', 'Sumber:'));
+    var ul = document.createElement('ul');
+    sources.forEach(function (s) {
+      var li = h('li', 'source-item');
+      li.setAttribute('data-testid', 'source-item');
+      var span = h('span', null, s && s.citation ? String(s.citation) : 'Dokumen');
+      if (s && s.heading) {
+        span.appendChild(document.createTextNode(' — '));
+        span.appendChild(h('span', 'source-heading', String(s.heading)));
+      }
+      li.appendChild(span);
+      ul.appendChild(li);
+    });
+    box.appendChild(ul);
+    return box;
+  }
+
+  function fillMessageRow(li, m, first, sources) {
+    li.className = 'msg-row from-' + m.from + (first ? ' first-of-group' : '');
+    var bubble = h('div', 'bubble bubble-' + m.from);
+    bubble.setAttribute('data-testid', m.from === 'customer' ? 'bubble-customer' : 'bubble-bot');
+    if (m.status) bubble.setAttribute('data-status', m.status);
+    var label = h('span', 'visually-hidden', m.from === 'customer' ? 'Anda: ' : 'Bot: ');
+    bubble.appendChild(label);
+
+    var meta = h('span', 'meta');
+    meta.appendChild(h('time', null, timeOf(m.at)));
+    meta.lastChild.setAttribute('datetime', new Date(m.at).toISOString());
+    if (m.from === 'customer') {
+      if (m.status === 'pending') {
+        var p = svgIcon('pending'); meta.appendChild(p);
+        meta.setAttribute('title', 'Mengirim…');
+      } else if (m.status === 'sent') {
+        meta.appendChild(svgIcon('tick'));
+        meta.setAttribute('title', 'Terkirim');
+      } else if (m.status === 'failed') {
+        var mark = h('span', 'failed-mark', '!');
+        mark.setAttribute('aria-label', 'Gagal terkirim');
+        meta.appendChild(mark);
+      }
+    }
+    var main = h('div', 'bubble-main');
+    var text = renderFormatted(m.text);
+    main.appendChild(text);
+    // an invisible spacer as wide as the time keeps the last line clear of it (WhatsApp layout)
+    var spacer = h('span', 'meta-spacer ' + (m.from === 'customer' ? 'with-tick' : ''));
+    spacer.setAttribute('aria-hidden', 'true');
+    var lastBlock = text.lastElementChild;
+    if (lastBlock && lastBlock.classList.contains('bullet')) lastBlock.lastElementChild.appendChild(spacer);
+    else if (lastBlock && lastBlock.tagName !== 'PRE') lastBlock.appendChild(spacer);
+    else text.appendChild(spacer);
+    main.appendChild(meta);
+    bubble.appendChild(main);
+
+    if (m.from === 'customer' && m.status === 'failed') {
+      var note = h('div', 'failed-note');
+      note.appendChild(h('span', null, m.error || 'Gagal terkirim.'));
+      var retry = h('button', 'retry-button', 'coba lagi');
+      retry.type = 'button';
+      retry.setAttribute('data-testid', 'retry-button');
+      retry.addEventListener('click', function () { post(m); });
+      note.appendChild(retry);
+      bubble.appendChild(note);
+    }
+    if (sources) bubble.appendChild(buildSources(sources));
+    li.replaceChildren(bubble);
+  }
+
+  function render() {
+    var msgs = sorted();
+    var wanted = [];
+    var lastDay = null;
+    var lastFrom = null;
+    msgs.forEach(function (m, i) {
+      var d = dayKey(m.at);
+      if (d !== lastDay) {
+        wanted.push({ key: 'day:' + d, day: m.at, sig: dayLabel(m.at) });
+        lastDay = d;
+        lastFrom = null;
+      }
+      var first = m.from !== lastFrom;
+      lastFrom = m.from;
+      var sources = sourcesFor(m, msgs[i + 1]);
+      wanted.push({
+        key: 'msg:' + m.id, m: m, first: first, sources: sources,
+        sig: m.v + '|' + first + '|' + (sources ? JSON.stringify(sources) : '') + '|' + m.at
+      });
+    });
+
+    var existing = new Map();
+    Array.prototype.forEach.call(el.list.children, function (c) { existing.set(c.getAttribute('data-key'), c); });
+    var cursor = el.list.firstElementChild;
+    wanted.forEach(function (w) {
+      var node = existing.get(w.key);
+      if (node) existing.delete(w.key);
+      if (!node) {
+        node = document.createElement('li');
+        node.setAttribute('data-key', w.key);
+      }
+      if (node.getAttribute('data-sig') !== w.sig) {
+        if (w.m) fillMessageRow(node, w.m, w.first, w.sources);
+        else {
+          node.className = 'day-separator';
+          node.replaceChildren(h('span', null, w.sig));
+        }
+        node.setAttribute('data-sig', w.sig);
+      }
+      if (node !== cursor) el.list.insertBefore(node, cursor);
+      else cursor = cursor.nextElementSibling;
+    });
+    existing.forEach(function (node) { node.remove(); });
+  }
+
+  function nearBottom() {
+    return el.body.scrollHeight - el.body.scrollTop - el.body.clientHeight < 140;
+  }
+  function scrollToBottom() {
+    el.body.scrollTop = el.body.scrollHeight;
+  }
+  function update(forceScroll) {
+    var stick = forceScroll || nearBottom();
+    render();
+    if (stick) scrollToBottom();
+  }
+
+  // ---------- status line and typing ----------
+
+  function refreshStatus() {
+    el.status.classList.toggle('is-typing', state.typing);
+    if (state.typing) el.status.textContent = 'mengetik…';
+    else if (state.connected) el.status.textContent = 'online';
+    else el.status.textContent = 'menghubungkan…';
+  }
+
+  function setTyping(on) {
+    clearTimeout(state.typingTimer);
+    state.typing = on;
+    el.typing.hidden = !on;
+    if (on) {
+      state.typingTimer = setTimeout(function () { setTyping(false); }, TYPING_TIMEOUT_MS);
+      if (nearBottom()) scrollToBottom();
+    }
+    refreshStatus();
+  }
+
+  function showConnNotice(text, actionLabel, action) {
+    el.connNotice.replaceChildren(document.createTextNode(text));
+    if (actionLabel) {
+      var b = h('button', null, actionLabel);
+      b.type = 'button';
+      b.addEventListener('click', action);
+      el.connNotice.appendChild(b);
+    }
+    el.connNotice.hidden = false;
+  }
+  function hideConnNotice() { el.connNotice.hidden = true; }
+
+  // ---------- server ----------
+
+  function loadHistory() {
+    var phone = state.phone;
+    var gen = ++state.historyGen;
+    return fetch('/api/chat/history?phone=' + encodeURIComponent(phone), { cache: 'no-store' })
+      .then(function (res) {
+        if (!res.ok) throw new Error('HTTP ' + res.status);
+        return res.json();
+      })
+      .then(function (data) {
+        if (gen !== state.historyGen || phone !== state.phone) return;
+        var first = state.messages.size === 0;
+        (data && Array.isArray(data.messages) ? data.messages : []).forEach(function (raw) {
+          if (!raw || !raw.id) return;
+          var m = put({
+            id: String(raw.id),
+            from: raw.from === 'customer' ? 'customer' : 'bot',
+            text: raw.text == null ? '' : String(raw.text),
+            at: Number(raw.at) || Date.now(),
+            turnId: raw.turnId || undefined,
+            status: raw.from === 'customer' ? 'sent' : undefined,
+            error: raw.from === 'customer' ? null : undefined
+          });
+          if (Array.isArray(raw.sources)) {
+            m.sources = raw.sources;
+            if (raw.turnId) setSources(raw.turnId, raw.sources);
+          }
+        });
+        update(first);
+      })
+      .catch(function () {
+        if (phone === state.phone) showConnNotice('Riwayat chat belum bisa dimuat.', 'coba lagi', function () { hideConnNotice(); loadHistory(); });
+      });
+  }
+
+  function disconnect() {
+    clearTimeout(state.reconnectTimer);
+    clearTimeout(state.disconnectNoticeTimer);
+    if (state.es) { state.es.close(); state.es = null; }
+    state.connected = false;
+  }
+
+  function parseData(e) {
+    try { return JSON.parse(e.data || '{}') || {}; } catch (err) { return {}; }
+  }
+
+  function connect() {
+    disconnect();
+    if (!state.phone) return;
+    if (typeof window.EventSource !== 'function') {
+      showConnNotice('Browser ini tidak mendukung pembaruan langsung.', 'muat ulang', loadHistory);
+      loadHistory();
+      return;
+    }
+    var es = new EventSource('/api/chat/events?phone=' + encodeURIComponent(state.phone));
+    state.es = es;
+    es.onopen = function () {
+      if (state.es !== es) return;
+      state.connected = true;
+      state.reconnectDelay = 2000;
+      clearTimeout(state.disconnectNoticeTimer);
+      hideConnNotice();
+      refreshStatus();
+      loadHistory(); // catch up with anything missed while disconnected
+    };
+    es.onerror = function () {
+      if (state.es !== es) return;
+      state.connected = false;
+      refreshStatus();
+      clearTimeout(state.disconnectNoticeTimer);
+      state.disconnectNoticeTimer = setTimeout(function () {
+        if (!state.connected && state.es === es) showConnNotice('Koneksi terputus. Menyambungkan ulang…');
+      }, 4000);
+      if (es.readyState === 2) { // CLOSED: the browser gave up, so reconnect by hand
+        es.close();
+        state.reconnectTimer = setTimeout(function () { if (state.es === es) connect(); }, state.reconnectDelay);
+        state.reconnectDelay = Math.min(state.reconnectDelay * 2, 30000);
+      }
+    };
+    es.addEventListener('typing', function () {
+      if (state.es !== es) return;
+      setTyping(true);
+    });
+    es.addEventListener('message', function (e) {
+      if (state.es !== es) return;
+      var d = parseData(e);
+      if (!d.id) return;
+      setTyping(false);
+      put({
+        id: String(d.id), from: 'bot', text: d.text == null ? '' : String(d.text),
+        at: Number(d.at) || Date.now(), turnId: d.turnId || undefined
+      });
+      update(false);
+    });
+    es.addEventListener('sources', function (e) {
+      if (state.es !== es) return;
+      var d = parseData(e);
+      if (!d.turnId) return;
+      setSources(d.turnId, d.sources);
+      update(false);
+    });
+  }
+
+  function describeFailure(status, body) {
+    if (status === 404) return 'Chat web sedang tidak aktif.';
+    if (status === 400) return 'Pesan ditolak' + (body && body.error ? ' (' + String(body.error) + ')' : '') + '.';
+    if (status === 413) return 'Pesan terlalu panjang.';
+    if (status === 429) return 'Terlalu banyak pesan, tunggu sebentar.';
+    return 'Gagal terkirim.';
+  }
+
+  function post(m) {
+    var phone = state.phone;
+    put({ id: m.id, status: 'pending', error: null });
+    update(true);
+    var payload = JSON.stringify({ phone: phone, text: m.text, clientId: m.clientId });
+    var attempt = function (n) {
+      return fetch('/api/chat/messages', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: payload
+      }).then(function (res) {
+        if (res.status === 202 || res.ok) return { ok: true };
+        return res.json().catch(function () { return null; }).then(function (body) {
+          if (res.status >= 500 && n === 0) return sleep(1000).then(function () { return attempt(1); });
+          return { ok: false, error: describeFailure(res.status, body) };
+        });
+      }, function () {
+        // network failure: retry once with the same clientId (the server dedupes it)
+        if (n === 0) return sleep(1000).then(function () { return attempt(1); });
+        return { ok: false, error: 'Tidak terkirim. Periksa koneksi Anda.' };
+      });
+    };
+    return attempt(0).then(function (r) {
+      if (phone !== state.phone || state.messages.get(m.id) !== m) return;
+      put({ id: m.id, status: r.ok ? 'sent' : 'failed', error: r.ok ? null : r.error });
+      update(false);
+    });
+  }
+
+  function sendCurrent() {
+    var text = el.input.value.replace(/\s+$/, '');
+    if (!text.trim() || !state.phone) return;
+    if (text.length > 4096) {
+      showConnNotice('Pesan terlalu panjang (maks. 4096 karakter).');
+      return;
+    }
+    var clientId = uuid();
+    var m = put({ id: 'web.' + clientId, clientId: clientId, from: 'customer', text: text, at: Date.now(), status: 'pending' });
+    el.input.value = '';
+    autoGrow();
+    syncSendButton();
+    post(m);
+  }
+
+  // ---------- phone picker ----------
+
+  function setPhone(phone) {
+    el.phoneError.hidden = true;
+    if (phone === state.phone && state.es) return;
+    state.phone = phone;
+    storageSet(PHONE_KEY, phone);
+    state.messages = new Map();
+    state.turnSources = new Map();
+    el.list.replaceChildren();
+    setTyping(false);
+    hideConnNotice();
+    syncSendButton();
+    connect();
+  }
+
+  function applyOtherPhone() {
+    var p = normalizePhone(el.phoneInput.value);
+    if (!p) {
+      el.phoneError.textContent = 'Nomor tidak valid. Tulis 7–15 angka, mis. 6281234567890.';
+      el.phoneError.hidden = false;
+      el.phoneInput.setAttribute('aria-invalid', 'true');
+      return;
+    }
+    el.phoneInput.removeAttribute('aria-invalid');
+    el.phoneInput.value = p;
+    setPhone(p);
+  }
+
+  function buildPhoneOptions(samples, current) {
+    el.select.replaceChildren();
+    samples.forEach(function (p) {
+      var o = document.createElement('option');
+      o.value = p;
+      o.textContent = formatPhone(p);
+      el.select.appendChild(o);
+    });
+    var other = document.createElement('option');
+    other.value = OTHER;
+    other.textContent = 'nomor lain…';
+    el.select.appendChild(other);
+    var isSample = samples.indexOf(current) >= 0;
+    el.select.value = isSample ? current : OTHER;
+    el.otherForm.hidden = isSample;
+    if (!isSample) el.phoneInput.value = current || '';
+  }
+
+  el.select.addEventListener('change', function () {
+    if (el.select.value === OTHER) {
+      el.otherForm.hidden = false;
+      if (state.phone && (state.config.samplePhones || []).indexOf(state.phone) < 0) el.phoneInput.value = state.phone;
+      el.phoneInput.focus();
+    } else {
+      el.otherForm.hidden = true;
+      el.phoneError.hidden = true;
+      setPhone(el.select.value);
+    }
+  });
+  el.otherForm.addEventListener('submit', function (e) { e.preventDefault(); applyOtherPhone(); });
+  el.phoneInput.addEventListener('change', function () {
+    if (normalizePhone(el.phoneInput.value)) applyOtherPhone();
+  });
+
+  // ---------- composer ----------
+
+  function autoGrow() {
+    el.input.style.height = 'auto';
+    el.input.style.height = Math.min(el.input.scrollHeight, 132) + 'px';
+  }
+  function syncSendButton() {
+    el.send.disabled = !el.input.value.trim() || !state.phone;
+  }
+  el.input.addEventListener('input', function () { autoGrow(); syncSendButton(); });
+  el.input.addEventListener('keydown', function (e) {
+    if (e.key === 'Enter' && !e.shiftKey && !e.isComposing && e.keyCode !== 229) {
+      e.preventDefault();
+      sendCurrent();
+    }
+  });
+  el.composer.addEventListener('submit', function (e) {
+    e.preventDefault();
+    sendCurrent();
+    el.input.focus();
+  });
+
+  // ---------- start ----------
+
+  function applyConfig(cfg) {
+    state.config = cfg;
+    var name = cfg.business ? String(cfg.business) : 'wa-ai-bridge';
+    el.botName.textContent = name;
+    document.title = name + ' — Chat';
+    el.modeNotice.hidden = cfg.llm !== false;
+    var q = Number(cfg.quietSeconds);
+    if (isFinite(q) && q > 0) {
+      el.quietNotice.textContent = 'Bot menjawab setelah Anda diam ' + formatNumber(q) + ' detik.';
+      el.quietNotice.hidden = false;
+    }
+    var samples = (Array.isArray(cfg.samplePhones) ? cfg.samplePhones : [])
+      .map(function (p) { return normalizePhone(p); })
+      .filter(Boolean);
+    var stored = normalizePhone(storageGet(PHONE_KEY));
+    var phone = stored || samples[0] || null;
+    buildPhoneOptions(samples, phone);
+    if (phone) setPhone(phone);
+    else {
+      el.phoneInput.focus();
+      refreshStatus();
+    }
+  }
+
+  function start() {
+    syncSendButton();
+    fetch('/api/chat/config', { cache: 'no-store' })
+      .then(function (res) {
+        if (res.status === 404) throw new Error('disabled');
+        if (!res.ok) throw new Error('HTTP ' + res.status);
+        return res.json();
+      })
+      .then(applyConfig)
+      .catch(function (err) {
+        el.status.textContent = 'offline';
+        if (err && err.message === 'disabled') showConnNotice('Chat web sedang tidak aktif.');
+        else showConnNotice('Tidak bisa terhubung ke server.', 'coba lagi', function () { hideConnNotice(); start(); });
+      });
+  }
+
+  start();
+})();

@@ -1,0 +1,111 @@
+//! A person's conversation as it reads on their screen: what they sent and
+//! each part of our replies, oldest first. The web chat shows it back to the
+//! visitor; the admin page shows it (behind the token) to operators.
+
+use super::activity::ConversationSummary;
+use super::turns::parse_sources;
+use super::{Store, StoreError};
+use crate::domain::{ChannelKind, Source};
+use sqlx::Row;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum TranscriptEntry {
+    Customer {
+        id: String,
+        /// `None` for media without a caption, or once chat logging is off.
+        text: Option<String>,
+        kind: String,
+        at: i64,
+    },
+    Bot {
+        id: Option<String>,
+        text: Option<String>,
+        /// How the reply was made: `llm`, `offline`, `fallback`, `unreadable`.
+        kind: Option<String>,
+        at: i64,
+        /// `sent` (accepted by the channel), `delivered`, `read` or `failed`.
+        status: String,
+        turn_id: String,
+        /// On the last part of each reply only.
+        sources: Option<Vec<Source>>,
+    },
+}
+
+impl TranscriptEntry {
+    fn at(&self) -> i64 {
+        match self {
+            TranscriptEntry::Customer { at, .. } | TranscriptEntry::Bot { at, .. } => *at,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Transcript {
+    pub summary: ConversationSummary,
+    pub entries: Vec<TranscriptEntry>,
+}
+
+impl Store {
+    /// The user a channel knows by `address` (the web chat: the number the
+    /// visitor typed), if they ever wrote.
+    pub async fn user_by_address(&self, channel: ChannelKind, address: &str) -> Result<Option<i64>, StoreError> {
+        Ok(sqlx::query_scalar("SELECT id FROM users WHERE channel = $1 AND address = $2")
+            .bind(channel.as_str())
+            .bind(address)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    /// The last `limit` messages both ways; `None` for an unknown user.
+    pub async fn transcript(&self, user_id: i64, limit: i64) -> Result<Option<Transcript>, StoreError> {
+        let Some(summary) = self.summaries(&format!("u.id = {user_id}"), 1).await?.pop() else {
+            return Ok(None);
+        };
+        let inbound = sqlx::query(
+            "SELECT wa_message_id, kind, body, received_at FROM inbound_messages WHERE user_id = $1 \
+             ORDER BY received_at DESC, id DESC LIMIT $2",
+        )
+        .bind(user_id)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        let outbound = sqlx::query(
+            "SELECT o.wa_message_id, o.body, o.status, o.created_at, o.part_index, o.turn_id, t.reply_kind, t.sources, \
+               (SELECT MAX(p.part_index) FROM outbound_messages p WHERE p.turn_id = o.turn_id) AS last_part \
+             FROM outbound_messages o JOIN turns t ON t.id = o.turn_id WHERE t.user_id = $1 \
+             ORDER BY o.created_at DESC, o.id DESC LIMIT $2",
+        )
+        .bind(user_id)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut entries = Vec::with_capacity(inbound.len() + outbound.len());
+        for row in inbound.iter().rev() {
+            entries.push(TranscriptEntry::Customer {
+                id: row.try_get("wa_message_id")?,
+                text: row.try_get("body")?,
+                kind: row.try_get("kind")?,
+                at: row.try_get("received_at")?,
+            });
+        }
+        for row in outbound.iter().rev() {
+            let is_last = row.try_get::<i64, _>("part_index")? == row.try_get::<i64, _>("last_part")?;
+            let status: String = row.try_get("status")?;
+            entries.push(TranscriptEntry::Bot {
+                id: row.try_get("wa_message_id")?,
+                text: row.try_get("body")?,
+                kind: row.try_get("reply_kind")?,
+                at: row.try_get("created_at")?,
+                status: if status == "accepted" { "sent".to_owned() } else { status },
+                turn_id: row.try_get("turn_id")?,
+                sources: is_last.then(|| parse_sources(row.try_get("sources").ok().flatten())),
+            });
+        }
+        // A reply part is created after the messages it answers, so time
+        // order is conversation order.
+        entries.sort_by_key(TranscriptEntry::at);
+        let keep_from = entries.len().saturating_sub(limit.max(0) as usize);
+        entries.drain(..keep_from);
+        Ok(Some(Transcript { summary, entries }))
+    }
+}

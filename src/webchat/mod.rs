@@ -1,0 +1,212 @@
+//! The web chat: a channel beside WhatsApp for trying the bot in a browser
+//! (or a terminal, see `wa-ai-bridge chat`). Messages come in over HTTP and
+//! go through exactly the same pipeline as WhatsApp's; replies go out as
+//! Server-Sent Events to whoever has that number's chat open.
+
+use crate::channel::{Channel, SendError};
+use crate::domain::{DomainError, InboundMessage, MessageContent, PersonRef, PhoneNumber, Source, WaMessageId};
+use crate::store::{now_ms, Recipient};
+use async_trait::async_trait;
+use dashmap::DashMap;
+use serde::Serialize;
+use std::sync::Arc;
+use tokio::sync::broadcast;
+
+/// WhatsApp's own limit on a text message.
+pub const MAX_TEXT_CHARS: usize = 4096;
+/// Events a slow browser may fall behind by before it must reload history.
+const EVENT_BUFFER: usize = 64;
+
+#[derive(Debug, thiserror::Error)]
+pub enum WebChatError {
+    #[error("the web chat is turned off (WEB_CHAT_ENABLED=false)")]
+    Disabled,
+    #[error("invalid phone number: {0}")]
+    Phone(#[from] DomainError),
+    #[error("the message is empty")]
+    EmptyText,
+    #[error("the message is longer than {MAX_TEXT_CHARS} characters")]
+    TooLong,
+    #[error("clientId must be 1 to 64 letters, digits or dashes")]
+    ClientId,
+    #[error("could not store the message: {0}")]
+    Store(#[from] crate::store::StoreError),
+}
+
+/// What an open chat window is told.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "lowercase", rename_all_fields = "camelCase")]
+pub enum ChatEvent {
+    /// The bot read the messages and is writing.
+    Typing,
+    Message {
+        id: String,
+        text: String,
+        at: i64,
+        turn_id: String,
+    },
+    Sources {
+        turn_id: String,
+        sources: Vec<Source>,
+    },
+}
+
+impl ChatEvent {
+    /// The SSE event name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ChatEvent::Typing => "typing",
+            ChatEvent::Message { .. } => "message",
+            ChatEvent::Sources { .. } => "sources",
+        }
+    }
+
+    /// The SSE data: the variant's fields as a JSON object.
+    pub fn data(&self) -> serde_json::Value {
+        match serde_json::to_value(self) {
+            Ok(serde_json::Value::Object(mut tagged)) => {
+                tagged.remove(self.name()).unwrap_or_else(|| serde_json::json!({}))
+            }
+            _ => serde_json::json!({}),
+        }
+    }
+}
+
+/// A message typed into the web chat, checked before it is stored.
+pub fn inbound_message(phone: &str, text: &str, client_id: &str) -> Result<InboundMessage, WebChatError> {
+    let phone = PhoneNumber::parse(phone)?;
+    let text = text.trim();
+    if text.is_empty() {
+        return Err(WebChatError::EmptyText);
+    }
+    if text.chars().count() > MAX_TEXT_CHARS {
+        return Err(WebChatError::TooLong);
+    }
+    let client_id_ok =
+        (1..=64).contains(&client_id.len()) && client_id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+    if !client_id_ok {
+        return Err(WebChatError::ClientId);
+    }
+    Ok(InboundMessage {
+        // The browser picks the id, so a retried send is a duplicate, not a
+        // second message.
+        id: WaMessageId::parse(&format!("web.{client_id}")).map_err(|_| WebChatError::ClientId)?,
+        from: PersonRef::web(phone),
+        sent_at: now_ms() / 1000,
+        content: MessageContent::Text(text.to_owned()),
+    })
+}
+
+/// The web channel: one broadcast per number with a chat window open.
+#[derive(Clone, Default)]
+pub struct WebChat {
+    listeners: Arc<DashMap<String, broadcast::Sender<ChatEvent>>>,
+}
+
+/// An open chat window's feed; the number's broadcast goes when its last
+/// window closes, so numbers nobody watches cost nothing.
+pub struct Subscription {
+    pub events: broadcast::Receiver<ChatEvent>,
+    listeners: Arc<DashMap<String, broadcast::Sender<ChatEvent>>>,
+    key: String,
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        // Our own receiver is still alive here, hence "at most one".
+        self.listeners.remove_if(&self.key, |_, sender| sender.receiver_count() <= 1);
+    }
+}
+
+impl WebChat {
+    pub fn subscribe(&self, phone: &PhoneNumber) -> Subscription {
+        let key = phone.expose().to_owned();
+        let events =
+            self.listeners.entry(key.clone()).or_insert_with(|| broadcast::channel(EVENT_BUFFER).0).subscribe();
+        Subscription { events, listeners: Arc::clone(&self.listeners), key }
+    }
+
+    /// Numbers with a chat window open, in this process.
+    pub fn open_windows(&self) -> usize {
+        self.listeners.len()
+    }
+
+    fn publish(&self, to: &Recipient, event: ChatEvent) {
+        if let Recipient::Web(phone) = to {
+            if let Some(sender) = self.listeners.get(phone.expose()) {
+                // No window open: the reply is stored and shows in history.
+                let _ = sender.send(event);
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Channel for WebChat {
+    async fn send_text(&self, to: &Recipient, turn_id: &str, body: &str) -> Result<String, SendError> {
+        if !matches!(to, Recipient::Web(_)) {
+            return Err(SendError::Permanent { code: None, title: "not a web chat recipient".into() });
+        }
+        let id = format!("web-out.{}", uuid::Uuid::new_v4());
+        let event =
+            ChatEvent::Message { id: id.clone(), text: body.to_owned(), at: now_ms(), turn_id: turn_id.to_owned() };
+        self.publish(to, event);
+        Ok(id)
+    }
+
+    async fn mark_read(&self, to: &Recipient, _message_id: &str, typing: bool) -> Result<(), SendError> {
+        if typing {
+            self.publish(to, ChatEvent::Typing);
+        }
+        Ok(())
+    }
+
+    async fn reply_complete(&self, to: &Recipient, turn_id: &str, sources: &[Source]) {
+        self.publish(to, ChatEvent::Sources { turn_id: turn_id.to_owned(), sources: sources.to_vec() });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn phone() -> PhoneNumber {
+        PhoneNumber::parse("6281234567890").unwrap()
+    }
+
+    #[test]
+    fn checks_what_the_browser_sends() {
+        let message = inbound_message("+62 812-3456-7890", "  halo kak ", "3f2a-11").unwrap_err();
+        assert!(matches!(message, WebChatError::Phone(_)), "spaces and dashes are not digits");
+        let message = inbound_message("+6281234567890", "  halo kak ", "3f2a-11").unwrap();
+        assert_eq!(message.id.as_str(), "web.3f2a-11");
+        assert_eq!(message.content, MessageContent::Text("halo kak".into()));
+        assert!(matches!(inbound_message("6281234567890", " ", "a"), Err(WebChatError::EmptyText)));
+        let long = "a".repeat(MAX_TEXT_CHARS + 1);
+        assert!(matches!(inbound_message("6281234567890", &long, "a"), Err(WebChatError::TooLong)));
+        assert!(matches!(inbound_message("6281234567890", "halo", "a b"), Err(WebChatError::ClientId)));
+        assert!(matches!(inbound_message("6281234567890", "halo", ""), Err(WebChatError::ClientId)));
+    }
+
+    #[tokio::test]
+    async fn replies_reach_open_windows_and_closed_ones_are_forgotten() {
+        let chat = WebChat::default();
+        let to = Recipient::Web(phone());
+        let mut window = chat.subscribe(&phone());
+        chat.mark_read(&to, "web.1", true).await.unwrap();
+        let id = chat.send_text(&to, "turn-1", "Halo kak!").await.unwrap();
+        chat.reply_complete(&to, "turn-1", &[]).await;
+        assert_eq!(window.events.recv().await.unwrap(), ChatEvent::Typing);
+        let ChatEvent::Message { id: sent, text, turn_id, .. } = window.events.recv().await.unwrap() else {
+            panic!("expected the reply")
+        };
+        assert_eq!((sent, text.as_str(), turn_id.as_str()), (id, "Halo kak!", "turn-1"));
+        let sources = window.events.recv().await.unwrap();
+        assert_eq!(sources.name(), "sources");
+        assert_eq!(sources.data(), serde_json::json!({ "turnId": "turn-1", "sources": [] }));
+        assert_eq!(chat.open_windows(), 1);
+        drop(window);
+        assert_eq!(chat.open_windows(), 0);
+        assert!(chat.send_text(&Recipient::Phone(phone()), "t", "x").await.is_err(), "WhatsApp numbers are not ours");
+    }
+}
