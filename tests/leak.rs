@@ -40,11 +40,27 @@ async fn debug_logs_never_show_full_numbers_or_secrets() {
     app.wait_for_texts(1).await;
     // Refused requests are logged too.
     app.post_raw(b"{}", Some("sha256=00")).await;
+    // The web chat carries its number in a query string and a JSON body.
+    let events = app.client.get(format!("{}/api/chat/events?phone=6285700001111", app.address)).send().await.unwrap();
+    let posted = app
+        .client
+        .post(format!("{}/api/chat/messages", app.address))
+        .json(&serde_json::json!({ "phone": "6285700001111", "text": "halo", "clientId": "leak-1" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(posted.status(), 202);
+    wait_until(|| async { app.count("SELECT COUNT(*) FROM turns WHERE status = 'answered'").await == 2 }).await;
+    drop(events);
+    let admin = app.client.get(format!("{}/api/admin/conversations", app.address)).bearer_auth(ADMIN_TOKEN);
+    assert_eq!(admin.send().await.unwrap().status(), 200);
 
     let log = String::from_utf8_lossy(&captured.0.lock().unwrap()).into_owned();
     assert!(log.contains("turn"), "the conversation was logged at all:\n{log}");
     assert!(log.contains("6281******789"), "the masked number is what the log shows");
-    for secret in ["6281234567789", APP_SECRET, ACCESS_TOKEN, OPENROUTER_KEY, VERIFY_TOKEN] {
+    for secret in
+        ["6281234567789", "6285700001111", APP_SECRET, ACCESS_TOKEN, OPENROUTER_KEY, VERIFY_TOKEN, ADMIN_TOKEN]
+    {
         assert!(!log.contains(secret), "{secret} leaked into the log");
     }
 }
