@@ -12,6 +12,7 @@ pub mod channel;
 pub mod cli;
 pub mod config;
 pub mod domain;
+pub mod housekeeping;
 pub mod knowledge;
 pub mod llm;
 pub mod pipeline;

@@ -3,12 +3,14 @@
 //! are Unix milliseconds from our clock, so the same integers work on both.
 
 mod activity;
+mod cleanup;
 mod ingest;
 mod people;
 mod stats;
 mod turns;
 
 pub use activity::ActiveConversation;
+pub use cleanup::Deleted;
 pub use ingest::IngestOutcome;
 pub use people::Recipient;
 pub use stats::{DayStats, Stats};

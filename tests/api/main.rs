@@ -5,6 +5,7 @@
 mod conversation;
 mod delivery;
 mod helpers;
+mod housekeeping;
 mod knowledge;
 mod operations;
 mod recovery;
