@@ -27,6 +27,7 @@ pub struct Settings {
     /// The web chat at `/` and its API; an operator who only wants
     /// WhatsApp turns it off.
     pub web_chat_enabled: bool,
+    pub retention: RetentionSettings,
 }
 
 #[derive(Debug, Clone)]
@@ -80,6 +81,20 @@ pub struct KnowledgeSettings {
     /// document cannot crowd out the conversation or blow the model's window.
     pub max_context_chars: usize,
     pub file_timeout: Duration,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct RetentionSettings {
+    /// Delete finished conversations once a day.
+    pub cleanup: bool,
+    /// How old a conversation must be before the daily cleanup deletes it.
+    pub cleanup_after_days: u32,
+    /// Not read from the environment: about a minute after start, out of
+    /// the way of start-up work; tests shorten it.
+    pub first_cleanup_after: Duration,
+    /// Keep message bodies after the reply is sent (without them the bot
+    /// has no memory of earlier turns).
+    pub chat_logging: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -171,6 +186,20 @@ impl<F: Fn(&str) -> Option<String>> Reader<'_, F> {
             history_turns: self.number("CONVERSATION_HISTORY_TURNS", 10),
             admin_token: self.secret(&["ADMIN_API_TOKEN"]),
             web_chat_enabled: self.flag("WEB_CHAT_ENABLED", true),
+            retention: self.retention(),
+        }
+    }
+
+    fn retention(&mut self) -> RetentionSettings {
+        let cleanup_after_days = self.number("CLEANUP_OLD_SESSIONS_DAYS", 30);
+        if cleanup_after_days == 0 {
+            self.problems.push("CLEANUP_OLD_SESSIONS_DAYS must be at least 1".into());
+        }
+        RetentionSettings {
+            cleanup: self.flag("ENABLE_CLEANUP", false),
+            cleanup_after_days,
+            first_cleanup_after: Duration::from_secs(60),
+            chat_logging: self.flag("ENABLE_CHAT_LOGGING", true),
         }
     }
 
@@ -240,20 +269,6 @@ impl<F: Fn(&str) -> Option<String>> Reader<'_, F> {
         self.first(keys).map(SecretString::from)
     }
 
-    fn flag(&mut self, key: &str, default: bool) -> bool {
-        match self.text(key).map(|raw| raw.to_ascii_lowercase()) {
-            None => default,
-            Some(raw) => match raw.as_str() {
-                "true" | "1" | "yes" | "on" => true,
-                "false" | "0" | "no" | "off" => false,
-                _ => {
-                    self.problems.push(format!("{key} must be true or false, got {raw:?}"));
-                    default
-                }
-            },
-        }
-    }
-
     fn number<T: std::str::FromStr>(&mut self, key: &str, default: T) -> T {
         match self.text(key) {
             None => default,
@@ -261,6 +276,18 @@ impl<F: Fn(&str) -> Option<String>> Reader<'_, F> {
                 self.problems.push(format!("{key} must be a whole number, got {raw:?}"));
                 default
             }),
+        }
+    }
+
+    fn flag(&mut self, key: &str, default: bool) -> bool {
+        let Some(raw) = self.text(key) else { return default };
+        match raw.to_ascii_lowercase().as_str() {
+            "true" | "1" => true,
+            "false" | "0" => false,
+            _ => {
+                self.problems.push(format!("{key} must be true, false, 1 or 0, got {raw:?}"));
+                default
+            }
         }
     }
 
@@ -340,6 +367,45 @@ mod tests {
             read(&[("MESSAGE_BUFFER_SECONDS", "0.5"), ("OPENROUTER_FALLBACK_MODELS", " a/b , c/d ,,")]).unwrap();
         assert_eq!(settings.buffer.quiet, Duration::from_millis(500));
         assert_eq!(settings.llm.fallback_models, vec!["a/b", "c/d"]);
+    }
+
+    #[test]
+    fn retention_defaults_keep_everything() {
+        let retention = read(&[]).unwrap().retention;
+        assert!(!retention.cleanup);
+        assert_eq!(retention.cleanup_after_days, 30);
+        assert!(retention.chat_logging);
+    }
+
+    #[test]
+    fn retention_flags_accept_true_false_one_and_zero() {
+        let retention =
+            read(&[("ENABLE_CLEANUP", "TRUE"), ("CLEANUP_OLD_SESSIONS_DAYS", "7"), ("ENABLE_CHAT_LOGGING", "0")])
+                .unwrap()
+                .retention;
+        assert!(retention.cleanup);
+        assert_eq!(retention.cleanup_after_days, 7);
+        assert!(!retention.chat_logging);
+        assert!(read(&[("ENABLE_CLEANUP", "1"), ("ENABLE_CHAT_LOGGING", "false")]).unwrap().retention.cleanup);
+    }
+
+    #[test]
+    fn bad_retention_values_are_reported_with_the_rest() {
+        let err = read(&[
+            ("ENABLE_CLEANUP", "yes"),
+            ("CLEANUP_OLD_SESSIONS_DAYS", "0"),
+            ("ENABLE_CHAT_LOGGING", "off"),
+            ("PORT", "eighty"),
+        ])
+        .unwrap_err();
+        assert_eq!(err.problems.len(), 4, "{err}");
+        for key in ["ENABLE_CLEANUP", "CLEANUP_OLD_SESSIONS_DAYS", "ENABLE_CHAT_LOGGING"] {
+            assert!(err.to_string().contains(key), "{key} in {err}");
+        }
+        for days in ["-3", "1.5", "thirty"] {
+            let err = read(&[("CLEANUP_OLD_SESSIONS_DAYS", days)]).unwrap_err();
+            assert!(err.to_string().contains("CLEANUP_OLD_SESSIONS_DAYS"), "{err}");
+        }
     }
 
     #[test]

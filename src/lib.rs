@@ -13,6 +13,7 @@ pub mod channel;
 pub mod cli;
 pub mod config;
 pub mod domain;
+pub mod housekeeping;
 pub mod incidents;
 pub mod knowledge;
 pub mod llm;

@@ -177,6 +177,7 @@ mod tests {
         buffer.schedule(3, now - Duration::from_secs(40), now - Duration::from_secs(30));
         let (user, at) = due.recv().await.unwrap();
         assert_eq!((user, at), (3, now));
+        assert!(buffer.is_empty(), "a fired window is not kept");
     }
 
     #[tokio::test(start_paused = true)]
@@ -196,5 +197,6 @@ mod tests {
         buffer.retry_at(9, now + Duration::from_secs(2));
         let (user, at) = due.recv().await.unwrap();
         assert_eq!((user, at - now), (9, Duration::from_secs(2)));
+        assert!(buffer.is_empty(), "a fired retry is not kept");
     }
 }

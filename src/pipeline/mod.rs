@@ -53,6 +53,7 @@ struct Inner {
     answering: TaskTracker,
     stopping: AtomicBool,
     shutdown_grace: Duration,
+    chat_logging: bool,
 }
 
 /// A reply and how it came about, for the turn's log line.
@@ -75,6 +76,8 @@ pub struct Parts {
     pub prompts: Prompts,
     pub history_turns: usize,
     pub buffer: BufferSettings,
+    /// Keep message bodies once the turn is finished.
+    pub chat_logging: bool,
 }
 
 impl Pipeline {
@@ -109,6 +112,7 @@ impl Pipeline {
                 answering: TaskTracker::new(),
                 stopping: AtomicBool::new(false),
                 shutdown_grace: parts.buffer.shutdown_grace,
+                chat_logging: parts.chat_logging,
             }),
         };
         let dispatcher = pipeline.clone();
@@ -229,7 +233,7 @@ impl Pipeline {
         let inner = &self.inner;
         let Some(recipient) = turn.recipient.clone() else {
             tracing::error!(turn = %turn.id, "person has neither a valid phone number nor a BSUID");
-            let _ = inner.store.finish_turn(&turn.id, &inner.owner, "failed", now_ms()).await;
+            let _ = inner.store.finish_turn(&turn.id, &inner.owner, "failed", now_ms(), inner.chat_logging).await;
             return;
         };
         let heartbeat = self.keep_lease(&turn.id);
@@ -274,7 +278,8 @@ impl Pipeline {
             self.channel(&recipient).reply_complete(&recipient, &turn.id, &composed.sources).await;
         }
         let finished_at = now_ms();
-        if let Err(error) = inner.store.finish_turn(&turn.id, &inner.owner, outcome, finished_at).await {
+        let finished = inner.store.finish_turn(&turn.id, &inner.owner, outcome, finished_at, inner.chat_logging).await;
+        if let Err(error) = finished {
             tracing::error!(turn = %turn.id, %error, "could not mark the turn finished");
         }
         metrics::counter!("wa_turns_total", "outcome" => outcome).increment(1);

@@ -66,6 +66,7 @@ impl Application {
             prompts,
             history_turns: settings.history_turns,
             buffer: settings.buffer,
+            chat_logging: settings.retention.chat_logging,
         });
         let listener = TcpListener::bind(("0.0.0.0", settings.port))
             .await
@@ -108,6 +109,7 @@ impl Application {
                 tokio::time::sleep(interval).await;
             }
         });
+        crate::housekeeping::start_cleanup(self.state.store.clone(), self.state.settings.retention);
         let (knowledge, incidents) = (self.state.knowledge.clone(), self.state.incidents.clone());
         // Webhooks are served while this runs; replies wait for it only if
         // there is no earlier index to answer from.

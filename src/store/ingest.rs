@@ -4,15 +4,21 @@
 //! after its own messages are committed.
 
 use super::people::{upsert_person, PeopleCache};
-use super::{Backend, Params, Store, StoreError};
+use super::{now_ms, Backend, Params, Store, StoreError};
 use crate::domain::{InboundMessage, StatusUpdate};
 use std::collections::HashSet;
+use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
+use tokio::time::{Instant, MissedTickBehavior};
 
 /// Webhooks stored per transaction at most.
 const MAX_BATCH: usize = 256;
 /// Webhooks waiting for the writer before senders are slowed down.
 pub(super) const QUEUE: usize = 4096;
+/// People not heard from for an hour are forgotten by the writer's cache,
+/// checked once an hour.
+const IDLE: Duration = Duration::from_secs(60 * 60);
+const PRUNE_EVERY: Duration = IDLE;
 
 /// What storing one webhook changed.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -52,30 +58,48 @@ impl Store {
 }
 
 /// The single writer: takes whatever webhooks are waiting and stores them
-/// together. A failed batch is retried webhook by webhook, so one bad
-/// webhook cannot fail the others.
+/// together, and forgets people who went quiet (also when no webhooks come).
 pub(super) async fn run_writer(store: Store, mut queue: mpsc::Receiver<Job>) {
     let mut cache = PeopleCache::default();
     let mut jobs = Vec::with_capacity(MAX_BATCH);
-    while queue.recv_many(&mut jobs, MAX_BATCH).await > 0 {
-        match write_batch(&store, &mut cache, &jobs).await {
-            Ok(outcomes) => {
-                for (job, outcome) in jobs.drain(..).zip(outcomes) {
-                    let _ = job.reply.send(Ok(outcome));
+    let mut prune = tokio::time::interval_at(Instant::now() + PRUNE_EVERY, PRUNE_EVERY);
+    prune.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            received = queue.recv_many(&mut jobs, MAX_BATCH) => {
+                if received == 0 {
+                    return;
                 }
+                write_jobs(&store, &mut cache, &mut jobs).await;
             }
-            Err(_) if jobs.len() > 1 => {
-                cache.clear();
-                for job in jobs.drain(..) {
-                    let result = write_batch(&store, &mut cache, std::slice::from_ref(&job)).await;
-                    let _ = job.reply.send(result.map(|mut outcomes| outcomes.remove(0)));
-                }
+            _ = prune.tick() => {
+                let dropped = cache.prune(now_ms() - IDLE.as_millis() as i64);
+                tracing::debug!(dropped, "forgot identities of people idle for an hour");
             }
-            Err(error) => {
-                cache.clear();
-                if let Some(job) = jobs.pop() {
-                    let _ = job.reply.send(Err(error));
-                }
+        }
+    }
+}
+
+/// A failed batch is retried webhook by webhook, so one bad webhook cannot
+/// fail the others.
+async fn write_jobs(store: &Store, cache: &mut PeopleCache, jobs: &mut Vec<Job>) {
+    match write_batch(store, cache, jobs).await {
+        Ok(outcomes) => {
+            for (job, outcome) in jobs.drain(..).zip(outcomes) {
+                let _ = job.reply.send(Ok(outcome));
+            }
+        }
+        Err(_) if jobs.len() > 1 => {
+            cache.clear();
+            for job in jobs.drain(..) {
+                let result = write_batch(store, cache, std::slice::from_ref(&job)).await;
+                let _ = job.reply.send(result.map(|mut outcomes| outcomes.remove(0)));
+            }
+        }
+        Err(error) => {
+            cache.clear();
+            if let Some(job) = jobs.pop() {
+                let _ = job.reply.send(Err(error));
             }
         }
     }

@@ -3,6 +3,7 @@
 //! are Unix milliseconds from our clock, so the same integers work on both.
 
 mod activity;
+mod cleanup;
 mod ingest;
 mod people;
 mod stats;
@@ -10,6 +11,7 @@ mod transcripts;
 mod turns;
 
 pub use activity::ConversationSummary;
+pub use cleanup::Deleted;
 pub use ingest::IngestOutcome;
 pub use people::Recipient;
 pub use stats::{DayStats, HourStats, Stats};

@@ -15,10 +15,12 @@ pub(super) struct PeopleCache {
     staged: HashMap<String, Known>,
 }
 
-#[derive(Clone, PartialEq)]
+#[derive(Clone)]
 struct Known {
     user_id: i64,
     profile_name: Option<String>,
+    /// When this person's last webhook arrived (Unix ms).
+    last_seen: i64,
 }
 
 impl PeopleCache {
@@ -34,13 +36,25 @@ impl PeopleCache {
         self.staged.clear();
     }
 
+    /// Forgets people not seen since `idle_since`, returning how many
+    /// identities were dropped. Besides freeing memory, this keeps the cache
+    /// from naming a user the daily cleanup has deleted: a user is only
+    /// deleted when nothing of theirs is younger than the retention period,
+    /// which is at least a day.
+    pub(super) fn prune(&mut self, idle_since: i64) -> usize {
+        let before = self.known.len();
+        self.known.retain(|_, known| known.last_seen >= idle_since);
+        before - self.known.len()
+    }
+
     fn get(&self, key: &str) -> Option<&Known> {
         self.staged.get(key).or_else(|| self.known.get(key))
     }
 
     /// The user id when every identity of `person` is already linked to the
-    /// same user with the same profile name: nothing to write.
-    fn lookup(&self, person: &PersonRef) -> Option<i64> {
+    /// same user with the same profile name: nothing to write. A hit counts
+    /// as seeing the person at `now`.
+    fn lookup(&mut self, person: &PersonRef, now: i64) -> Option<i64> {
         let mut user = None;
         for key in identity_keys(person) {
             let known = self.get(&key)?;
@@ -50,11 +64,16 @@ impl PeopleCache {
             }
             user = Some(known.user_id);
         }
+        for key in identity_keys(person) {
+            if let Some(known) = self.staged.get_mut(&key).or_else(|| self.known.get_mut(&key)) {
+                known.last_seen = known.last_seen.max(now);
+            }
+        }
         user
     }
 
-    fn stage(&mut self, person: &PersonRef, user_id: i64) {
-        let known = Known { user_id, profile_name: person.profile_name.clone() };
+    fn stage(&mut self, person: &PersonRef, user_id: i64, now: i64) {
+        let known = Known { user_id, profile_name: person.profile_name.clone(), last_seen: now };
         for key in identity_keys(person) {
             self.staged.insert(key, known.clone());
         }
@@ -117,11 +136,11 @@ pub(super) async fn upsert_person(
     person: &PersonRef,
     now: i64,
 ) -> Result<i64, StoreError> {
-    if let Some(user_id) = cache.lookup(person) {
+    if let Some(user_id) = cache.lookup(person, now) {
         return Ok(user_id);
     }
     let user_id = upsert_uncached(tx, person, now).await?;
-    cache.stage(person, user_id);
+    cache.stage(person, user_id, now);
     Ok(user_id)
 }
 
@@ -211,4 +230,53 @@ async fn link_existing(
     .execute(&mut **tx)
     .await?;
     Ok(Some(id))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HOUR: i64 = 60 * 60 * 1000;
+
+    fn person(phone: &str) -> PersonRef {
+        PersonRef::new(Some(PhoneNumber::parse(phone).unwrap()), None).unwrap()
+    }
+
+    fn cache_with(people: &[(&PersonRef, i64, i64)]) -> PeopleCache {
+        let mut cache = PeopleCache::default();
+        for (person, user_id, seen) in people {
+            cache.stage(person, *user_id, *seen);
+        }
+        cache.commit();
+        cache
+    }
+
+    #[test]
+    fn people_idle_for_an_hour_are_forgotten_and_active_ones_kept() {
+        let (quiet, chatty) = (person("6281111111111"), person("6282222222222"));
+        let mut cache = cache_with(&[(&quiet, 1, 0), (&chatty, 2, 0)]);
+        assert_eq!(cache.lookup(&chatty, 50 * 60 * 1000), Some(2), "a hit is a sighting");
+
+        let now = HOUR + 1;
+        assert_eq!(cache.prune(now - HOUR), 1);
+        assert_eq!(cache.lookup(&quiet, now), None, "forgotten: the next webhook asks the database");
+        assert_eq!(cache.lookup(&chatty, now), Some(2));
+    }
+
+    #[test]
+    fn nobody_is_forgotten_within_the_hour() {
+        let someone = person("6281111111111");
+        let mut cache = cache_with(&[(&someone, 1, 10 * HOUR)]);
+        assert_eq!(cache.prune(10 * HOUR), 0);
+        assert_eq!(cache.lookup(&someone, 10 * HOUR), Some(1));
+    }
+
+    #[test]
+    fn every_identity_of_a_person_is_forgotten_together() {
+        let phone = PhoneNumber::parse("6281111111111").unwrap();
+        let both = PersonRef::new(Some(phone), Some(Bsuid::parse("ID.123456").unwrap())).unwrap();
+        let mut cache = cache_with(&[(&both, 1, 0)]);
+        assert_eq!(cache.prune(HOUR), 2);
+        assert!(cache.known.is_empty());
+    }
 }

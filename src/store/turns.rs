@@ -253,14 +253,37 @@ impl Store {
         Ok(released.rows_affected())
     }
 
-    pub async fn finish_turn(&self, turn_id: &str, owner: &str, status: &str, now: i64) -> Result<(), StoreError> {
-        sqlx::query("UPDATE turns SET status = $1, answered_at = $2 WHERE id = $3 AND owner = $4")
+    /// Marks the turn done. Without `keep_text` its words (the person's
+    /// messages, the reply and its parts) are dropped in the same
+    /// transaction; ids, times, statuses and usage stay, which is all that
+    /// exactly-once and the statistics need.
+    pub async fn finish_turn(
+        &self,
+        turn_id: &str,
+        owner: &str,
+        status: &str,
+        now: i64,
+        keep_text: bool,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.write_tx().await?;
+        let finished = sqlx::query("UPDATE turns SET status = $1, answered_at = $2 WHERE id = $3 AND owner = $4")
             .bind(status)
             .bind(now)
             .bind(turn_id)
             .bind(owner)
-            .execute(&self.pool)
-            .await?;
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if finished == 1 && !keep_text {
+            for forget in [
+                "UPDATE turns SET user_text = NULL, reply_text = NULL WHERE id = $1",
+                "UPDATE inbound_messages SET body = NULL WHERE turn_id = $1",
+                "UPDATE outbound_messages SET body = NULL WHERE turn_id = $1",
+            ] {
+                sqlx::query(forget).bind(turn_id).execute(&mut *tx).await?;
+            }
+        }
+        tx.commit().await?;
         Ok(())
     }
 }
@@ -488,7 +511,8 @@ async fn touch_sessions(
 
 /// The last `limit` answered turns of each person, oldest first, in one
 /// query. Fallback apologies are left out: they would teach the model
-/// nothing and crowd out real answers.
+/// nothing and crowd out real answers. So are turns whose words were not
+/// kept (`ENABLE_CHAT_LOGGING=false`).
 async fn load_history(
     tx: &mut Transaction<'_, Any>,
     backend: Backend,
@@ -500,7 +524,8 @@ async fn load_history(
         "SELECT user_id, user_text, reply_text FROM ( \
            SELECT user_id, user_text, reply_text, created_at, \
                   ROW_NUMBER() OVER (PARTITION BY user_id ORDER BY created_at DESC) AS recent \
-           FROM turns WHERE status = 'answered' AND reply_kind = 'llm' AND user_id IN ({}) \
+           FROM turns WHERE status = 'answered' AND reply_kind = 'llm' \
+             AND user_text IS NOT NULL AND reply_text IS NOT NULL AND user_id IN ({}) \
          ) latest WHERE recent <= {} ORDER BY user_id, created_at",
         p.list(user_ids.len()),
         p.one()

@@ -6,6 +6,7 @@ mod admin_views;
 mod conversation;
 mod delivery;
 mod helpers;
+mod housekeeping;
 mod knowledge;
 mod operations;
 mod recovery;
