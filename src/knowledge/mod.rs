@@ -45,8 +45,12 @@ impl Passage {
         }
     }
 
+    /// The citation and the heading path below the document's own title
+    /// (which the citation already names).
     pub fn source(&self) -> Source {
-        Source { citation: self.citation(), heading: self.heading.clone() }
+        let heading = self.heading.as_deref().map(|h| h.strip_prefix(&format!("{} › ", self.title)).unwrap_or(h));
+        let heading = heading.filter(|h| *h != self.title).map(str::to_owned);
+        Source { citation: self.citation(), heading }
     }
 }
 
