@@ -117,7 +117,10 @@
     opts = opts || {};
     var headers = { Accept: 'application/json' };
     if (opts.token || state.token) headers.Authorization = 'Bearer ' + (opts.token || state.token);
-    return fetch(path, { method: opts.method || 'GET', headers: headers, cache: 'no-store' })
+    var init = { method: opts.method || 'GET', headers: headers, cache: 'no-store' };
+    // a hung request must not stop the auto-refresh for good
+    if (window.AbortSignal && typeof AbortSignal.timeout === 'function') init.signal = AbortSignal.timeout(opts.timeoutMs || 20000);
+    return fetch(path, init)
       .then(function (res) {
         return res.text().then(function (txt) {
           var body = null;
@@ -182,6 +185,10 @@
     state.token = null;
     state.selectedId = null;
     state.selectedSig = null;
+    state.autoSelected = false;
+    el.transcript.replaceChildren();
+    el.transcriptHead.replaceChildren(h('span', 'muted', 'Pilih percakapan untuk melihat isinya.'));
+    el.refreshReport.hidden = true;
     try { sessionStorage.removeItem(TOKEN_KEY); } catch (e) { /* ignore */ }
     el.tokenInput.value = '';
     showLogin(reason || '');
@@ -386,24 +393,28 @@
 
   // ---------- charts (inline SVG, drawn here) ----------
 
-  function niceMax(v) {
-    if (!(v > 0)) return 1;
-    var p = Math.pow(10, Math.floor(Math.log10(v)));
-    var m = v / p;
-    var n = m <= 1 ? 1 : m <= 2 ? 2 : m <= 2.5 ? 2.5 : m <= 5 ? 5 : 10;
-    return n * p;
+  // top of the y axis: 4 grid steps of a round size (counts: 1, 1.5, 2, 2.5, 3, 4, 5, 6, 8 × 10^k; seconds: 1, 2, 2.5, 5 × 10^k)
+  function niceMax(v, integer) {
+    if (!(v > 0)) return integer ? 4 : 1;
+    var raw = v / 4;
+    var p = Math.pow(10, Math.floor(Math.log10(raw)));
+    var steps = integer ? [1, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10] : [1, 2, 2.5, 5, 10];
+    var step = p * 10;
+    for (var i = 0; i < steps.length; i++) { if (steps[i] * p >= raw - 1e-9) { step = steps[i] * p; break; } }
+    if (integer) step = Math.max(1, Math.ceil(step));
+    return step * 4;
   }
 
-  function chartFrame(hours, maxV, unit) {
+  function chartFrame(hours, maxV, unit, integer) {
     var W = 600, H = 230, L = 38, R = 10, T = 24, B = 34;
     var svg = s('svg', { viewBox: '0 0 ' + W + ' ' + H, role: 'img', preserveAspectRatio: 'xMidYMid meet' });
     var iw = W - L - R, ih = H - T - B;
-    var top = niceMax(maxV);
+    var top = niceMax(maxV, integer);
     for (var g = 0; g <= 4; g++) {
       var y = T + ih - (ih * g) / 4;
       svg.appendChild(s('line', { x1: L, x2: W - R, y1: y, y2: y, class: 'grid' }));
       var val = (top * g) / 4;
-      svg.appendChild(s('text', { x: L - 6, y: y + 3.5, 'text-anchor': 'end', class: 'axis' }, num(val, val < 10 && val % 1 ? 1 : 0)));
+      svg.appendChild(s('text', { x: L - 6, y: y + 3.5, 'text-anchor': 'end', class: 'axis' }, num(val, Math.abs(val % 1) > 1e-9 ? 1 : 0)));
     }
     var n = hours.length;
     var step = n ? iw / n : iw;
@@ -429,7 +440,7 @@
     var hours = (data && Array.isArray(data.hours) ? data.hours : []).filter(function (x) { return x && isFinite(Number(x.start)); });
     // messages per hour: bars
     var maxM = hours.reduce(function (m, x) { return Math.max(m, Number(x.messages) || 0); }, 0);
-    var f = chartFrame(hours, maxM, 'pesan');
+    var f = chartFrame(hours, maxM, 'pesan', true);
     var total = 0;
     hours.forEach(function (hr, i) {
       var v = Number(hr.messages) || 0;
@@ -522,6 +533,11 @@
       return li;
     });
     el.convList.replaceChildren.apply(el.convList, items);
+    if (state.selectedId == null && !state.autoSelected) {
+      state.autoSelected = true; // open the newest conversation once, so the transcript is not empty
+      selectConversation(list[0].id);
+      return;
+    }
     // keep an open transcript fresh when that conversation changed
     if (state.selectedId != null) {
       var sel = list.filter(function (c) { return String(c.id) === String(state.selectedId); })[0];
@@ -557,6 +573,16 @@
     });
   }
 
+  // "Title › 2. Jam › 2.1" under the citation "Title, hlm. 3" -> "2. Jam › 2.1"
+  function shortHeading(citation, heading) {
+    var title = citation.replace(/,\s*(hlm|hal|p|page)\.?\s*[\d\u2013-]+$/i, '').trim();
+    if (title && heading.indexOf(title) === 0) {
+      var rest = heading.slice(title.length).replace(/^\s*›\s*/, '').trim();
+      return rest;
+    }
+    return heading;
+  }
+
   function renderTranscript(t, scrollDown) {
     t = t || {};
     var head = [];
@@ -589,7 +615,9 @@
         src.appendChild(h('strong', null, 'Sumber:'));
         var ul = h('ul');
         m.sources.forEach(function (x) {
-          ul.appendChild(h('li', null, (x && x.citation ? x.citation : 'Dokumen') + (x && x.heading ? ' — ' + x.heading : '')));
+          var cit = x && x.citation ? String(x.citation) : 'Dokumen';
+          var head = x && x.heading ? shortHeading(cit, String(x.heading)) : '';
+          ul.appendChild(h('li', null, cit + (head ? ' — ' + head : '')));
         });
         src.appendChild(ul);
         b.appendChild(src);
@@ -696,7 +724,7 @@
     if (state.refreshingKb) return;
     state.refreshingKb = true;
     setRefreshBusy(true);
-    api('/api/whatsapp/refresh-kb', { method: 'POST' })
+    api('/api/whatsapp/refresh-kb', { method: 'POST', timeoutMs: 600000 })
       .then(function (report) { renderReport(report, null); })
       .catch(function (err) {
         if (handleAuthFailure(err)) return;

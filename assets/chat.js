@@ -278,6 +278,13 @@
     return s && s.length ? s : null;
   }
 
+  // the heading may repeat the document title: "Title › 2. Jam › 2.1" under "Title, hlm. 3" -> "2. Jam › 2.1"
+  function shortHeading(citation, heading) {
+    var title = citation.replace(/,\s*(hlm|hal|p|page)\.?\s*[\d\u2013-]+$/i, '').trim();
+    if (title && heading.indexOf(title) === 0) return heading.slice(title.length).replace(/^\s*›\s*/, '').trim();
+    return heading;
+  }
+
   function buildSources(sources) {
     var box = h('div', 'sources');
     box.setAttribute('data-testid', 'sources');
@@ -286,10 +293,12 @@
     sources.forEach(function (s) {
       var li = h('li', 'source-item');
       li.setAttribute('data-testid', 'source-item');
-      var span = h('span', null, s && s.citation ? String(s.citation) : 'Dokumen');
-      if (s && s.heading) {
+      var citation = s && s.citation ? String(s.citation) : 'Dokumen';
+      var span = h('span', null, citation);
+      var heading = s && s.heading ? shortHeading(citation, String(s.heading)) : '';
+      if (heading) {
         span.appendChild(document.createTextNode(' — '));
-        span.appendChild(h('span', 'source-heading', String(s.heading)));
+        span.appendChild(h('span', 'source-heading', heading));
       }
       li.appendChild(span);
       ul.appendChild(li);
@@ -608,6 +617,7 @@
     hideConnNotice();
     syncSendButton();
     connect();
+    loadHistory(); // right away, without waiting for the stream (a buffering proxy may hold it back)
   }
 
   function applyOtherPhone() {

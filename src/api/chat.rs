@@ -9,7 +9,7 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::Json;
-use futures::stream::Stream;
+use futures::stream::{Stream, StreamExt};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::convert::Infallible;
@@ -90,7 +90,10 @@ pub async fn events(
             Err(RecvError::Lagged(_)) | Err(RecvError::Closed) => None,
         }
     });
-    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)).text("keep-alive")))
+    // A first byte at once, so a buffering proxy in between passes the
+    // stream on and the page knows it is connected.
+    let connected = futures::stream::once(std::future::ready(Ok(Event::default().comment("connected"))));
+    Ok(Sse::new(connected.chain(stream)).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)).text("keep-alive")))
 }
 
 pub async fn history(State(state): State<AppState>, Query(window): Query<Window>) -> Result<Json<Value>, WebChatError> {
