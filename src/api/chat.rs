@@ -93,7 +93,8 @@ pub async fn events(
     // A first byte at once, so a buffering proxy in between passes the
     // stream on and the page knows it is connected.
     let connected = futures::stream::once(std::future::ready(Ok(Event::default().comment("connected"))));
-    Ok(Sse::new(connected.chain(stream)).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)).text("keep-alive")))
+    Ok(Sse::new(connected.chain(stream))
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)).text("keep-alive")))
 }
 
 pub async fn history(State(state): State<AppState>, Query(window): Query<Window>) -> Result<Json<Value>, WebChatError> {
