@@ -86,7 +86,8 @@ pub async fn receive(
 
 fn count_parsed(batch: &WebhookBatch) {
     for message in &batch.messages {
-        metrics::counter!("wa_inbound_messages_total", "kind" => message.content.kind().to_owned()).increment(1);
+        metrics::counter!("wa_inbound_messages_total", "kind" => message.content.kind().to_owned(), "channel" => "whatsapp")
+            .increment(1);
     }
     for status in &batch.statuses {
         metrics::counter!("wa_statuses_total", "status" => status.status.as_str()).increment(1);
