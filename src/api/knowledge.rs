@@ -3,7 +3,9 @@
 
 use super::admin::Admin;
 use super::AppState;
+use crate::incidents::IncidentKind;
 use crate::knowledge::{KnowledgeError, Report};
+use crate::store::now_ms;
 use axum::extract::State;
 use axum::Json;
 use std::sync::Arc;
@@ -13,6 +15,9 @@ use std::sync::Arc;
 pub struct RefreshFailed(pub Arc<KnowledgeError>);
 
 pub async fn refresh(_: Admin, State(state): State<AppState>) -> Result<Json<Report>, RefreshFailed> {
-    let report = state.knowledge.refresh().await.map_err(RefreshFailed)?;
+    let report = state.knowledge.refresh().await.map_err(|error| {
+        state.incidents.record(IncidentKind::Knowledge, error.to_string(), now_ms());
+        RefreshFailed(error)
+    })?;
     Ok(Json(Report::clone(&report)))
 }
