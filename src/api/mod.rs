@@ -41,6 +41,7 @@ pub struct AppState {
 /// Prometheus text format. Gauges that describe the present are read now.
 async fn render_metrics(State(state): State<AppState>) -> String {
     metrics::gauge!("wa_buffered_conversations").set(state.pipeline.debouncer().len() as f64);
+    metrics::gauge!("wa_webchat_open_windows").set(state.webchat.open_windows() as f64);
     crate::telemetry::prometheus().render()
 }
 

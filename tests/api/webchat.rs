@@ -100,6 +100,9 @@ async fn two_quick_messages_get_one_answer_live_with_its_sources(backend: Backen
         .mount(&app.llm)
         .await;
     let mut window = Window::open(&app, PHONE).await;
+    let status: Value =
+        app.client.get(format!("{}/api/whatsapp/status", app.address)).send().await.unwrap().json().await.unwrap();
+    assert_eq!(status["webChat"], json!({ "enabled": true, "openWindows": 1 }));
     assert_eq!(post_message(&app, PHONE, "halo kak", "c-1").await.status(), 202);
     let second = post_message(&app, PHONE, "brp biaya dokter umum?", "c-2").await;
     assert_eq!(second.status(), 202);
