@@ -54,6 +54,17 @@ impl Passage {
     }
 }
 
+/// The sources of `passages`, each once, in the passages' order.
+pub fn unique_sources<'a>(passages: impl IntoIterator<Item = &'a Passage>) -> Vec<Source> {
+    let mut sources: Vec<Source> = Vec::new();
+    for source in passages.into_iter().map(Passage::source) {
+        if !sources.contains(&source) {
+            sources.push(source);
+        }
+    }
+    sources
+}
+
 #[async_trait]
 pub trait Retriever: Send + Sync {
     async fn retrieve(&self, question: &str) -> Vec<Passage>;

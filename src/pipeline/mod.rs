@@ -10,7 +10,7 @@ use crate::channel::{Channel, Channels};
 use crate::config::BufferSettings;
 use crate::domain::{InboundMessage, Source, StatusUpdate};
 use crate::incidents::{IncidentKind, Incidents};
-use crate::knowledge::{Passage, Retriever};
+use crate::knowledge::{unique_sources, Passage, Retriever};
 use crate::llm::{LlmClient, LlmError};
 use crate::prompt::Prompts;
 use crate::store::{
@@ -378,12 +378,7 @@ impl Pipeline {
         let error = match inner.llm.complete(&chat).await {
             Ok(completion) => {
                 count_llm_success(&completion);
-                let mut sources: Vec<Source> = Vec::new();
-                for source in passages.iter().map(Passage::source) {
-                    if !sources.contains(&source) {
-                        sources.push(source);
-                    }
-                }
+                let sources = unique_sources(passages);
                 let usage = LlmUsage {
                     model: Some(completion.model),
                     latency_ms: Some(completion.latency.as_millis() as i64),

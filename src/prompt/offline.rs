@@ -4,7 +4,7 @@
 
 use super::Prompts;
 use crate::domain::Source;
-use crate::knowledge::Passage;
+use crate::knowledge::{unique_sources, Passage};
 
 /// Passages quoted at most: more reads like a document dump on a phone.
 const MAX_QUOTED: usize = 2;
@@ -40,13 +40,7 @@ impl Prompts {
         }
         text.push_str("\n\n");
         text.push_str(&self.offline_outro);
-        let mut sources: Vec<Source> = Vec::new();
-        for source in quoted.iter().map(|p| p.source()) {
-            if !sources.contains(&source) {
-                sources.push(source);
-            }
-        }
-        Some(OfflineAnswer { text, sources })
+        Some(OfflineAnswer { text, sources: unique_sources(quoted) })
     }
 }
 
