@@ -27,6 +27,8 @@ pub struct Settings {
     /// The web chat at `/` and its API; an operator who only wants
     /// WhatsApp turns it off.
     pub web_chat_enabled: bool,
+    /// Messages into the web chat per minute, from all visitors together.
+    pub web_chat_messages_per_minute: u32,
     pub retention: RetentionSettings,
 }
 
@@ -186,8 +188,17 @@ impl<F: Fn(&str) -> Option<String>> Reader<'_, F> {
             history_turns: self.number("CONVERSATION_HISTORY_TURNS", 10),
             admin_token: self.secret(&["ADMIN_API_TOKEN"]),
             web_chat_enabled: self.flag("WEB_CHAT_ENABLED", true),
+            web_chat_messages_per_minute: self.web_chat_rate(),
             retention: self.retention(),
         }
+    }
+
+    fn web_chat_rate(&mut self) -> u32 {
+        let per_minute = self.number("WEB_CHAT_MESSAGES_PER_MINUTE", 60);
+        if per_minute == 0 {
+            self.problems.push("WEB_CHAT_MESSAGES_PER_MINUTE must be at least 1".into());
+        }
+        per_minute
     }
 
     fn retention(&mut self) -> RetentionSettings {

@@ -57,6 +57,7 @@ pub async fn send(
 ) -> Result<(StatusCode, Json<Value>), WebChatError> {
     enabled(&state)?;
     let inbound = inbound_message(&message.phone, &message.text, &message.client_id)?;
+    state.webchat.admit()?;
     let id = inbound.id.as_str().to_owned();
     metrics::counter!("wa_inbound_messages_total", "kind" => "text", "channel" => "web").increment(1);
     let outcome = state.pipeline.accept(vec![inbound], Vec::new()).await?;

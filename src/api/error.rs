@@ -73,6 +73,7 @@ impl IntoResponse for WebChatError {
             WebChatError::Phone(_) | WebChatError::EmptyText | WebChatError::TooLong | WebChatError::ClientId => {
                 StatusCode::BAD_REQUEST
             }
+            WebChatError::Busy => StatusCode::TOO_MANY_REQUESTS,
             WebChatError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         metrics::counter!("wa_webchat_refused_total", "status" => status.as_str().to_owned()).increment(1);

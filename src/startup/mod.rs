@@ -52,7 +52,7 @@ impl Application {
             tracing::warn!("{note}");
         }
         let knowledge = KnowledgeBase::open(&settings.knowledge)?;
-        let webchat = WebChat::default();
+        let webchat = WebChat::new(settings.web_chat_messages_per_minute);
         let incidents = Incidents::default();
         let pipeline = Pipeline::start(Parts {
             store: store.clone(),

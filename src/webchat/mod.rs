@@ -3,6 +3,8 @@
 //! go through exactly the same pipeline as WhatsApp's; replies go out as
 //! Server-Sent Events to whoever has that number's chat open.
 
+mod admission;
+
 use crate::channel::{Channel, SendError};
 use crate::domain::{DomainError, InboundMessage, MessageContent, PersonRef, PhoneNumber, Source, WaMessageId};
 use crate::store::{now_ms, Recipient};
@@ -29,6 +31,8 @@ pub enum WebChatError {
     TooLong,
     #[error("clientId must be 1 to 64 letters, digits or dashes")]
     ClientId,
+    #[error("the web chat is busy (WEB_CHAT_MESSAGES_PER_MINUTE reached); please try again in a minute")]
+    Busy,
     #[error("could not store the message: {0}")]
     Store(#[from] crate::store::StoreError),
 }
@@ -98,9 +102,10 @@ pub fn inbound_message(phone: &str, text: &str, client_id: &str) -> Result<Inbou
 }
 
 /// The web channel: one broadcast per number with a chat window open.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct WebChat {
     listeners: Arc<DashMap<String, broadcast::Sender<ChatEvent>>>,
+    admission: Arc<admission::Admission>,
 }
 
 /// An open chat window's feed; the number's broadcast goes when its last
@@ -119,6 +124,19 @@ impl Drop for Subscription {
 }
 
 impl WebChat {
+    pub fn new(messages_per_minute: u32) -> Self {
+        Self { listeners: Arc::default(), admission: Arc::new(admission::Admission::new(messages_per_minute)) }
+    }
+
+    /// Whether one more message may come in now (see [`admission`]).
+    pub fn admit(&self) -> Result<(), WebChatError> {
+        if self.admission.admit() {
+            Ok(())
+        } else {
+            Err(WebChatError::Busy)
+        }
+    }
+
     pub fn subscribe(&self, phone: &PhoneNumber) -> Subscription {
         let key = phone.expose().to_owned();
         let events =
@@ -190,7 +208,7 @@ mod tests {
 
     #[tokio::test]
     async fn replies_reach_open_windows_and_closed_ones_are_forgotten() {
-        let chat = WebChat::default();
+        let chat = WebChat::new(60);
         let to = Recipient::Web(phone());
         let mut window = chat.subscribe(&phone());
         chat.mark_read(&to, "web.1", true).await.unwrap();

@@ -321,3 +321,17 @@ async fn the_terminal_chat_talks_to_the_same_pipeline() {
     assert!(stdout.contains("Sumber: Panduan Klinik"), "{stdout}");
     assert_eq!(last_user_message(&app.llm_requests().await[0]), "halo\njam buka kapan?");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_web_chat_takes_only_so_many_messages_a_minute() {
+    let app = TestApp::spawn_with(Backend::Sqlite, &[("WEB_CHAT_MESSAGES_PER_MINUTE", "2")]).await;
+    llm_answers(&app.llm, "Halo kak!").await;
+    assert_eq!(post_message(&app, PHONE, "satu", "r-1").await.status(), 202);
+    assert_eq!(post_message(&app, "6285700001111", "dua", "r-2").await.status(), 202);
+    let refused = post_message(&app, "6289912345678", "tiga", "r-3").await;
+    assert_eq!(refused.status(), 429);
+    let body: Value = refused.json().await.unwrap();
+    assert!(body["error"].as_str().unwrap().contains("try again"), "{body}");
+    assert_eq!(app.count("SELECT COUNT(*) FROM inbound_messages").await, 2);
+    assert_eq!(app.count("SELECT COUNT(*) FROM inbound_messages WHERE wa_message_id = 'web.r-3'").await, 0);
+}
