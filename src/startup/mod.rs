@@ -52,7 +52,7 @@ impl Application {
             tracing::warn!("{note}");
         }
         let knowledge = KnowledgeBase::open(&settings.knowledge)?;
-        let webchat = WebChat::new(settings.web_chat_messages_per_minute);
+        let webchat = WebChat::for_store(settings.web_chat_messages_per_minute, &store, &settings.database_url).await;
         let incidents = Incidents::default();
         let pipeline = Pipeline::start(Parts {
             store: store.clone(),

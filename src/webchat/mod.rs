@@ -4,13 +4,14 @@
 //! Server-Sent Events to whoever has that number's chat open.
 
 mod admission;
+mod relay;
 
 use crate::channel::{Channel, SendError};
 use crate::domain::{DomainError, InboundMessage, MessageContent, PersonRef, PhoneNumber, Source, WaMessageId};
-use crate::store::{now_ms, Recipient};
+use crate::store::{now_ms, Backend, Recipient, Store};
 use async_trait::async_trait;
 use dashmap::DashMap;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use tokio::sync::broadcast;
 
@@ -38,7 +39,7 @@ pub enum WebChatError {
 }
 
 /// What an open chat window is told.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase", rename_all_fields = "camelCase")]
 pub enum ChatEvent {
     /// The bot read the messages and is writing.
@@ -101,11 +102,14 @@ pub fn inbound_message(phone: &str, text: &str, client_id: &str) -> Result<Inbou
     })
 }
 
+type Windows = Arc<DashMap<String, broadcast::Sender<ChatEvent>>>;
+
 /// The web channel: one broadcast per number with a chat window open.
 #[derive(Clone)]
 pub struct WebChat {
-    listeners: Arc<DashMap<String, broadcast::Sender<ChatEvent>>>,
+    listeners: Windows,
     admission: Arc<admission::Admission>,
+    relay: relay::Relay,
 }
 
 /// An open chat window's feed; the number's broadcast goes when its last
@@ -124,8 +128,25 @@ impl Drop for Subscription {
 }
 
 impl WebChat {
+    /// The web chat of a single process: events go straight to its windows.
     pub fn new(messages_per_minute: u32) -> Self {
-        Self { listeners: Arc::default(), admission: Arc::new(admission::Admission::new(messages_per_minute)) }
+        Self {
+            listeners: Arc::default(),
+            admission: Arc::new(admission::Admission::new(messages_per_minute)),
+            relay: relay::Relay::Local,
+        }
+    }
+
+    /// On PostgreSQL, where replicas share the work, events reach every
+    /// replica's windows through the database.
+    pub async fn for_store(messages_per_minute: u32, store: &Store, database_url: &str) -> Self {
+        let mut chat = Self::new(messages_per_minute);
+        if store.backend() == Backend::Postgres {
+            let windows = Arc::clone(&chat.listeners);
+            relay::listen(database_url, move |to, event| deliver(&windows, to, event)).await;
+            chat.relay = relay::Relay::Postgres(store.pool().clone());
+        }
+        chat
     }
 
     /// Whether one more message may come in now (see [`admission`]).
@@ -149,13 +170,23 @@ impl WebChat {
         self.listeners.len()
     }
 
-    fn publish(&self, to: &Recipient, event: ChatEvent) {
-        if let Recipient::Web(phone) = to {
-            if let Some(sender) = self.listeners.get(phone.expose()) {
-                // No window open: the reply is stored and shows in history.
-                let _ = sender.send(event);
+    async fn publish(&self, to: &Recipient, event: ChatEvent) {
+        let Recipient::Web(phone) = to else { return };
+        match &self.relay {
+            relay::Relay::Local => deliver(&self.listeners, phone.expose(), event),
+            relay::Relay::Postgres(pool) => {
+                if let Err(error) = relay::notify(pool, phone.expose(), event).await {
+                    tracing::warn!(to = %phone.masked(), %error, "web chat event not relayed; it shows on reload");
+                }
             }
         }
+    }
+}
+
+fn deliver(windows: &Windows, to: &str, event: ChatEvent) {
+    if let Some(sender) = windows.get(to) {
+        // No window open: the reply is stored and shows in history.
+        let _ = sender.send(event);
     }
 }
 
@@ -168,19 +199,19 @@ impl Channel for WebChat {
         let id = format!("web-out.{}", uuid::Uuid::new_v4());
         let event =
             ChatEvent::Message { id: id.clone(), text: body.to_owned(), at: now_ms(), turn_id: turn_id.to_owned() };
-        self.publish(to, event);
+        self.publish(to, event).await;
         Ok(id)
     }
 
     async fn mark_read(&self, to: &Recipient, _message_id: &str, typing: bool) -> Result<(), SendError> {
         if typing {
-            self.publish(to, ChatEvent::Typing);
+            self.publish(to, ChatEvent::Typing).await;
         }
         Ok(())
     }
 
     async fn reply_complete(&self, to: &Recipient, turn_id: &str, sources: &[Source]) {
-        self.publish(to, ChatEvent::Sources { turn_id: turn_id.to_owned(), sources: sources.to_vec() });
+        self.publish(to, ChatEvent::Sources { turn_id: turn_id.to_owned(), sources: sources.to_vec() }).await;
     }
 }
 

@@ -39,7 +39,11 @@ pub struct Window {
 
 impl Window {
     pub async fn open(app: &TestApp, phone: &str) -> Self {
-        let response = app.client.get(format!("{}/api/chat/events?phone={phone}", app.address)).send().await.unwrap();
+        Self::open_at(app, &app.address, phone).await
+    }
+
+    pub async fn open_at(app: &TestApp, address: &str, phone: &str) -> Self {
+        let response = app.client.get(format!("{address}/api/chat/events?phone={phone}")).send().await.unwrap();
         assert_eq!(response.status(), 200);
         assert_eq!(response.headers()["content-type"], "text/event-stream");
         Self { response, buffer: String::new() }
@@ -48,6 +52,8 @@ impl Window {
     /// The next event as (name, data); keep-alive comments are skipped.
     /// `None` when the stream ended.
     pub async fn next(&mut self) -> Option<(String, Value)> {
+        // One deadline for the event: keep-alive comments do not extend it.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
         loop {
             if let Some(end) = self.buffer.find("\n\n") {
                 let block: String = self.buffer.drain(..end + 2).collect();
@@ -58,7 +64,7 @@ impl Window {
                 }
                 continue;
             }
-            let chunk = tokio::time::timeout(Duration::from_secs(30), self.response.chunk())
+            let chunk = tokio::time::timeout_at(deadline, self.response.chunk())
                 .await
                 .expect("an event within 30 s")
                 .ok()??;
@@ -334,4 +340,25 @@ async fn the_web_chat_takes_only_so_many_messages_a_minute() {
     assert!(body["error"].as_str().unwrap().contains("try again"), "{body}");
     assert_eq!(app.count("SELECT COUNT(*) FROM inbound_messages").await, 2);
     assert_eq!(app.count("SELECT COUNT(*) FROM inbound_messages WHERE wa_message_id = 'web.r-3'").await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgres_a_window_on_one_replica_sees_the_answer_another_replica_wrote() {
+    if postgres_url().is_none() {
+        eprintln!("TEST_DATABASE_URL is not set: skipping the two-replica web chat test");
+        return;
+    }
+    let app = TestApp::spawn(Backend::Postgres).await;
+    llm_answers(&app.llm, "Halo dari replika lain!").await;
+    let replica = Server::start(app.settings()).await;
+    let mut window = Window::open_at(&app, &format!("http://127.0.0.1:{}", replica.port), PHONE).await;
+    // The message goes to the first replica, whose timer answers it.
+    assert_eq!(post_message(&app, PHONE, "halo", "rep-1").await.status(), 202);
+    let events = window.answer().await;
+    let messages: Vec<&Value> = events.iter().filter(|(name, _)| name == "message").map(|(_, data)| data).collect();
+    assert_eq!(messages.len(), 1, "{events:?}");
+    assert_eq!(messages[0]["text"], "Halo dari replika lain!");
+    assert_eq!(events.last().unwrap().0, "sources");
+    assert_eq!(app.llm_requests().await.len(), 1);
+    assert_eq!(app.count("SELECT COUNT(*) FROM outbound_messages").await, 1);
 }
