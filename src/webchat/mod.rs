@@ -116,7 +116,7 @@ pub struct WebChat {
 /// window closes, so numbers nobody watches cost nothing.
 pub struct Subscription {
     pub events: broadcast::Receiver<ChatEvent>,
-    listeners: Arc<DashMap<String, broadcast::Sender<ChatEvent>>>,
+    listeners: Windows,
     key: String,
 }
 
