@@ -4,25 +4,10 @@
 use crate::helpers::*;
 use crate::on_both_backends;
 use crate::webchat::{post_message, Window, GUIDE};
-use serde_json::Value;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, ResponseTemplate};
 
 on_both_backends!(conversations_and_transcripts_show_masked_numbers_and_every_message, activity_counts_each_hour);
-
-async fn admin_get(app: &TestApp, route: &str, token: Option<&str>) -> reqwest::Response {
-    let mut request = app.client.get(format!("{}{route}", app.address));
-    if let Some(token) = token {
-        request = request.bearer_auth(token);
-    }
-    request.send().await.unwrap()
-}
-
-async fn admin_json(app: &TestApp, route: &str) -> Value {
-    let response = admin_get(app, route, Some(ADMIN_TOKEN)).await;
-    assert_eq!(response.status(), 200, "{route}");
-    response.json().await.unwrap()
-}
 
 async fn conversations_and_transcripts_show_masked_numbers_and_every_message(backend: Backend) {
     let app = TestApp::spawn_with_documents(backend, &[], &[("klinik.md", GUIDE.as_bytes())]).await;
@@ -34,7 +19,7 @@ async fn conversations_and_transcripts_show_masked_numbers_and_every_message(bac
     post_message(&app, "6285700001111", "jam buka?", "adm-1").await;
     window.answer().await;
 
-    let listed = admin_json(&app, "/api/admin/conversations").await;
+    let listed = app.admin_json("/api/admin/conversations").await;
     let conversations = listed["conversations"].as_array().unwrap();
     assert_eq!(conversations.len(), 2);
     assert_eq!(conversations[0]["person"], "6285******111", "most recent first");
@@ -46,7 +31,7 @@ async fn conversations_and_transcripts_show_masked_numbers_and_every_message(bac
     assert!(!listed.to_string().contains("6281298765432"), "no full number");
 
     let id = conversations[1]["id"].as_i64().unwrap();
-    let transcript = admin_json(&app, &format!("/api/admin/conversations/{id}")).await;
+    let transcript = app.admin_json(&format!("/api/admin/conversations/{id}")).await;
     let messages = transcript["messages"].as_array().unwrap();
     assert_eq!(messages.len(), 2);
     assert_eq!(messages[0]["from"], "customer");
@@ -58,10 +43,10 @@ async fn conversations_and_transcripts_show_masked_numbers_and_every_message(bac
     assert_eq!(messages[1]["sources"][0]["citation"], "Panduan Klinik");
     assert!(!transcript.to_string().contains("6281298765432"));
 
-    assert_eq!(admin_get(&app, "/api/admin/conversations/999999", Some(ADMIN_TOKEN)).await.status(), 404);
+    assert_eq!(app.get("/api/admin/conversations/999999", Some(ADMIN_TOKEN)).await.status(), 404);
     for route in ["/api/admin/conversations", &format!("/api/admin/conversations/{id}"), "/api/admin/errors"] {
-        assert_eq!(admin_get(&app, route, None).await.status(), 401, "{route}");
-        assert_eq!(admin_get(&app, route, Some("wrong")).await.status(), 401, "{route}");
+        assert_eq!(app.get(route, None).await.status(), 401, "{route}");
+        assert_eq!(app.get(route, Some("wrong")).await.status(), 401, "{route}");
     }
 }
 
@@ -72,7 +57,7 @@ async fn activity_counts_each_hour(backend: Backend) {
     app.say("6281298765432", "wamid.hour.1", "halo").await;
     app.say("6281298765432", "wamid.hour.2", "kak").await;
     app.wait_for_texts(1).await;
-    let activity = admin_json(&app, "/api/admin/activity?hours=3").await;
+    let activity = app.admin_json("/api/admin/activity?hours=3").await;
     let hours = activity["hours"].as_array().unwrap();
     assert_eq!(hours.len(), 3);
     let now = hours[2].clone();
@@ -91,11 +76,11 @@ async fn recent_errors_name_what_failed() {
     Mock::given(method("POST")).and(path(LLM_PATH)).respond_with(ResponseTemplate::new(500)).mount(&app.llm).await;
     app.say("6281298765432", "wamid.err.1", "halo").await;
     wait_until(|| async { app.count("SELECT COUNT(*) FROM turns WHERE status = 'failed'").await == 1 }).await;
-    let errors = admin_json(&app, "/api/admin/errors").await;
+    let errors = app.admin_json("/api/admin/errors").await;
     let kinds: Vec<&str> = errors["errors"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
     assert_eq!(kinds, ["send", "llm"], "newest first: {errors}");
     assert!(errors["errors"][0]["message"].as_str().unwrap().contains("131047"), "{errors}");
     assert!(!errors.to_string().contains("6281298765432"));
-    let status = admin_json(&app, "/api/whatsapp/status").await;
+    let status = app.admin_json("/api/whatsapp/status").await;
     assert_eq!(status["whatsapp"]["lastSendError"]["kind"], "send");
 }

@@ -189,6 +189,22 @@ impl TestApp {
         std::fs::write(path, contents).expect("write document");
     }
 
+    /// `GET path`, with `Authorization: Bearer token` when given.
+    pub async fn get(&self, path: &str, token: Option<&str>) -> reqwest::Response {
+        let mut request = self.client.get(format!("{}{path}", self.address));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send().await.expect("request")
+    }
+
+    /// An admin endpoint's JSON, asserting it answered 200.
+    pub async fn admin_json(&self, path: &str) -> Value {
+        let response = self.get(path, Some(ADMIN_TOKEN)).await;
+        assert_eq!(response.status(), 200, "{path}");
+        response.json().await.expect("JSON body")
+    }
+
     pub async fn refresh_kb(&self, token: Option<&str>) -> reqwest::Response {
         let mut request = self.client.post(format!("{}/api/whatsapp/refresh-kb", self.address));
         if let Some(token) = token {

@@ -3,7 +3,7 @@
 
 use crate::helpers::*;
 use crate::on_both_backends;
-use serde_json::{json, Value};
+use serde_json::json;
 use std::time::Duration;
 
 on_both_backends!(
@@ -181,11 +181,6 @@ async fn converse(app: &TestApp) -> String {
     reply
 }
 
-async fn stats(app: &TestApp) -> Value {
-    let url = format!("{}/api/whatsapp/stats?days=7", app.address);
-    app.client.get(url).bearer_auth(ADMIN_TOKEN).send().await.unwrap().json().await.unwrap()
-}
-
 async fn without_chat_logging_the_words_are_gone_once_the_reply_is_sent(backend: Backend) {
     let app = TestApp::spawn_with(backend, &[("ENABLE_CHAT_LOGGING", "false")]).await;
     let reply = converse(&app).await;
@@ -205,7 +200,7 @@ async fn without_chat_logging_the_words_are_gone_once_the_reply_is_sent(backend:
          AND status = 'delivered' AND turn_id IS NOT NULL"
     );
     assert_eq!(app.count(&sql).await, 1);
-    let stats = stats(&app).await;
+    let stats = app.admin_json("/api/whatsapp/stats?days=7").await;
     assert_eq!((stats["messages"].clone(), stats["turnsAnswered"].clone()), (json!(2), json!(1)));
     assert_eq!((stats["tokens"].clone(), stats["deliveryRate"].clone()), (json!(150), json!(1.0)));
 

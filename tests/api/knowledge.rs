@@ -133,16 +133,7 @@ async fn a_refresh_where_every_file_fails_keeps_the_previous_index() {
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["report"]["kept_previous_index"], true);
     assert_eq!(body["report"]["skipped"][0]["file"], "terenkripsi.pdf");
-    let errors: Value = app
-        .client
-        .get(format!("{}/api/admin/errors", app.address))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let errors = app.admin_json("/api/admin/errors").await;
     assert_eq!(errors["errors"][0]["kind"], "knowledge", "the admin page shows the failed refresh: {errors}");
 
     assert!(prompt_for(&app, "jam buka klinik kapan").await.contains("Senin sampai Sabtu"));

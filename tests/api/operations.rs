@@ -10,20 +10,12 @@ on_both_backends!(
 );
 
 async fn status(app: &TestApp) -> Value {
-    get(app, "/api/whatsapp/status", None).await.json().await.unwrap()
+    app.get("/api/whatsapp/status", None).await.json().await.unwrap()
 }
 
 /// The start-up index build runs in the background; its end shows here.
 async fn wait_for_index(app: &TestApp) {
     wait_until(|| async { status(app).await["knowledgeBase"]["loaded"] == true }).await;
-}
-
-async fn get(app: &TestApp, path: &str, token: Option<&str>) -> reqwest::Response {
-    let mut request = app.client.get(format!("{}{path}", app.address));
-    if let Some(token) = token {
-        request = request.bearer_auth(token);
-    }
-    request.send().await.expect("request")
 }
 
 async fn status_lists_people_in_conversation_with_masked_numbers_and_no_secrets(backend: Backend) {
@@ -34,7 +26,7 @@ async fn status_lists_people_in_conversation_with_masked_numbers_and_no_secrets(
     app.say("6289876543210", "wamid.status.3", "permisi").await;
     wait_for_index(&app).await;
 
-    let response = get(&app, "/api/whatsapp/status", None).await;
+    let response = app.get("/api/whatsapp/status", None).await;
     assert_eq!(response.status(), 200);
     let text = response.text().await.unwrap();
     for hidden in
@@ -61,10 +53,10 @@ async fn status_lists_people_in_conversation_with_masked_numbers_and_no_secrets(
     assert_eq!(status["admin"], false);
     assert!(status["database"]["healthy"].as_bool().unwrap());
 
-    let as_admin: Value = get(&app, "/api/whatsapp/status", Some(ADMIN_TOKEN)).await.json().await.unwrap();
+    let as_admin: Value = app.get("/api/whatsapp/status", Some(ADMIN_TOKEN)).await.json().await.unwrap();
     assert_eq!(as_admin["admin"], true);
     assert!(as_admin["knowledgeBase"]["files"].is_array());
-    assert_eq!(get(&app, "/api/whatsapp/status", Some("not-the-token")).await.status(), 401);
+    assert_eq!(app.get("/api/whatsapp/status", Some("not-the-token")).await.status(), 401);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -83,21 +75,21 @@ async fn status_and_readiness_say_what_is_missing_without_credentials() {
     assert_eq!(status["isFullyConfigured"], false);
     assert_eq!(status["sessions"]["activeSessions"], 0);
 
-    let ready = get(&app, "/ready", None).await;
+    let ready = app.get("/ready", None).await;
     assert_eq!(ready.status(), 503);
     let body: Value = ready.json().await.unwrap();
     let problems = body["problems"].to_string();
     for missing in ["META_ACCESS_TOKEN", "META_APP_SECRET", "OPENROUTER_API_KEY"] {
         assert!(problems.contains(missing), "{missing} in {problems}");
     }
-    assert_eq!(get(&app, "/health", None).await.status(), 200);
+    assert_eq!(app.get("/health", None).await.status(), 200);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_configured_server_is_ready_once_its_index_is_loaded() {
     let app = TestApp::spawn(Backend::Sqlite).await;
     wait_for_index(&app).await;
-    assert_eq!(get(&app, "/ready", None).await.status(), 200);
+    assert_eq!(app.get("/ready", None).await.status(), 200);
     assert_eq!(status(&app).await["ai"]["knowledgeBaseLoaded"], true);
 }
 
@@ -114,9 +106,9 @@ async fn stats_count_messages_replies_tokens_and_delivery(backend: Backend) {
         assert_eq!(app.post_webhook(&status_webhook(&wamid, status, None)).await.status(), 200);
     }
 
-    assert_eq!(get(&app, "/api/whatsapp/stats", None).await.status(), 401);
-    assert_eq!(get(&app, "/api/whatsapp/stats", Some("wrong")).await.status(), 401);
-    let stats: Value = get(&app, "/api/whatsapp/stats?days=7", Some(ADMIN_TOKEN)).await.json().await.unwrap();
+    assert_eq!(app.get("/api/whatsapp/stats", None).await.status(), 401);
+    assert_eq!(app.get("/api/whatsapp/stats", Some("wrong")).await.status(), 401);
+    let stats: Value = app.get("/api/whatsapp/stats?days=7", Some(ADMIN_TOKEN)).await.json().await.unwrap();
     assert_eq!(stats["messages"], 2);
     assert_eq!(stats["activeUsers"], 1);
     assert_eq!(stats["turnsAnswered"], 1);

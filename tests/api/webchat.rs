@@ -198,16 +198,7 @@ async fn a_failing_llm_on_whatsapp_answers_with_passages_instead_of_the_apology(
     assert!(body.contains("Rp 75.000 per kunjungan"), "{body}");
     assert_eq!(app.count("SELECT COUNT(*) FROM turns WHERE reply_kind = 'fallback'").await, 1);
 
-    let status: Value = app
-        .client
-        .get(format!("{}/api/whatsapp/status", app.address))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let status = app.admin_json("/api/whatsapp/status").await;
     assert!(status["llm"]["lastError"]["message"].as_str().unwrap().contains("500"), "{status}");
     assert!(status["whatsapp"]["webhookLastSeen"].as_i64().unwrap() > 0);
     assert!(status["whatsapp"]["lastSendError"].is_null());
