@@ -30,9 +30,8 @@ const BUSY_RETRY: Duration = Duration::from_secs(1);
 const STORE_RETRY: Duration = Duration::from_secs(3);
 /// How long after a turn is claimed the typing indicator is sent.
 const TYPING_DELAY: Duration = Duration::from_millis(500);
-/// People taken off the due queue at once, and claimed per transaction.
+/// People taken off the due queue and claimed at once.
 const CLAIM_BATCH: usize = 1000;
-const CLAIM_CHUNK: usize = 100;
 
 #[derive(Clone)]
 pub struct Pipeline {
@@ -123,11 +122,10 @@ impl Pipeline {
             while due_rx.recv_many(&mut due, CLAIM_BATCH).await > 0 {
                 due.sort_unstable();
                 due.dedup();
-                // Small claims let the first answers start while later
-                // people are still being claimed.
-                for chunk in due.chunks(CLAIM_CHUNK) {
-                    dispatcher.on_due(chunk).await;
-                }
+                // One claim for all of them: answers started after smaller
+                // claims would compete with the claims still to come, and
+                // the last people would wait for every earlier answer's work.
+                dispatcher.on_due(&due).await;
                 due.clear();
             }
         });
