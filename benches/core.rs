@@ -14,6 +14,8 @@ use wa_ai_bridge::webhook::sign;
 
 #[path = "support/mod.rs"]
 mod support;
+#[path = "support/tls.rs"]
+mod tls;
 
 #[global_allocator]
 static ALLOCATOR: support::CountingAllocator = support::CountingAllocator;
@@ -25,7 +27,8 @@ fn settings(data_dir: &std::path::Path, extra: &[(&str, String)]) -> Settings {
     let mut env: HashMap<String, String> = [
         ("PORT", "0".to_string()),
         ("DATA_DIR", data_dir.display().to_string()),
-        // No documents: the knowledge base has its own benchmarks.
+        // No documents unless a bench asks for them: indexing would share
+        // the cores with what is measured.
         ("KNOWLEDGE_DIR", data_dir.join("no-documents").display().to_string()),
         ("PROMPTS_DIR", concat!(env!("CARGO_MANIFEST_DIR"), "/prompts").to_string()),
         ("META_APP_SECRET", SECRET.to_string()),
@@ -42,9 +45,14 @@ fn settings(data_dir: &std::path::Path, extra: &[(&str, String)]) -> Settings {
     Settings::from_lookup(|key| env.get(key).cloned()).expect("bench settings")
 }
 
+/// A runtime whose threads are named for profiles (`perf report --sort comm`).
+fn runtime(workers: usize, name: &str) -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(workers).thread_name(name).enable_all().build().unwrap()
+}
+
 /// Runs the server on its own runtime, as a separate process would.
 fn start_server(settings: Settings) -> (tokio::runtime::Runtime, u16) {
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let runtime = runtime(2, "server");
     let app = runtime.block_on(Application::build(settings)).expect("server starts");
     let port = app.port();
     runtime.spawn(app.run_until(std::future::pending()));
@@ -65,7 +73,7 @@ fn text_webhook(phone: u64, id: u64) -> String {
 fn bench_ingest(connections: usize, requests: u64) {
     let dir = tempfile::tempdir().unwrap();
     let (server, port) = start_server(settings(dir.path(), &[]));
-    let client_rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let client_rt = runtime(2, "client");
     // Bodies are built and signed up front so the load generator spends
     // its share of the two cores on sending, not on JSON and HMAC.
     let signed: Arc<Vec<(String, String)>> = Arc::new(
@@ -124,7 +132,7 @@ fn bench_ingest(connections: usize, requests: u64) {
 /// Memory held per pending conversation: a window in the debouncer and
 /// its sleeping timer task.
 fn bench_pending_memory(conversations: i64) {
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let runtime = runtime(2, "memory");
     runtime.block_on(async {
         let debouncer = Debouncer::new(Duration::from_secs(600), Duration::from_secs(600), Arc::new(|_| {}));
         debouncer.message_arrived(-1);
@@ -145,6 +153,8 @@ fn bench_pending_memory(conversations: i64) {
 }
 
 fn main() {
+    // Before any thread exists: this sets `SSL_CERT_FILE`.
+    let tls = tls::BenchTls::trusted_by_this_process();
     let filter = std::env::args().nth(1).filter(|arg| !arg.starts_with("--"));
     let wanted = |name: &str| filter.as_deref().is_none_or(|f| name.contains(f));
     // Memory first: the other benches leave runtimes freeing memory in
@@ -156,108 +166,222 @@ fn main() {
         bench_ingest(64, 60_000);
     }
     if wanted("deadline") {
-        deadline::bench(1_000);
+        // Memory and allocation counting are done; the deadline runs measure
+        // the server as it runs in production.
+        support::stop_counting();
+        use deadline::Transport::{Http1, Https2};
+        deadline::bench(1_000, Https2, false, &tls);
+        deadline::bench(1_000, Https2, true, &tls);
+        deadline::floor(1_000, Https2, &tls);
+        deadline::bench(1_000, Http1, false, &tls);
+        deadline::floor(1_000, Http1, &tls);
     }
 }
 
 /// Many people whose quiet windows end at the same moment: how long after
-/// the deadline does each one's LLM request leave?
+/// the deadline does each one's LLM request arrive at the fake OpenRouter?
 mod deadline {
     use super::*;
     use axum::routing::post;
     use axum::{Json, Router};
     use std::sync::Mutex;
+    use tls::BenchTls;
     use wa_ai_bridge::domain::{InboundMessage, MessageContent, PersonRef, PhoneNumber, WaMessageId};
+    use wa_ai_bridge::knowledge::KnowledgeBase;
     use wa_ai_bridge::store::{now_ms, Store};
 
     const QUIET_MS: i64 = 2_000;
+    /// The text of one conversation due a second before the others. Its
+    /// request opens the connection a running server already has, and the
+    /// fake leaves it out of the figures.
+    const WARM_UP: &str = "pemanasan koneksi";
+
+    /// How the fake OpenRouter is reached.
+    #[derive(Clone, Copy)]
+    pub enum Transport {
+        /// HTTPS, HTTP/2 chosen by ALPN: every request shares the warm
+        /// connection, as with the real OpenRouter.
+        Https2,
+        /// Plain HTTP/1.1: one new connection per request in flight.
+        Http1,
+    }
+
+    impl Transport {
+        fn name(self) -> &'static str {
+            match self {
+                Transport::Https2 => "https+h2",
+                Transport::Http1 => "http/1.1",
+            }
+        }
+    }
 
     /// Fake OpenRouter and Graph API on loopback, two hosts as in
     /// production; the LLM side records the wall-clock millisecond each
     /// request arrives.
-    async fn fakes(arrivals: Arc<Mutex<Vec<i64>>>) -> (String, String) {
+    async fn fakes(arrivals: Arc<Mutex<Vec<i64>>>, transport: Transport, tls: &BenchTls) -> (String, String) {
         let llm = Router::new().route(
-                "/api/v1/chat/completions",
-                post(move || {
+            "/api/v1/chat/completions",
+            post(move |body: String| {
+                if !body.contains(WARM_UP) {
                     arrivals.lock().unwrap().push(now_ms());
-                    async {
-                        // A real model takes seconds; answering at once would
-                        // make replies compete with the claims being measured.
-                        tokio::time::sleep(Duration::from_secs(2)).await;
-                        Json(json!({ "model": "m", "choices": [{ "message": { "role": "assistant", "content": "Halo kak!" } }] }))
-                    }
-                }),
+                }
+                async {
+                    // A real model takes seconds; answering at once would
+                    // make replies compete with the requests being measured.
+                    tokio::time::sleep(Duration::from_secs(2)).await;
+                    Json(json!({ "model": "m", "choices": [{ "message": { "role": "assistant", "content": "Halo kak!" } }] }))
+                }
+            }),
         );
         let graph = Router::new().route(
             "/v23.0/1122334455667/messages",
             post(|| async { Json(json!({ "messages": [{ "id": "wamid.out" }] })) }),
         );
-        (serve(llm).await, serve(graph).await)
+        let llm = match transport {
+            Transport::Https2 => tls.serve(llm, listen()).await,
+            Transport::Http1 => serve(llm).await,
+        };
+        (llm, serve(graph).await)
     }
 
-    async fn serve(app: Router) -> String {
+    fn listen() -> tokio::net::TcpListener {
         // A backlog above the burst: tokio's default of 1024 can drop a SYN
         // of a thousand simultaneous connects, adding a 1 s retransmit.
         let socket = tokio::net::TcpSocket::new_v4().unwrap();
         socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
-        let listener = socket.listen(4096).unwrap();
+        socket.listen(4096).unwrap()
+    }
+
+    async fn serve(app: Router) -> String {
+        let listener = listen();
         let address = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, app).await });
         address
     }
 
-    pub fn bench(people: u64) {
-        let dir = tempfile::tempdir().unwrap();
-        let fakes_rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
-        let arrivals = Arc::new(Mutex::new(Vec::new()));
-        let (llm, graph) = fakes_rt.block_on(fakes(Arc::clone(&arrivals)));
-        let settings = settings(
-            dir.path(),
-            &[
-                ("MESSAGE_BUFFER_SECONDS", (QUIET_MS as f64 / 1000.0).to_string()),
-                ("OPENROUTER_URL", format!("{llm}/api/v1/chat/completions")),
-                ("WHATSAPP_GRAPH_BASE", graph),
-            ],
-        );
-        let seed_rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        let deadline = seed_rt.block_on(async {
-            let store = Store::connect(&settings.database_url).await.unwrap();
-            let messages: Vec<InboundMessage> = (0..people)
-                .map(|n| InboundMessage {
-                    id: WaMessageId::parse(&format!("wamid.deadline.{n}")).unwrap(),
-                    from: PersonRef::new(Some(PhoneNumber::parse(&format!("62813{n:08}")).unwrap()), None).unwrap(),
-                    sent_at: 1_700_000_000,
-                    content: MessageContent::Text("jam buka kapan?".into()),
-                })
-                .collect();
-            store.ingest(messages, Vec::new(), now_ms()).await.unwrap();
-            // Every message arrived at the same millisecond, so every window
-            // ends at one deadline, shortly after the server starts.
-            let arrived_at = now_ms() - QUIET_MS + 1_500;
-            sqlx::query("UPDATE inbound_messages SET received_at = $1")
-                .bind(arrived_at)
-                .execute(store.pool())
-                .await
-                .unwrap();
-            store.close().await;
-            arrived_at + QUIET_MS
-        });
-        let (server, _port) = start_server(settings);
+    fn person(n: u64, text: &str) -> InboundMessage {
+        InboundMessage {
+            id: WaMessageId::parse(&format!("wamid.deadline.{n}")).unwrap(),
+            from: PersonRef::new(Some(PhoneNumber::parse(&format!("62813{n:08}")).unwrap()), None).unwrap(),
+            sent_at: 1_700_000_000,
+            content: MessageContent::Text(text.into()),
+        }
+    }
+
+    /// Indexes the shipped documents into the server's data directory, so
+    /// the server starts with them loaded and every person's question is
+    /// searched as in production.
+    async fn index_documents(settings: &Settings) {
+        let knowledge = KnowledgeBase::open(&settings.knowledge).unwrap();
+        knowledge.refresh().await.unwrap();
+    }
+
+    /// Stores `people` conversations whose windows all end at one moment,
+    /// shortly after the server will have started, and the warm-up one a
+    /// second earlier; each person asks one of the retrieval evaluation's
+    /// questions. Returns that moment.
+    async fn seed(database_url: &str, people: u64) -> i64 {
+        let store = Store::connect(database_url).await.unwrap();
+        let questions = support::evaluation_questions();
+        let mut messages: Vec<InboundMessage> =
+            (0..people).map(|n| person(n, &questions[n as usize % questions.len()])).collect();
+        messages.push(person(people, WARM_UP));
+        store.ingest(messages, Vec::new(), now_ms()).await.unwrap();
+        let arrived_at = now_ms() - QUIET_MS + 1_500;
+        sqlx::query("UPDATE inbound_messages SET received_at = CASE WHEN wa_message_id = $1 THEN $2 ELSE $3 END")
+            .bind(format!("wamid.deadline.{people}"))
+            .bind(arrived_at - 1_000)
+            .bind(arrived_at)
+            .execute(store.pool())
+            .await
+            .unwrap();
+        store.close().await;
+        arrived_at + QUIET_MS
+    }
+
+    /// The milliseconds from `from` to each recorded arrival, once `count`
+    /// have arrived (or 30 s have passed).
+    fn lateness(arrivals: &Mutex<Vec<i64>>, from: i64, count: usize) -> Vec<Duration> {
         let until = Instant::now() + Duration::from_secs(30);
-        while arrivals.lock().unwrap().len() < people as usize && Instant::now() < until {
+        while arrivals.lock().unwrap().len() < count && Instant::now() < until {
             std::thread::sleep(Duration::from_millis(20));
         }
         let mut lateness: Vec<Duration> =
-            arrivals.lock().unwrap().iter().map(|at| Duration::from_millis((at - deadline).max(0) as u64)).collect();
+            arrivals.lock().unwrap().iter().map(|at| Duration::from_millis((at - from).max(0) as u64)).collect();
         lateness.sort();
-        assert_eq!(lateness.len(), people as usize, "every person reached the LLM");
+        assert_eq!(lateness.len(), count, "every request reached the fake LLM");
+        lateness
+    }
+
+    fn report(what: &str, lateness: &[Duration]) {
         println!(
-            "deadline {people} conversations due at once: LLM request after the deadline p50 {} ms, p99 {} ms, max {} ms",
-            percentile(&lateness, 0.50).as_millis(),
-            percentile(&lateness, 0.99).as_millis(),
+            "{what}: p50 {} ms, p99 {} ms, max {} ms",
+            percentile(lateness, 0.50).as_millis(),
+            percentile(lateness, 0.99).as_millis(),
             lateness.last().unwrap().as_millis(),
         );
+    }
+
+    /// `documents`: the shipped documents are indexed and searched for
+    /// every person, as in production; without them only the core loop is
+    /// measured (the search finds an empty index).
+    pub fn bench(people: u64, transport: Transport, documents: bool, tls: &BenchTls) {
+        let dir = tempfile::tempdir().unwrap();
+        let fakes_rt = runtime(1, "fakes");
+        let arrivals = Arc::new(Mutex::new(Vec::new()));
+        let (llm, graph) = fakes_rt.block_on(fakes(Arc::clone(&arrivals), transport, tls));
+        let mut extra = vec![
+            ("MESSAGE_BUFFER_SECONDS", (QUIET_MS as f64 / 1000.0).to_string()),
+            ("OPENROUTER_URL", format!("{llm}/api/v1/chat/completions")),
+            ("WHATSAPP_GRAPH_BASE", graph),
+        ];
+        if documents {
+            extra.push(("KNOWLEDGE_DIR", concat!(env!("CARGO_MANIFEST_DIR"), "/knowledge").to_string()));
+        }
+        let settings = settings(dir.path(), &extra);
+        let seed_rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        if documents {
+            seed_rt.block_on(index_documents(&settings));
+        }
+        let deadline = seed_rt.block_on(seed(&settings.database_url, people));
+        let (server, _port) = start_server(settings);
+        let lateness = lateness(&arrivals, deadline, people as usize);
+        let knowledge = if documents { "shipped documents" } else { "no documents" };
+        report(
+            &format!(
+                "deadline {} {knowledge:17} {people} conversations due at once, LLM request after the deadline",
+                transport.name()
+            ),
+            &lateness,
+        );
         server.shutdown_background();
+        fakes_rt.shutdown_background();
+    }
+
+    /// The same burst from a bare HTTP client with no server around it: what
+    /// the transport alone costs on this machine.
+    pub fn floor(requests: u64, transport: Transport, tls: &BenchTls) {
+        let fakes_rt = runtime(1, "fakes");
+        let arrivals = Arc::new(Mutex::new(Vec::new()));
+        let (llm, _graph) = fakes_rt.block_on(fakes(Arc::clone(&arrivals), transport, tls));
+        let url = format!("{llm}/api/v1/chat/completions");
+        let client_rt = runtime(2, "client");
+        let client = reqwest::Client::new();
+        let start = client_rt.block_on(async {
+            let warm_up = client.post(&url).body(WARM_UP).send();
+            tokio::spawn(warm_up);
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let start = now_ms();
+            for _ in 0..requests {
+                tokio::spawn(client.post(&url).body("{}").send());
+            }
+            start
+        });
+        let lateness = lateness(&arrivals, start, requests as usize);
+        let what =
+            format!("floor    {} {:17} {requests} requests from a bare client, after sending", transport.name(), "");
+        report(&what, &lateness);
+        client_rt.shutdown_background();
         fakes_rt.shutdown_background();
     }
 }

@@ -21,16 +21,6 @@ fn knowledge_dir() -> &'static Path {
     Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/knowledge"))
 }
 
-fn questions() -> Vec<String> {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/retrieval/questions.jsonl");
-    std::fs::read_to_string(path)
-        .expect("question set")
-        .lines()
-        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
-        .filter_map(|q| q["question"].as_str().map(String::from))
-        .collect()
-}
-
 /// A directory holding `copies` copies of the sample PDF.
 fn pdf_copies(copies: usize) -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -60,7 +50,7 @@ fn passages(wanted: usize) -> Vec<Chunk> {
 
 fn bench_query_latency() {
     let chunks = passages(10_000);
-    let questions = questions();
+    let questions = support::evaluation_questions();
     for analyzer in [Analyzer::Indonesian, Analyzer::Standard] {
         let index = PassageIndex::build_in_memory(&chunks, analyzer).expect("index");
         for q in &questions {

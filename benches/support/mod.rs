@@ -1,24 +1,38 @@
 //! What the benchmark binaries share: an allocator that counts heap bytes
-//! (exact, unlike a noisy RSS) and percentiles.
+//! (exact, unlike a noisy RSS), percentiles and the evaluation questions.
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicIsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicIsize, Ordering};
 use std::time::Duration;
 
 pub struct CountingAllocator;
+static COUNTING: AtomicBool = AtomicBool::new(true);
 static LIVE_BYTES: AtomicIsize = AtomicIsize::new(0);
 static PEAK_BYTES: AtomicIsize = AtomicIsize::new(0);
 
 unsafe impl GlobalAlloc for CountingAllocator {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if !COUNTING.load(Ordering::Relaxed) {
+            return unsafe { System.alloc(layout) };
+        }
         let live = LIVE_BYTES.fetch_add(layout.size() as isize, Ordering::Relaxed) + layout.size() as isize;
         PEAK_BYTES.fetch_max(live, Ordering::Relaxed);
         unsafe { System.alloc(layout) }
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        if !COUNTING.load(Ordering::Relaxed) {
+            return unsafe { System.dealloc(ptr, layout) };
+        }
         LIVE_BYTES.fetch_sub(layout.size() as isize, Ordering::Relaxed);
         unsafe { System.dealloc(ptr, layout) }
     }
+}
+
+/// Turns the counting off for good, so timing runs do not pay for two
+/// contended atomics on every allocation; the counts are stale afterwards.
+#[allow(dead_code)]
+pub fn stop_counting() {
+    COUNTING.store(false, Ordering::Relaxed);
 }
 
 pub fn live_bytes() -> isize {
@@ -38,4 +52,16 @@ pub fn peak_bytes() -> isize {
 
 pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1]
+}
+
+/// The retrieval evaluation's questions: informal Indonesian, as people
+/// write, each answered somewhere in the shipped documents.
+pub fn evaluation_questions() -> Vec<String> {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/retrieval/questions.jsonl");
+    std::fs::read_to_string(path)
+        .expect("question set")
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter_map(|q| q["question"].as_str().map(String::from))
+        .collect()
 }
