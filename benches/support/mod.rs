@@ -12,18 +12,16 @@ static PEAK_BYTES: AtomicIsize = AtomicIsize::new(0);
 
 unsafe impl GlobalAlloc for CountingAllocator {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if !COUNTING.load(Ordering::Relaxed) {
-            return unsafe { System.alloc(layout) };
+        if COUNTING.load(Ordering::Relaxed) {
+            let live = LIVE_BYTES.fetch_add(layout.size() as isize, Ordering::Relaxed) + layout.size() as isize;
+            PEAK_BYTES.fetch_max(live, Ordering::Relaxed);
         }
-        let live = LIVE_BYTES.fetch_add(layout.size() as isize, Ordering::Relaxed) + layout.size() as isize;
-        PEAK_BYTES.fetch_max(live, Ordering::Relaxed);
         unsafe { System.alloc(layout) }
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        if !COUNTING.load(Ordering::Relaxed) {
-            return unsafe { System.dealloc(ptr, layout) };
+        if COUNTING.load(Ordering::Relaxed) {
+            LIVE_BYTES.fetch_sub(layout.size() as isize, Ordering::Relaxed);
         }
-        LIVE_BYTES.fetch_sub(layout.size() as isize, Ordering::Relaxed);
         unsafe { System.dealloc(ptr, layout) }
     }
 }
