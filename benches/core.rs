@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use support::{live_bytes, percentile};
-use wa_ai_bridge::buffer::Debouncer;
+use wa_ai_bridge::buffer::{Debouncer, Hooks};
 use wa_ai_bridge::config::Settings;
 use wa_ai_bridge::startup::Application;
 use wa_ai_bridge::webhook::sign;
@@ -134,7 +134,8 @@ fn bench_ingest(connections: usize, requests: u64) {
 fn bench_pending_memory(conversations: i64) {
     let runtime = runtime(2, "memory");
     runtime.block_on(async {
-        let debouncer = Debouncer::new(Duration::from_secs(600), Duration::from_secs(600), Arc::new(|_| {}));
+        let hooks = Hooks { lead: Duration::from_secs(1), on_near: Arc::new(|_| {}), on_due: Arc::new(|_| {}) };
+        let debouncer = Debouncer::new(Duration::from_secs(600), Duration::from_secs(600), hooks);
         debouncer.message_arrived(-1);
         tokio::task::yield_now().await;
         let before = live_bytes();

@@ -1,6 +1,8 @@
 //! Per-person debounce. People send several short messages in a row; the
 //! bot waits until they have been quiet for `quiet`, or until `max_wait`
-//! after their first message, then hands the person to `on_due` once.
+//! after their first message, then hands the person over once. Shortly
+//! before that (`lead`), while the person is still quiet, it says so, so
+//! the answer can be prepared ahead of the deadline.
 //!
 //! This is only the in-memory clock. The messages themselves are already in
 //! the database, so a crash loses nothing: start-up rebuilds the timers from
@@ -11,8 +13,19 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::{sleep_until, Instant};
 
-/// Called once per quiet window with the person's user id.
-pub type OnDue = Arc<dyn Fn(i64) + Send + Sync>;
+/// Called with a person's user id.
+pub type Notify = Arc<dyn Fn(i64) + Send + Sync>;
+
+/// Whom the debouncer tells what, and when.
+pub struct Hooks {
+    /// How long before the end of a window `on_near` is called.
+    pub lead: Duration,
+    /// The window ends in `lead` unless the person writes again. Called
+    /// again if a new message moves the deadline.
+    pub on_near: Notify,
+    /// The window is over; called once per window.
+    pub on_due: Notify,
+}
 
 #[derive(Debug, Clone, Copy)]
 struct Window {
@@ -30,12 +43,12 @@ struct Inner {
     windows: DashMap<i64, Window>,
     quiet: Duration,
     max_wait: Duration,
-    on_due: OnDue,
+    hooks: Hooks,
 }
 
 impl Debouncer {
-    pub fn new(quiet: Duration, max_wait: Duration, on_due: OnDue) -> Self {
-        Self { inner: Arc::new(Inner { windows: DashMap::new(), quiet, max_wait, on_due }) }
+    pub fn new(quiet: Duration, max_wait: Duration, hooks: Hooks) -> Self {
+        Self { inner: Arc::new(Inner { windows: DashMap::new(), quiet, max_wait, hooks }) }
     }
 
     /// A new message from `user_id` arrived now: restart its quiet timer.
@@ -98,16 +111,32 @@ impl Debouncer {
     fn spawn_timer(&self, user_id: i64) {
         let inner = Arc::clone(&self.inner);
         tokio::spawn(async move {
+            // The deadline `on_near` was last called for.
+            let mut announced = None;
             loop {
-                let Some(due_at) = inner.windows.get(&user_id).map(|w| w.due_at) else { return };
+                let Some(due_at) = inner.due_at(user_id) else { return };
+                if announced != Some(due_at) && Instant::now() < due_at {
+                    sleep_until(due_at.checked_sub(inner.hooks.lead).unwrap_or(due_at)).await;
+                    if inner.due_at(user_id) == Some(due_at) {
+                        (inner.hooks.on_near)(user_id);
+                        announced = Some(due_at);
+                    }
+                    continue;
+                }
                 sleep_until(due_at).await;
                 let fired = inner.windows.remove_if(&user_id, |_, w| w.due_at <= Instant::now()).is_some();
                 if fired {
-                    (inner.on_due)(user_id);
+                    (inner.hooks.on_due)(user_id);
                     return;
                 }
             }
         });
+    }
+}
+
+impl Inner {
+    fn due_at(&self, user_id: i64) -> Option<Instant> {
+        self.windows.get(&user_id).map(|w| w.due_at)
     }
 }
 
@@ -116,12 +145,54 @@ mod tests {
     use super::*;
     use tokio::sync::mpsc;
 
-    fn debouncer(quiet: u64, max: u64) -> (Debouncer, mpsc::UnboundedReceiver<(i64, Instant)>) {
+    type Calls = mpsc::UnboundedReceiver<(i64, Instant)>;
+
+    fn recorder() -> (Notify, Calls) {
         let (tx, rx) = mpsc::unbounded_channel();
-        let on_due: OnDue = Arc::new(move |user| {
+        let notify: Notify = Arc::new(move |user| {
             let _ = tx.send((user, Instant::now()));
         });
-        (Debouncer::new(Duration::from_secs(quiet), Duration::from_secs(max), on_due), rx)
+        (notify, rx)
+    }
+
+    /// A debouncer and the calls of its `on_due` and `on_near` hooks.
+    fn watched(quiet: u64, max: u64, lead: u64) -> (Debouncer, Calls, Calls) {
+        let ((on_due, due), (on_near, near)) = (recorder(), recorder());
+        let hooks = Hooks { lead: Duration::from_secs(lead), on_near, on_due };
+        (Debouncer::new(Duration::from_secs(quiet), Duration::from_secs(max), hooks), due, near)
+    }
+
+    fn debouncer(quiet: u64, max: u64) -> (Debouncer, Calls) {
+        let (buffer, due, _) = watched(quiet, max, 1);
+        (buffer, due)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn says_the_deadline_is_near_once_per_deadline() {
+        let (buffer, mut due, mut near) = watched(15, 60, 1);
+        let start = Instant::now();
+        buffer.message_arrived(4);
+        let (user, at) = near.recv().await.unwrap();
+        assert_eq!((user, at - start), (4, Duration::from_secs(14)));
+        // Writing again after that moves the deadline, so it is near again later.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        buffer.message_arrived(4);
+        let (_, at) = near.recv().await.unwrap();
+        assert_eq!(at - start, Duration::from_millis(28_500));
+        let (_, at) = due.recv().await.unwrap();
+        assert_eq!(at - start, Duration::from_millis(29_500));
+        tokio::time::sleep(Duration::from_secs(120)).await;
+        assert!(near.try_recv().is_err(), "near again without a new deadline");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_window_rebuilt_after_its_deadline_is_not_announced() {
+        let (buffer, mut due, mut near) = watched(15, 60, 1);
+        tokio::time::sleep(Duration::from_secs(100)).await;
+        let now = Instant::now();
+        buffer.schedule(3, now - Duration::from_secs(40), now - Duration::from_secs(30));
+        assert_eq!(due.recv().await.unwrap(), (3, now));
+        assert!(near.try_recv().is_err(), "there was nothing left to prepare for");
     }
 
     #[tokio::test(start_paused = true)]

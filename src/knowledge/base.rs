@@ -10,6 +10,7 @@ use super::report::Report;
 use super::{Passage, Retriever};
 use crate::config::KnowledgeSettings;
 use async_trait::async_trait;
+use dashmap::DashMap;
 use futures::future::{BoxFuture, FutureExt, Shared};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -19,6 +20,12 @@ use tokio::sync::watch;
 /// How long a reply waits for the very first index before it goes out
 /// without passages.
 const FIRST_INDEX_WAIT: Duration = Duration::from_secs(120);
+/// How long passages searched ahead are kept for their question: well past
+/// the deadline they were searched for. A person handed over again later
+/// (their previous reply was still being written) is prepared again.
+const PREPARED_FOR: Duration = Duration::from_secs(10);
+/// Bounds the memory of passages searched ahead.
+const MAX_PREPARED: usize = 10_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum KnowledgeError {
@@ -65,6 +72,14 @@ struct Inner {
 struct Live {
     index: PassageIndex,
     manifest: Manifest,
+    /// Passages found ahead of a deadline, by the exact question. They live
+    /// and die with the index they came from.
+    prepared: DashMap<String, Prepared>,
+}
+
+struct Prepared {
+    at: Instant,
+    passages: Vec<Passage>,
 }
 
 impl KnowledgeBase {
@@ -82,7 +97,7 @@ impl KnowledgeBase {
         layout.create()?;
         let live =
             layout.current().and_then(|manifest| match PassageIndex::open(&layout.generation(&manifest.generation)) {
-                Ok(index) => Some(Arc::new(Live { index, manifest })),
+                Ok(index) => Some(Arc::new(Live::new(index, manifest))),
                 Err(error) => {
                     tracing::warn!(%error, "the saved knowledge index cannot be opened; it will be rebuilt");
                     None
@@ -147,24 +162,33 @@ impl KnowledgeBase {
     /// character budget. Waits for the first index if none exists yet.
     pub async fn search(&self, question: &str) -> Vec<Passage> {
         let Some(live) = self.live_or_wait().await else { return Vec::new() };
-        let (top_k, budget) = (self.inner.settings.top_k, self.inner.settings.max_context_chars);
-        let started = Instant::now();
+        if let Some(passages) = live.prepared(question) {
+            return passages;
+        }
         // Runs here, not on the blocking pool: a search takes tens to a few
         // hundred microseconds on an index the page cache holds, less than
         // a hand-over costs, and when a thousand windows end together the
         // pool would start hundreds of threads for them.
-        let found = live.index.search(question, top_k);
-        metrics::histogram!("wa_knowledge_retrieval_seconds").record(started.elapsed().as_secs_f64());
-        match found {
-            Ok(passages) => within_budget(passages, budget),
-            Err(error) => {
-                tracing::error!(%error, "knowledge search failed");
-                Vec::new()
-            }
-        }
+        metrics::counter!("wa_knowledge_searches_total", "when" => "at_answer").increment(1);
+        live.find(question, &self.inner.settings).unwrap_or_default()
+    }
+
+    /// Searches now for questions about to be asked, so that
+    /// [`KnowledgeBase::search`] finds their passages ready. A question
+    /// asked in other words, or after the index was rebuilt, is searched
+    /// again when it is asked.
+    pub async fn prepare(&self, questions: Vec<String>) {
+        let Some(live) = self.inner.live.borrow().clone() else { return };
+        let settings = self.inner.settings.clone();
+        // A whole batch of searches is worth the hand-over, and keeps them
+        // off the workers that are answering.
+        let _ = tokio::task::spawn_blocking(move || live.prepare(questions, &settings)).await;
     }
 
     async fn live_or_wait(&self) -> Option<Arc<Live>> {
+        if let Some(live) = self.inner.live.borrow().clone() {
+            return Some(live);
+        }
         let mut watcher = self.inner.live.subscribe();
         let waited = tokio::time::timeout(FIRST_INDEX_WAIT, watcher.wait_for(Option::is_some)).await;
         match waited {
@@ -174,6 +198,49 @@ impl KnowledgeBase {
                 None
             }
         }
+    }
+}
+
+impl Live {
+    fn new(index: PassageIndex, manifest: Manifest) -> Self {
+        Self { index, manifest, prepared: DashMap::new() }
+    }
+
+    /// `None` when the search failed (logged).
+    fn find(&self, question: &str, settings: &KnowledgeSettings) -> Option<Vec<Passage>> {
+        let started = Instant::now();
+        let found = self.index.search(question, settings.top_k);
+        metrics::histogram!("wa_knowledge_retrieval_seconds").record(started.elapsed().as_secs_f64());
+        match found {
+            Ok(passages) => Some(within_budget(passages, settings.max_context_chars)),
+            Err(error) => {
+                tracing::error!(%error, "knowledge search failed");
+                None
+            }
+        }
+    }
+
+    fn prepare(&self, questions: Vec<String>, settings: &KnowledgeSettings) {
+        self.prepared.retain(|_, ready| ready.at.elapsed() < PREPARED_FOR);
+        for question in questions {
+            if self.prepared.len() >= MAX_PREPARED {
+                break;
+            }
+            if self.prepared.contains_key(&question) {
+                continue;
+            }
+            if let Some(passages) = self.find(&question, settings) {
+                self.prepared.insert(question, Prepared { at: Instant::now(), passages });
+                metrics::counter!("wa_knowledge_searches_total", "when" => "ahead").increment(1);
+            }
+        }
+    }
+
+    /// Kept, not taken: several people may ask the very same thing.
+    fn prepared(&self, question: &str) -> Option<Vec<Passage>> {
+        let ready = self.prepared.get(question).filter(|ready| ready.at.elapsed() < PREPARED_FOR)?;
+        metrics::counter!("wa_knowledge_searches_total", "when" => "ahead_reused").increment(1);
+        Some(ready.passages.clone())
     }
 }
 
@@ -252,7 +319,7 @@ impl Inner {
         };
         self.layout.publish(&manifest)?;
         metrics::gauge!("wa_knowledge_passages").set(index.passage_count() as f64);
-        self.live.send_replace(Some(Arc::new(Live { index, manifest: manifest.clone() })));
+        self.live.send_replace(Some(Arc::new(Live::new(index, manifest.clone()))));
         let keep_previous = previous.as_ref().map(|live| live.manifest.generation.as_str());
         self.layout.remove_generations_except(&[generation.as_str(), keep_previous.unwrap_or_default()]);
         self.layout.prune_cache(&manifest.hashes);
@@ -289,6 +356,10 @@ impl Retriever for KnowledgeBase {
     async fn retrieve(&self, question: &str) -> Vec<Passage> {
         self.search(question).await
     }
+
+    async fn prepare(&self, questions: Vec<String>) {
+        KnowledgeBase::prepare(self, questions).await
+    }
 }
 
 #[cfg(test)]
@@ -306,5 +377,62 @@ mod tests {
         assert_eq!(texts, ["aaaa", "bbbb"], "a later small passage does not jump the queue");
         let cut = within_budget(vec![passage("ééééé")], 3);
         assert_eq!(cut[0].text, "ééé");
+    }
+
+    fn settings(dir: &std::path::Path) -> KnowledgeSettings {
+        KnowledgeSettings {
+            dir: dir.join("documents"),
+            index_dir: dir.join("index"),
+            top_k: 4,
+            max_context_chars: 4000,
+            file_timeout: Duration::from_secs(30),
+        }
+    }
+
+    fn write_fee(settings: &KnowledgeSettings, fee: &str) {
+        std::fs::create_dir_all(&settings.dir).unwrap();
+        std::fs::write(settings.dir.join("tarif.md"), format!("# Tarif\n\nBiaya konsultasi {fee}.\n")).unwrap();
+    }
+
+    /// A knowledge base built from one document naming the consultation fee.
+    async fn indexed(dir: &std::path::Path) -> (KnowledgeBase, KnowledgeSettings) {
+        let settings = settings(dir);
+        write_fee(&settings, "Rp 75.000");
+        let knowledge = KnowledgeBase::open(&settings).unwrap();
+        knowledge.refresh().await.unwrap();
+        (knowledge, settings)
+    }
+
+    #[tokio::test]
+    async fn passages_searched_ahead_are_the_ones_a_search_finds_and_belong_to_their_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let (knowledge, settings) = indexed(dir.path()).await;
+        let question = "brp biaya konsultasi?".to_owned();
+
+        knowledge.prepare(vec![question.clone(), question.clone()]).await;
+        let live = knowledge.inner.live.borrow().clone().unwrap();
+        assert_eq!(live.prepared.len(), 1);
+        let searched = live.find(&question, &settings).unwrap();
+        assert!(searched[0].text.contains("75.000"));
+        for _ in 0..2 {
+            assert_eq!(knowledge.search(&question).await, searched, "two people may ask the same");
+        }
+
+        write_fee(&settings, "Rp 90.000");
+        knowledge.refresh().await.unwrap();
+        let found = knowledge.search(&question).await;
+        assert!(found[0].text.contains("90.000"), "not the passages searched in the old index: {found:?}");
+    }
+
+    #[tokio::test]
+    async fn passages_searched_ahead_expire() {
+        let dir = tempfile::tempdir().unwrap();
+        let (knowledge, _) = indexed(dir.path()).await;
+        let live = knowledge.inner.live.borrow().clone().unwrap();
+        let old = Prepared { at: Instant::now() - PREPARED_FOR, passages: vec![passage("lama")] };
+        live.prepared.insert("lama?".into(), old);
+        assert_eq!(live.prepared("lama?"), None);
+        knowledge.prepare(vec!["brp biaya konsultasi?".into()]).await;
+        assert!(!live.prepared.contains_key("lama?"), "dropped by the next preparation");
     }
 }

@@ -68,4 +68,8 @@ pub fn unique_sources<'a>(passages: impl IntoIterator<Item = &'a Passage>) -> Ve
 #[async_trait]
 pub trait Retriever: Send + Sync {
     async fn retrieve(&self, question: &str) -> Vec<Passage>;
+
+    /// Questions that are about to be asked: retrieving for them now makes
+    /// `retrieve` faster when they are.
+    async fn prepare(&self, questions: Vec<String>);
 }

@@ -5,7 +5,7 @@
 
 mod clock;
 
-use crate::buffer::Debouncer;
+use crate::buffer::{Debouncer, Hooks};
 use crate::channel::{Channel, Channels};
 use crate::config::BufferSettings;
 use crate::domain::{InboundMessage, Source, StatusUpdate};
@@ -32,6 +32,11 @@ const STORE_RETRY: Duration = Duration::from_secs(3);
 const TYPING_DELAY: Duration = Duration::from_millis(500);
 /// People taken off the due queue and claimed at once.
 const CLAIM_BATCH: usize = 1000;
+/// How long before a deadline the person's passages are searched for, so
+/// that when many windows end together only the claim and the LLM request
+/// are left to do. At most half the quiet window: earlier, too many people
+/// would still be typing.
+const PREPARE_LEAD: Duration = Duration::from_secs(1);
 
 #[derive(Clone)]
 pub struct Pipeline {
@@ -84,13 +89,17 @@ impl Pipeline {
     /// their own tasks.
     pub fn start(parts: Parts) -> Self {
         let (due_tx, mut due_rx) = mpsc::unbounded_channel::<i64>();
-        let debouncer = Debouncer::new(
-            parts.buffer.quiet,
-            parts.buffer.max_wait,
-            Arc::new(move |user_id| {
+        let (near_tx, mut near_rx) = mpsc::unbounded_channel::<i64>();
+        let hooks = Hooks {
+            lead: PREPARE_LEAD.min(parts.buffer.quiet / 2),
+            on_near: Arc::new(move |user_id| {
+                let _ = near_tx.send(user_id);
+            }),
+            on_due: Arc::new(move |user_id| {
                 let _ = due_tx.send(user_id);
             }),
-        );
+        };
+        let debouncer = Debouncer::new(parts.buffer.quiet, parts.buffer.max_wait, hooks);
         let window = ClaimWindow {
             quiet_ms: parts.buffer.quiet.as_millis() as i64,
             max_wait_ms: parts.buffer.max_wait.as_millis() as i64,
@@ -120,6 +129,13 @@ impl Pipeline {
             // claimed together in the next.
             let mut due = Vec::with_capacity(CLAIM_BATCH);
             while due_rx.recv_many(&mut due, CLAIM_BATCH).await > 0 {
+                // Timers that fire together hand their people over one at a
+                // time: let the others of this moment arrive first.
+                tokio::task::yield_now().await;
+                while due.len() < CLAIM_BATCH {
+                    let Ok(user_id) = due_rx.try_recv() else { break };
+                    due.push(user_id);
+                }
                 due.sort_unstable();
                 due.dedup();
                 // One claim for all of them: answers started after smaller
@@ -127,6 +143,14 @@ impl Pipeline {
                 // the last people would wait for every earlier answer's work.
                 dispatcher.on_due(&due).await;
                 due.clear();
+            }
+        });
+        let preparer = pipeline.clone();
+        tokio::spawn(async move {
+            let mut near = Vec::with_capacity(CLAIM_BATCH);
+            while near_rx.recv_many(&mut near, CLAIM_BATCH).await > 0 {
+                preparer.prepare(&near).await;
+                near.clear();
             }
         });
         pipeline
@@ -197,6 +221,22 @@ impl Pipeline {
     fn spawn_answer(&self, turn: ClaimedTurn) {
         let pipeline = self.clone();
         self.inner.answering.spawn(async move { pipeline.answer(turn).await });
+    }
+
+    /// Retrieves ahead for people whose deadline is near. What they say
+    /// from now on changes their text, and the answer retrieves again.
+    async fn prepare(&self, user_ids: &[i64]) {
+        match self.inner.store.waiting_texts(user_ids).await {
+            Ok(texts) => self.inner.retriever.prepare(texts).await,
+            Err(error) => {
+                tracing::warn!(people = user_ids.len(), %error, "could not read ahead of a deadline");
+                self.inner.incidents.record(
+                    IncidentKind::Store,
+                    format!("reading ahead of a deadline: {error}"),
+                    now_ms(),
+                );
+            }
+        }
     }
 
     async fn on_due(&self, user_ids: &[i64]) {
@@ -344,7 +384,7 @@ impl Pipeline {
     /// another process owns the turn by now.
     async fn compose(&self, turn: &ClaimedTurn) -> Result<Option<Composed>, StoreError> {
         let inner = &self.inner;
-        let user_text = turn.messages.iter().filter_map(|m| m.body.as_deref()).collect::<Vec<_>>().join("\n");
+        let user_text = turn.user_text();
         let composed = if user_text.is_empty() {
             Composed {
                 reply: inner.prompts.unreadable.clone(),

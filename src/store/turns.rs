@@ -40,6 +40,18 @@ pub struct ClaimedTurn {
     pub history: Vec<HistoryTurn>,
 }
 
+impl ClaimedTurn {
+    /// Everything readable the person said in this turn, in the order they
+    /// sent it; empty when they sent only things the bot cannot read.
+    pub fn user_text(&self) -> String {
+        combine(self.messages.iter().map(|m| m.body.as_deref()))
+    }
+}
+
+fn combine<'a>(bodies: impl Iterator<Item = Option<&'a str>>) -> String {
+    bodies.flatten().collect::<Vec<_>>().join("\n")
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct SavedReply {
     pub text: String,
@@ -168,6 +180,32 @@ impl Store {
                 })
             })
             .collect()
+    }
+
+    /// What each of `user_ids` has said since their last reply, combined as
+    /// [`ClaimedTurn::user_text`] will combine it once the turn is claimed.
+    /// People with nothing readable waiting are left out.
+    pub async fn waiting_texts(&self, user_ids: &[i64]) -> Result<Vec<String>, StoreError> {
+        let mut texts = Vec::new();
+        for chunk in user_ids.chunks(CLAIM_CHUNK) {
+            let sql = format!(
+                "SELECT user_id, body FROM inbound_messages WHERE turn_id IS NULL AND wants_reply AND user_id IN ({}) \
+                 ORDER BY user_id, sent_at_secs, id",
+                Params::new(self.backend).list(chunk.len())
+            );
+            let rows = bind_ids(sqlx::query(&sql), chunk).fetch_all(&self.pool).await?;
+            let mut said: Vec<(i64, Option<String>)> = Vec::with_capacity(rows.len());
+            for row in rows {
+                said.push((row.try_get("user_id")?, row.try_get("body")?));
+            }
+            for person in said.chunk_by(|a, b| a.0 == b.0) {
+                let text = combine(person.iter().map(|(_, body)| body.as_deref()));
+                if !text.is_empty() {
+                    texts.push(text);
+                }
+            }
+        }
+        Ok(texts)
     }
 
     /// Keeps the reply before sending it, so an owner that dies mid-send
@@ -325,10 +363,13 @@ async fn claim_chunk(
     window: &ClaimWindow,
 ) -> Result<Vec<(i64, Claim)>, StoreError> {
     // Locks the people's rows on PostgreSQL, so claims for one person are
-    // serialised across replicas (SQLite has one writer anyway).
-    let mut p = Params::new(backend);
-    let lock_sql = format!("UPDATE users SET last_claim_at = {} WHERE id IN ({})", p.one(), p.list(user_ids.len()));
-    bind_ids(sqlx::query(&lock_sql).bind(now), user_ids).execute(&mut **tx).await?;
+    // serialised across replicas. SQLite's `BEGIN IMMEDIATE` already made
+    // this transaction the only writer.
+    if backend == Backend::Postgres {
+        let mut p = Params::new(backend);
+        let lock_sql = format!("UPDATE users SET last_claim_at = {} WHERE id IN ({})", p.one(), p.list(user_ids.len()));
+        bind_ids(sqlx::query(&lock_sql).bind(now), user_ids).execute(&mut **tx).await?;
+    }
 
     let mut p = Params::new(backend);
     let busy_sql = format!(

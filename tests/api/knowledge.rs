@@ -43,7 +43,8 @@ fn generations(app: &TestApp) -> usize {
 
 on_both_backends!(
     passages_from_the_documents_reach_the_prompt_with_their_source,
-    questions_during_refreshes_are_all_answered
+    questions_during_refreshes_are_all_answered,
+    a_message_after_the_search_ahead_is_searched_with_the_rest
 );
 
 async fn passages_from_the_documents_reach_the_prompt_with_their_source(backend: Backend) {
@@ -235,4 +236,32 @@ async fn webhooks_are_served_while_the_first_index_builds_and_the_reply_waits_fo
     let prompt = system_prompt(&app.llm_requests().await[0]);
     assert!(prompt.contains("sumber: Referensi Debian, hlm."), "the reply waited for the index: {prompt}");
     assert!(live_generation(&app).is_some());
+}
+
+/// The passages are searched a second before the deadline. When the person
+/// writes again after that and the deadline cannot move (it is already
+/// `MESSAGE_BUFFER_MAX_SECONDS` after their first message), the answer must
+/// not use passages found for only part of what they said.
+async fn a_message_after_the_search_ahead_is_searched_with_the_rest(backend: Backend) {
+    let documents: [(&str, &[u8]); 2] = [
+        ("jadwal.md", b"# Jadwal\n\nKantor buka Senin sampai Sabtu pukul 07.00 sampai 21.00.\n"),
+        ("tarif.md", b"# Tarif\n\nBiaya konsultasi dokter Rp 75.000.\n"),
+    ];
+    let window = [("MESSAGE_BUFFER_SECONDS", "3"), ("MESSAGE_BUFFER_MAX_SECONDS", "3")];
+    let app = TestApp::spawn_with_documents(backend, &window, &documents).await;
+    graph_accepts_sends(&app.graph).await;
+    llm_answers(&app.llm, "Buka jam 07.00, biayanya Rp 75.000 kak.").await;
+    app.say("6281234567711", "wamid.kb.ahead.1", "kantor buka jam brp?").await;
+    // Searched ahead at 2 s; the deadline stays at 3 s.
+    tokio::time::sleep(Duration::from_millis(2400)).await;
+    app.say("6281234567711", "wamid.kb.ahead.2", "trus biaya konsultasinya brp?").await;
+    app.wait_for_texts(1).await;
+
+    let requests = app.llm_requests().await;
+    assert_eq!(requests.len(), 1, "both messages answered together");
+    assert_eq!(last_user_message(&requests[0]), "kantor buka jam brp?\ntrus biaya konsultasinya brp?");
+    let prompt = system_prompt(&requests[0]);
+    assert!(prompt.contains("pukul 07.00") && prompt.contains("Rp 75.000"), "passages for both messages: {prompt}");
+    let errors = app.admin_json("/api/admin/errors").await;
+    assert_eq!(errors["errors"], serde_json::json!([]), "reading ahead worked on this database");
 }
