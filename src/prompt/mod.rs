@@ -8,6 +8,7 @@ pub use offline::OfflineAnswer;
 use crate::knowledge::Passage;
 use crate::llm::{ChatMessage, Role};
 use crate::store::HistoryTurn;
+use std::fmt::Write;
 use std::path::Path;
 
 /// The texts an admin may edit. Each has a built-in default (the files
@@ -65,15 +66,24 @@ impl Prompts {
     /// messages, and passages sit inside a delimited block of the system
     /// message, so neither can pose as our instructions.
     pub fn chat(&self, history: &[HistoryTurn], passages: &[Passage], user_text: &str) -> Vec<ChatMessage> {
-        let mut system = self.system.clone();
+        // Sized once: when many windows end together, every regrown buffer
+        // is fresh memory the kernel has to hand out page by page.
+        let quoted: usize = passages.iter().map(|p| p.text.len() + p.title.len() + 128).sum();
+        let mut system = String::with_capacity(self.system.len() + self.context_header.len() + quoted + 2);
+        system.push_str(&self.system);
         if !passages.is_empty() {
             system.push_str("\n\n");
             system.push_str(&self.context_header);
             for (n, passage) in passages.iter().enumerate() {
-                let text = passage.text.replace("<<<", "«").replace(">>>", "»");
                 let section = passage.heading.as_deref().map(|h| format!(" | bagian: {h}")).unwrap_or_default();
                 let source = passage.citation();
-                system.push_str(&format!("\n<<<KUTIPAN {} | sumber: {source}{section}\n{text}\n>>>", n + 1));
+                let _ = write!(system, "\n<<<KUTIPAN {} | sumber: {source}{section}\n", n + 1);
+                if passage.text.contains("<<<") || passage.text.contains(">>>") {
+                    system.push_str(&passage.text.replace("<<<", "«").replace(">>>", "»"));
+                } else {
+                    system.push_str(&passage.text);
+                }
+                system.push_str("\n>>>");
             }
         }
         let mut messages = vec![ChatMessage { role: Role::System, content: system }];
