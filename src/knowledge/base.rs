@@ -226,7 +226,10 @@ impl Live {
             if self.prepared.len() >= MAX_PREPARED {
                 break;
             }
-            if self.prepared.contains_key(&question) {
+            // Asked by someone else a moment ago: the same passages, kept
+            // for this person's deadline too.
+            if let Some(mut ready) = self.prepared.get_mut(&question) {
+                ready.at = Instant::now();
                 continue;
             }
             if let Some(passages) = self.find(&question, settings) {
