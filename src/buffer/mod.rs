@@ -9,12 +9,16 @@
 //! stored timestamps with [`Debouncer::schedule`].
 
 use dashmap::DashMap;
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::mpsc;
 use tokio::time::{sleep_until, Instant};
 
-/// Called with a person's user id.
-pub type Notify = Arc<dyn Fn(i64) + Send + Sync>;
+/// Called with the user ids whose moment came together, so that a thousand
+/// windows ending at once are handed over as one batch.
+pub type Notify = Arc<dyn Fn(Vec<i64>) + Send + Sync>;
 
 /// Whom the debouncer tells what, and when.
 pub struct Hooks {
@@ -32,6 +36,24 @@ struct Window {
     first_at: Instant,
     due_at: Instant,
     last_at: Instant,
+    /// The deadline `on_near` was called for.
+    announced: Option<Instant>,
+}
+
+impl Window {
+    fn new(first_at: Instant, last_at: Instant, due_at: Instant) -> Self {
+        Self { first_at, last_at, due_at, announced: None }
+    }
+}
+
+/// What a person's window needs when the clock looks at it.
+enum Moment {
+    /// `on_near` is due; the window ends at this moment.
+    Near(Instant),
+    Due,
+    /// Nothing yet: look again then.
+    Later(Instant),
+    Gone,
 }
 
 #[derive(Clone)]
@@ -44,11 +66,17 @@ struct Inner {
     quiet: Duration,
     max_wait: Duration,
     hooks: Hooks,
+    /// Asks the clock task to look at a person's window at a moment.
+    wake: mpsc::UnboundedSender<(Instant, i64)>,
 }
 
 impl Debouncer {
+    /// Starts the clock task; must be called inside the runtime.
     pub fn new(quiet: Duration, max_wait: Duration, hooks: Hooks) -> Self {
-        Self { inner: Arc::new(Inner { windows: DashMap::new(), quiet, max_wait, hooks }) }
+        let (wake, wakes) = mpsc::unbounded_channel();
+        let inner = Arc::new(Inner { windows: DashMap::new(), quiet, max_wait, hooks, wake });
+        tokio::spawn(run_clock(Arc::clone(&inner), wakes));
+        Self { inner }
     }
 
     /// A new message from `user_id` arrived now: restart its quiet timer.
@@ -67,13 +95,13 @@ impl Debouncer {
     /// Asks for `user_id` to be handed over again at `at`, e.g. because the
     /// database saw a later message than this process did.
     pub fn retry_at(&self, user_id: i64, at: Instant) {
-        let mut spawn = false;
+        let mut opened = false;
         self.inner.windows.entry(user_id).and_modify(|w| w.due_at = w.due_at.max(at)).or_insert_with(|| {
-            spawn = true;
-            Window { first_at: at, due_at: at, last_at: at }
+            opened = true;
+            Window::new(at, at, at)
         });
-        if spawn {
-            self.spawn_timer(user_id);
+        if opened {
+            self.inner.look_before(at, user_id);
         }
     }
 
@@ -85,72 +113,131 @@ impl Debouncer {
         self.inner.windows.is_empty()
     }
 
+    /// A later deadline needs no new wake-up: the clock looks at the window
+    /// when the old one comes and finds the new deadline then. Only a new
+    /// window or an earlier deadline does.
     fn upsert(&self, user_id: i64, first_at: Instant, last_at: Instant) {
         let (quiet, max_wait) = (self.inner.quiet, self.inner.max_wait);
-        let mut spawn = false;
+        let mut look_at = None;
         self.inner
             .windows
             .entry(user_id)
             .and_modify(|w| {
+                let before = w.due_at;
                 w.first_at = w.first_at.min(first_at);
                 w.last_at = w.last_at.max(last_at);
                 w.due_at = (w.last_at + quiet).min(w.first_at + max_wait);
+                if w.due_at < before {
+                    look_at = Some(w.due_at);
+                }
             })
             .or_insert_with(|| {
-                spawn = true;
-                Window { first_at, last_at, due_at: (last_at + quiet).min(first_at + max_wait) }
+                let due_at = (last_at + quiet).min(first_at + max_wait);
+                look_at = Some(due_at);
+                Window::new(first_at, last_at, due_at)
             });
-        if spawn {
-            self.spawn_timer(user_id);
+        if let Some(due_at) = look_at {
+            self.inner.look_before(due_at, user_id);
         }
-    }
-
-    /// One sleeping task per waiting person. New messages only move the
-    /// deadline in the map; the task re-reads it when it wakes, so nothing
-    /// is cancelled or respawned on the hot path.
-    fn spawn_timer(&self, user_id: i64) {
-        let inner = Arc::clone(&self.inner);
-        tokio::spawn(async move {
-            // The deadline `on_near` was last called for.
-            let mut announced = None;
-            loop {
-                let Some(due_at) = inner.due_at(user_id) else { return };
-                if announced != Some(due_at) && Instant::now() < due_at {
-                    sleep_until(due_at.checked_sub(inner.hooks.lead).unwrap_or(due_at)).await;
-                    if inner.due_at(user_id) == Some(due_at) {
-                        (inner.hooks.on_near)(user_id);
-                        announced = Some(due_at);
-                    }
-                    continue;
-                }
-                sleep_until(due_at).await;
-                let fired = inner.windows.remove_if(&user_id, |_, w| w.due_at <= Instant::now()).is_some();
-                if fired {
-                    (inner.hooks.on_due)(user_id);
-                    return;
-                }
-            }
-        });
     }
 }
 
 impl Inner {
-    fn due_at(&self, user_id: i64) -> Option<Instant> {
-        self.windows.get(&user_id).map(|w| w.due_at)
+    /// Wakes the clock for `user_id` when `on_near` would be due for a
+    /// window ending at `due_at`.
+    fn look_before(&self, due_at: Instant, user_id: i64) {
+        let at = due_at.checked_sub(self.hooks.lead).unwrap_or(due_at);
+        // Fails only once the runtime is shutting down.
+        let _ = self.wake.send((at, user_id));
+    }
+
+    fn moment(&self, user_id: i64, now: Instant) -> Moment {
+        {
+            let Some(mut window) = self.windows.get_mut(&user_id) else { return Moment::Gone };
+            if now < window.due_at {
+                let near_at = window.due_at.checked_sub(self.hooks.lead).unwrap_or(window.due_at);
+                if window.announced == Some(window.due_at) {
+                    return Moment::Later(window.due_at);
+                }
+                if now < near_at {
+                    return Moment::Later(near_at);
+                }
+                window.announced = Some(window.due_at);
+                return Moment::Near(window.due_at);
+            }
+        }
+        // A message that arrived since the check above moved the deadline:
+        // then the window stays, and is looked at again at once.
+        match self.windows.remove_if(&user_id, |_, w| w.due_at <= now) {
+            Some(_) => Moment::Due,
+            None => Moment::Later(now),
+        }
+    }
+}
+
+/// One task keeps every window's next moment in a queue, and hands over all
+/// the people whose moment has come with one call per hook. With a task per
+/// window, timers firing together trickled in a few at a time, and a claim
+/// started for the first few made the rest wait for it.
+async fn run_clock(inner: Arc<Inner>, mut wakes: mpsc::UnboundedReceiver<(Instant, i64)>) {
+    let mut queue: BinaryHeap<Reverse<(Instant, i64)>> = BinaryHeap::new();
+    let mut received = Vec::new();
+    loop {
+        let next = queue.peek().map(|Reverse((at, _))| *at);
+        tokio::select! {
+            count = wakes.recv_many(&mut received, 1024) => {
+                if count == 0 {
+                    return;
+                }
+                queue.extend(received.drain(..).map(Reverse));
+            }
+            () = sleep_until_if(next) => {}
+        }
+        let now = Instant::now();
+        let (mut near, mut due) = (Vec::new(), Vec::new());
+        while let Some(&Reverse((at, user_id))) = queue.peek() {
+            if at > now {
+                break;
+            }
+            queue.pop();
+            match inner.moment(user_id, now) {
+                Moment::Near(due_at) => {
+                    near.push(user_id);
+                    queue.push(Reverse((due_at, user_id)));
+                }
+                Moment::Due => due.push(user_id),
+                Moment::Later(at) => queue.push(Reverse((at, user_id))),
+                Moment::Gone => {}
+            }
+        }
+        if !near.is_empty() {
+            (inner.hooks.on_near)(near);
+        }
+        if !due.is_empty() {
+            (inner.hooks.on_due)(due);
+        }
+    }
+}
+
+async fn sleep_until_if(at: Option<Instant>) {
+    match at {
+        Some(at) => sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tokio::sync::mpsc;
 
     type Calls = mpsc::UnboundedReceiver<(i64, Instant)>;
 
     fn recorder() -> (Notify, Calls) {
         let (tx, rx) = mpsc::unbounded_channel();
-        let notify: Notify = Arc::new(move |user| {
-            let _ = tx.send((user, Instant::now()));
+        let notify: Notify = Arc::new(move |users: Vec<i64>| {
+            for user in users {
+                let _ = tx.send((user, Instant::now()));
+            }
         });
         (notify, rx)
     }
@@ -193,6 +280,36 @@ mod tests {
         buffer.schedule(3, now - Duration::from_secs(40), now - Duration::from_secs(30));
         assert_eq!(due.recv().await.unwrap(), (3, now));
         assert!(near.try_recv().is_err(), "there was nothing left to prepare for");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn windows_ending_together_are_handed_over_in_one_call() {
+        let (tx, mut batches) = mpsc::unbounded_channel();
+        let on_due: Notify = Arc::new(move |users: Vec<i64>| {
+            let _ = tx.send(users);
+        });
+        let hooks = Hooks { lead: Duration::from_secs(1), on_near: Arc::new(|_| {}), on_due };
+        let buffer = Debouncer::new(Duration::from_secs(15), Duration::from_secs(60), hooks);
+        for user in 0..500 {
+            buffer.message_arrived(user);
+        }
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        buffer.message_arrived(500);
+        let mut first = batches.recv().await.unwrap();
+        first.sort_unstable();
+        assert_eq!(first, (0..500).collect::<Vec<_>>());
+        assert_eq!(batches.recv().await.unwrap(), [500]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_earlier_deadline_found_at_recovery_is_kept() {
+        let (buffer, mut due) = debouncer(15, 60);
+        let start = Instant::now();
+        buffer.message_arrived(2);
+        // Another replica stored an earlier message from this person.
+        buffer.schedule(2, start - Duration::from_secs(55), start - Duration::from_secs(55));
+        let (_, at) = due.recv().await.unwrap();
+        assert_eq!(at - start, Duration::from_secs(5), "max wait counts from the earlier message");
     }
 
     #[tokio::test(start_paused = true)]

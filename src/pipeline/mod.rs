@@ -30,8 +30,6 @@ const BUSY_RETRY: Duration = Duration::from_secs(1);
 const STORE_RETRY: Duration = Duration::from_secs(3);
 /// How long after a turn is claimed the typing indicator is sent.
 const TYPING_DELAY: Duration = Duration::from_millis(500);
-/// People taken off the due queue and claimed at once.
-const CLAIM_BATCH: usize = 1000;
 /// How long before a deadline the person's passages are searched for, so
 /// that when many windows end together only the claim and the LLM request
 /// are left to do. At most half the quiet window: earlier, too many people
@@ -88,15 +86,15 @@ impl Pipeline {
     /// Builds the pipeline and its debouncer; due people are answered on
     /// their own tasks.
     pub fn start(parts: Parts) -> Self {
-        let (due_tx, mut due_rx) = mpsc::unbounded_channel::<i64>();
-        let (near_tx, mut near_rx) = mpsc::unbounded_channel::<i64>();
+        let (due_tx, mut due_rx) = mpsc::unbounded_channel::<Vec<i64>>();
+        let (near_tx, mut near_rx) = mpsc::unbounded_channel::<Vec<i64>>();
         let hooks = Hooks {
             lead: PREPARE_LEAD.min(parts.buffer.quiet / 2),
-            on_near: Arc::new(move |user_id| {
-                let _ = near_tx.send(user_id);
+            on_near: Arc::new(move |user_ids| {
+                let _ = near_tx.send(user_ids);
             }),
-            on_due: Arc::new(move |user_id| {
-                let _ = due_tx.send(user_id);
+            on_due: Arc::new(move |user_ids| {
+                let _ = due_tx.send(user_ids);
             }),
         };
         let debouncer = Debouncer::new(parts.buffer.quiet, parts.buffer.max_wait, hooks);
@@ -125,32 +123,25 @@ impl Pipeline {
         };
         let dispatcher = pipeline.clone();
         tokio::spawn(async move {
-            // Everyone who came due while the last batch was claimed is
-            // claimed together in the next.
-            let mut due = Vec::with_capacity(CLAIM_BATCH);
-            while due_rx.recv_many(&mut due, CLAIM_BATCH).await > 0 {
-                // Timers that fire together hand their people over one at a
-                // time: let the others of this moment arrive first.
-                tokio::task::yield_now().await;
-                while due.len() < CLAIM_BATCH {
-                    let Ok(user_id) = due_rx.try_recv() else { break };
-                    due.push(user_id);
+            while let Some(mut due) = due_rx.recv().await {
+                // People who came due while the last batch was claimed are
+                // claimed together in the next: one claim for all of them,
+                // so their answers do not compete with claims still to come.
+                while let Ok(more) = due_rx.try_recv() {
+                    due.extend(more);
                 }
                 due.sort_unstable();
                 due.dedup();
-                // One claim for all of them: answers started after smaller
-                // claims would compete with the claims still to come, and
-                // the last people would wait for every earlier answer's work.
                 dispatcher.on_due(&due).await;
-                due.clear();
             }
         });
         let preparer = pipeline.clone();
         tokio::spawn(async move {
-            let mut near = Vec::with_capacity(CLAIM_BATCH);
-            while near_rx.recv_many(&mut near, CLAIM_BATCH).await > 0 {
+            while let Some(mut near) = near_rx.recv().await {
+                while let Ok(more) = near_rx.try_recv() {
+                    near.extend(more);
+                }
                 preparer.prepare(&near).await;
-                near.clear();
             }
         });
         pipeline
