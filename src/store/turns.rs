@@ -326,9 +326,11 @@ impl Store {
     }
 }
 
-/// People per claim transaction; keeps every statement well under the
-/// databases' bind-parameter limits.
-const CLAIM_CHUNK: usize = 500;
+/// People per claim transaction: the pipeline's whole batch, so a thousand
+/// windows ending together are claimed in one transaction. The largest
+/// statement binds seven values per person, well under the databases'
+/// bind-parameter limits.
+const CLAIM_CHUNK: usize = 1000;
 
 type AnyQuery<'q> = sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>;
 
@@ -370,43 +372,19 @@ async fn claim_chunk(
         let lock_sql = format!("UPDATE users SET last_claim_at = {} WHERE id IN ({})", p.one(), p.list(user_ids.len()));
         bind_ids(sqlx::query(&lock_sql).bind(now), user_ids).execute(&mut **tx).await?;
     }
-
-    let mut p = Params::new(backend);
-    let busy_sql = format!(
-        "SELECT DISTINCT user_id FROM turns WHERE status = 'answering' AND lease_until > {} AND user_id IN ({})",
-        p.one(),
-        p.list(user_ids.len())
-    );
-    let busy = bind_ids(sqlx::query(&busy_sql).bind(now), user_ids)
-        .fetch_all(&mut **tx)
-        .await?
-        .iter()
-        .map(|row| row.try_get::<i64, _>("user_id"))
-        .collect::<Result<Vec<_>, _>>()?;
-
-    let waiting_sql = format!(
-        "SELECT user_id, MIN(received_at) AS first_at, MAX(received_at) AS last_at FROM inbound_messages \
-         WHERE turn_id IS NULL AND wants_reply AND user_id IN ({}) GROUP BY user_id",
-        Params::new(backend).list(user_ids.len())
-    );
-    let mut waiting = HashMap::new();
-    for row in bind_ids(sqlx::query(&waiting_sql), user_ids).fetch_all(&mut **tx).await? {
-        let (first_at, last_at): (i64, i64) = (row.try_get("first_at")?, row.try_get("last_at")?);
-        waiting.insert(row.try_get::<i64, _>("user_id")?, (first_at, last_at));
-    }
-
-    let mut claims = Vec::new();
+    let mut waiting = read_waiting(tx, backend, user_ids, now).await?;
+    let mut claims = Vec::with_capacity(user_ids.len());
     let mut due = Vec::new();
     for &user_id in user_ids {
         let claim = match waiting.get(&user_id) {
-            _ if busy.contains(&user_id) => Claim::Busy,
             None => Claim::Nothing,
-            Some(&(first_at, last_at)) => {
-                let due_at = (last_at + window.quiet_ms).min(first_at + window.max_wait_ms);
+            Some(person) if person.busy => Claim::Busy,
+            Some(person) => {
+                let due_at = (person.last_at + window.quiet_ms).min(person.first_at + window.max_wait_ms);
                 if due_at > now {
                     Claim::NotYet { due_at }
                 } else {
-                    due.push((user_id, last_at));
+                    due.push(user_id);
                     continue;
                 }
             }
@@ -416,138 +394,163 @@ async fn claim_chunk(
     if due.is_empty() {
         return Ok(claims);
     }
-    let due_ids: Vec<i64> = due.iter().map(|(id, _)| *id).collect();
-    let sessions = touch_sessions(tx, backend, &due_ids, now).await?;
-    let turns: Vec<(i64, String, i64)> =
-        due.iter().map(|&(user_id, last_at)| (user_id, uuid::Uuid::new_v4().to_string(), last_at)).collect();
-
-    let mut p = Params::new(backend);
-    let values: Vec<String> = turns.iter().map(|_| format!("({}, 'answering')", p.list(7))).collect();
-    let insert = format!(
-        "INSERT INTO turns (id, user_id, session_id, owner, lease_until, created_at, last_message_at, status) VALUES {}",
-        values.join(", ")
-    );
-    let mut insert_query = sqlx::query(&insert);
-    for (user_id, turn_id, last_at) in &turns {
-        insert_query = insert_query
-            .bind(turn_id)
-            .bind(user_id)
-            .bind(sessions[user_id])
-            .bind(owner)
-            .bind(now + window.lease_ms)
-            .bind(now)
-            .bind(last_at);
+    continue_sessions(tx, backend, &due, &waiting, now).await?;
+    // One id prefix for the batch: every turn id is `<prefix>-<user id>`,
+    // which the statements below compute in SQL for all people at once.
+    let prefix = uuid::Uuid::new_v4().to_string();
+    create_turns(tx, backend, &prefix, &due, owner, now, now + window.lease_ms).await?;
+    let mut messages = attach_messages(tx, backend, &prefix, &due).await?;
+    let mut history = load_history(tx, backend, &due, window.history_turns).await?;
+    for user_id in due {
+        let Some(person) = waiting.remove(&user_id) else { continue };
+        let turn = ClaimedTurn {
+            id: format!("{prefix}-{user_id}"),
+            user_id,
+            recipient: person.recipient,
+            messages: messages.remove(&user_id).unwrap_or_default(),
+            last_message_at: person.last_at,
+            reply: None,
+            done_parts: Vec::new(),
+            history: history.remove(&user_id).unwrap_or_default(),
+        };
+        claims.push((user_id, Claim::Claimed(turn)));
     }
-    insert_query.execute(&mut **tx).await?;
-
-    // Each person has exactly one turn created by this owner at `now`.
-    let mut p = Params::new(backend);
-    let attach = format!(
-        "UPDATE inbound_messages SET turn_id = (SELECT t.id FROM turns t WHERE t.user_id = inbound_messages.user_id \
-           AND t.owner = {} AND t.created_at = {} AND t.status = 'answering') \
-         WHERE turn_id IS NULL AND wants_reply AND user_id IN ({})",
-        p.one(),
-        p.one(),
-        p.list(due_ids.len())
-    );
-    bind_ids(sqlx::query(&attach).bind(owner).bind(now), &due_ids).execute(&mut **tx).await?;
-
-    let turn_ids: Vec<(i64, String)> = turns.into_iter().map(|(user_id, turn_id, _)| (user_id, turn_id)).collect();
-    claims.extend(load_new_turns(tx, backend, &turn_ids, &due, window.history_turns).await?);
     Ok(claims)
 }
 
-/// Loads just-claimed turns with two queries for the whole batch.
-async fn load_new_turns(
-    tx: &mut Transaction<'_, Any>,
-    backend: Backend,
-    turns: &[(i64, String)],
-    due: &[(i64, i64)],
-    history_turns: usize,
-) -> Result<Vec<(i64, Claim)>, StoreError> {
-    let messages_sql = format!(
-        "SELECT turn_id, wa_message_id, body FROM inbound_messages WHERE turn_id IN ({}) ORDER BY sent_at_secs, id",
-        Params::new(backend).list(turns.len())
-    );
-    let mut messages_query = sqlx::query(&messages_sql);
-    for (_, turn_id) in turns {
-        messages_query = messages_query.bind(turn_id);
-    }
-    let mut messages: HashMap<String, Vec<TurnMessage>> = HashMap::new();
-    for row in messages_query.fetch_all(&mut **tx).await? {
-        messages
-            .entry(row.try_get("turn_id")?)
-            .or_default()
-            .push(TurnMessage { wa_message_id: row.try_get("wa_message_id")?, body: row.try_get("body")? });
-    }
-    let users_sql = format!(
-        "SELECT id, channel, phone, bsuid, address FROM users WHERE id IN ({})",
-        Params::new(backend).list(turns.len())
-    );
-    let user_ids: Vec<i64> = turns.iter().map(|(user_id, _)| *user_id).collect();
-    let mut recipients = HashMap::new();
-    for row in bind_ids(sqlx::query(&users_sql), &user_ids).fetch_all(&mut **tx).await? {
-        recipients.insert(row.try_get::<i64, _>("id")?, Recipient::from_row(&row)?);
-    }
-    let mut history = load_history(tx, backend, &user_ids, history_turns).await?;
-    let last_message: HashMap<i64, i64> = due.iter().copied().collect();
-    Ok(turns
-        .iter()
-        .map(|(user_id, turn_id)| {
-            let turn = ClaimedTurn {
-                id: turn_id.clone(),
-                user_id: *user_id,
-                recipient: recipients.remove(user_id).flatten(),
-                messages: messages.remove(turn_id).unwrap_or_default(),
-                last_message_at: last_message[user_id],
-                reply: None,
-                done_parts: Vec::new(),
-                history: history.remove(user_id).unwrap_or_default(),
-            };
-            (*user_id, Claim::Claimed(turn))
-        })
-        .collect())
+/// What the claim needs to know about a person with messages waiting.
+struct Waiting {
+    first_at: i64,
+    last_at: i64,
+    /// A reply to them is still being written.
+    busy: bool,
+    /// Their session, unless it ended with a long silence.
+    recent_session: Option<i64>,
+    recipient: Option<Recipient>,
 }
 
-/// Continues each person's session, or starts one after a long silence;
-/// returns the session id per person.
-async fn touch_sessions(
+/// Everything the claim decides on, for all of `user_ids` in one query.
+async fn read_waiting(
     tx: &mut Transaction<'_, Any>,
     backend: Backend,
     user_ids: &[i64],
     now: i64,
-) -> Result<HashMap<i64, i64>, StoreError> {
+) -> Result<HashMap<i64, Waiting>, StoreError> {
     let mut p = Params::new(backend);
-    let recent_sql = format!(
-        "SELECT user_id, MAX(id) AS id FROM sessions WHERE last_activity_at > {} AND user_id IN ({}) GROUP BY user_id",
+    let sql = format!(
+        "SELECT i.user_id, MIN(i.received_at) AS first_at, MAX(i.received_at) AS last_at, \
+           CAST(CASE WHEN EXISTS (SELECT 1 FROM turns t WHERE t.user_id = i.user_id AND t.status = 'answering' \
+             AND t.lease_until > {}) THEN 1 ELSE 0 END AS BIGINT) AS busy, \
+           (SELECT MAX(s.id) FROM sessions s WHERE s.user_id = i.user_id AND s.last_activity_at > {}) AS session_id, \
+           u.channel, u.phone, u.bsuid, u.address \
+         FROM inbound_messages i JOIN users u ON u.id = i.user_id \
+         WHERE i.turn_id IS NULL AND i.wants_reply AND i.user_id IN ({}) GROUP BY i.user_id, u.id",
+        p.one(),
         p.one(),
         p.list(user_ids.len())
     );
-    let mut sessions = HashMap::new();
-    for row in bind_ids(sqlx::query(&recent_sql).bind(now - SESSION_GAP_MS), user_ids).fetch_all(&mut **tx).await? {
-        sessions.insert(row.try_get::<i64, _>("user_id")?, row.try_get::<i64, _>("id")?);
+    let query = sqlx::query(&sql).bind(now).bind(now - SESSION_GAP_MS);
+    let mut waiting = HashMap::with_capacity(user_ids.len());
+    for row in bind_ids(query, user_ids).fetch_all(&mut **tx).await? {
+        let person = Waiting {
+            first_at: row.try_get("first_at")?,
+            last_at: row.try_get("last_at")?,
+            busy: row.try_get::<i64, _>("busy")? != 0,
+            recent_session: row.try_get("session_id")?,
+            recipient: Recipient::from_row(&row)?,
+        };
+        waiting.insert(row.try_get::<i64, _>("user_id")?, person);
     }
-    if !sessions.is_empty() {
+    Ok(waiting)
+}
+
+/// Continues each person's session, or starts one after a long silence.
+/// A person's newest session is then the one their turn belongs to.
+async fn continue_sessions(
+    tx: &mut Transaction<'_, Any>,
+    backend: Backend,
+    due: &[i64],
+    waiting: &HashMap<i64, Waiting>,
+    now: i64,
+) -> Result<(), StoreError> {
+    let (mut recent, mut new) = (Vec::new(), Vec::new());
+    for &user_id in due {
+        match waiting.get(&user_id).and_then(|person| person.recent_session) {
+            Some(session_id) => recent.push(session_id),
+            None => new.push(user_id),
+        }
+    }
+    if !recent.is_empty() {
         let mut p = Params::new(backend);
         let touch_sql =
-            format!("UPDATE sessions SET last_activity_at = {} WHERE id IN ({})", p.one(), p.list(sessions.len()));
-        let session_ids: Vec<i64> = sessions.values().copied().collect();
-        bind_ids(sqlx::query(&touch_sql).bind(now), &session_ids).execute(&mut **tx).await?;
+            format!("UPDATE sessions SET last_activity_at = {} WHERE id IN ({})", p.one(), p.list(recent.len()));
+        bind_ids(sqlx::query(&touch_sql).bind(now), &recent).execute(&mut **tx).await?;
     }
-    let new: Vec<i64> = user_ids.iter().copied().filter(|id| !sessions.contains_key(id)).collect();
     if !new.is_empty() {
         let mut p = Params::new(backend);
         let values: Vec<String> = new.iter().map(|_| format!("({})", p.list(3))).collect();
-        let insert_sql = format!(
-            "INSERT INTO sessions (user_id, started_at, last_activity_at) VALUES {} RETURNING id, user_id",
-            values.join(", ")
-        );
+        let insert_sql =
+            format!("INSERT INTO sessions (user_id, started_at, last_activity_at) VALUES {}", values.join(", "));
         let insert_query = new.iter().fold(sqlx::query(&insert_sql), |q, id| q.bind(id).bind(now).bind(now));
-        for row in insert_query.fetch_all(&mut **tx).await? {
-            sessions.insert(row.try_get::<i64, _>("user_id")?, row.try_get::<i64, _>("id")?);
-        }
+        insert_query.execute(&mut **tx).await?;
     }
-    Ok(sessions)
+    Ok(())
+}
+
+/// One `answering` turn per due person, owned by `owner` until `lease_until`.
+async fn create_turns(
+    tx: &mut Transaction<'_, Any>,
+    backend: Backend,
+    prefix: &str,
+    due: &[i64],
+    owner: &str,
+    now: i64,
+    lease_until: i64,
+) -> Result<(), StoreError> {
+    let mut p = Params::new(backend);
+    let sql = format!(
+        "INSERT INTO turns (id, user_id, session_id, owner, lease_until, created_at, last_message_at, status) \
+         SELECT {} || '-' || i.user_id, i.user_id, (SELECT MAX(s.id) FROM sessions s WHERE s.user_id = i.user_id), \
+           {}, {}, {}, MAX(i.received_at), 'answering' \
+         FROM inbound_messages i WHERE i.turn_id IS NULL AND i.wants_reply AND i.user_id IN ({}) GROUP BY i.user_id",
+        p.one(),
+        p.one(),
+        p.one(),
+        p.one(),
+        p.list(due.len())
+    );
+    let query = sqlx::query(&sql).bind(prefix).bind(owner).bind(lease_until).bind(now);
+    bind_ids(query, due).execute(&mut **tx).await?;
+    Ok(())
+}
+
+/// Moves each due person's waiting messages into their new turn and
+/// returns them per person, in the order they were sent.
+async fn attach_messages(
+    tx: &mut Transaction<'_, Any>,
+    backend: Backend,
+    prefix: &str,
+    due: &[i64],
+) -> Result<HashMap<i64, Vec<TurnMessage>>, StoreError> {
+    let mut p = Params::new(backend);
+    let sql = format!(
+        "UPDATE inbound_messages SET turn_id = {} || '-' || user_id \
+         WHERE turn_id IS NULL AND wants_reply AND user_id IN ({}) \
+         RETURNING user_id, sent_at_secs, id, wa_message_id, body",
+        p.one(),
+        p.list(due.len())
+    );
+    let mut attached: Vec<(i64, i64, i64, TurnMessage)> = Vec::new();
+    for row in bind_ids(sqlx::query(&sql).bind(prefix), due).fetch_all(&mut **tx).await? {
+        let message = TurnMessage { wa_message_id: row.try_get("wa_message_id")?, body: row.try_get("body")? };
+        attached.push((row.try_get("user_id")?, row.try_get("sent_at_secs")?, row.try_get("id")?, message));
+    }
+    attached.sort_unstable_by_key(|&(user_id, sent_at, id, _)| (user_id, sent_at, id));
+    let mut messages: HashMap<i64, Vec<TurnMessage>> = HashMap::with_capacity(due.len());
+    for (user_id, _, _, message) in attached {
+        messages.entry(user_id).or_default().push(message);
+    }
+    Ok(messages)
 }
 
 /// The last `limit` answered turns of each person, oldest first, in one

@@ -8,6 +8,7 @@ on_both_backends!(
     a_burst_of_three_messages_gets_one_combined_answer,
     two_people_interleaved_get_their_own_answers,
     history_of_earlier_turns_is_sent_to_the_llm,
+    a_day_of_silence_starts_a_new_session,
     only_unreadable_messages_get_the_text_only_reply,
     reactions_never_trigger_a_reply,
     a_username_user_without_phone_number_is_answered_by_bsuid,
@@ -105,6 +106,32 @@ async fn history_of_earlier_turns_is_sent_to_the_llm(backend: Backend) {
     assert_eq!(llm[1]["messages"][1]["content"], "pertanyaan pertama");
     assert_eq!(llm[1]["messages"][2]["content"], "Jawaban pertama.");
     assert_eq!(app.count("SELECT COUNT(*) FROM sessions").await, 1);
+}
+
+async fn a_day_of_silence_starts_a_new_session(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    graph_accepts_sends(&app.graph).await;
+    llm_answers(&app.llm, "Siap kak.").await;
+    app.say("6281234567789", "wamid.s.1", "halo").await;
+    app.wait_for_texts(1).await;
+    app.say("6281234567789", "wamid.s.2", "masih di sini").await;
+    app.wait_for_texts(2).await;
+    let day = 25 * 60 * 60 * 1000;
+    sqlx::query("UPDATE sessions SET started_at = started_at - $1, last_activity_at = last_activity_at - $1")
+        .bind(day)
+        .execute(&app.pool().await)
+        .await
+        .unwrap();
+    app.say("6281234567789", "wamid.s.3", "halo lagi").await;
+    app.wait_for_texts(3).await;
+    wait_until(|| async { app.count("SELECT COUNT(*) FROM turns WHERE status = 'answered'").await == 3 }).await;
+    let distinct = "SELECT COUNT(DISTINCT session_id) FROM turns";
+    assert_eq!(app.count("SELECT COUNT(*) FROM sessions").await, 2);
+    assert_eq!(app.count(distinct).await, 2);
+    // The first two turns share the old session; the third has the new one.
+    let latest = "SELECT COUNT(*) FROM turns t JOIN sessions s ON s.id = t.session_id \
+                  WHERE s.id = (SELECT MAX(id) FROM sessions) AND t.user_text = 'halo lagi'";
+    assert_eq!(app.count(latest).await, 1);
 }
 
 async fn only_unreadable_messages_get_the_text_only_reply(backend: Backend) {
