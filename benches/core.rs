@@ -129,8 +129,8 @@ fn bench_ingest(connections: usize, requests: u64) {
     client_rt.shutdown_background();
 }
 
-/// Memory held per pending conversation: a window in the debouncer and
-/// its sleeping timer task.
+/// Memory held per pending conversation: a window in the debouncer and its
+/// entry in the clock's queue.
 fn bench_pending_memory(conversations: i64) {
     let runtime = runtime(2, "memory");
     runtime.block_on(async {
@@ -145,7 +145,7 @@ fn bench_pending_memory(conversations: i64) {
         tokio::time::sleep(Duration::from_millis(200)).await;
         let after = live_bytes();
         println!(
-            "memory   {conversations} pending conversations: {:.0} bytes each (heap, window + timer task)",
+            "memory   {conversations} pending conversations: {:.0} bytes each (heap, window + clock entry)",
             (after - before) as f64 / conversations as f64
         );
         assert_eq!(debouncer.len(), conversations as usize + 1);
@@ -183,18 +183,20 @@ fn main() {
 /// the deadline does each one's LLM request arrive at the fake OpenRouter?
 mod deadline {
     use super::*;
+    use axum::body::Bytes;
     use axum::routing::post;
     use axum::{Json, Router};
     use std::sync::Mutex;
     use tls::BenchTls;
     use wa_ai_bridge::domain::{InboundMessage, MessageContent, PersonRef, PhoneNumber, WaMessageId};
     use wa_ai_bridge::knowledge::KnowledgeBase;
+    use wa_ai_bridge::llm::CONNECTIONS;
     use wa_ai_bridge::store::{now_ms, Store};
 
     const QUIET_MS: i64 = 2_000;
-    /// The text of one conversation due a second before the others. Its
-    /// request opens the connection a running server already has, and the
-    /// fake leaves it out of the figures.
+    /// The text of the conversations due a second before the others. Their
+    /// requests open the connections a running server already has, and the
+    /// fake leaves them out of the figures.
     const WARM_UP: &str = "pemanasan koneksi";
 
     /// How the fake OpenRouter is reached.
@@ -222,8 +224,11 @@ mod deadline {
     async fn fakes(arrivals: Arc<Mutex<Vec<i64>>>, transport: Transport, tls: &BenchTls) -> (String, String) {
         let llm = Router::new().route(
             "/api/v1/chat/completions",
-            post(move |body: String| {
-                if !body.contains(WARM_UP) {
+            post(move |body: Bytes| {
+                // The person's words close the request; looking only there
+                // keeps the fake's share of the cores small.
+                let tail = &body[body.len().saturating_sub(128)..];
+                if !tail.windows(WARM_UP.len()).any(|window| window == WARM_UP.as_bytes()) {
                     arrivals.lock().unwrap().push(now_ms());
                 }
                 async {
@@ -278,19 +283,20 @@ mod deadline {
     }
 
     /// Stores `people` conversations whose windows all end at one moment,
-    /// shortly after the server will have started, and the warm-up one a
-    /// second earlier; each person asks one of the retrieval evaluation's
-    /// questions. Returns that moment.
+    /// shortly after the server will have started, and one warm-up per LLM
+    /// connection a second earlier; each person asks one of the retrieval
+    /// evaluation's questions. Returns that moment.
     async fn seed(database_url: &str, people: u64) -> i64 {
         let store = Store::connect(database_url).await.unwrap();
         let questions = support::evaluation_questions();
         let mut messages: Vec<InboundMessage> =
             (0..people).map(|n| person(n, &questions[n as usize % questions.len()])).collect();
-        messages.push(person(people, WARM_UP));
+        let warm_ups = people..people + CONNECTIONS as u64;
+        messages.extend(warm_ups.map(|n| person(n, WARM_UP)));
         store.ingest(messages, Vec::new(), now_ms()).await.unwrap();
         let arrived_at = now_ms() - QUIET_MS + 1_500;
-        sqlx::query("UPDATE inbound_messages SET received_at = CASE WHEN wa_message_id = $1 THEN $2 ELSE $3 END")
-            .bind(format!("wamid.deadline.{people}"))
+        sqlx::query("UPDATE inbound_messages SET received_at = CASE WHEN body = $1 THEN $2 ELSE $3 END")
+            .bind(WARM_UP)
             .bind(arrived_at - 1_000)
             .bind(arrived_at)
             .execute(store.pool())
@@ -359,28 +365,30 @@ mod deadline {
         fakes_rt.shutdown_background();
     }
 
-    /// The same burst from a bare HTTP client with no server around it: what
-    /// the transport alone costs on this machine.
+    /// The same burst from bare HTTP clients with no server around them,
+    /// over as many connections as the server uses: what the transport alone
+    /// costs on this machine.
     pub fn floor(requests: u64, transport: Transport, tls: &BenchTls) {
         let fakes_rt = runtime(1, "fakes");
         let arrivals = Arc::new(Mutex::new(Vec::new()));
         let (llm, _graph) = fakes_rt.block_on(fakes(Arc::clone(&arrivals), transport, tls));
         let url = format!("{llm}/api/v1/chat/completions");
         let client_rt = runtime(2, "client");
-        let client = reqwest::Client::new();
+        let clients: Vec<reqwest::Client> = (0..CONNECTIONS).map(|_| reqwest::Client::new()).collect();
         let start = client_rt.block_on(async {
-            let warm_up = client.post(&url).body(WARM_UP).send();
-            tokio::spawn(warm_up);
+            for client in &clients {
+                tokio::spawn(client.post(&url).body(WARM_UP).send());
+            }
             tokio::time::sleep(Duration::from_millis(300)).await;
             let start = now_ms();
-            for _ in 0..requests {
+            for client in clients.iter().cycle().take(requests as usize) {
                 tokio::spawn(client.post(&url).body("{}").send());
             }
             start
         });
         let lateness = lateness(&arrivals, start, requests as usize);
         let what =
-            format!("floor    {} {:17} {requests} requests from a bare client, after sending", transport.name(), "");
+            format!("floor    {} {:17} {requests} requests from bare clients, after sending", transport.name(), "");
         report(&what, &lateness);
         client_rt.shutdown_background();
         fakes_rt.shutdown_background();

@@ -11,9 +11,18 @@ use async_openai::middleware::ReqwestService;
 use async_openai::Client;
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub use retry::BackoffPolicy;
+
+/// HTTP/2 connections the requests are spread over. One connection carries
+/// only as many requests at once as the server allows (100–256 streams on
+/// common front ends), so a burst of answers beyond that would wait for
+/// earlier answers to finish; and each connection encrypts on one thread at
+/// a time, so several let the cores share a burst.
+pub const CONNECTIONS: usize = 4;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -53,7 +62,10 @@ pub enum LlmError {
 
 #[derive(Clone)]
 pub struct LlmClient {
-    client: Option<Client<OpenAIConfig>>,
+    /// One client per connection; empty without an API key.
+    clients: Arc<[Client<OpenAIConfig>]>,
+    /// Which client the next request uses, round robin.
+    next: Arc<AtomicUsize>,
     model: String,
     fallbacks: Vec<String>,
     overall_timeout: Duration,
@@ -99,24 +111,30 @@ struct Usage {
 
 impl LlmClient {
     pub fn new(settings: &LlmSettings) -> Result<Self, reqwest::Error> {
-        let client = match &settings.api_key {
-            None => None,
+        let clients = match &settings.api_key {
+            None => Vec::new(),
             Some(key) => {
                 let config = OpenAIConfig::new().with_api_base(&settings.api_base).with_api_key(key.expose_secret());
                 // Header values are our own ASCII settings; a bad one only
                 // loses attribution on OpenRouter's side.
                 let config = config.clone().with_header("HTTP-Referer", settings.site_url.as_str()).unwrap_or(config);
                 let config = config.clone().with_header("X-Title", settings.app_title.as_str()).unwrap_or(config);
-                let http = reqwest::Client::builder().timeout(settings.timeout).build()?;
-                let service = tower::ServiceBuilder::new()
-                    .retry(BackoffPolicy::new(settings.max_retries, settings.max_backoff))
-                    .service(ReqwestService::new(http));
-                Some(Client::with_config(config).with_http_service(service))
+                let mut clients = Vec::with_capacity(CONNECTIONS);
+                for _ in 0..CONNECTIONS {
+                    // A client of its own is a connection pool of its own.
+                    let http = reqwest::Client::builder().timeout(settings.timeout).build()?;
+                    let service = tower::ServiceBuilder::new()
+                        .retry(BackoffPolicy::new(settings.max_retries, settings.max_backoff))
+                        .service(ReqwestService::new(http));
+                    clients.push(Client::with_config(config.clone()).with_http_service(service));
+                }
+                clients
             }
         };
         let attempts = (settings.max_retries as u32 + 1) * (settings.fallback_models.len() as u32 + 1);
         Ok(Self {
-            client,
+            clients: clients.into(),
+            next: Arc::new(AtomicUsize::new(0)),
             model: settings.model.clone(),
             fallbacks: settings.fallback_models.clone(),
             overall_timeout: (settings.timeout + settings.max_backoff) * attempts,
@@ -131,7 +149,10 @@ impl LlmClient {
     /// each fallback model in turn, returning the first usable answer or
     /// the last error.
     pub async fn complete(&self, messages: &[ChatMessage]) -> Result<Completion, LlmError> {
-        let client = self.client.as_ref().ok_or(LlmError::NotConfigured)?;
+        if self.clients.is_empty() {
+            return Err(LlmError::NotConfigured);
+        }
+        let client = &self.clients[self.next.fetch_add(1, Ordering::Relaxed) % self.clients.len()];
         let started = Instant::now();
         let mut last_error = LlmError::Empty;
         let candidates = std::iter::once(&self.model).chain(&self.fallbacks);
