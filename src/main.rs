@@ -4,6 +4,16 @@ use wa_ai_bridge::cli;
 use wa_ai_bridge::config::Settings;
 use wa_ai_bridge::startup::Application;
 
+/// When many quiet windows end together, the task that builds a request
+/// allocates it on one worker and the HTTP/2 connection frees it on
+/// another. glibc's malloc takes the first worker's heap lock for each such
+/// free, so the two workers took turns instead of answering side by side;
+/// jemalloc queues them in a per-thread cache. Measured with `perf`, the
+/// deadline bench's p99 fell from 83–89 ms to 57–70 ms.
+#[cfg(not(target_env = "msvc"))]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// Answer WhatsApp customers with an LLM grounded in your own documents.
 /// Settings come from the environment and `.env` (see `.env.example`).
 #[derive(Parser)]

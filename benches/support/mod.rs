@@ -1,29 +1,31 @@
 //! What the benchmark binaries share: an allocator that counts heap bytes
 //! (exact, unlike a noisy RSS), percentiles and the evaluation questions.
 
-use std::alloc::{GlobalAlloc, Layout, System};
+use std::alloc::{GlobalAlloc, Layout};
 use std::sync::atomic::{AtomicBool, AtomicIsize, Ordering};
 use std::time::Duration;
+use tikv_jemallocator::Jemalloc;
 
 pub struct CountingAllocator;
 static COUNTING: AtomicBool = AtomicBool::new(true);
 static LIVE_BYTES: AtomicIsize = AtomicIsize::new(0);
 static PEAK_BYTES: AtomicIsize = AtomicIsize::new(0);
 
-// Every method is passed on to the system allocator, so the code measured
-// allocates as it does in production: the trait's default `realloc` would
-// copy every growing buffer instead of letting the allocator extend it.
+// Every method is passed on to jemalloc, the binary's allocator, so the
+// code measured allocates as it does in production: the trait's default
+// `realloc` would copy every growing buffer instead of letting the
+// allocator extend it.
 unsafe impl GlobalAlloc for CountingAllocator {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         count(layout.size() as isize);
-        unsafe { System.alloc(layout) }
+        unsafe { Jemalloc.alloc(layout) }
     }
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         count(layout.size() as isize);
-        unsafe { System.alloc_zeroed(layout) }
+        unsafe { Jemalloc.alloc_zeroed(layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let grown = unsafe { System.realloc(ptr, layout, new_size) };
+        let grown = unsafe { Jemalloc.realloc(ptr, layout, new_size) };
         if !grown.is_null() {
             count(new_size as isize - layout.size() as isize);
         }
@@ -31,7 +33,7 @@ unsafe impl GlobalAlloc for CountingAllocator {
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         count(-(layout.size() as isize));
-        unsafe { System.dealloc(ptr, layout) }
+        unsafe { Jemalloc.dealloc(ptr, layout) }
     }
 }
 
