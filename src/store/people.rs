@@ -150,12 +150,10 @@ async fn upsert_uncached(tx: &mut Transaction<'_, Any>, person: &PersonRef, now:
     }
     let phone = person.phone().map(|p| p.expose().to_owned());
     let bsuid = person.bsuid().map(|b| b.expose().to_owned());
-    if let Some(id) = link_existing(tx, person, &phone, &bsuid).await? {
-        return Ok(id);
-    }
     let username = format!("whatsapp_{}", phone.as_deref().or(bsuid.as_deref()).unwrap_or_default());
-    // Two webhooks about the same new person may race; the loser of the
-    // insert finds the winner's row on the second look.
+    // Inserting first makes a first contact one statement. Any identity
+    // already on a row (an earlier contact, a replica that won a race)
+    // refuses the insert, and that row is linked instead.
     let inserted = sqlx::query(
         "INSERT INTO users (channel, username, phone, bsuid, parent_bsuid, profile_name, created_at) \
          VALUES ('whatsapp', $1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING RETURNING id",
