@@ -123,13 +123,10 @@ impl Pipeline {
         };
         let dispatcher = pipeline.clone();
         tokio::spawn(async move {
-            while let Some(mut due) = due_rx.recv().await {
-                // People who came due while the last batch was claimed are
-                // claimed together in the next: one claim for all of them,
-                // so their answers do not compete with claims still to come.
-                while let Ok(more) = due_rx.try_recv() {
-                    due.extend(more);
-                }
+            // People who came due while the last batch was claimed are
+            // claimed together in the next: one claim for all of them, so
+            // their answers do not compete with claims still to come.
+            while let Some(mut due) = queued_together(&mut due_rx).await {
                 due.sort_unstable();
                 due.dedup();
                 dispatcher.on_due(&due).await;
@@ -137,10 +134,7 @@ impl Pipeline {
         });
         let preparer = pipeline.clone();
         tokio::spawn(async move {
-            while let Some(mut near) = near_rx.recv().await {
-                while let Ok(more) = near_rx.try_recv() {
-                    near.extend(more);
-                }
+            while let Some(near) = queued_together(&mut near_rx).await {
                 preparer.prepare(&near).await;
             }
         });
@@ -482,6 +476,15 @@ impl Pipeline {
         }
         Some("answered")
     }
+}
+
+/// The next batch of people, with every batch queued behind it.
+async fn queued_together(batches: &mut mpsc::UnboundedReceiver<Vec<i64>>) -> Option<Vec<i64>> {
+    let mut people = batches.recv().await?;
+    while let Ok(more) = batches.try_recv() {
+        people.extend(more);
+    }
+    Some(people)
 }
 
 fn count_llm_success(completion: &crate::llm::Completion) {
