@@ -327,8 +327,8 @@ impl Store {
 }
 
 /// People per claim transaction: the pipeline's whole batch, so a thousand
-/// windows ending together are claimed in one transaction. The largest
-/// statement binds seven values per person, well under the databases'
+/// windows ending together are claimed in one transaction. No statement
+/// binds more than three values per person, well under the databases'
 /// bind-parameter limits.
 const CLAIM_CHUNK: usize = 1000;
 
