@@ -3,6 +3,7 @@
 //! are Unix milliseconds from our clock, so the same integers work on both.
 
 mod activity;
+mod claim;
 mod cleanup;
 mod ingest;
 mod people;
@@ -178,6 +179,13 @@ impl Params {
     pub(crate) fn list(&mut self, count: usize) -> String {
         (0..count).map(|_| self.one()).collect::<Vec<_>>().join(", ")
     }
+}
+
+pub(crate) type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
+
+/// Binds `ids` in order, after whatever the query already has bound.
+pub(crate) fn bind_ids<'q>(query: AnyQuery<'q>, ids: &[i64]) -> AnyQuery<'q> {
+    ids.iter().fold(query, |query, id| query.bind(*id))
 }
 
 /// Wall-clock milliseconds: the one clock every replica shares.
