@@ -11,7 +11,9 @@ use crate::domain::{ChannelKind, Source};
 use crate::store::Recipient;
 use async_trait::async_trait;
 use std::sync::Arc;
+use std::time::Duration;
 
+/// Why a message did not go out, in the terms the outbox decides on.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SendError {
     #[error("channel is not configured: {0}")]
@@ -19,16 +21,22 @@ pub enum SendError {
     /// Retrying cannot help (outside the 24-hour window, blocked, bad token).
     #[error("rejected (code {code:?}): {title}")]
     Permanent { code: Option<i64>, title: String },
-    /// Still failing after every retry.
-    #[error("gave up after {attempts} attempts (code {code:?}): {title}")]
-    Exhausted { attempts: u32, code: Option<i64>, title: String },
+    /// Not sent; worth trying again. `whole_channel` when the channel as a
+    /// whole is down or throttled, so every message to it should wait, not
+    /// only this one (a per-person limit such as 131056 is not).
+    #[error("not sent, will retry (code {code:?}): {title}")]
+    Transient { code: Option<i64>, title: String, retry_after: Option<Duration>, whole_channel: bool },
+    /// The request went out but no answer came back: the message may have
+    /// been sent. Resending blindly could deliver it twice.
+    #[error("no answer after sending: {0}")]
+    Ambiguous(String),
 }
 
 impl SendError {
     pub fn code(&self) -> Option<i64> {
         match self {
-            SendError::NotConfigured(_) => None,
-            SendError::Permanent { code, .. } | SendError::Exhausted { code, .. } => *code,
+            SendError::NotConfigured(_) | SendError::Ambiguous(_) => None,
+            SendError::Permanent { code, .. } | SendError::Transient { code, .. } => *code,
         }
     }
 
@@ -36,16 +44,18 @@ impl SendError {
     pub fn title(&self) -> String {
         match self {
             SendError::NotConfigured(what) => format!("not configured: {what}"),
-            SendError::Permanent { title, .. } | SendError::Exhausted { title, .. } => title.clone(),
+            SendError::Ambiguous(title) => title.clone(),
+            SendError::Permanent { title, .. } | SendError::Transient { title, .. } => title.clone(),
         }
     }
 }
 
 #[async_trait]
 pub trait Channel: Send + Sync {
-    /// Sends one part of the reply to turn `turn_id` and returns the
-    /// channel's id for the message.
-    async fn send_text(&self, to: &Recipient, turn_id: &str, body: &str) -> Result<String, SendError>;
+    /// Makes one attempt to send `body` and returns the channel's id for the
+    /// message. Retrying is the outbox's job, never the channel's: only the
+    /// outbox knows whether an earlier attempt may have gone out.
+    async fn send_text(&self, to: &Recipient, turn_id: Option<&str>, body: &str) -> Result<String, SendError>;
 
     /// Tells the person we read their message and, with `typing`, that we
     /// are writing. Best effort: callers log a failure and carry on.

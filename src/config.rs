@@ -30,6 +30,7 @@ pub struct Settings {
     /// Messages into the web chat per minute, from all visitors together.
     pub web_chat_messages_per_minute: u32,
     pub retention: RetentionSettings,
+    pub outbox: OutboxSettings,
 }
 
 #[derive(Debug, Clone)]
@@ -42,7 +43,9 @@ pub struct WhatsAppSettings {
     pub business_account_id: Option<String>,
     pub graph_base: String,
     pub graph_version: String,
-    pub send_max_attempts: u32,
+    /// How long one send waits for the Graph API. Past it the message may
+    /// or may not have gone out (see `OutboxSettings::ambiguous_wait`).
+    pub send_timeout: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -64,12 +67,24 @@ pub struct LlmSettings {
 pub struct BufferSettings {
     pub quiet: Duration,
     pub max_wait: Duration,
-    /// How long a process owns a turn it claimed before another may take
-    /// it over; must outlast the slowest LLM answer plus send retries.
+    /// How long a claimed turn stays its owner's without a heartbeat; the
+    /// owner renews it every third of this, so it bounds how long a person
+    /// waits after their answerer crashed, not how long an answer may take.
     pub turn_lease: Duration,
     /// How long a stopping server waits for answers in flight before
     /// handing their turns back.
     pub shutdown_grace: Duration,
+}
+
+/// How the outbox retries what could not be sent.
+#[derive(Debug, Clone, Copy)]
+pub struct OutboxSettings {
+    /// How long after it was queued a message is still worth sending;
+    /// after that it is `dead`. Inside WhatsApp's 24-hour window by default.
+    pub retry_for: Duration,
+    /// After a send that got no answer, how long to wait for a status
+    /// webhook proving it went out before sending it again.
+    pub ambiguous_wait: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -182,7 +197,7 @@ impl<F: Fn(&str) -> Option<String>> Reader<'_, F> {
             buffer: BufferSettings {
                 quiet,
                 max_wait,
-                turn_lease: self.seconds("TURN_LEASE_SECONDS", 600.0),
+                turn_lease: self.seconds("TURN_LEASE_SECONDS", 30.0),
                 shutdown_grace: self.seconds("SHUTDOWN_GRACE_SECONDS", 10.0),
             },
             history_turns: self.number("CONVERSATION_HISTORY_TURNS", 10),
@@ -190,7 +205,23 @@ impl<F: Fn(&str) -> Option<String>> Reader<'_, F> {
             web_chat_enabled: self.flag("WEB_CHAT_ENABLED", true),
             web_chat_messages_per_minute: self.web_chat_rate(),
             retention: self.retention(),
+            outbox: self.outbox(),
         }
+    }
+
+    fn outbox(&mut self) -> OutboxSettings {
+        let raw = self.text("SEND_RETRY_HOURS");
+        let hours = raw.as_deref().map_or(Ok(23.0), str::parse::<f64>);
+        let retry_for = match hours {
+            Ok(hours) if hours.is_finite() && hours > 0.0 && hours <= 24.0 * 30.0 => {
+                Duration::from_secs_f64(hours * 3600.0)
+            }
+            _ => {
+                self.problems.push(format!("SEND_RETRY_HOURS must be a number of hours above 0, got {raw:?}"));
+                Duration::from_secs(23 * 3600)
+            }
+        };
+        OutboxSettings { retry_for, ambiguous_wait: self.seconds("SEND_AMBIGUOUS_WAIT_SECONDS", 60.0) }
     }
 
     fn web_chat_rate(&mut self) -> u32 {
@@ -229,7 +260,7 @@ impl<F: Fn(&str) -> Option<String>> Reader<'_, F> {
             business_account_id: self.text("META_BUSINESS_ACCOUNT_ID"),
             graph_base,
             graph_version,
-            send_max_attempts: self.number("WHATSAPP_SEND_MAX_ATTEMPTS", 5),
+            send_timeout: self.seconds("WHATSAPP_SEND_TIMEOUT_SECONDS", 20.0),
         }
     }
 
@@ -344,6 +375,19 @@ mod tests {
         assert!(settings.database_url.starts_with("sqlite://"));
         assert_eq!(settings.missing_credentials().len(), 5);
         assert!(settings.web_chat_enabled);
+        assert_eq!(settings.buffer.turn_lease, Duration::from_secs(30));
+        assert_eq!(settings.outbox.retry_for, Duration::from_secs(23 * 3600));
+        assert_eq!(settings.outbox.ambiguous_wait, Duration::from_secs(60));
+    }
+
+    #[test]
+    fn send_retry_hours_may_be_fractional_but_not_zero() {
+        let settings = read(&[("SEND_RETRY_HOURS", "0.5")]).unwrap();
+        assert_eq!(settings.outbox.retry_for, Duration::from_secs(1800));
+        for bad in ["0", "-1", "a day", "1000"] {
+            let err = read(&[("SEND_RETRY_HOURS", bad)]).unwrap_err();
+            assert!(err.to_string().contains("SEND_RETRY_HOURS"), "{bad}: {err}");
+        }
     }
 
     #[test]

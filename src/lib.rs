@@ -4,7 +4,8 @@
 //! The modules follow the data flow: [`webhook`] (verify, parse, store) ->
 //! [`buffer`] (per-person quiet window) -> [`pipeline`] (claim a turn) ->
 //! [`knowledge`] (retrieve passages) -> [`prompt`] -> [`llm`] ->
-//! [`channel`]/[`whatsapp`] (send) -> statuses back through [`webhook`].
+//! [`outbox`] (every message out, retried until sent) -> [`channel`]/[`whatsapp`]
+//! -> statuses back through [`webhook`].
 //! The [`webchat`] is a second channel through the same pipeline.
 
 pub mod api;
@@ -17,8 +18,10 @@ pub mod housekeeping;
 pub mod incidents;
 pub mod knowledge;
 pub mod llm;
+pub mod outbox;
 pub mod pipeline;
 pub mod prompt;
+pub mod retry_after;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

@@ -145,7 +145,7 @@ impl<'a> From<&'a TranscriptEntry> for ChatLine<'a> {
                 kind: kind.as_deref(),
                 at: *at,
                 status: Some(status),
-                turn_id: Some(turn_id),
+                turn_id: turn_id.as_deref(),
                 sources: sources.as_deref(),
             },
         }

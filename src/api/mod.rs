@@ -6,14 +6,16 @@ mod chat;
 mod error;
 mod knowledge;
 mod operations;
+mod outbox;
 mod pages;
 mod status;
 
 use crate::config::Settings;
 use crate::incidents::Incidents;
 use crate::knowledge::KnowledgeBase;
+use crate::outbox::Outbox;
 use crate::pipeline::Pipeline;
-use crate::store::Store;
+use crate::store::{SendState, Store};
 use crate::webchat::WebChat;
 use crate::webhook;
 use axum::extract::{DefaultBodyLimit, State};
@@ -29,6 +31,7 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     pub store: Store,
     pub pipeline: Pipeline,
+    pub outbox: Outbox,
     pub knowledge: KnowledgeBase,
     pub webchat: WebChat,
     pub incidents: Incidents,
@@ -42,6 +45,21 @@ pub struct AppState {
 async fn render_metrics(State(state): State<AppState>) -> String {
     metrics::gauge!("wa_buffered_conversations").set(state.pipeline.debouncer().len() as f64);
     metrics::gauge!("wa_webchat_open_windows").set(state.webchat.open_windows() as f64);
+    match state.store.outbox_counts().await {
+        Ok(counts) => {
+            for waiting in [
+                SendState::Queued,
+                SendState::Sending,
+                SendState::FailedRetryable,
+                SendState::FailedPermanent,
+                SendState::Dead,
+            ] {
+                let count = counts.iter().find(|(state, _)| *state == waiting).map_or(0, |(_, n)| *n);
+                metrics::gauge!("wa_outbox_messages", "state" => waiting.as_str()).set(count as f64);
+            }
+        }
+        Err(error) => tracing::warn!(%error, "metrics: cannot count the outbox"),
+    }
     crate::telemetry::prometheus().render()
 }
 
@@ -62,6 +80,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/admin/conversations/{id}", get(operations::transcript))
         .route("/api/admin/activity", get(operations::activity))
         .route("/api/admin/errors", get(operations::errors))
+        .route("/api/admin/outbox", get(outbox::undelivered))
+        .route("/api/admin/outbox/{id}/retry", post(outbox::retry))
         .route("/", get(pages::chat))
         .route("/admin", get(pages::admin))
         .route("/assets/{name}", get(pages::asset))

@@ -66,6 +66,7 @@ pub async fn status(MaybeAdmin(admin): MaybeAdmin, State(state): State<AppState>
             "fallbackModels": settings.llm.fallback_models,
             "lastError": state.incidents.last(IncidentKind::Llm),
         },
+        "outbox": outbox(&state).await,
         "whatsapp": {
             "lastSendError": state.incidents.last(IncidentKind::Send),
             "webhookLastSeen": state.incidents.webhook_last_seen(),
@@ -78,6 +79,17 @@ pub async fn status(MaybeAdmin(admin): MaybeAdmin, State(state): State<AppState>
         },
         "admin": admin,
     }))
+}
+
+/// Messages on their way out, by state: counts only, no one's data.
+async fn outbox(state: &AppState) -> Value {
+    match state.store.outbox_counts().await {
+        Ok(counts) => counts.iter().map(|(state, n)| (state.as_str().to_owned(), json!(n))).collect(),
+        Err(error) => {
+            tracing::error!(%error, "status: cannot count the outbox");
+            Value::Null
+        }
+    }
 }
 
 fn knowledge(state: &AppState, admin: bool) -> Value {

@@ -52,4 +52,8 @@ pub struct StatusUpdate {
     pub timestamp: i64,
     pub error_code: Option<i64>,
     pub error_title: Option<String>,
+    /// Whom the message went to (`recipient_id`, or the user id of people
+    /// known by username): how a send that timed out is matched with the
+    /// status of a message we did not know we had sent.
+    pub recipient: Option<String>,
 }

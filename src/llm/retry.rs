@@ -30,7 +30,7 @@ impl BackoffPolicy {
             return None;
         }
         let retry_after = result.as_ref().ok().and_then(|r| r.headers().get(RETRY_AFTER)).and_then(|v| v.to_str().ok());
-        match retry_after.and_then(parse_retry_after) {
+        match retry_after.and_then(crate::retry_after::parse) {
             Some(wait) if wait > self.max_backoff => None,
             Some(wait) => Some(wait),
             None => {
@@ -48,15 +48,6 @@ fn is_transient(result: &Result<Response, OpenAIError>) -> bool {
         Err(OpenAIError::Reqwest(error)) => error.is_connect() || error.is_timeout() || error.is_request(),
         Err(_) => false,
     }
-}
-
-/// `Retry-After` is either whole seconds or an HTTP date.
-fn parse_retry_after(value: &str) -> Option<Duration> {
-    if let Ok(seconds) = value.trim().parse::<u64>() {
-        return Some(Duration::from_secs(seconds));
-    }
-    let at = httpdate::parse_http_date(value.trim()).ok()?;
-    Some(at.duration_since(std::time::SystemTime::now()).unwrap_or_default())
 }
 
 impl tower::retry::Policy<HttpRequestFactory, Response, OpenAIError> for BackoffPolicy {
@@ -120,12 +111,5 @@ mod tests {
         assert_eq!(policy.delay(&response(400, None)), None);
         assert_eq!(policy.delay(&response(401, None)), None);
         assert_eq!(policy.delay(&response(200, None)), None);
-    }
-
-    #[test]
-    fn parses_http_dates() {
-        let soon = httpdate::fmt_http_date(std::time::SystemTime::now() + Duration::from_secs(3));
-        let wait = parse_retry_after(&soon).unwrap();
-        assert!(wait <= Duration::from_secs(3) && wait >= Duration::from_secs(1), "{wait:?}");
     }
 }

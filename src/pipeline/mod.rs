@@ -1,7 +1,7 @@
 //! From "this person went quiet" to "the reply is on its way": claim the
-//! turn, retrieve passages, ask the LLM, send the reply in parts, record
-//! everything. Exactly-once comes from the store's claim and lease; this
-//! module only has to resume where an earlier owner stopped.
+//! turn, retrieve passages, ask the LLM, and settle the turn by queuing its
+//! reply in the outbox, which sends it. Exactly-once comes from the store:
+//! the claim, and a turn settled under its attempt's token only once.
 
 mod clock;
 
@@ -12,11 +12,14 @@ use crate::domain::{InboundMessage, Source, StatusUpdate};
 use crate::incidents::{IncidentKind, Incidents};
 use crate::knowledge::{unique_sources, Passage, Retriever};
 use crate::llm::{LlmClient, LlmError};
+use crate::outbox::Outbox;
 use crate::prompt::Prompts;
 use crate::store::{
-    now_ms, Claim, ClaimWindow, ClaimedTurn, IngestOutcome, LlmUsage, Recipient, ReplyRecord, Store, StoreError,
+    now_ms, Claim, ClaimWindow, ClaimedTurn, IngestOutcome, LlmUsage, QueuedReply, Recipient, ReplyRecord, Store,
+    StoreError,
 };
 use crate::whatsapp::{markdown_to_whatsapp, split_for_whatsapp, MAX_MESSAGE_CHARS};
+use dashmap::DashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -49,20 +52,25 @@ struct Inner {
     llm: LlmClient,
     retriever: Arc<dyn Retriever>,
     prompts: Prompts,
-    owner: String,
+    outbox: Outbox,
+    /// Every attempt's token starts with this, so a stopping process can
+    /// hand back all of its turns at once.
+    process: String,
     window: ClaimWindow,
     /// Answers in flight, so a stopping server can let them finish.
     answering: TaskTracker,
+    /// Turns this process is answering, so recovery never takes over its
+    /// own live work (a lease can lapse while the database stalls).
+    in_flight: DashSet<String>,
     stopping: AtomicBool,
     shutdown_grace: Duration,
-    chat_logging: bool,
 }
 
 /// A reply and how it came about, for the turn's log line.
 struct Composed {
     reply: String,
     /// `llm`, `offline`, `fallback`, `unreadable`, or `resumed` (saved by
-    /// an earlier owner).
+    /// an earlier version that saved replies before sending them).
     kind: &'static str,
     passages: usize,
     usage: LlmUsage,
@@ -78,8 +86,7 @@ pub struct Parts {
     pub prompts: Prompts,
     pub history_turns: usize,
     pub buffer: BufferSettings,
-    /// Keep message bodies once the turn is finished.
-    pub chat_logging: bool,
+    pub outbox: Outbox,
 }
 
 impl Pipeline {
@@ -113,12 +120,13 @@ impl Pipeline {
                 llm: parts.llm,
                 retriever: parts.retriever,
                 prompts: parts.prompts,
-                owner: format!("wa-ai-bridge-{}", uuid::Uuid::new_v4()),
+                outbox: parts.outbox,
+                process: format!("wa-ai-bridge-{}", uuid::Uuid::new_v4()),
                 window,
                 answering: TaskTracker::new(),
+                in_flight: DashSet::new(),
                 stopping: AtomicBool::new(false),
                 shutdown_grace: parts.buffer.shutdown_grace,
-                chat_logging: parts.chat_logging,
             }),
         };
         let dispatcher = pipeline.clone();
@@ -164,6 +172,10 @@ impl Pipeline {
     /// crashed is covered by the others.
     pub async fn recover(&self) -> Result<usize, crate::store::StoreError> {
         let inner = &self.inner;
+        if inner.stopping.load(Ordering::SeqCst) {
+            // What is left is handed back at shutdown, not taken over.
+            return Ok(0);
+        }
         let now = now_ms();
         let pending = inner.store.pending_conversations().await?;
         for conversation in &pending {
@@ -174,7 +186,16 @@ impl Pipeline {
             );
         }
         let window = &inner.window;
-        let reclaimed = inner.store.reclaim_expired(&inner.owner, now, window.lease_ms, window.history_turns).await?;
+        let reclaimed = inner
+            .store
+            .reclaim_expired(
+                || self.attempt_token(),
+                |turn_id| inner.in_flight.contains(turn_id),
+                now,
+                window.lease_ms,
+                window.history_turns,
+            )
+            .await?;
         let count = pending.len() + reclaimed.len();
         for turn in reclaimed {
             self.spawn_answer(turn);
@@ -192,7 +213,7 @@ impl Pipeline {
         if tokio::time::timeout(inner.shutdown_grace, inner.answering.wait()).await.is_err() {
             tracing::warn!(in_flight = inner.answering.len(), "answers still in flight at shutdown");
         }
-        match inner.store.release_leases(&inner.owner).await {
+        match inner.store.release_leases(&inner.process).await {
             Ok(0) => {}
             Ok(released) => tracing::info!(released, "handed unfinished turns back"),
             Err(error) => tracing::error!(%error, "could not hand turns back; they resume when their lease ends"),
@@ -203,9 +224,19 @@ impl Pipeline {
         self.inner.channels.for_kind(recipient.channel())
     }
 
+    /// A new fencing token for one attempt at a turn.
+    fn attempt_token(&self) -> String {
+        format!("{}:{}", self.inner.process, uuid::Uuid::new_v4())
+    }
+
     fn spawn_answer(&self, turn: ClaimedTurn) {
         let pipeline = self.clone();
-        self.inner.answering.spawn(async move { pipeline.answer(turn).await });
+        self.inner.in_flight.insert(turn.id.clone());
+        let in_flight = InFlight { turns: self.clone(), turn_id: turn.id.clone() };
+        self.inner.answering.spawn(async move {
+            let _in_flight = in_flight;
+            pipeline.answer(turn).await
+        });
     }
 
     /// Retrieves ahead for people whose deadline is near. What they say
@@ -232,7 +263,8 @@ impl Pipeline {
         let now = now_ms();
         let retry_in =
             |user_id, delay: Duration| inner.debouncer.retry_at(user_id, tokio::time::Instant::now() + delay);
-        let claims = match inner.store.claim_turns(user_ids, &inner.owner, now, &inner.window).await {
+        let token = self.attempt_token();
+        let claims = match inner.store.claim_turns(user_ids, &token, now, &inner.window).await {
             Ok(claims) => claims,
             Err(error) => {
                 tracing::error!(people = user_ids.len(), %error, "could not claim turns; will retry");
@@ -256,15 +288,20 @@ impl Pipeline {
         let inner = &self.inner;
         let Some(recipient) = turn.recipient.clone() else {
             tracing::error!(turn = %turn.id, "person has neither a valid phone number nor a BSUID");
-            let _ = inner.store.finish_turn(&turn.id, &inner.owner, "failed", now_ms(), inner.chat_logging).await;
+            let _ = inner.store.fail_turn(&turn.id, &turn.token, now_ms()).await;
             return;
         };
-        let heartbeat = self.keep_lease(&turn.id);
-        self.answer_owned(turn, recipient).await;
-        heartbeat.abort();
+        // The heartbeat lives and dies with the answer: a panic or a return
+        // drops both, and a lost lease stops the answer where it is.
+        tokio::select! {
+            _ = self.answer_owned(&turn, recipient) => {}
+            _ = self.lease_lost(&turn) => {
+                tracing::warn!(turn = %turn.id, "lost the turn's lease; another attempt answers it");
+            }
+        }
     }
 
-    async fn answer_owned(&self, turn: ClaimedTurn, recipient: Recipient) {
+    async fn answer_owned(&self, turn: &ClaimedTurn, recipient: Recipient) {
         let inner = &self.inner;
         let last_message = turn.messages.last().map(|m| m.wa_message_id.clone());
         let typing = last_message.as_ref().map(|id| self.show_typing_soon(&recipient, id));
@@ -276,18 +313,7 @@ impl Pipeline {
                 usage: LlmUsage::default(),
                 sources: saved.sources.clone(),
             },
-            None => match self.compose(&turn).await {
-                Ok(Some(composed)) => composed,
-                Ok(None) => {
-                    tracing::warn!(turn = %turn.id, "another process took this turn over; stopping");
-                    return;
-                }
-                Err(error) => {
-                    // The lease runs out; recovery retries the turn later.
-                    tracing::error!(turn = %turn.id, %error, "could not save the reply");
-                    return;
-                }
-            },
+            None => self.compose(turn).await,
         };
         if let (Some(typing), Some(id)) = (typing, last_message) {
             // Answered before "typing…" went out: still show the blue ticks.
@@ -296,48 +322,66 @@ impl Pipeline {
                 self.mark_read(&recipient, id);
             }
         }
-        let Some(outcome) = self.send(&turn, &recipient, &composed.reply).await else { return };
-        if outcome == "answered" {
-            self.channel(&recipient).reply_complete(&recipient, &turn.id, &composed.sources).await;
+        let user_text = turn.user_text();
+        let record = ReplyRecord {
+            user_text: &user_text,
+            reply: &composed.reply,
+            kind: composed.kind,
+            usage: composed.usage.clone(),
+            sources: &composed.sources,
+        };
+        let parts = split_for_whatsapp(&markdown_to_whatsapp(&composed.reply), MAX_MESSAGE_CHARS);
+        let now = now_ms();
+        let give_up_at = now + inner.outbox.retry_for().as_millis() as i64;
+        let queued =
+            QueuedReply { turn_id: &turn.id, token: &turn.token, user_id: turn.user_id, parts: &parts, give_up_at };
+        match inner.store.answer_turn(&record, &queued, now).await {
+            Ok(true) => inner.outbox.wake(),
+            Ok(false) => {
+                tracing::warn!(turn = %turn.id, "another attempt settled this turn; dropping this reply");
+                return;
+            }
+            Err(error) => {
+                // The lease runs out; recovery answers the turn again.
+                tracing::error!(turn = %turn.id, %error, "could not queue the reply");
+                return;
+            }
         }
-        let finished_at = now_ms();
-        let finished = inner.store.finish_turn(&turn.id, &inner.owner, outcome, finished_at, inner.chat_logging).await;
-        if let Err(error) = finished {
-            tracing::error!(turn = %turn.id, %error, "could not mark the turn finished");
-        }
-        metrics::counter!("wa_turns_total", "outcome" => outcome).increment(1);
-        let waited_ms = (finished_at - turn.last_message_at).max(0);
-        metrics::histogram!("wa_time_to_reply_seconds").record(waited_ms as f64 / 1000.0);
+        metrics::counter!("wa_turns_total", "outcome" => "answered").increment(1);
         tracing::info!(
             to = %recipient.masked(),
             messages = turn.messages.len(),
             passages = composed.passages,
             reply = composed.kind,
+            parts = parts.len(),
             model = composed.usage.model.as_deref().unwrap_or("-"),
             llm_ms = composed.usage.latency_ms.unwrap_or(0),
-            waited_ms,
-            outcome,
+            waited_ms = (now - turn.last_message_at).max(0),
             "turn"
         );
     }
 
-    /// Renews the turn's lease while this process works on it, so a slow
-    /// LLM never lets another process start the same answer.
-    fn keep_lease(&self, turn_id: &str) -> tokio::task::JoinHandle<()> {
-        let pipeline = self.clone();
-        let turn_id = turn_id.to_owned();
-        tokio::spawn(async move {
-            let inner = &pipeline.inner;
-            let every = Duration::from_millis((inner.window.lease_ms / 3).max(1) as u64);
-            loop {
-                tokio::time::sleep(every).await;
-                match inner.store.renew_lease(&turn_id, &inner.owner, now_ms(), inner.window.lease_ms).await {
-                    Ok(true) => {}
-                    Ok(false) => return,
-                    Err(error) => tracing::warn!(turn = %turn_id, %error, "could not renew the lease"),
-                }
+    /// Renews the turn's lease every third of it while the answer is being
+    /// written, so a slow LLM never lets another attempt start the same
+    /// answer. Completes when the lease is lost: another attempt owns the
+    /// turn, or it could not be renewed before it ran out.
+    async fn lease_lost(&self, turn: &ClaimedTurn) {
+        let inner = &self.inner;
+        let lease = Duration::from_millis(inner.window.lease_ms.max(1) as u64);
+        let mut held_until = tokio::time::Instant::now() + lease;
+        loop {
+            tokio::time::sleep(lease / 3).await;
+            let renewing = inner.store.renew_lease(&turn.id, &turn.token, now_ms(), inner.window.lease_ms);
+            match tokio::time::timeout_at(held_until, renewing).await {
+                Ok(Ok(true)) => held_until = tokio::time::Instant::now() + lease,
+                Ok(Ok(false)) => return,
+                Ok(Err(error)) => tracing::warn!(turn = %turn.id, %error, "could not renew the lease"),
+                Err(_) => {}
             }
-        })
+            if tokio::time::Instant::now() >= held_until {
+                return;
+            }
+        }
     }
 
     /// Marks the last message read and shows "typing…" once the LLM request
@@ -365,32 +409,21 @@ impl Pipeline {
         });
     }
 
-    /// Chooses the reply and stores it before anything is sent; `None` when
-    /// another process owns the turn by now.
-    async fn compose(&self, turn: &ClaimedTurn) -> Result<Option<Composed>, StoreError> {
+    /// Chooses the reply: the LLM's, or one the bot can give without it.
+    async fn compose(&self, turn: &ClaimedTurn) -> Composed {
         let inner = &self.inner;
         let user_text = turn.user_text();
-        let composed = if user_text.is_empty() {
-            Composed {
+        if user_text.is_empty() {
+            return Composed {
                 reply: inner.prompts.unreadable.clone(),
                 kind: "unreadable",
                 passages: 0,
                 usage: LlmUsage::default(),
                 sources: Vec::new(),
-            }
-        } else {
-            let passages = inner.retriever.retrieve(&user_text).await;
-            self.answer_from(turn, &passages, &user_text).await
-        };
-        let record = ReplyRecord {
-            user_text: &user_text,
-            reply: &composed.reply,
-            kind: composed.kind,
-            usage: composed.usage.clone(),
-            sources: &composed.sources,
-        };
-        let still_ours = inner.store.save_reply(&turn.id, &inner.owner, &record).await?;
-        Ok(still_ours.then_some(composed))
+            };
+        }
+        let passages = inner.retriever.retrieve(&user_text).await;
+        self.answer_from(turn, &passages, &user_text).await
     }
 
     /// The LLM's answer; without one, the passages themselves, and only
@@ -433,48 +466,18 @@ impl Pipeline {
             .increment(1);
         Composed { reply, kind, passages: passages.len(), usage: LlmUsage::default(), sources }
     }
+}
 
-    /// Sends the parts not yet handled, in order. A part that fails for
-    /// good stops the rest: later parts would read out of context. Each part
-    /// first confirms this process still owns the turn; `None` when it does
-    /// not (or the database cannot say), leaving the turn to its owner or to
-    /// recovery.
-    async fn send(&self, turn: &ClaimedTurn, recipient: &Recipient, reply: &str) -> Option<&'static str> {
-        let inner = &self.inner;
-        let parts = split_for_whatsapp(&markdown_to_whatsapp(reply), MAX_MESSAGE_CHARS);
-        for (index, part) in parts.iter().enumerate() {
-            let index = index as i64;
-            if turn.done_parts.contains(&index) {
-                continue;
-            }
-            match inner.store.renew_lease(&turn.id, &inner.owner, now_ms(), inner.window.lease_ms).await {
-                Ok(true) => {}
-                Ok(false) => {
-                    tracing::warn!(turn = %turn.id, "another process took this turn over; stopping");
-                    return None;
-                }
-                Err(error) => {
-                    tracing::error!(turn = %turn.id, %error, "cannot confirm the lease; leaving the turn to recovery");
-                    return None;
-                }
-            }
-            let sent = self.channel(recipient).send_text(recipient, &turn.id, part).await;
-            count_send(&sent);
-            let record = match &sent {
-                Ok(id) => Ok(id.as_str()),
-                Err(error) => Err((error.code(), error.title())),
-            };
-            let record = record.as_ref().map(|id| *id).map_err(|(code, title)| (*code, title.as_str()));
-            if let Err(error) = inner.store.record_part(&turn.id, index, part, record, now_ms()).await {
-                tracing::error!(turn = %turn.id, %error, "could not record a sent part");
-            }
-            if let Err(error) = sent {
-                tracing::warn!(turn = %turn.id, to = %recipient.masked(), %error, "reply not delivered");
-                inner.incidents.record(IncidentKind::Send, error.to_string(), now_ms());
-                return Some("failed");
-            }
-        }
-        Some("answered")
+/// Takes a turn off the in-flight list however its answer ends, panics
+/// included.
+struct InFlight {
+    turns: Pipeline,
+    turn_id: String,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.turns.inner.in_flight.remove(&self.turn_id);
     }
 }
 
@@ -493,15 +496,5 @@ fn count_llm_success(completion: &crate::llm::Completion) {
     let tokens = [("prompt", completion.prompt_tokens), ("completion", completion.completion_tokens)];
     for (kind, count) in tokens {
         metrics::counter!("wa_llm_tokens_total", "kind" => kind).increment(count.unwrap_or(0).max(0) as u64);
-    }
-}
-
-fn count_send(sent: &Result<String, crate::channel::SendError>) {
-    match sent {
-        Ok(_) => metrics::counter!("wa_sends_total", "outcome" => "ok", "code" => "").increment(1),
-        Err(error) => {
-            let code = error.code().map(|c| c.to_string()).unwrap_or_default();
-            metrics::counter!("wa_sends_total", "outcome" => "failed", "code" => code).increment(1)
-        }
     }
 }

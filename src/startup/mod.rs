@@ -11,6 +11,7 @@ use crate::config::Settings;
 use crate::incidents::{IncidentKind, Incidents};
 use crate::knowledge::{KnowledgeBase, KnowledgeError};
 use crate::llm::LlmClient;
+use crate::outbox::{Outbox, OutboxParts};
 use crate::pipeline::{Parts, Pipeline};
 use crate::prompt::Prompts;
 use crate::store::{now_ms, Store, StoreError};
@@ -22,7 +23,9 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-/// How often a replica looks for work another one left behind.
+/// How often a replica looks for work another one left behind, at most:
+/// with a short lease it looks every third of it, so a person whose
+/// answerer crashed waits at most a lease and a third.
 const RECOVERY_INTERVAL: Duration = Duration::from_secs(30);
 
 #[derive(Debug, thiserror::Error)]
@@ -54,19 +57,26 @@ impl Application {
         let knowledge = KnowledgeBase::open(&settings.knowledge)?;
         let webchat = WebChat::for_store(settings.web_chat_messages_per_minute, &store, &settings.database_url).await;
         let incidents = Incidents::default();
+        let channels =
+            Channels { whatsapp: Arc::new(CloudApi::new(&settings.whatsapp)?), web: Arc::new(webchat.clone()) };
+        let outbox = Outbox::start(OutboxParts {
+            store: store.clone(),
+            channels: channels.clone(),
+            incidents: incidents.clone(),
+            settings: settings.outbox,
+            send_timeout: settings.whatsapp.send_timeout,
+            chat_logging: settings.retention.chat_logging,
+        });
         let pipeline = Pipeline::start(Parts {
             store: store.clone(),
-            channels: Channels {
-                whatsapp: Arc::new(CloudApi::new(&settings.whatsapp)?),
-                web: Arc::new(webchat.clone()),
-            },
+            channels,
             incidents: incidents.clone(),
             llm: LlmClient::new(&settings.llm)?,
             retriever: Arc::new(knowledge.clone()),
             prompts,
             history_turns: settings.history_turns,
             buffer: settings.buffer,
-            chat_logging: settings.retention.chat_logging,
+            outbox: outbox.clone(),
         });
         let listener = TcpListener::bind(("0.0.0.0", settings.port))
             .await
@@ -75,6 +85,7 @@ impl Application {
             settings: Arc::new(settings),
             store,
             pipeline,
+            outbox,
             knowledge,
             webchat,
             incidents,
@@ -98,7 +109,7 @@ impl Application {
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let pipeline = self.state.pipeline.clone();
         // A short lease is only useful if someone looks for expired ones soon.
-        let interval = RECOVERY_INTERVAL.min(self.state.settings.buffer.turn_lease);
+        let interval = RECOVERY_INTERVAL.min(self.state.settings.buffer.turn_lease / 3);
         tokio::spawn(async move {
             loop {
                 match pipeline.recover().await {
@@ -119,7 +130,8 @@ impl Application {
                 incidents.record(IncidentKind::Knowledge, error.to_string(), now_ms());
             }
         });
-        let pipeline = self.state.pipeline.clone();
+        let (pipeline, outbox) = (self.state.pipeline.clone(), self.state.outbox.clone());
+        let grace = self.state.settings.buffer.shutdown_grace;
         let stopping = self.state.stopping.clone();
         // Open chat windows are endless responses: they are closed first,
         // or the graceful shutdown would wait for them forever.
@@ -128,7 +140,10 @@ impl Application {
             stopping.cancel();
         };
         axum::serve(self.listener, router(self.state)).with_graceful_shutdown(shutdown).await?;
+        // Replies queued while answers finish still go out, then the sender
+        // stops; what it did not take stays queued for the next process.
         pipeline.shutdown().await;
+        outbox.shutdown(grace).await;
         Ok(())
     }
 }

@@ -115,12 +115,12 @@ async fn claim_chunk(
         let Some(person) = waiting.remove(&user_id) else { continue };
         let turn = ClaimedTurn {
             id: format!("{prefix}-{user_id}"),
+            token: owner.to_owned(),
             user_id,
             recipient: person.recipient,
             messages: messages.remove(&user_id).unwrap_or_default(),
             last_message_at: person.last_at,
             reply: None,
-            done_parts: Vec::new(),
             history: history.remove(&user_id).unwrap_or_default(),
         };
         claims.push((user_id, Claim::Claimed(turn)));

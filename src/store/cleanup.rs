@@ -53,11 +53,13 @@ struct Sweep {
 }
 
 /// Finished turns, with their messages, reply parts and the statuses of
-/// those parts. A message in a turn always goes with its turn.
+/// those parts. A message in a turn always goes with its turn; a turn whose
+/// reply the outbox is still sending stays.
 const TURNS: Sweep = Sweep {
     table: "turns",
     key: "id",
-    old: "status <> 'answering' AND answered_at < $3",
+    old: "status <> 'answering' AND answered_at < $3 AND NOT EXISTS (SELECT 1 FROM outbound_messages o \
+          WHERE o.turn_id = turns.id AND o.state IN ('queued', 'sending', 'failed_retryable'))",
     counter: |d| &mut d.turns,
     dependents: &[
         (
@@ -110,6 +112,7 @@ const USERS: Sweep = Sweep {
     old: "created_at < $3 \
           AND NOT EXISTS (SELECT 1 FROM sessions s WHERE s.user_id = users.id) \
           AND NOT EXISTS (SELECT 1 FROM turns t WHERE t.user_id = users.id) \
+          AND NOT EXISTS (SELECT 1 FROM outbound_messages o WHERE o.user_id = users.id) \
           AND id NOT IN (SELECT m.user_id FROM inbound_messages m WHERE m.turn_id IS NULL)",
     counter: |d| &mut d.users,
     dependents: &[],

@@ -180,8 +180,9 @@ async fn apply_status(
     now: i64,
 ) -> Result<(), StoreError> {
     sqlx::query(
-        "INSERT INTO delivery_statuses (wa_message_id, status, status_rank, error_code, occurred_secs, received_at) \
-         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (wa_message_id, status) DO NOTHING",
+        "INSERT INTO delivery_statuses \
+         (wa_message_id, status, status_rank, error_code, occurred_secs, received_at, recipient) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (wa_message_id, status) DO NOTHING",
     )
     .bind(status.message_id.as_str())
     .bind(status.status.as_str())
@@ -189,6 +190,7 @@ async fn apply_status(
     .bind(status.error_code)
     .bind(status.timestamp)
     .bind(now)
+    .bind(&status.recipient)
     .execute(&mut **tx)
     .await?;
     // Statuses arrive out of order; a lower rank never replaces a higher one.

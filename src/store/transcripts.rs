@@ -23,9 +23,12 @@ pub enum TranscriptEntry {
         /// How the reply was made: `llm`, `offline`, `fallback`, `unreadable`.
         kind: Option<String>,
         at: i64,
-        /// `sent` (accepted by the channel), `delivered`, `read` or `failed`.
+        /// Once sent: `sent` (accepted by the channel), `delivered`, `read` or
+        /// `failed`. Before: the outbox state (`queued`, `sending`,
+        /// `failed_retryable`, `failed_permanent`, `dead`).
         status: String,
-        turn_id: String,
+        /// The turn it answers; `None` for messages not written by the bot.
+        turn_id: Option<String>,
         /// On the last part of each reply only.
         sources: Option<Vec<Source>>,
     },
@@ -70,9 +73,9 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         let outbound = sqlx::query(
-            "SELECT o.wa_message_id, o.body, o.status, o.created_at, o.part_index, o.turn_id, t.reply_kind, t.sources, \
-               (SELECT MAX(p.part_index) FROM outbound_messages p WHERE p.turn_id = o.turn_id) AS last_part \
-             FROM outbound_messages o JOIN turns t ON t.id = o.turn_id WHERE t.user_id = $1 \
+            "SELECT o.wa_message_id, o.body, o.state, o.status, o.created_at, o.turn_id, t.reply_kind, t.sources, \
+               CAST(CASE WHEN o.final_part THEN 1 ELSE 0 END AS BIGINT) AS final_part \
+             FROM outbound_messages o LEFT JOIN turns t ON t.id = o.turn_id WHERE o.user_id = $1 \
              ORDER BY o.created_at DESC, o.id DESC LIMIT $2",
         )
         .bind(user_id)
@@ -89,14 +92,19 @@ impl Store {
             });
         }
         for row in outbound.iter().rev() {
-            let is_last = row.try_get::<i64, _>("part_index")? == row.try_get::<i64, _>("last_part")?;
-            let status: String = row.try_get("status")?;
+            let is_last = row.try_get::<i64, _>("final_part")? != 0;
+            let (state, status): (String, String) = (row.try_get("state")?, row.try_get("status")?);
+            let status = match (state.as_str(), status.as_str()) {
+                ("sent", "accepted") => "sent".to_owned(),
+                ("sent", _) => status,
+                _ => state,
+            };
             entries.push(TranscriptEntry::Bot {
                 id: row.try_get("wa_message_id")?,
                 text: row.try_get("body")?,
                 kind: row.try_get("reply_kind")?,
                 at: row.try_get("created_at")?,
-                status: if status == "accepted" { "sent".to_owned() } else { status },
+                status,
                 turn_id: row.try_get("turn_id")?,
                 sources: is_last.then(|| parse_sources(row.try_get("sources").ok().flatten())),
             });

@@ -3,6 +3,7 @@
 //! process can win, and its lease lets another process finish it if the
 //! owner dies.
 
+use super::outbox::QueuedReply;
 use super::people::Recipient;
 use super::{bind_ids, Backend, Params, Store, StoreError};
 use crate::domain::Source;
@@ -27,15 +28,18 @@ pub enum Claim {
 #[derive(Debug, Clone)]
 pub struct ClaimedTurn {
     pub id: String,
+    /// This attempt's fencing token (the turn's `owner`): every write about
+    /// the turn checks it, so an attempt that lost its lease to another
+    /// (even one in the same process) can no longer save or queue anything.
+    pub token: String,
     pub user_id: i64,
     pub recipient: Option<Recipient>,
     pub messages: Vec<TurnMessage>,
     /// When the person's last message of this turn reached us.
     pub last_message_at: i64,
-    /// The reply, when an earlier owner already got it from the LLM.
+    /// The reply, when an earlier owner already got it from the LLM (a
+    /// turn taken over from a version that saved replies before sending).
     pub reply: Option<SavedReply>,
-    /// Parts of the reply already handed to WhatsApp (or failed for good).
-    pub done_parts: Vec<i64>,
     /// The person's earlier answered turns, oldest first, for the prompt.
     pub history: Vec<HistoryTurn>,
 }
@@ -104,10 +108,13 @@ pub struct ClaimWindow {
 }
 
 impl Store {
-    /// Takes over turns whose owner died mid-answer (its lease ran out).
+    /// Takes over turns whose owner's lease ran out, each under a new token
+    /// from `new_token`. Turns for which `in_flight` says this process is
+    /// still working on them are left alone: their heartbeat renews them.
     pub async fn reclaim_expired(
         &self,
-        owner: &str,
+        new_token: impl Fn() -> String,
+        in_flight: impl Fn(&str) -> bool,
         now: i64,
         lease_ms: i64,
         history_turns: usize,
@@ -119,13 +126,14 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         let mut reclaimed = Vec::new();
-        for turn_id in expired {
+        for turn_id in expired.into_iter().filter(|id| !in_flight(id)) {
+            let token = new_token();
             let mut tx = self.write_tx().await?;
             let won = sqlx::query(
                 "UPDATE turns SET owner = $1, lease_until = $2 \
                  WHERE id = $3 AND status = 'answering' AND lease_until <= $4",
             )
-            .bind(owner)
+            .bind(&token)
             .bind(now + lease_ms)
             .bind(&turn_id)
             .bind(now)
@@ -133,7 +141,7 @@ impl Store {
             .await?
             .rows_affected();
             if won == 1 {
-                reclaimed.push(load_turn(&mut tx, self.backend, &turn_id, history_turns).await?);
+                reclaimed.push(load_turn(&mut tx, self.backend, &turn_id, token, history_turns).await?);
             }
             tx.commit().await?;
         }
@@ -160,14 +168,21 @@ impl Store {
             .collect()
     }
 
-    /// Keeps the reply before sending it, so an owner that dies mid-send
-    /// is resumed with the same words, not a second LLM answer.
-    /// Returns `false` when another process has taken the turn over.
-    pub async fn save_reply(&self, turn_id: &str, owner: &str, record: &ReplyRecord<'_>) -> Result<bool, StoreError> {
-        let saved = sqlx::query(
+    /// Settles the turn with its reply and queues the reply's parts in the
+    /// outbox, in one transaction: a turn is answered once, and its reply
+    /// queued once, however many attempts got this far. Returns `false`
+    /// (and changes nothing) when `reply.token` no longer owns the turn.
+    pub async fn answer_turn(
+        &self,
+        record: &ReplyRecord<'_>,
+        reply: &QueuedReply<'_>,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.write_tx().await?;
+        let answered = sqlx::query(
             "UPDATE turns SET user_text = $1, reply_text = $2, reply_kind = $3, model = $4, llm_latency_ms = $5, \
-             prompt_tokens = $6, completion_tokens = $7, sources = $8 \
-             WHERE id = $9 AND owner = $10 AND status = 'answering'",
+               prompt_tokens = $6, completion_tokens = $7, sources = $8, status = 'answered', answered_at = $9 \
+             WHERE id = $10 AND owner = $11 AND status = 'answering'",
         )
         .bind(record.user_text)
         .bind(record.reply)
@@ -177,15 +192,22 @@ impl Store {
         .bind(record.usage.prompt_tokens)
         .bind(record.usage.completion_tokens)
         .bind(sources_json(record.sources))
-        .bind(turn_id)
-        .bind(owner)
-        .execute(&self.pool)
-        .await?;
-        Ok(saved.rows_affected() == 1)
+        .bind(now)
+        .bind(reply.turn_id)
+        .bind(reply.token)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if answered != 1 {
+            return Ok(false);
+        }
+        Store::queue_parts(&mut tx, self.backend, reply, now).await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
-    /// Extends this owner's lease; `false` means another process took the
-    /// turn over and this one must stop before sending anything more.
+    /// Extends this attempt's lease; `false` means another attempt took the
+    /// turn over (or it is settled) and this one must stop.
     pub async fn renew_lease(&self, turn_id: &str, owner: &str, now: i64, lease_ms: i64) -> Result<bool, StoreError> {
         let renewed =
             sqlx::query("UPDATE turns SET lease_until = $1 WHERE id = $2 AND owner = $3 AND status = 'answering'")
@@ -197,90 +219,47 @@ impl Store {
         Ok(renewed.rows_affected() == 1)
     }
 
-    /// Records one part of a reply: accepted by WhatsApp (with its id) or
-    /// failed for good (with the Graph error code).
-    pub async fn record_part(
-        &self,
-        turn_id: &str,
-        part_index: i64,
-        body: &str,
-        sent: Result<&str, (Option<i64>, &str)>,
-        now: i64,
-    ) -> Result<(), StoreError> {
-        let (wa_id, status, rank, code, title) = match sent {
-            Ok(wa_id) => (Some(wa_id), "accepted", 0, None, None),
-            Err((code, title)) => (None, "failed", 4, code, Some(title)),
-        };
-        sqlx::query(
-            "INSERT INTO outbound_messages \
-             (turn_id, part_index, body, wa_message_id, status, status_rank, error_code, error_title, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) ON CONFLICT (turn_id, part_index) DO NOTHING",
-        )
-        .bind(turn_id)
-        .bind(part_index)
-        .bind(body)
-        .bind(wa_id)
-        .bind(status)
-        .bind(rank)
-        .bind(code)
-        .bind(title)
-        .bind(now)
-        .execute(&self.pool)
-        .await?;
-        if let Some(wa_id) = wa_id {
-            apply_early_statuses(&self.pool, wa_id).await?;
-        }
-        Ok(())
-    }
-
-    /// Hands this owner's unfinished turns back, so the next process (or
-    /// another replica) resumes them now instead of when the lease ends.
-    pub async fn release_leases(&self, owner: &str) -> Result<u64, StoreError> {
-        let released = sqlx::query("UPDATE turns SET lease_until = 0 WHERE owner = $1 AND status = 'answering'")
-            .bind(owner)
+    /// Hands every unfinished turn of this process (tokens starting with
+    /// `process:`) back, so the next process (or another replica) resumes
+    /// them now instead of when their lease ends.
+    pub async fn release_leases(&self, process: &str) -> Result<u64, StoreError> {
+        let released = sqlx::query("UPDATE turns SET lease_until = 0 WHERE owner LIKE $1 AND status = 'answering'")
+            .bind(format!("{process}:%"))
             .execute(&self.pool)
             .await?;
         Ok(released.rows_affected())
     }
 
-    /// Marks the turn done. Without `keep_text` its words (the person's
-    /// messages, the reply and its parts) are dropped in the same
-    /// transaction; ids, times, statuses and usage stay, which is all that
-    /// exactly-once and the statistics need.
-    pub async fn finish_turn(
-        &self,
-        turn_id: &str,
-        owner: &str,
-        status: &str,
-        now: i64,
-        keep_text: bool,
-    ) -> Result<(), StoreError> {
-        let mut tx = self.write_tx().await?;
-        let finished = sqlx::query("UPDATE turns SET status = $1, answered_at = $2 WHERE id = $3 AND owner = $4")
-            .bind(status)
+    /// Settles a turn that cannot be answered at all (its person has no
+    /// address any channel can reach).
+    pub async fn fail_turn(&self, turn_id: &str, owner: &str, now: i64) -> Result<(), StoreError> {
+        sqlx::query("UPDATE turns SET status = 'failed', answered_at = $1 WHERE id = $2 AND owner = $3")
             .bind(now)
             .bind(turn_id)
             .bind(owner)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        if finished == 1 && !keep_text {
-            for forget in [
-                "UPDATE turns SET user_text = NULL, reply_text = NULL WHERE id = $1",
-                "UPDATE inbound_messages SET body = NULL WHERE turn_id = $1",
-                "UPDATE outbound_messages SET body = NULL WHERE turn_id = $1",
-            ] {
-                sqlx::query(forget).bind(turn_id).execute(&mut *tx).await?;
-            }
-        }
-        tx.commit().await?;
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 }
 
+/// Drops the words of a turn whose reply is out (`ENABLE_CHAT_LOGGING=false`):
+/// the person's messages, the reply and its parts. Ids, times, statuses and
+/// usage stay, which is all that exactly-once and the statistics need.
+pub(super) async fn forget_words(tx: &mut Transaction<'_, Any>, turn_id: &str) -> Result<(), StoreError> {
+    for forget in [
+        "UPDATE turns SET user_text = NULL, reply_text = NULL WHERE id = $1",
+        "UPDATE inbound_messages SET body = NULL WHERE turn_id = $1",
+        "UPDATE outbound_messages SET body = NULL WHERE turn_id = $1",
+    ] {
+        sqlx::query(forget).bind(turn_id).execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
 /// A status webhook can beat us to recording the send it is about; the
 /// best status already logged for the message is applied now.
-async fn apply_early_statuses(pool: &sqlx::AnyPool, wa_id: &str) -> Result<(), StoreError> {
+pub(super) async fn apply_early_statuses(tx: &mut Transaction<'_, Any>, wa_id: &str) -> Result<(), StoreError> {
     sqlx::query(
         "UPDATE outbound_messages SET \
            status = (SELECT d.status FROM delivery_statuses d WHERE d.wa_message_id = $1 \
@@ -290,7 +269,7 @@ async fn apply_early_statuses(pool: &sqlx::AnyPool, wa_id: &str) -> Result<(), S
          WHERE wa_message_id = $1 AND EXISTS (SELECT 1 FROM delivery_statuses d WHERE d.wa_message_id = $1)",
     )
     .bind(wa_id)
-    .execute(pool)
+    .execute(&mut **tx)
     .await?;
     Ok(())
 }
@@ -330,6 +309,7 @@ async fn load_turn(
     tx: &mut Transaction<'_, Any>,
     backend: Backend,
     turn_id: &str,
+    token: String,
     history_turns: usize,
 ) -> Result<ClaimedTurn, StoreError> {
     let turn = sqlx::query(
@@ -347,21 +327,17 @@ async fn load_turn(
             .iter()
             .map(|row| Ok(TurnMessage { wa_message_id: row.try_get("wa_message_id")?, body: row.try_get("body")? }))
             .collect::<Result<Vec<_>, StoreError>>()?;
-    let done_parts: Vec<i64> = sqlx::query_scalar("SELECT part_index FROM outbound_messages WHERE turn_id = $1")
-        .bind(turn_id)
-        .fetch_all(&mut **tx)
-        .await?;
     let user_id: i64 = turn.try_get("user_id")?;
     let history = load_history(tx, backend, &[user_id], history_turns).await?.remove(&user_id).unwrap_or_default();
     Ok(ClaimedTurn {
         id: turn_id.to_owned(),
+        token,
         user_id,
         history,
         recipient: Recipient::from_row(&turn)?,
         messages,
         last_message_at: turn.try_get("last_message_at")?,
         reply: saved_reply(turn.try_get("reply_text")?, turn.try_get("sources")?),
-        done_parts,
     })
 }
 

@@ -192,13 +192,13 @@ fn deliver(windows: &Windows, to: &str, event: ChatEvent) {
 
 #[async_trait]
 impl Channel for WebChat {
-    async fn send_text(&self, to: &Recipient, turn_id: &str, body: &str) -> Result<String, SendError> {
+    async fn send_text(&self, to: &Recipient, turn_id: Option<&str>, body: &str) -> Result<String, SendError> {
         if !matches!(to, Recipient::Web(_)) {
             return Err(SendError::Permanent { code: None, title: "not a web chat recipient".into() });
         }
         let id = format!("web-out.{}", uuid::Uuid::new_v4());
-        let event =
-            ChatEvent::Message { id: id.clone(), text: body.to_owned(), at: now_ms(), turn_id: turn_id.to_owned() };
+        let turn_id = turn_id.unwrap_or_default().to_owned();
+        let event = ChatEvent::Message { id: id.clone(), text: body.to_owned(), at: now_ms(), turn_id };
         self.publish(to, event).await;
         Ok(id)
     }
@@ -243,7 +243,7 @@ mod tests {
         let to = Recipient::Web(phone());
         let mut window = chat.subscribe(&phone());
         chat.mark_read(&to, "web.1", true).await.unwrap();
-        let id = chat.send_text(&to, "turn-1", "Halo kak!").await.unwrap();
+        let id = chat.send_text(&to, Some("turn-1"), "Halo kak!").await.unwrap();
         chat.reply_complete(&to, "turn-1", &[]).await;
         assert_eq!(window.events.recv().await.unwrap(), ChatEvent::Typing);
         let ChatEvent::Message { id: sent, text, turn_id, .. } = window.events.recv().await.unwrap() else {
@@ -256,6 +256,9 @@ mod tests {
         assert_eq!(chat.open_windows(), 1);
         drop(window);
         assert_eq!(chat.open_windows(), 0);
-        assert!(chat.send_text(&Recipient::Phone(phone()), "t", "x").await.is_err(), "WhatsApp numbers are not ours");
+        assert!(
+            chat.send_text(&Recipient::Phone(phone()), Some("t"), "x").await.is_err(),
+            "WhatsApp numbers are not ours"
+        );
     }
 }

@@ -164,6 +164,9 @@ fn status_update(status: &Value) -> Option<StatusUpdate> {
         timestamp: unix_seconds(&status["timestamp"]),
         error_code: integer(&first_error["code"]),
         error_title: non_blank(&first_error["title"]),
+        recipient: non_blank(&status["recipient_id"])
+            .or_else(|| non_blank(&status["recipient_user_id"]))
+            .filter(|id| id.len() <= 128),
     })
 }
 
@@ -550,6 +553,7 @@ mod tests {
             timestamp,
             error_code: None,
             error_title: None,
+            recipient: Some("972987654321".into()),
         };
         let cases = [
             ("message_status__sent", plain(DeliveryStatus::Sent, 1698266945)),

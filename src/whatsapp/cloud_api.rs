@@ -2,26 +2,23 @@ use crate::channel::{Channel, SendError};
 use crate::config::WhatsAppSettings;
 use crate::store::Recipient;
 use async_trait::async_trait;
-use rand::Rng;
 use reqwest::header::RETRY_AFTER;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use std::time::Duration;
 
-/// Graph error codes that mean "slow down or try again": throttling
-/// (4, 80007, 130429, 131056), temporary failures (1, 2, 131000, 133004).
-/// Every other coded error is permanent (131047 outside the 24-hour
-/// window, 131026 undeliverable, 190 expired token, 100 bad parameter ...).
-const TRANSIENT_CODES: [i64; 8] = [1, 2, 4, 80007, 130429, 131000, 131056, 133004];
-const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
+/// Graph error codes that mean "the platform is busy or briefly down: try
+/// again later, and slow down for everyone": throttling (4, 80007, 130429)
+/// and temporary failures (1, 2, 131000, 133004).
+const CHANNEL_WIDE_CODES: [i64; 7] = [1, 2, 4, 80007, 130429, 131000, 133004];
+/// Too many messages to this one person (Meta's pair rate limit): only
+/// their messages wait.
+const PAIR_RATE_LIMIT: i64 = 131056;
 
 pub struct CloudApi {
     http: reqwest::Client,
     messages_url: Option<String>,
     token: Option<SecretString>,
-    max_attempts: u32,
-    base_delay: Duration,
 }
 
 #[derive(Deserialize)]
@@ -48,12 +45,6 @@ struct SentId {
     id: String,
 }
 
-enum Attempt {
-    Done(Value),
-    Retry { code: Option<i64>, title: String, wait: Option<Duration> },
-    Fail(SendError),
-}
-
 impl CloudApi {
     pub fn new(settings: &WhatsAppSettings) -> Result<Self, reqwest::Error> {
         let messages_url = settings
@@ -61,67 +52,60 @@ impl CloudApi {
             .as_ref()
             .map(|id| format!("{}/{}/{}/messages", settings.graph_base, settings.graph_version, id));
         Ok(Self {
-            http: reqwest::Client::builder().timeout(Duration::from_secs(20)).build()?,
+            http: reqwest::Client::builder().timeout(settings.send_timeout).build()?,
             messages_url,
             token: settings.access_token.clone(),
-            max_attempts: settings.send_max_attempts.max(1),
-            base_delay: Duration::from_millis(500),
         })
     }
 
-    /// Posts to `/messages`, retrying throttling and server errors with
-    /// bounded exponential backoff (or the server's `Retry-After`).
+    /// One POST to `/messages`, its outcome classified for the outbox.
     async fn post(&self, body: &Value) -> Result<Value, SendError> {
         let (Some(url), Some(token)) = (&self.messages_url, &self.token) else {
             return Err(SendError::NotConfigured("META_ACCESS_TOKEN and META_PHONE_NUMBER_ID"));
         };
-        let mut attempt = 1;
-        loop {
-            let (code, title, wait) = match self.attempt(url, token, body).await {
-                Attempt::Done(value) => return Ok(value),
-                Attempt::Fail(error) => return Err(error),
-                Attempt::Retry { code, title, wait } => (code, title, wait),
-            };
-            if attempt >= self.max_attempts {
-                return Err(SendError::Exhausted { attempts: attempt, code, title });
-            }
-            let backoff = self.base_delay.saturating_mul(1 << (attempt - 1).min(6)).min(Duration::from_secs(8));
-            let jitter = Duration::from_millis(rand::rng().random_range(0..=backoff.as_millis() as u64 / 4));
-            let delay = wait.filter(|w| *w <= MAX_RETRY_AFTER).unwrap_or(backoff + jitter);
-            tracing::warn!(attempt, code, delay_ms = delay.as_millis() as u64, "retrying WhatsApp send: {title}");
-            tokio::time::sleep(delay).await;
-            attempt += 1;
-        }
-    }
-
-    async fn attempt(&self, url: &str, token: &SecretString, body: &Value) -> Attempt {
         let response = match self.http.post(url).bearer_auth(token.expose_secret()).json(body).send().await {
             Ok(response) => response,
-            Err(error) => {
-                return Attempt::Retry { code: None, title: format!("network: {}", error.without_url()), wait: None }
-            }
+            Err(error) => return Err(unanswered(error)),
         };
         let status = response.status();
-        let wait = response
-            .headers()
-            .get(RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse().ok())
-            .map(Duration::from_secs);
-        let text = response.text().await.unwrap_or_default();
+        let retry_after =
+            response.headers().get(RETRY_AFTER).and_then(|v| v.to_str().ok()).and_then(crate::retry_after::parse);
+        let text = match response.text().await {
+            Ok(text) => text,
+            // The status line came back but the body did not: for a success
+            // the message is out, and we cannot know its id.
+            Err(error) if status.is_success() => {
+                return Err(SendError::Ambiguous(format!("body lost: {}", error.without_url())))
+            }
+            Err(_) => String::new(),
+        };
         if status.is_success() {
-            return Attempt::Done(serde_json::from_str(&text).unwrap_or(Value::Null));
+            return serde_json::from_str(&text)
+                .map_err(|_| SendError::Ambiguous("Graph API accepted the request with an unreadable answer".into()));
         }
         let graph = serde_json::from_str::<GraphErrorBody>(&text).ok().map(|b| b.error);
         let code = graph.as_ref().and_then(|e| e.code);
         let title = graph.and_then(|e| e.message).unwrap_or_else(|| format!("HTTP {}", status.as_u16()));
-        let transient =
-            status.as_u16() == 429 || status.is_server_error() || code.is_some_and(|c| TRANSIENT_CODES.contains(&c));
-        if transient {
-            Attempt::Retry { code, title, wait }
+        let channel_wide =
+            status.as_u16() == 429 || status.is_server_error() || code.is_some_and(|c| CHANNEL_WIDE_CODES.contains(&c));
+        if channel_wide || code == Some(PAIR_RATE_LIMIT) {
+            Err(SendError::Transient { code, title, retry_after, whole_channel: channel_wide })
         } else {
-            Attempt::Fail(SendError::Permanent { code, title })
+            Err(SendError::Permanent { code, title })
         }
+    }
+}
+
+/// A request that got no answer. A connection that was never made sent
+/// nothing; anything later (a timeout while waiting, a connection cut) may
+/// have delivered the message.
+fn unanswered(error: reqwest::Error) -> SendError {
+    let never_sent = error.is_connect() || error.is_builder();
+    let title = format!("network: {}", error.without_url());
+    if never_sent {
+        SendError::Transient { code: None, title, retry_after: None, whole_channel: true }
+    } else {
+        SendError::Ambiguous(title)
     }
 }
 
@@ -137,7 +121,7 @@ fn address(to: &Recipient) -> Result<(&'static str, &str), SendError> {
 
 #[async_trait]
 impl Channel for CloudApi {
-    async fn send_text(&self, to: &Recipient, _turn_id: &str, body: &str) -> Result<String, SendError> {
+    async fn send_text(&self, to: &Recipient, _turn_id: Option<&str>, body: &str) -> Result<String, SendError> {
         let (field, id) = address(to)?;
         let mut request = json!({
             "messaging_product": "whatsapp",

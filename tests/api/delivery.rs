@@ -132,7 +132,11 @@ async fn permanent_graph_errors_are_recorded_and_not_retried(backend: Backend) {
     tokio::time::sleep(std::time::Duration::from_millis(800)).await;
     assert_eq!(app.sent_texts().await.len(), 1, "a permanent error is not retried");
     assert_eq!(
-        app.count("SELECT COUNT(*) FROM outbound_messages WHERE status = 'failed' AND error_code = 131047").await,
+        app.count(
+            "SELECT COUNT(*) FROM outbound_messages WHERE state = 'failed_permanent' AND error_code = 131047 \
+             AND attempts = 1"
+        )
+        .await,
         1
     );
 }
@@ -150,7 +154,7 @@ async fn a_status_that_arrives_before_the_send_is_recorded_still_applies(backend
     // Meta's "delivered" for our reply overtakes the Graph API's answer.
     assert_eq!(app.post_webhook(&status_webhook("wamid.early.out", "delivered", None)).await.status(), 200);
     app.say("6281234567789", "wamid.early.in", "halo").await;
-    wait_until(|| async { app.count("SELECT COUNT(*) FROM outbound_messages").await == 1 }).await;
+    wait_until(|| async { app.count("SELECT COUNT(*) FROM outbound_messages WHERE state = 'sent'").await == 1 }).await;
     assert_eq!(
         app.count(
             "SELECT COUNT(*) FROM outbound_messages WHERE wa_message_id = 'wamid.early.out' AND status = 'delivered'"

@@ -161,6 +161,7 @@ impl TestApp {
         overrides: &[(&str, &str)],
         documents: &[(&str, &[u8])],
     ) -> Self {
+        show_logs_if_asked();
         let graph = MockServer::start().await;
         let llm = MockServer::start().await;
         let database = TestDatabase::new(backend).await;
@@ -331,6 +332,13 @@ impl TestApp {
         wait_until(|| async { self.sent_texts().await.len() >= n }).await;
         tokio::time::sleep(Duration::from_millis(1200)).await;
         self.sent_texts().await
+    }
+}
+
+/// `TEST_LOG=wa_ai_bridge=debug cargo test …` shows what the servers log.
+fn show_logs_if_asked() {
+    if let Ok(filter) = std::env::var("TEST_LOG") {
+        let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
     }
 }
 

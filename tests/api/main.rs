@@ -9,6 +9,7 @@ mod helpers;
 mod housekeeping;
 mod knowledge;
 mod operations;
+mod outbox;
 mod recovery;
 mod webchat;
 mod webhook;

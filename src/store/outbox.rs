@@ -1,0 +1,560 @@
+//! The outbox: every message that leaves the server is a row before it is
+//! sent, and only the sender worker (`crate::outbox`) moves it on. A row is
+//! taken for one attempt under a token of its own, so an attempt that
+//! outlived its lease can no longer record anything over a later one.
+
+use super::people::Recipient;
+use super::turns::parse_sources;
+use super::{Backend, Params, Store, StoreError};
+use crate::domain::{ChannelKind, Source};
+use sqlx::{Any, Row, Transaction};
+
+/// States in which a row is still on its way: it holds every later row to
+/// the same person, so parts and replies arrive in the order they were made.
+const UNSENT: &str = "('queued', 'sending', 'failed_retryable')";
+/// States the sender takes rows from.
+const DUE: &str = "('queued', 'failed_retryable')";
+
+/// Where a message is on its way out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SendState {
+    Queued,
+    /// An attempt is under way (or its sender died: see the lease).
+    Sending,
+    Sent,
+    /// Waiting for its next attempt; also a send that got no answer, until
+    /// a status webhook proves it went out or the wait is over.
+    FailedRetryable,
+    /// Refused in a way retrying cannot fix; an operator may retry it.
+    FailedPermanent,
+    /// Still failing when `SEND_RETRY_HOURS` ran out; an operator may retry it.
+    Dead,
+}
+
+impl SendState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Sending => "sending",
+            Self::Sent => "sent",
+            Self::FailedRetryable => "failed_retryable",
+            Self::FailedPermanent => "failed_permanent",
+            Self::Dead => "dead",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        [Self::Queued, Self::Sending, Self::Sent, Self::FailedRetryable, Self::FailedPermanent, Self::Dead]
+            .into_iter()
+            .find(|state| state.as_str() == raw)
+    }
+}
+
+/// One row taken for an attempt.
+#[derive(Debug, Clone)]
+pub struct ClaimedSend {
+    pub id: i64,
+    /// This attempt's token; records are refused without it.
+    pub token: String,
+    pub user_id: i64,
+    pub recipient: Option<Recipient>,
+    pub turn_id: Option<String>,
+    pub part_index: i64,
+    pub final_part: bool,
+    /// `None` if the words were deleted before the message could go out.
+    pub body: Option<String>,
+    /// Attempts before this one.
+    pub attempts: i64,
+    /// The previous attempt got no answer: it may have been sent.
+    pub ambiguous: bool,
+    /// When the previous attempt began (Unix ms).
+    pub previous_attempt_at: Option<i64>,
+    pub give_up_at: i64,
+}
+
+/// What one attempt came to.
+#[derive(Debug, Clone, Copy)]
+pub enum SendOutcome<'a> {
+    Sent {
+        wa_message_id: &'a str,
+    },
+    /// Not sent; try again at `at`.
+    Retry {
+        at: i64,
+        code: Option<i64>,
+        title: &'a str,
+    },
+    /// No answer: look for a status proving it went out at `check_at`.
+    Ambiguous {
+        check_at: i64,
+        title: &'a str,
+    },
+    /// Given up: `dead` when time ran out, otherwise refused for good.
+    Failed {
+        dead: bool,
+        code: Option<i64>,
+        title: &'a str,
+    },
+}
+
+/// A reply whose every part is out, for channels that show its sources.
+#[derive(Debug, Clone)]
+pub struct FinishedReply {
+    pub turn_id: String,
+    pub sources: Vec<Source>,
+    /// From the person's last message to their reply being out.
+    pub waited_ms: i64,
+}
+
+/// A message that did not go out, for operators.
+#[derive(Debug, Clone)]
+pub struct UndeliveredMessage {
+    pub id: i64,
+    pub user_id: i64,
+    pub person: Option<Recipient>,
+    pub origin: String,
+    pub state: SendState,
+    pub body: Option<String>,
+    pub attempts: i64,
+    pub error_code: Option<i64>,
+    pub error_title: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub next_attempt_at: i64,
+}
+
+/// What `Store::retry_send` found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RetryOutcome {
+    /// Queued again, with the later parts of its reply that were held.
+    Requeued,
+    /// Nothing to do: the message is already on its way or out.
+    Unchanged(SendState),
+}
+
+/// A reply's text in the parts it is sent in.
+pub struct QueuedReply<'a> {
+    pub turn_id: &'a str,
+    pub token: &'a str,
+    pub user_id: i64,
+    pub parts: &'a [String],
+    pub give_up_at: i64,
+}
+
+impl Store {
+    /// Queues a reply's parts in the transaction `tx` that also settles its
+    /// turn, so a reply is queued exactly when its turn is answered.
+    pub(super) async fn queue_parts(
+        tx: &mut Transaction<'_, Any>,
+        backend: Backend,
+        reply: &QueuedReply<'_>,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        if reply.parts.is_empty() {
+            return Ok(());
+        }
+        let mut p = Params::new(backend);
+        let values: Vec<String> = reply
+            .parts
+            .iter()
+            .map(|_| {
+                let user = p.one();
+                let channel = format!("(SELECT channel FROM users WHERE id = {})", p.one());
+                format!(
+                    "({user}, {channel}, 'bot', {}, 'queued', 0, {}, {}, 'pending', 0, {}, {})",
+                    p.list(4),
+                    p.one(),
+                    p.one(),
+                    p.one(),
+                    p.one()
+                )
+            })
+            .collect();
+        let sql = format!(
+            "INSERT INTO outbound_messages (user_id, channel, origin, turn_id, part_index, final_part, body, state, \
+               attempts, next_attempt_at, give_up_at, status, status_rank, created_at, updated_at) \
+             VALUES {} ON CONFLICT (turn_id, part_index) DO NOTHING",
+            values.join(", ")
+        );
+        let last = reply.parts.len() - 1;
+        let mut query = sqlx::query(&sql);
+        for (index, body) in reply.parts.iter().enumerate() {
+            query = query
+                .bind(reply.user_id)
+                .bind(reply.user_id)
+                .bind(reply.turn_id)
+                .bind(index as i64)
+                .bind(index == last)
+                .bind(body.as_str())
+                .bind(now)
+                .bind(reply.give_up_at)
+                .bind(now)
+                .bind(now);
+        }
+        query.execute(&mut **tx).await?;
+        Ok(())
+    }
+
+    /// Takes up to `limit` rows due now, at most one per person and only a
+    /// person's oldest unsent one, for an attempt under `token`. Sends whose
+    /// sender died first become ambiguous: they may have gone out.
+    pub async fn claim_sends(
+        &self,
+        token: &str,
+        now: i64,
+        lease_ms: i64,
+        ambiguous_wait_ms: i64,
+        channels: &[ChannelKind],
+        limit: usize,
+    ) -> Result<(Vec<ClaimedSend>, u64), StoreError> {
+        if channels.is_empty() || limit == 0 {
+            return Ok((Vec::new(), 0));
+        }
+        let mut tx = self.write_tx().await?;
+        let orphaned = sqlx::query(
+            "UPDATE outbound_messages SET state = 'failed_retryable', ambiguous = TRUE, next_attempt_at = $1, \
+               lease_token = NULL, lease_until = NULL, error_title = 'the sender stopped before an answer came', \
+               updated_at = $2 \
+             WHERE state = 'sending' AND lease_until <= $2",
+        )
+        .bind(now + ambiguous_wait_ms)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        let mut p = Params::new(self.backend);
+        let sql = format!(
+            "SELECT o.id, o.user_id, o.turn_id, o.part_index, o.body, o.attempts, o.attempt_started_at, o.give_up_at, \
+               CAST(CASE WHEN o.final_part THEN 1 ELSE 0 END AS BIGINT) AS final_part, \
+               CAST(CASE WHEN o.ambiguous THEN 1 ELSE 0 END AS BIGINT) AS ambiguous, \
+               u.channel, u.phone, u.bsuid, u.address \
+             FROM outbound_messages o JOIN users u ON u.id = o.user_id \
+             WHERE o.state IN {DUE} AND o.next_attempt_at <= {} AND o.channel IN ({}) \
+               AND NOT EXISTS (SELECT 1 FROM outbound_messages e \
+                 WHERE e.user_id = o.user_id AND e.id < o.id AND e.state IN {UNSENT}) \
+             ORDER BY o.next_attempt_at, o.id LIMIT {}{}",
+            p.one(),
+            p.list(channels.len()),
+            p.one(),
+            if self.backend == Backend::Postgres { " FOR UPDATE OF o SKIP LOCKED" } else { "" }
+        );
+        let query = channels.iter().fold(sqlx::query(&sql).bind(now), |q, channel| q.bind(channel.as_str()));
+        let rows = query.bind(limit as i64).fetch_all(&mut *tx).await?;
+        let mut claimed = Vec::with_capacity(rows.len());
+        for row in &rows {
+            claimed.push(ClaimedSend {
+                id: row.try_get("id")?,
+                token: token.to_owned(),
+                user_id: row.try_get("user_id")?,
+                recipient: Recipient::from_row(row)?,
+                turn_id: row.try_get("turn_id")?,
+                part_index: row.try_get("part_index")?,
+                final_part: row.try_get::<i64, _>("final_part")? != 0,
+                body: row.try_get("body")?,
+                attempts: row.try_get("attempts")?,
+                ambiguous: row.try_get::<i64, _>("ambiguous")? != 0,
+                previous_attempt_at: row.try_get("attempt_started_at")?,
+                give_up_at: row.try_get("give_up_at")?,
+            });
+        }
+        if !claimed.is_empty() {
+            let mut p = Params::new(self.backend);
+            let sql = format!(
+                "UPDATE outbound_messages SET state = 'sending', lease_token = {}, lease_until = {}, \
+                   attempts = attempts + 1, attempt_started_at = {}, updated_at = {} WHERE id IN ({})",
+                p.one(),
+                p.one(),
+                p.one(),
+                p.one(),
+                p.list(claimed.len())
+            );
+            let query = sqlx::query(&sql).bind(token).bind(now + lease_ms).bind(now).bind(now);
+            claimed.iter().fold(query, |q, send| q.bind(send.id)).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok((claimed, orphaned))
+    }
+
+    /// When the sender should look again: the earliest moment a row of
+    /// `channels` is due or an attempt's lease ends.
+    pub async fn next_send_at(&self, channels: &[ChannelKind]) -> Result<Option<i64>, StoreError> {
+        if channels.is_empty() {
+            return Ok(None);
+        }
+        let mut p = Params::new(self.backend);
+        let sql = format!(
+            "SELECT MIN(at) FROM ( \
+               SELECT MIN(next_attempt_at) AS at FROM outbound_messages WHERE state IN {DUE} AND channel IN ({}) \
+               UNION ALL SELECT MIN(lease_until) AS at FROM outbound_messages WHERE state = 'sending') AS due",
+            p.list(channels.len())
+        );
+        let query = channels.iter().fold(sqlx::query_scalar(&sql), |q, channel| q.bind(channel.as_str()));
+        Ok(query.fetch_one(&self.pool).await?)
+    }
+
+    /// A message we may have sent in an attempt that got no answer: the id
+    /// of a message to the same person that WhatsApp reported a status for
+    /// since `since_secs`, and that no row of ours claims.
+    pub async fn unclaimed_status_id(
+        &self,
+        recipient: &Recipient,
+        since_secs: i64,
+    ) -> Result<Option<String>, StoreError> {
+        let address = match recipient {
+            Recipient::Phone(phone) => phone.expose(),
+            Recipient::Bsuid(bsuid) => bsuid.expose(),
+            // The web chat answers in-process: never in doubt.
+            Recipient::Web(_) => return Ok(None),
+        };
+        Ok(sqlx::query_scalar(
+            "SELECT d.wa_message_id FROM delivery_statuses d WHERE d.recipient = $1 AND d.occurred_secs >= $2 \
+               AND NOT EXISTS (SELECT 1 FROM outbound_messages o WHERE o.wa_message_id = d.wa_message_id) \
+             ORDER BY d.occurred_secs LIMIT 1",
+        )
+        .bind(address)
+        .bind(since_secs)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    /// Records what an attempt came to, if the row is still this attempt's
+    /// (a late "sent" also settles a row left waiting as ambiguous). Returns
+    /// the reply when this was the last part of it to go out; without
+    /// `keep_text` its words are dropped then.
+    pub async fn record_send(
+        &self,
+        send: &ClaimedSend,
+        outcome: SendOutcome<'_>,
+        now: i64,
+        keep_text: bool,
+    ) -> Result<Option<FinishedReply>, StoreError> {
+        let mut tx = self.write_tx().await?;
+        let ours = "id = $1 AND (lease_token = $2 OR (state = 'failed_retryable' AND ambiguous))";
+        let finished = match outcome {
+            SendOutcome::Sent { wa_message_id } => {
+                let updated = sqlx::query(&format!(
+                    "UPDATE outbound_messages SET state = 'sent', wa_message_id = $3, status = 'accepted', \
+                       status_rank = 0, error_code = NULL, error_title = NULL, lease_token = NULL, \
+                       lease_until = NULL, ambiguous = FALSE, updated_at = $4 WHERE {ours}"
+                ))
+                .bind(send.id)
+                .bind(&send.token)
+                .bind(wa_message_id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if updated == 1 {
+                    super::turns::apply_early_statuses(&mut tx, wa_message_id).await?;
+                    finish_reply(&mut tx, send, now, keep_text).await?
+                } else {
+                    None
+                }
+            }
+            SendOutcome::Retry { at, code, title } => {
+                sqlx::query(
+                    "UPDATE outbound_messages SET state = 'failed_retryable', ambiguous = FALSE, next_attempt_at = $3, \
+                       error_code = $4, error_title = $5, lease_token = NULL, lease_until = NULL, updated_at = $6 \
+                     WHERE id = $1 AND lease_token = $2",
+                )
+                .bind(send.id)
+                .bind(&send.token)
+                .bind(at)
+                .bind(code)
+                .bind(title)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                None
+            }
+            SendOutcome::Ambiguous { check_at, title } => {
+                sqlx::query(
+                    "UPDATE outbound_messages SET state = 'failed_retryable', ambiguous = TRUE, next_attempt_at = $3, \
+                       error_code = NULL, error_title = $4, lease_token = NULL, lease_until = NULL, updated_at = $5 \
+                     WHERE id = $1 AND lease_token = $2",
+                )
+                .bind(send.id)
+                .bind(&send.token)
+                .bind(check_at)
+                .bind(title)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                None
+            }
+            SendOutcome::Failed { dead, code, title } => {
+                give_up(&mut tx, send, dead, code, title, now).await?;
+                None
+            }
+        };
+        tx.commit().await?;
+        Ok(finished)
+    }
+
+    /// Queues a failed or dead message again, with the later parts of its
+    /// reply that it held back, for another `retry_for_ms`. Anything else
+    /// is left as it is, so pressing Retry twice sends once. `None` when
+    /// there is no such message.
+    pub async fn retry_send(&self, id: i64, now: i64, retry_for_ms: i64) -> Result<Option<RetryOutcome>, StoreError> {
+        let mut tx = self.write_tx().await?;
+        let Some(row) = sqlx::query("SELECT state, turn_id FROM outbound_messages WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let state = row.try_get::<String, _>("state")?;
+        let state = SendState::parse(&state).unwrap_or(SendState::Sent);
+        if !matches!(state, SendState::FailedPermanent | SendState::Dead) {
+            return Ok(Some(RetryOutcome::Unchanged(state)));
+        }
+        let turn_id: Option<String> = row.try_get("turn_id")?;
+        let requeue = "UPDATE outbound_messages SET state = 'queued', next_attempt_at = $1, give_up_at = $2, \
+                         error_code = NULL, error_title = NULL, ambiguous = FALSE, updated_at = $1 \
+                       WHERE state IN ('failed_permanent', 'dead') AND ";
+        match &turn_id {
+            Some(turn_id) => {
+                sqlx::query(&format!("{requeue} turn_id = $3"))
+                    .bind(now)
+                    .bind(now + retry_for_ms)
+                    .bind(turn_id)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query("UPDATE turns SET status = 'answered' WHERE id = $1 AND status = 'failed'")
+                    .bind(turn_id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            None => {
+                sqlx::query(&format!("{requeue} id = $3"))
+                    .bind(now)
+                    .bind(now + retry_for_ms)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(Some(RetryOutcome::Requeued))
+    }
+
+    /// Messages that did not go out or are still trying, most recently
+    /// changed first.
+    pub async fn undelivered(&self, limit: i64) -> Result<Vec<UndeliveredMessage>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT o.id, o.user_id, o.origin, o.state, o.body, o.attempts, o.error_code, o.error_title, \
+               o.created_at, o.updated_at, o.next_attempt_at, u.channel, u.phone, u.bsuid, u.address \
+             FROM outbound_messages o JOIN users u ON u.id = o.user_id \
+             WHERE o.state IN ('failed_permanent', 'dead', 'failed_retryable') \
+             ORDER BY o.updated_at DESC, o.id DESC LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let state: String = row.try_get("state")?;
+                Ok(UndeliveredMessage {
+                    id: row.try_get("id")?,
+                    user_id: row.try_get("user_id")?,
+                    person: Recipient::from_row(row)?,
+                    origin: row.try_get("origin")?,
+                    state: SendState::parse(&state).unwrap_or(SendState::FailedPermanent),
+                    body: row.try_get("body")?,
+                    attempts: row.try_get("attempts")?,
+                    error_code: row.try_get("error_code")?,
+                    error_title: row.try_get("error_title")?,
+                    created_at: row.try_get("created_at")?,
+                    updated_at: row.try_get("updated_at")?,
+                    next_attempt_at: row.try_get("next_attempt_at")?,
+                })
+            })
+            .collect()
+    }
+
+    /// How many messages are in each state that still needs watching.
+    pub async fn outbox_counts(&self) -> Result<Vec<(SendState, i64)>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT state, COUNT(*) AS n FROM outbound_messages WHERE state IN {UNSENT} GROUP BY state \
+             UNION ALL SELECT state, COUNT(*) AS n FROM outbound_messages \
+               WHERE state IN ('failed_permanent', 'dead') GROUP BY state"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        let mut counts = Vec::with_capacity(rows.len());
+        for row in rows {
+            let state: String = row.try_get("state")?;
+            if let Some(state) = SendState::parse(&state) {
+                counts.push((state, row.try_get("n")?));
+            }
+        }
+        Ok(counts)
+    }
+}
+
+/// After the last part of a reply went out: the turn's answer time becomes
+/// the moment the person got it, and its sources are returned.
+async fn finish_reply(
+    tx: &mut Transaction<'_, Any>,
+    send: &ClaimedSend,
+    now: i64,
+    keep_text: bool,
+) -> Result<Option<FinishedReply>, StoreError> {
+    let (Some(turn_id), true) = (&send.turn_id, send.final_part) else { return Ok(None) };
+    let Some(turn) = sqlx::query("UPDATE turns SET answered_at = $1 WHERE id = $2 RETURNING sources, last_message_at")
+        .bind(now)
+        .bind(turn_id)
+        .fetch_optional(&mut **tx)
+        .await?
+    else {
+        return Ok(None);
+    };
+    if !keep_text {
+        super::turns::forget_words(tx, turn_id).await?;
+    }
+    Ok(Some(FinishedReply {
+        turn_id: turn_id.clone(),
+        sources: parse_sources(turn.try_get("sources")?),
+        waited_ms: now - turn.try_get::<i64, _>("last_message_at")?,
+    }))
+}
+
+/// A part given up on holds back the rest of its reply (read out of
+/// context they would confuse), and its turn counts as failed.
+async fn give_up(
+    tx: &mut Transaction<'_, Any>,
+    send: &ClaimedSend,
+    dead: bool,
+    code: Option<i64>,
+    title: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    let state = if dead { SendState::Dead } else { SendState::FailedPermanent }.as_str();
+    let updated = sqlx::query(
+        "UPDATE outbound_messages SET state = $3, error_code = $4, error_title = $5, lease_token = NULL, \
+           lease_until = NULL, updated_at = $6 WHERE id = $1 AND lease_token = $2",
+    )
+    .bind(send.id)
+    .bind(&send.token)
+    .bind(state)
+    .bind(code)
+    .bind(title)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    let Some(turn_id) = send.turn_id.as_deref().filter(|_| updated == 1) else { return Ok(()) };
+    sqlx::query(&format!(
+        "UPDATE outbound_messages SET state = $1, error_title = 'held back: an earlier part was not sent', \
+           updated_at = $2 WHERE turn_id = $3 AND part_index > $4 AND state IN {DUE}"
+    ))
+    .bind(state)
+    .bind(now)
+    .bind(turn_id)
+    .bind(send.part_index)
+    .execute(&mut **tx)
+    .await?;
+    sqlx::query("UPDATE turns SET status = 'failed' WHERE id = $1").bind(turn_id).execute(&mut **tx).await?;
+    Ok(())
+}
