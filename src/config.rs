@@ -58,6 +58,11 @@ pub struct LlmSettings {
     pub max_backoff: Duration,
     pub site_url: String,
     pub app_title: String,
+    /// `max_tokens` of every request: the longest answer we pay for.
+    pub max_tokens: u32,
+    /// LLM requests in flight at once in this process; more wait their
+    /// turn, one person at a time (see `limits::FairQueue`).
+    pub max_concurrent: usize,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -193,6 +198,14 @@ impl<F: Fn(&str) -> Option<String>> Reader<'_, F> {
         }
     }
 
+    fn at_least_one<T: std::str::FromStr + PartialOrd + From<u8>>(&mut self, key: &str, default: T) -> T {
+        let value = self.number(key, default);
+        if value < T::from(1) {
+            self.problems.push(format!("{key} must be at least 1"));
+        }
+        value
+    }
+
     fn web_chat_rate(&mut self) -> u32 {
         let per_minute = self.number("WEB_CHAT_MESSAGES_PER_MINUTE", 60);
         if per_minute == 0 {
@@ -250,6 +263,8 @@ impl<F: Fn(&str) -> Option<String>> Reader<'_, F> {
             max_backoff: self.seconds("LLM_MAX_BACKOFF_SECONDS", 8.0),
             site_url: self.text("OPENROUTER_SITE_URL").unwrap_or_else(|| "https://github.com/wa-ai-bridge".into()),
             app_title: self.text("OPENROUTER_APP_TITLE").unwrap_or_else(|| "wa-ai-bridge".into()),
+            max_tokens: self.at_least_one("LLM_MAX_TOKENS", 1024),
+            max_concurrent: self.at_least_one("LLM_MAX_CONCURRENT", 1024),
         }
     }
 
@@ -417,6 +432,14 @@ mod tests {
             let err = read(&[("CLEANUP_OLD_SESSIONS_DAYS", days)]).unwrap_err();
             assert!(err.to_string().contains("CLEANUP_OLD_SESSIONS_DAYS"), "{err}");
         }
+    }
+
+    #[test]
+    fn limits_have_defaults_and_zero_is_refused() {
+        let settings = read(&[]).unwrap();
+        assert_eq!((settings.llm.max_tokens, settings.llm.max_concurrent), (1024, 1024));
+        let err = read(&[("LLM_MAX_TOKENS", "0"), ("LLM_MAX_CONCURRENT", "0")]).unwrap_err();
+        assert_eq!(err.problems.len(), 2, "{err}");
     }
 
     #[test]

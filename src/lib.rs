@@ -16,6 +16,7 @@ pub mod domain;
 pub mod housekeeping;
 pub mod incidents;
 pub mod knowledge;
+pub mod limits;
 pub mod llm;
 pub mod pipeline;
 pub mod prompt;

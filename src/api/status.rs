@@ -71,6 +71,7 @@ pub async fn status(MaybeAdmin(admin): MaybeAdmin, State(state): State<AppState>
             "webhookLastSeen": state.incidents.webhook_last_seen(),
         },
         "webChat": { "enabled": settings.web_chat_enabled, "openWindows": state.webchat.open_windows() },
+        "limits": limits(&state).await,
         "buffer": {
             "quietSeconds": settings.buffer.quiet.as_secs_f64(),
             "maxWaitSeconds": settings.buffer.max_wait.as_secs_f64(),
@@ -95,6 +96,16 @@ fn knowledge(state: &AppState, admin: bool) -> Value {
         }
     }
     view
+}
+
+/// What one person may cost.
+async fn limits(state: &AppState) -> Value {
+    let (settings, pipeline) = (&state.settings, &state.pipeline);
+    json!({
+        "llmMaxTokens": settings.llm.max_tokens,
+        "llmMaxConcurrent": settings.llm.max_concurrent,
+        "llmQueued": pipeline.llm().queued(),
+    })
 }
 
 fn whatsapp_configured(state: &AppState) -> bool {

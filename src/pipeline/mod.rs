@@ -145,6 +145,10 @@ impl Pipeline {
         &self.inner.debouncer
     }
 
+    pub fn llm(&self) -> &LlmClient {
+        &self.inner.llm
+    }
+
     /// Every channel's way in: stores what arrived and, once it is
     /// committed, restarts the quiet timers of the people who wrote.
     pub async fn accept(
@@ -398,7 +402,7 @@ impl Pipeline {
     async fn answer_from(&self, turn: &ClaimedTurn, passages: &[Passage], user_text: &str) -> Composed {
         let inner = &self.inner;
         let chat = inner.prompts.chat(&turn.history, passages, user_text);
-        let error = match inner.llm.complete(&chat).await {
+        let error = match inner.llm.complete(turn.user_id, &chat).await {
             Ok(completion) => {
                 count_llm_success(&completion);
                 let sources = unique_sources(passages);
@@ -493,6 +497,9 @@ fn count_llm_success(completion: &crate::llm::Completion) {
     let tokens = [("prompt", completion.prompt_tokens), ("completion", completion.completion_tokens)];
     for (kind, count) in tokens {
         metrics::counter!("wa_llm_tokens_total", "kind" => kind).increment(count.unwrap_or(0).max(0) as u64);
+    }
+    if completion.cut_short {
+        metrics::counter!("wa_limits_total", "limit" => "max_tokens").increment(1);
     }
 }
 
