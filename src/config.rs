@@ -30,6 +30,7 @@ pub struct Settings {
     /// Messages into the web chat per minute, from all visitors together.
     pub web_chat_messages_per_minute: u32,
     pub retention: RetentionSettings,
+    pub limits: LimitSettings,
 }
 
 #[derive(Debug, Clone)]
@@ -102,6 +103,19 @@ pub struct RetentionSettings {
     /// Keep message bodies after the reply is sent (without them the bot
     /// has no memory of earlier turns).
     pub chat_logging: bool,
+}
+
+/// What one person can cost, on every channel.
+#[derive(Debug, Clone, Copy)]
+pub struct LimitSettings {
+    /// A person's turns answered by the LLM in the last hour.
+    pub turns_per_hour: u32,
+    /// Characters of one turn that reach the LLM; the rest is dropped.
+    pub turn_chars: usize,
+    /// Characters of earlier turns that go into one prompt.
+    pub history_chars: usize,
+    /// Tokens all replicas may spend since midnight UTC; `None` is no cap.
+    pub daily_token_budget: Option<i64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -195,6 +209,18 @@ impl<F: Fn(&str) -> Option<String>> Reader<'_, F> {
             web_chat_enabled: self.flag("WEB_CHAT_ENABLED", true),
             web_chat_messages_per_minute: self.web_chat_rate(),
             retention: self.retention(),
+            limits: self.limits(),
+        }
+    }
+
+    fn limits(&mut self) -> LimitSettings {
+        LimitSettings {
+            turns_per_hour: self.at_least_one("MAX_TURNS_PER_HOUR", 30),
+            turn_chars: self.at_least_one("MAX_TURN_CHARS", 4000),
+            history_chars: self.number("CONVERSATION_HISTORY_CHARS", 6000),
+            daily_token_budget: self
+                .text("LLM_DAILY_TOKEN_BUDGET")
+                .map(|_| self.at_least_one("LLM_DAILY_TOKEN_BUDGET", 1)),
         }
     }
 
@@ -438,8 +464,19 @@ mod tests {
     fn limits_have_defaults_and_zero_is_refused() {
         let settings = read(&[]).unwrap();
         assert_eq!((settings.llm.max_tokens, settings.llm.max_concurrent), (1024, 1024));
-        let err = read(&[("LLM_MAX_TOKENS", "0"), ("LLM_MAX_CONCURRENT", "0")]).unwrap_err();
-        assert_eq!(err.problems.len(), 2, "{err}");
+        let limits = settings.limits;
+        assert_eq!((limits.turns_per_hour, limits.turn_chars, limits.history_chars), (30, 4000, 6000));
+        assert_eq!(limits.daily_token_budget, None);
+        assert_eq!(read(&[("LLM_DAILY_TOKEN_BUDGET", "50000")]).unwrap().limits.daily_token_budget, Some(50_000));
+        let err = read(&[
+            ("MAX_TURNS_PER_HOUR", "0"),
+            ("MAX_TURN_CHARS", "0"),
+            ("LLM_MAX_TOKENS", "0"),
+            ("LLM_MAX_CONCURRENT", "0"),
+            ("LLM_DAILY_TOKEN_BUDGET", "lots"),
+        ])
+        .unwrap_err();
+        assert_eq!(err.problems.len(), 5, "{err}");
     }
 
     #[test]

@@ -98,13 +98,18 @@ fn knowledge(state: &AppState, admin: bool) -> Value {
     view
 }
 
-/// What one person may cost.
+/// What one person may cost, and how much of today's token budget is spent.
 async fn limits(state: &AppState) -> Value {
     let (settings, pipeline) = (&state.settings, &state.pipeline);
+    let limits = pipeline.limits().settings();
     json!({
+        "maxTurnsPerHour": limits.turns_per_hour,
+        "maxTurnChars": limits.turn_chars,
+        "historyChars": limits.history_chars,
         "llmMaxTokens": settings.llm.max_tokens,
         "llmMaxConcurrent": settings.llm.max_concurrent,
         "llmQueued": pipeline.llm().queued(),
+        "budget": pipeline.limits().budget_status(crate::store::now_ms()).await,
     })
 }
 

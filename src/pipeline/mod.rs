@@ -7,11 +7,12 @@ mod clock;
 
 use crate::buffer::{Debouncer, Hooks};
 use crate::channel::{Channel, Channels};
-use crate::config::BufferSettings;
+use crate::config::{BufferSettings, LimitSettings};
 use crate::domain::{InboundMessage, Source, StatusUpdate};
 use crate::incidents::{IncidentKind, Incidents};
 use crate::knowledge::{unique_sources, Passage, Retriever};
-use crate::llm::{LlmClient, LlmError};
+use crate::limits::{Admission, Limits};
+use crate::llm::{ChatMessage, LlmClient, LlmError, Role};
 use crate::prompt::Prompts;
 use crate::store::{
     now_ms, Claim, ClaimWindow, ClaimedTurn, IngestOutcome, LlmUsage, Recipient, ReplyRecord, Store, StoreError,
@@ -56,13 +57,14 @@ struct Inner {
     stopping: AtomicBool,
     shutdown_grace: Duration,
     chat_logging: bool,
+    limits: Limits,
 }
 
 /// A reply and how it came about, for the turn's log line.
 struct Composed {
     reply: String,
-    /// `llm`, `offline`, `fallback`, `unreadable`, or `resumed` (saved by
-    /// an earlier owner).
+    /// `llm`, `offline`, `fallback`, `unreadable`, `limited` (over
+    /// `MAX_TURNS_PER_HOUR`), or `resumed` (saved by an earlier owner).
     kind: &'static str,
     passages: usize,
     usage: LlmUsage,
@@ -80,6 +82,7 @@ pub struct Parts {
     pub buffer: BufferSettings,
     /// Keep message bodies once the turn is finished.
     pub chat_logging: bool,
+    pub limits: LimitSettings,
 }
 
 impl Pipeline {
@@ -106,7 +109,6 @@ impl Pipeline {
         };
         let pipeline = Self {
             inner: Arc::new(Inner {
-                store: parts.store,
                 debouncer,
                 channels: parts.channels,
                 incidents: parts.incidents,
@@ -119,6 +121,8 @@ impl Pipeline {
                 stopping: AtomicBool::new(false),
                 shutdown_grace: parts.buffer.shutdown_grace,
                 chat_logging: parts.chat_logging,
+                limits: Limits::new(parts.limits, parts.store.clone()),
+                store: parts.store,
             }),
         };
         let dispatcher = pipeline.clone();
@@ -143,6 +147,10 @@ impl Pipeline {
 
     pub fn debouncer(&self) -> &Debouncer {
         &self.inner.debouncer
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.inner.limits
     }
 
     pub fn llm(&self) -> &LlmClient {
@@ -373,18 +381,28 @@ impl Pipeline {
     /// another process owns the turn by now.
     async fn compose(&self, turn: &ClaimedTurn) -> Result<Option<Composed>, StoreError> {
         let inner = &self.inner;
-        let user_text = turn.user_text();
+        let (user_text, cut) = inner.limits.cut_turn(turn.user_text());
+        let without_llm = |reply: String, kind| Composed {
+            reply,
+            kind,
+            passages: 0,
+            usage: LlmUsage::default(),
+            sources: Vec::new(),
+        };
         let composed = if user_text.is_empty() {
-            Composed {
-                reply: inner.prompts.unreadable.clone(),
-                kind: "unreadable",
-                passages: 0,
-                usage: LlmUsage::default(),
-                sources: Vec::new(),
-            }
+            without_llm(inner.prompts.unreadable.clone(), "unreadable")
         } else {
-            let passages = inner.retriever.retrieve(&user_text).await;
-            self.answer_from(turn, &passages, &user_text).await
+            match inner.limits.admit(&turn.recent, now_ms()) {
+                Admission::Notify { minutes_to_wait } => {
+                    without_llm(inner.prompts.limit_reached.replace("{menit}", &minutes_to_wait.to_string()), "limited")
+                }
+                // No parts to send: the person was told already.
+                Admission::Silent => without_llm(String::new(), "limited"),
+                Admission::Allowed => {
+                    let passages = inner.retriever.retrieve(&user_text).await;
+                    self.answer_from(turn, &passages, &user_text, cut).await
+                }
+            }
         };
         let record = ReplyRecord {
             user_text: &user_text,
@@ -397,14 +415,26 @@ impl Pipeline {
         Ok(still_ours.then_some(composed))
     }
 
-    /// The LLM's answer; without one, the passages themselves, and only
-    /// when nothing relevant was found an apology.
-    async fn answer_from(&self, turn: &ClaimedTurn, passages: &[Passage], user_text: &str) -> Composed {
+    /// The LLM's answer; without one (or once the day's tokens are spent),
+    /// the passages themselves, and only when nothing relevant was found
+    /// an apology. `cut` says the person's text was shortened to fit.
+    async fn answer_from(&self, turn: &ClaimedTurn, passages: &[Passage], user_text: &str, cut: bool) -> Composed {
         let inner = &self.inner;
-        let chat = inner.prompts.chat(&turn.history, passages, user_text);
+        if inner.limits.budget_exhausted(now_ms()).await {
+            return self.documents_answer(passages, "offline");
+        }
+        let history = inner.limits.bound_history(&turn.history);
+        let mut chat = inner.prompts.chat(&history, passages, user_text);
+        if cut {
+            // Our words, so a system message, just before the person's.
+            let note = ChatMessage { role: Role::System, content: inner.prompts.turn_cut.clone() };
+            chat.insert(chat.len() - 1, note);
+        }
         let error = match inner.llm.complete(turn.user_id, &chat).await {
             Ok(completion) => {
                 count_llm_success(&completion);
+                let tokens = completion.prompt_tokens.unwrap_or(0) + completion.completion_tokens.unwrap_or(0);
+                inner.limits.spent(tokens.max(0)).await;
                 let sources = unique_sources(passages);
                 let usage = LlmUsage {
                     model: Some(completion.model),
@@ -428,6 +458,12 @@ impl Pipeline {
                 "fallback"
             }
         };
+        self.documents_answer(passages, kind)
+    }
+
+    /// The passages quoted as the answer, or an apology when none matched.
+    fn documents_answer(&self, passages: &[Passage], kind: &'static str) -> Composed {
+        let inner = &self.inner;
         let (reply, sources) = match inner.prompts.offline_answer(passages) {
             Some(answer) => (answer.text, answer.sources),
             None if kind == "offline" => (inner.prompts.not_found.clone(), Vec::new()),

@@ -67,6 +67,7 @@ impl Application {
             history_turns: settings.history_turns,
             buffer: settings.buffer,
             chat_logging: settings.retention.chat_logging,
+            limits: settings.limits,
         });
         let listener = TcpListener::bind(("0.0.0.0", settings.port))
             .await
