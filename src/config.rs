@@ -31,6 +31,7 @@ pub struct Settings {
     pub web_chat_messages_per_minute: u32,
     pub retention: RetentionSettings,
     pub outbox: OutboxSettings,
+    pub limits: LimitSettings,
 }
 
 #[derive(Debug, Clone)]
@@ -61,6 +62,11 @@ pub struct LlmSettings {
     pub max_backoff: Duration,
     pub site_url: String,
     pub app_title: String,
+    /// `max_tokens` of every request: the longest answer we pay for.
+    pub max_tokens: u32,
+    /// LLM requests in flight at once in this process; more wait their
+    /// turn, one person at a time (see `limits::FairQueue`).
+    pub max_concurrent: usize,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -112,6 +118,19 @@ pub struct RetentionSettings {
     /// Keep message bodies after the reply is sent (without them the bot
     /// has no memory of earlier turns).
     pub chat_logging: bool,
+}
+
+/// What one person can cost, on every channel.
+#[derive(Debug, Clone, Copy)]
+pub struct LimitSettings {
+    /// A person's turns answered by the LLM in the last hour.
+    pub turns_per_hour: u32,
+    /// Characters of one turn that reach the LLM; the rest is dropped.
+    pub turn_chars: usize,
+    /// Characters of earlier turns that go into one prompt.
+    pub history_chars: usize,
+    /// Tokens all replicas may spend since midnight UTC; `None` is no cap.
+    pub daily_token_budget: Option<i64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -206,7 +225,27 @@ impl<F: Fn(&str) -> Option<String>> Reader<'_, F> {
             web_chat_messages_per_minute: self.web_chat_rate(),
             retention: self.retention(),
             outbox: self.outbox(),
+            limits: self.limits(),
         }
+    }
+
+    fn limits(&mut self) -> LimitSettings {
+        LimitSettings {
+            turns_per_hour: self.at_least_one("MAX_TURNS_PER_HOUR", 30),
+            turn_chars: self.at_least_one("MAX_TURN_CHARS", 4000),
+            history_chars: self.number("CONVERSATION_HISTORY_CHARS", 6000),
+            daily_token_budget: self
+                .text("LLM_DAILY_TOKEN_BUDGET")
+                .map(|_| self.at_least_one("LLM_DAILY_TOKEN_BUDGET", 1)),
+        }
+    }
+
+    fn at_least_one<T: std::str::FromStr + PartialOrd + From<u8>>(&mut self, key: &str, default: T) -> T {
+        let value = self.number(key, default);
+        if value < T::from(1) {
+            self.problems.push(format!("{key} must be at least 1"));
+        }
+        value
     }
 
     fn outbox(&mut self) -> OutboxSettings {
@@ -281,6 +320,8 @@ impl<F: Fn(&str) -> Option<String>> Reader<'_, F> {
             max_backoff: self.seconds("LLM_MAX_BACKOFF_SECONDS", 8.0),
             site_url: self.text("OPENROUTER_SITE_URL").unwrap_or_else(|| "https://github.com/wa-ai-bridge".into()),
             app_title: self.text("OPENROUTER_APP_TITLE").unwrap_or_else(|| "wa-ai-bridge".into()),
+            max_tokens: self.at_least_one("LLM_MAX_TOKENS", 1024),
+            max_concurrent: self.at_least_one("LLM_MAX_CONCURRENT", 1024),
         }
     }
 
@@ -461,6 +502,25 @@ mod tests {
             let err = read(&[("CLEANUP_OLD_SESSIONS_DAYS", days)]).unwrap_err();
             assert!(err.to_string().contains("CLEANUP_OLD_SESSIONS_DAYS"), "{err}");
         }
+    }
+
+    #[test]
+    fn limits_have_defaults_and_zero_is_refused() {
+        let settings = read(&[]).unwrap();
+        assert_eq!((settings.llm.max_tokens, settings.llm.max_concurrent), (1024, 1024));
+        let limits = settings.limits;
+        assert_eq!((limits.turns_per_hour, limits.turn_chars, limits.history_chars), (30, 4000, 6000));
+        assert_eq!(limits.daily_token_budget, None);
+        assert_eq!(read(&[("LLM_DAILY_TOKEN_BUDGET", "50000")]).unwrap().limits.daily_token_budget, Some(50_000));
+        let err = read(&[
+            ("MAX_TURNS_PER_HOUR", "0"),
+            ("MAX_TURN_CHARS", "0"),
+            ("LLM_MAX_TOKENS", "0"),
+            ("LLM_MAX_CONCURRENT", "0"),
+            ("LLM_DAILY_TOKEN_BUDGET", "lots"),
+        ])
+        .unwrap_err();
+        assert_eq!(err.problems.len(), 5, "{err}");
     }
 
     #[test]

@@ -17,6 +17,7 @@ pub mod domain;
 pub mod housekeeping;
 pub mod incidents;
 pub mod knowledge;
+pub mod limits;
 pub mod llm;
 pub mod outbox;
 pub mod pipeline;

@@ -72,6 +72,7 @@ pub async fn status(MaybeAdmin(admin): MaybeAdmin, State(state): State<AppState>
             "webhookLastSeen": state.incidents.webhook_last_seen(),
         },
         "webChat": { "enabled": settings.web_chat_enabled, "openWindows": state.webchat.open_windows() },
+        "limits": limits(&state).await,
         "buffer": {
             "quietSeconds": settings.buffer.quiet.as_secs_f64(),
             "maxWaitSeconds": settings.buffer.max_wait.as_secs_f64(),
@@ -107,6 +108,21 @@ fn knowledge(state: &AppState, admin: bool) -> Value {
         }
     }
     view
+}
+
+/// What one person may cost, and how much of today's token budget is spent.
+async fn limits(state: &AppState) -> Value {
+    let (settings, pipeline) = (&state.settings, &state.pipeline);
+    let limits = pipeline.limits().settings();
+    json!({
+        "maxTurnsPerHour": limits.turns_per_hour,
+        "maxTurnChars": limits.turn_chars,
+        "historyChars": limits.history_chars,
+        "llmMaxTokens": settings.llm.max_tokens,
+        "llmMaxConcurrent": settings.llm.max_concurrent,
+        "llmQueued": pipeline.llm().queued(),
+        "budget": pipeline.limits().budget_status(crate::store::now_ms()).await,
+    })
 }
 
 fn whatsapp_configured(state: &AppState) -> bool {

@@ -5,6 +5,7 @@
 mod retry;
 
 use crate::config::LlmSettings;
+use crate::limits::FairQueue;
 use async_openai::config::OpenAIConfig;
 use async_openai::error::OpenAIError;
 use async_openai::middleware::ReqwestService;
@@ -46,6 +47,8 @@ pub struct Completion {
     pub latency: Duration,
     pub prompt_tokens: Option<i64>,
     pub completion_tokens: Option<i64>,
+    /// The answer stopped at `LLM_MAX_TOKENS`; it is sent as it is.
+    pub cut_short: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -69,6 +72,9 @@ pub struct LlmClient {
     model: String,
     fallbacks: Vec<String>,
     overall_timeout: Duration,
+    max_tokens: u32,
+    /// `LLM_MAX_CONCURRENT` requests at once, the rest served person by person.
+    queue: Arc<FairQueue>,
 }
 
 #[derive(Serialize)]
@@ -79,6 +85,7 @@ struct ChatRequest<'a> {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     models: Vec<&'a str>,
     messages: &'a [ChatMessage],
+    max_tokens: u32,
     stream: bool,
 }
 
@@ -95,6 +102,8 @@ struct ChatResponse {
 #[derive(Deserialize)]
 struct Choice {
     message: ResponseMessage,
+    #[serde(default)]
+    finish_reason: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -138,6 +147,8 @@ impl LlmClient {
             model: settings.model.clone(),
             fallbacks: settings.fallback_models.clone(),
             overall_timeout: (settings.timeout + settings.max_backoff) * attempts,
+            max_tokens: settings.max_tokens,
+            queue: FairQueue::new(settings.max_concurrent),
         })
     }
 
@@ -145,20 +156,27 @@ impl LlmClient {
         &self.model
     }
 
+    /// Requests waiting for one of the `LLM_MAX_CONCURRENT` slots.
+    pub fn queued(&self) -> usize {
+        self.queue.queued()
+    }
+
     /// Asks the primary model (with OpenRouter's own fallback list), then
     /// each fallback model in turn, returning the first usable answer or
-    /// the last error.
-    pub async fn complete(&self, messages: &[ChatMessage]) -> Result<Completion, LlmError> {
+    /// the last error. Waits first for a slot, in line behind `person`'s
+    /// earlier requests but not behind other people's.
+    pub async fn complete(&self, person: i64, messages: &[ChatMessage]) -> Result<Completion, LlmError> {
         if self.clients.is_empty() {
             return Err(LlmError::NotConfigured);
         }
+        let _slot = self.queue.acquire(person).await;
         let client = &self.clients[self.next.fetch_add(1, Ordering::Relaxed) % self.clients.len()];
         let started = Instant::now();
         let mut last_error = LlmError::Empty;
         let candidates = std::iter::once(&self.model).chain(&self.fallbacks);
         for (position, model) in candidates.enumerate() {
             let models = if position == 0 { self.fallback_list() } else { Vec::new() };
-            let request = ChatRequest { model, models, messages, stream: false };
+            let request = ChatRequest { model, models, messages, max_tokens: self.max_tokens, stream: false };
             let attempt = tokio::time::timeout(self.overall_timeout, client.chat().create_byot(&request)).await;
             match attempt {
                 Ok(Ok(response)) => match into_completion(response, model, started.elapsed()) {
@@ -182,12 +200,11 @@ impl LlmClient {
 }
 
 fn into_completion(response: ChatResponse, asked: &str, latency: Duration) -> Result<Completion, LlmError> {
-    let text = response
+    let (text, finish_reason) = response
         .choices
         .into_iter()
-        .find_map(|choice| choice.message.content)
-        .map(|text| text.trim().to_owned())
-        .filter(|text| !text.is_empty())
+        .find_map(|choice| Some((choice.message.content?.trim().to_owned(), choice.finish_reason)))
+        .filter(|(text, _)| !text.is_empty())
         .ok_or(LlmError::Empty)?;
     Ok(Completion {
         text,
@@ -195,5 +212,6 @@ fn into_completion(response: ChatResponse, asked: &str, latency: Duration) -> Re
         latency,
         prompt_tokens: response.usage.as_ref().and_then(|u| u.prompt_tokens),
         completion_tokens: response.usage.as_ref().and_then(|u| u.completion_tokens),
+        cut_short: finish_reason.as_deref() == Some("length"),
     })
 }

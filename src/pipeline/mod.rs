@@ -7,11 +7,12 @@ mod clock;
 
 use crate::buffer::{Debouncer, Hooks};
 use crate::channel::{Channel, Channels};
-use crate::config::BufferSettings;
+use crate::config::{BufferSettings, LimitSettings};
 use crate::domain::{InboundMessage, Source, StatusUpdate};
 use crate::incidents::{IncidentKind, Incidents};
 use crate::knowledge::{unique_sources, Passage, Retriever};
-use crate::llm::{LlmClient, LlmError};
+use crate::limits::{Admission, Limits};
+use crate::llm::{ChatMessage, LlmClient, LlmError, Role};
 use crate::outbox::Outbox;
 use crate::prompt::Prompts;
 use crate::store::{
@@ -64,13 +65,15 @@ struct Inner {
     in_flight: DashSet<String>,
     stopping: AtomicBool,
     shutdown_grace: Duration,
+    limits: Limits,
 }
 
 /// A reply and how it came about, for the turn's log line.
 struct Composed {
     reply: String,
-    /// `llm`, `offline`, `fallback`, `unreadable`, or `resumed` (saved by
-    /// an earlier version that saved replies before sending them).
+    /// `llm`, `offline`, `fallback`, `unreadable`, `limited` (over
+    /// `MAX_TURNS_PER_HOUR`), or `resumed` (saved by an earlier version that
+    /// saved replies before sending them).
     kind: &'static str,
     passages: usize,
     usage: LlmUsage,
@@ -87,6 +90,7 @@ pub struct Parts {
     pub history_turns: usize,
     pub buffer: BufferSettings,
     pub outbox: Outbox,
+    pub limits: LimitSettings,
 }
 
 impl Pipeline {
@@ -113,7 +117,6 @@ impl Pipeline {
         };
         let pipeline = Self {
             inner: Arc::new(Inner {
-                store: parts.store,
                 debouncer,
                 channels: parts.channels,
                 incidents: parts.incidents,
@@ -127,6 +130,8 @@ impl Pipeline {
                 in_flight: DashSet::new(),
                 stopping: AtomicBool::new(false),
                 shutdown_grace: parts.buffer.shutdown_grace,
+                limits: Limits::new(parts.limits, parts.store.clone()),
+                store: parts.store,
             }),
         };
         let dispatcher = pipeline.clone();
@@ -151,6 +156,14 @@ impl Pipeline {
 
     pub fn debouncer(&self) -> &Debouncer {
         &self.inner.debouncer
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.inner.limits
+    }
+
+    pub fn llm(&self) -> &LlmClient {
+        &self.inner.llm
     }
 
     /// Every channel's way in: stores what arrived and, once it is
@@ -305,14 +318,17 @@ impl Pipeline {
         let inner = &self.inner;
         let last_message = turn.messages.last().map(|m| m.wa_message_id.clone());
         let typing = last_message.as_ref().map(|id| self.show_typing_soon(&recipient, id));
-        let composed = match &turn.reply {
-            Some(saved) => Composed {
-                reply: saved.text.clone(),
-                kind: "resumed",
-                passages: 0,
-                usage: LlmUsage::default(),
-                sources: saved.sources.clone(),
-            },
+        let (user_text, composed) = match &turn.reply {
+            Some(saved) => {
+                let resumed = Composed {
+                    reply: saved.text.clone(),
+                    kind: "resumed",
+                    passages: 0,
+                    usage: LlmUsage::default(),
+                    sources: saved.sources.clone(),
+                };
+                (turn.user_text(), resumed)
+            }
             None => self.compose(turn).await,
         };
         if let (Some(typing), Some(id)) = (typing, last_message) {
@@ -322,7 +338,6 @@ impl Pipeline {
                 self.mark_read(&recipient, id);
             }
         }
-        let user_text = turn.user_text();
         let record = ReplyRecord {
             user_text: &user_text,
             reply: &composed.reply,
@@ -410,30 +425,56 @@ impl Pipeline {
     }
 
     /// Chooses the reply: the LLM's, or one the bot can give without it.
-    async fn compose(&self, turn: &ClaimedTurn) -> Composed {
+    /// Returns it with the person's text as it was answered (cut to
+    /// `MAX_TURN_CHARS`).
+    async fn compose(&self, turn: &ClaimedTurn) -> (String, Composed) {
         let inner = &self.inner;
-        let user_text = turn.user_text();
-        if user_text.is_empty() {
-            return Composed {
-                reply: inner.prompts.unreadable.clone(),
-                kind: "unreadable",
-                passages: 0,
-                usage: LlmUsage::default(),
-                sources: Vec::new(),
-            };
-        }
-        let passages = inner.retriever.retrieve(&user_text).await;
-        self.answer_from(turn, &passages, &user_text).await
+        let (user_text, cut) = inner.limits.cut_turn(turn.user_text());
+        let without_llm = |reply: String, kind| Composed {
+            reply,
+            kind,
+            passages: 0,
+            usage: LlmUsage::default(),
+            sources: Vec::new(),
+        };
+        let composed = if user_text.is_empty() {
+            without_llm(inner.prompts.unreadable.clone(), "unreadable")
+        } else {
+            match inner.limits.admit(&turn.recent, now_ms()) {
+                Admission::Notify { minutes_to_wait } => {
+                    without_llm(inner.prompts.limit_reached.replace("{menit}", &minutes_to_wait.to_string()), "limited")
+                }
+                // No parts to send: the person was told already.
+                Admission::Silent => without_llm(String::new(), "limited"),
+                Admission::Allowed => {
+                    let passages = inner.retriever.retrieve(&user_text).await;
+                    self.answer_from(turn, &passages, &user_text, cut).await
+                }
+            }
+        };
+        (user_text, composed)
     }
 
-    /// The LLM's answer; without one, the passages themselves, and only
-    /// when nothing relevant was found an apology.
-    async fn answer_from(&self, turn: &ClaimedTurn, passages: &[Passage], user_text: &str) -> Composed {
+    /// The LLM's answer; without one (or once the day's tokens are spent),
+    /// the passages themselves, and only when nothing relevant was found
+    /// an apology. `cut` says the person's text was shortened to fit.
+    async fn answer_from(&self, turn: &ClaimedTurn, passages: &[Passage], user_text: &str, cut: bool) -> Composed {
         let inner = &self.inner;
-        let chat = inner.prompts.chat(&turn.history, passages, user_text);
-        let error = match inner.llm.complete(&chat).await {
+        if inner.limits.budget_exhausted(now_ms()).await {
+            return self.documents_answer(passages, "offline");
+        }
+        let history = inner.limits.bound_history(&turn.history);
+        let mut chat = inner.prompts.chat(&history, passages, user_text);
+        if cut {
+            // Our words, so a system message, just before the person's.
+            let note = ChatMessage { role: Role::System, content: inner.prompts.turn_cut.clone() };
+            chat.insert(chat.len() - 1, note);
+        }
+        let error = match inner.llm.complete(turn.user_id, &chat).await {
             Ok(completion) => {
                 count_llm_success(&completion);
+                let tokens = completion.prompt_tokens.unwrap_or(0) + completion.completion_tokens.unwrap_or(0);
+                inner.limits.spent(tokens.max(0)).await;
                 let sources = unique_sources(passages);
                 let usage = LlmUsage {
                     model: Some(completion.model),
@@ -457,6 +498,12 @@ impl Pipeline {
                 "fallback"
             }
         };
+        self.documents_answer(passages, kind)
+    }
+
+    /// The passages quoted as the answer, or an apology when none matched.
+    fn documents_answer(&self, passages: &[Passage], kind: &'static str) -> Composed {
+        let inner = &self.inner;
         let (reply, sources) = match inner.prompts.offline_answer(passages) {
             Some(answer) => (answer.text, answer.sources),
             None if kind == "offline" => (inner.prompts.not_found.clone(), Vec::new()),
@@ -496,5 +543,8 @@ fn count_llm_success(completion: &crate::llm::Completion) {
     let tokens = [("prompt", completion.prompt_tokens), ("completion", completion.completion_tokens)];
     for (kind, count) in tokens {
         metrics::counter!("wa_llm_tokens_total", "kind" => kind).increment(count.unwrap_or(0).max(0) as u64);
+    }
+    if completion.cut_short {
+        metrics::counter!("wa_limits_total", "limit" => "max_tokens").increment(1);
     }
 }

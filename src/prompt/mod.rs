@@ -26,9 +26,14 @@ pub struct Prompts {
     pub offline_outro: String,
     /// Sent without an LLM when no passage matches the question.
     pub not_found: String,
+    /// Sent once when a person reaches `MAX_TURNS_PER_HOUR`; `{menit}` is
+    /// replaced by the minutes until they can ask again.
+    pub limit_reached: String,
+    /// Tells the LLM the person's turn was cut to `MAX_TURN_CHARS`.
+    pub turn_cut: String,
 }
 
-const DEFAULTS: [(&str, &str); 7] = [
+const DEFAULTS: [(&str, &str); 9] = [
     ("system.md", include_str!("../../prompts/system.md")),
     ("context.md", include_str!("../../prompts/context.md")),
     ("unreadable.md", include_str!("../../prompts/unreadable.md")),
@@ -36,6 +41,8 @@ const DEFAULTS: [(&str, &str); 7] = [
     ("offline_intro.md", include_str!("../../prompts/offline_intro.md")),
     ("offline_outro.md", include_str!("../../prompts/offline_outro.md")),
     ("not_found.md", include_str!("../../prompts/not_found.md")),
+    ("limit_reached.md", include_str!("../../prompts/limit_reached.md")),
+    ("turn_cut.md", include_str!("../../prompts/turn_cut.md")),
 ];
 
 impl Prompts {
@@ -57,9 +64,20 @@ impl Prompts {
         Self::from_texts(DEFAULTS.map(|(_, text)| text.trim().to_owned()))
     }
 
-    fn from_texts(texts: [String; 7]) -> Self {
-        let [system, context_header, unreadable, llm_unavailable, offline_intro, offline_outro, not_found] = texts;
-        Self { system, context_header, unreadable, llm_unavailable, offline_intro, offline_outro, not_found }
+    fn from_texts(texts: [String; 9]) -> Self {
+        let [system, context_header, unreadable, llm_unavailable, offline_intro, offline_outro, not_found, limit_reached, turn_cut] =
+            texts;
+        Self {
+            system,
+            context_header,
+            unreadable,
+            llm_unavailable,
+            offline_intro,
+            offline_outro,
+            not_found,
+            limit_reached,
+            turn_cut,
+        }
     }
 
     /// The chat for one turn. The person's words only ever travel in `user`
@@ -107,7 +125,7 @@ mod tests {
         let (prompts, notes) = Prompts::load(dir.path());
         assert_eq!(prompts.system, "Custom system prompt");
         assert_eq!(prompts.unreadable, Prompts::builtin().unreadable);
-        assert_eq!(notes.len(), 6);
+        assert_eq!(notes.len(), DEFAULTS.len() - 1);
     }
 
     #[test]

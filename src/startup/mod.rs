@@ -77,6 +77,7 @@ impl Application {
             history_turns: settings.history_turns,
             buffer: settings.buffer,
             outbox: outbox.clone(),
+            limits: settings.limits,
         });
         let listener = TcpListener::bind(("0.0.0.0", settings.port))
             .await

@@ -5,6 +5,7 @@
 
 use super::people::Recipient;
 use super::turns::{combine, load_history};
+use super::usage::{recent_turns, HOUR_MS};
 use super::{bind_ids, Backend, Claim, ClaimWindow, ClaimedTurn, Params, Store, StoreError, TurnMessage};
 use sqlx::{Any, Row, Transaction};
 use std::collections::HashMap;
@@ -111,6 +112,7 @@ async fn claim_chunk(
     create_turns(tx, backend, &prefix, &due, owner, now, now + window.lease_ms).await?;
     let mut messages = attach_messages(tx, backend, &prefix, &due).await?;
     let mut history = load_history(tx, backend, &due, window.history_turns).await?;
+    let mut recent = recent_turns(tx, backend, &due, now - HOUR_MS).await?;
     for user_id in due {
         let Some(person) = waiting.remove(&user_id) else { continue };
         let turn = ClaimedTurn {
@@ -122,6 +124,7 @@ async fn claim_chunk(
             last_message_at: person.last_at,
             reply: None,
             history: history.remove(&user_id).unwrap_or_default(),
+            recent: recent.remove(&user_id).unwrap_or_default(),
         };
         claims.push((user_id, Claim::Claimed(turn)));
     }

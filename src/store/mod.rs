@@ -11,6 +11,7 @@ mod people;
 mod stats;
 mod transcripts;
 mod turns;
+mod usage;
 
 pub use activity::ConversationSummary;
 pub use cleanup::Deleted;
@@ -22,6 +23,7 @@ pub use transcripts::{Transcript, TranscriptEntry};
 pub use turns::{
     Claim, ClaimWindow, ClaimedTurn, HistoryTurn, LlmUsage, PendingConversation, ReplyRecord, SavedReply, TurnMessage,
 };
+pub use usage::{RecentTurns, HOUR_MS};
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};

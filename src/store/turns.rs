@@ -5,6 +5,7 @@
 
 use super::outbox::QueuedReply;
 use super::people::Recipient;
+use super::usage::{recent_turns, RecentTurns, HOUR_MS};
 use super::{bind_ids, Backend, Params, Store, StoreError};
 use crate::domain::Source;
 use sqlx::{Any, Row, Transaction};
@@ -42,6 +43,8 @@ pub struct ClaimedTurn {
     pub reply: Option<SavedReply>,
     /// The person's earlier answered turns, oldest first, for the prompt.
     pub history: Vec<HistoryTurn>,
+    /// The person's turns in the hour before this one, for the limits.
+    pub recent: RecentTurns,
 }
 
 impl ClaimedTurn {
@@ -313,7 +316,8 @@ async fn load_turn(
     history_turns: usize,
 ) -> Result<ClaimedTurn, StoreError> {
     let turn = sqlx::query(
-        "SELECT t.user_id, t.reply_text, t.sources, t.last_message_at, u.channel, u.phone, u.bsuid, u.address \
+        "SELECT t.user_id, t.reply_text, t.sources, t.last_message_at, t.created_at, \
+           u.channel, u.phone, u.bsuid, u.address \
          FROM turns t JOIN users u ON u.id = t.user_id WHERE t.id = $1",
     )
     .bind(turn_id)
@@ -329,11 +333,14 @@ async fn load_turn(
             .collect::<Result<Vec<_>, StoreError>>()?;
     let user_id: i64 = turn.try_get("user_id")?;
     let history = load_history(tx, backend, &[user_id], history_turns).await?.remove(&user_id).unwrap_or_default();
+    let since = turn.try_get::<i64, _>("created_at")? - HOUR_MS;
+    let recent = recent_turns(tx, backend, &[user_id], since).await?.remove(&user_id).unwrap_or_default();
     Ok(ClaimedTurn {
         id: turn_id.to_owned(),
         token,
         user_id,
         history,
+        recent,
         recipient: Recipient::from_row(&turn)?,
         messages,
         last_message_at: turn.try_get("last_message_at")?,

@@ -8,6 +8,7 @@ mod delivery;
 mod helpers;
 mod housekeeping;
 mod knowledge;
+mod limits;
 mod operations;
 mod outbox;
 mod recovery;
