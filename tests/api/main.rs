@@ -10,5 +10,6 @@ mod housekeeping;
 mod knowledge;
 mod operations;
 mod recovery;
+mod robustness;
 mod webchat;
 mod webhook;
