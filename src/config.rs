@@ -4,6 +4,7 @@
 //! need them stay off and `missing_credentials` says which.
 
 use secrecy::SecretString;
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -13,6 +14,9 @@ pub const DEFAULT_MODEL: &str = "google/gemini-2.0-flash-exp:free";
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub port: u16,
+    /// Every interface by default (what a container needs); a loopback
+    /// address keeps the server on this machine.
+    pub bind_address: IpAddr,
     pub data_dir: PathBuf,
     pub database_url: String,
     pub prompts_dir: PathBuf,
@@ -207,6 +211,7 @@ impl<F: Fn(&str) -> Option<String>> Reader<'_, F> {
         }
         Settings {
             port: self.number("PORT", 3000),
+            bind_address: self.ip("BIND_ADDRESS", IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
             knowledge: self.knowledge(&data_dir),
             data_dir,
             database_url,
@@ -362,6 +367,14 @@ impl<F: Fn(&str) -> Option<String>> Reader<'_, F> {
         }
     }
 
+    fn ip(&mut self, key: &str, default: IpAddr) -> IpAddr {
+        let Some(raw) = self.text(key) else { return default };
+        raw.parse().unwrap_or_else(|_| {
+            self.problems.push(format!("{key} must be an IP address such as 0.0.0.0, 127.0.0.1 or ::1, got {raw:?}"));
+            default
+        })
+    }
+
     fn flag(&mut self, key: &str, default: bool) -> bool {
         let Some(raw) = self.text(key) else { return default };
         match raw.to_ascii_lowercase().as_str() {
@@ -455,6 +468,19 @@ mod tests {
         .unwrap_err();
         assert_eq!(err.problems.len(), 5, "{err}");
         assert!(err.to_string().contains("PORT"));
+    }
+
+    #[test]
+    fn bind_address_defaults_to_every_interface_and_takes_ipv4_or_ipv6() {
+        assert_eq!(read(&[]).unwrap().bind_address, IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+        for (raw, expected) in [("127.0.0.1", "127.0.0.1"), (" ::1 ", "::1"), ("::", "::")] {
+            assert_eq!(read(&[("BIND_ADDRESS", raw)]).unwrap().bind_address.to_string(), expected, "{raw}");
+        }
+        for raw in ["localhost", "[::1]", "127.0.0.1:3000", "0.0.0"] {
+            let err = read(&[("BIND_ADDRESS", raw), ("PORT", "eighty")]).unwrap_err();
+            assert_eq!(err.problems.len(), 2, "{err}");
+            assert!(err.to_string().contains("BIND_ADDRESS"), "{err}");
+        }
     }
 
     #[test]

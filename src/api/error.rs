@@ -1,10 +1,11 @@
 use super::admin::AdminError;
 use super::knowledge::RefreshFailed;
 use super::operations::OperationsError;
+use super::shed::Overloaded;
 use crate::knowledge::KnowledgeError;
 use crate::webchat::WebChatError;
 use crate::webhook::WebhookError;
-use axum::http::StatusCode;
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
@@ -96,5 +97,13 @@ impl IntoResponse for OperationsError {
         }
         let message = if status.is_server_error() { "database error".to_owned() } else { self.to_string() };
         (status, Json(json!({ "error": message }))).into_response()
+    }
+}
+
+impl IntoResponse for Overloaded {
+    fn into_response(self) -> Response {
+        metrics::counter!("wa_public_reads_refused_total").increment(1);
+        let body = Json(json!({ "error": self.to_string() }));
+        (StatusCode::SERVICE_UNAVAILABLE, [(header::RETRY_AFTER, "1")], body).into_response()
     }
 }

@@ -8,6 +8,7 @@ mod knowledge;
 mod operations;
 mod outbox;
 mod pages;
+mod shed;
 mod status;
 
 use crate::config::Settings;
@@ -71,8 +72,9 @@ pub fn router(state: AppState) -> Router {
         .route("/webhook/whatsapp", webhook_routes.clone())
         .route("/api/webhooks/whatsapp", webhook_routes)
         .route("/health", get(|| async { "ok" }))
-        .route("/ready", get(status::ready))
-        .route("/api/whatsapp/status", get(status::status))
+        .merge(shed::bounded(
+            Router::new().route("/ready", get(status::ready)).route("/api/whatsapp/status", get(status::status)),
+        ))
         .route("/api/whatsapp/stats", get(status::stats))
         .route("/metrics", get(render_metrics))
         .route("/api/whatsapp/refresh-kb", post(knowledge::refresh))

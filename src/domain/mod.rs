@@ -10,6 +10,7 @@ mod person;
 mod phone_number;
 mod source;
 mod status;
+mod text;
 mod wa_message_id;
 
 pub use bsuid::Bsuid;
@@ -20,6 +21,7 @@ pub use person::PersonRef;
 pub use phone_number::PhoneNumber;
 pub use source::Source;
 pub use status::{DeliveryStatus, StatusUpdate};
+pub use text::clean_text;
 pub use wa_message_id::WaMessageId;
 
 /// Why a raw value was refused as a domain value.

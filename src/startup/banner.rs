@@ -6,9 +6,22 @@ use super::AdminAccess;
 use crate::config::Settings;
 
 pub fn render(settings: &Settings, port: u16, admin: &AdminAccess) -> String {
-    let base = format!("http://localhost:{port}");
+    let address = settings.bind_address;
+    // Every interface includes this machine's loopback; a specific address
+    // answers only there.
+    let base = if address.is_unspecified() {
+        format!("http://localhost:{port}")
+    } else {
+        format!("http://{}", std::net::SocketAddr::new(address, port))
+    };
+    let reach = match address {
+        _ if address.is_unspecified() => "every interface; BIND_ADDRESS=127.0.0.1 keeps it on this machine",
+        _ if address.is_loopback() => "this machine only",
+        _ => "this address only",
+    };
     let rule = "─".repeat(72);
     let mut lines = vec![rule.clone(), format!(" wa-ai-bridge {} is running", env!("CARGO_PKG_VERSION"))];
+    lines.push(format!("   Listening    {}   ({reach})", std::net::SocketAddr::new(address, port)));
     if settings.web_chat_enabled {
         lines.push(format!("   Web chat     {base}/   (try the bot as a customer)"));
     }
@@ -79,6 +92,7 @@ mod tests {
         assert!(banner.contains("Web chat     http://localhost:3000/"));
         assert!(banner.contains("http://localhost:3000/admin   (token: in data/admin-token)"));
         assert!(banner.contains("SQLite, ./data/wa-ai-bridge.db"));
+        assert!(banner.contains("Listening    0.0.0.0:3000   (every interface;"));
         assert!(banner.contains("OPENROUTER_API_KEY\n       -> answers written by an LLM"));
         assert!(banner.contains("META_ACCESS_TOKEN, META_PHONE_NUMBER_ID"));
     }
@@ -102,5 +116,12 @@ mod tests {
         assert!(banner.contains("PostgreSQL, db.internal:5432/wa"));
         assert!(banner.contains("Fully configured"));
         assert!(!banner.contains("Web chat"));
+    }
+
+    #[test]
+    fn a_specific_bind_address_is_where_the_pages_are() {
+        let banner = render(&settings(&[("BIND_ADDRESS", "::1")]), 3000, &AdminAccess::Configured);
+        assert!(banner.contains("Listening    [::1]:3000   (this machine only)"), "{banner}");
+        assert!(banner.contains("Web chat     http://[::1]:3000/"), "{banner}");
     }
 }

@@ -32,8 +32,8 @@ const RECOVERY_INTERVAL: Duration = Duration::from_secs(30);
 pub enum StartupError {
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("cannot listen on port {port}: {source}")]
-    Bind { port: u16, source: std::io::Error },
+    #[error("cannot listen on {address} (BIND_ADDRESS, PORT): {source}")]
+    Bind { address: std::net::SocketAddr, source: std::io::Error },
     #[error(transparent)]
     Knowledge(#[from] KnowledgeError),
     #[error("cannot build an HTTP client: {0}")]
@@ -79,9 +79,8 @@ impl Application {
             outbox: outbox.clone(),
             limits: settings.limits,
         });
-        let listener = TcpListener::bind(("0.0.0.0", settings.port))
-            .await
-            .map_err(|source| StartupError::Bind { port: settings.port, source })?;
+        let address = std::net::SocketAddr::new(settings.bind_address, settings.port);
+        let listener = TcpListener::bind(address).await.map_err(|source| StartupError::Bind { address, source })?;
         let state = AppState {
             settings: Arc::new(settings),
             store,

@@ -42,7 +42,7 @@ impl Store {
     /// replica, and the most recently active of them.
     pub async fn active_conversations(&self) -> Result<(i64, Vec<ConversationSummary>), StoreError> {
         let count: i64 = sqlx::query(&format!("SELECT COUNT(*) AS n FROM ({ACTIVE}) AS active"))
-            .fetch_one(&self.pool)
+            .fetch_one(&self.reader)
             .await?
             .try_get("n")?;
         Ok((count, self.summaries(&format!("u.id IN ({ACTIVE})"), LISTED).await?))
@@ -63,7 +63,7 @@ impl Store {
                (SELECT MAX(m.received_at) FROM inbound_messages m WHERE m.user_id = u.id) AS last_activity \
              FROM users u WHERE {filter} ORDER BY last_activity DESC, u.id DESC LIMIT {limit}"
         ))
-        .fetch_all(&self.pool)
+        .fetch_all(&self.reader)
         .await?;
         let mut listed = Vec::with_capacity(rows.len());
         for row in rows {
@@ -84,7 +84,7 @@ impl Store {
 
     /// A round trip to the database, for readiness checks.
     pub async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        sqlx::query("SELECT 1").execute(&self.reader).await?;
         Ok(())
     }
 

@@ -51,7 +51,7 @@ impl Store {
                  ORDER BY user_id, sent_at_secs, id",
                 Params::new(self.backend).list(chunk.len())
             );
-            let rows = bind_ids(sqlx::query(&sql), chunk).fetch_all(&self.pool).await?;
+            let rows = bind_ids(sqlx::query(&sql), chunk).fetch_all(&self.reader).await?;
             let mut said: Vec<(i64, Option<String>)> = Vec::with_capacity(rows.len());
             for row in rows {
                 said.push((row.try_get("user_id")?, row.try_get("body")?));

@@ -48,9 +48,17 @@ pub enum Backend {
     Postgres,
 }
 
+/// SQLite connections that only read, beside the one writer.
+const SQLITE_READERS: u32 = 4;
+
 #[derive(Clone)]
 pub struct Store {
     pool: AnyPool,
+    /// For queries that only read. On SQLite a pool of its own: WAL lets
+    /// readers run beside the writer, so status pages, the admin views and
+    /// search-ahead never queue for the one connection webhooks commit on.
+    /// On PostgreSQL the same pool as `pool`.
+    reader: AnyPool,
     backend: Backend,
     ingest_queue: ingest::IngestQueue,
 }
@@ -65,7 +73,7 @@ impl Store {
             create_sqlite_parent_dir(database_url)?;
         }
         let options = AnyConnectOptions::from_str(database_url)?;
-        let checkpoint_options = options.clone();
+        let (checkpoint_options, reader_options) = (options.clone(), options.clone());
         let pool = AnyPoolOptions::new()
             // SQLite has one writer; one connection queues everyone fairly
             // instead of leaving writers in SQLite's sleeping busy handler.
@@ -94,11 +102,17 @@ impl Store {
             Backend::Sqlite => sqlx::migrate!("migrations/sqlite").run(&pool).await?,
             Backend::Postgres => sqlx::migrate!("migrations/postgres").run(&pool).await?,
         }
-        if backend == Backend::Sqlite {
-            tokio::spawn(checkpoint_wal(checkpoint_options));
-        }
+        // Opened after the migrations, so readers see the WAL mode the
+        // writer set and never race the schema.
+        let reader = match backend {
+            Backend::Sqlite => {
+                tokio::spawn(checkpoint_wal(checkpoint_options));
+                sqlite_readers(reader_options).await?
+            }
+            Backend::Postgres => pool.clone(),
+        };
         let (ingest_queue, queue) = tokio::sync::mpsc::channel(ingest::QUEUE);
-        let store = Self { pool, backend, ingest_queue };
+        let store = Self { pool, reader, backend, ingest_queue };
         tokio::spawn(ingest::run_writer(store.clone(), queue));
         Ok(store)
     }
@@ -118,8 +132,26 @@ impl Store {
     }
 
     pub async fn close(&self) {
+        self.reader.close().await;
         self.pool.close().await;
     }
+}
+
+/// `query_only` makes a write through a reader an error instead of a
+/// second writer contending for SQLite's lock.
+async fn sqlite_readers(options: AnyConnectOptions) -> Result<AnyPool, sqlx::Error> {
+    AnyPoolOptions::new()
+        .max_connections(SQLITE_READERS)
+        .acquire_timeout(Duration::from_secs(10))
+        .after_connect(|conn, _meta| {
+            Box::pin(async move {
+                conn.execute("PRAGMA busy_timeout = 10000").await?;
+                conn.execute("PRAGMA query_only = ON").await?;
+                Ok(())
+            })
+        })
+        .connect_with(options)
+        .await
 }
 
 /// Copies the SQLite write-ahead log into the database file every second

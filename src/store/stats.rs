@@ -62,7 +62,7 @@ impl Store {
              WHERE received_at >= $1 GROUP BY received_at / 3600000",
         )
         .bind(first * HOUR_MS)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.reader)
         .await?;
         for row in inbound {
             if let Some(hour) = by_hour.get_mut((row.try_get::<i64, _>("hour")? - first) as usize) {
@@ -75,7 +75,7 @@ impl Store {
              FROM turns WHERE status = 'answered' AND answered_at >= $1 GROUP BY answered_at / 3600000",
         )
         .bind(first * HOUR_MS)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.reader)
         .await?;
         for row in turns {
             if let Some(hour) = by_hour.get_mut((row.try_get::<i64, _>("hour")? - first) as usize) {
@@ -96,7 +96,7 @@ impl Store {
              FROM inbound_messages WHERE received_at >= $1 GROUP BY received_at / 86400000",
         )
         .bind(since)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.reader)
         .await?;
         for row in inbound {
             let day = by_day.entry(row.try_get("day")?).or_default();
@@ -110,7 +110,7 @@ impl Store {
              FROM turns WHERE status = 'answered' AND answered_at >= $1 GROUP BY answered_at / 86400000",
         )
         .bind(since)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.reader)
         .await?;
         for row in turns {
             let day = by_day.entry(row.try_get("day")?).or_default();
@@ -121,7 +121,7 @@ impl Store {
         let active_users =
             sqlx::query("SELECT COUNT(DISTINCT user_id) AS n FROM inbound_messages WHERE received_at >= $1")
                 .bind(since)
-                .fetch_one(&self.pool)
+                .fetch_one(&self.reader)
                 .await?
                 .try_get("n")?;
         // PostgreSQL sums integers into NUMERIC, hence the casts above.
@@ -145,7 +145,7 @@ impl Store {
              WHERE status = 'answered' AND answered_at >= $1 ORDER BY waited",
         )
         .bind(since)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.reader)
         .await?;
         let waited: Vec<i64> = rows.iter().map(|row| row.try_get("waited")).collect::<Result<_, _>>()?;
         if let Some(p95_index) = (waited.len() * 95).div_ceil(100).checked_sub(1) {
@@ -164,7 +164,7 @@ impl Store {
                AND turn_id IN (SELECT t.id FROM turns t JOIN users u ON u.id = t.user_id WHERE u.channel = 'whatsapp')",
         )
         .bind(since)
-        .fetch_one(&self.pool)
+        .fetch_one(&self.reader)
         .await?;
         let sent: i64 = row.try_get("sent")?;
         if sent > 0 {

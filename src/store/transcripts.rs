@@ -55,7 +55,7 @@ impl Store {
         Ok(sqlx::query_scalar("SELECT id FROM users WHERE channel = $1 AND address = $2")
             .bind(channel.as_str())
             .bind(address)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.reader)
             .await?)
     }
 
@@ -70,7 +70,7 @@ impl Store {
         )
         .bind(user_id)
         .bind(limit)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.reader)
         .await?;
         let outbound = sqlx::query(
             "SELECT o.wa_message_id, o.body, o.state, o.status, o.created_at, o.turn_id, t.reply_kind, t.sources, \
@@ -80,7 +80,7 @@ impl Store {
         )
         .bind(user_id)
         .bind(limit)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.reader)
         .await?;
         let mut entries = Vec::with_capacity(inbound.len() + outbound.len());
         for row in inbound.iter().rev() {

@@ -80,6 +80,7 @@ impl ChatEvent {
 /// A message typed into the web chat, checked before it is stored.
 pub fn inbound_message(phone: &str, text: &str, client_id: &str) -> Result<InboundMessage, WebChatError> {
     let phone = PhoneNumber::parse(phone)?;
+    let text = crate::domain::clean_text(text);
     let text = text.trim();
     if text.is_empty() {
         return Err(WebChatError::EmptyText);

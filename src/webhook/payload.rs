@@ -8,7 +8,8 @@
 //! unanswered.
 
 use crate::domain::{
-    Bsuid, DeliveryStatus, InboundMessage, MessageContent, PersonRef, PhoneNumber, StatusUpdate, WaMessageId,
+    clean_text, Bsuid, DeliveryStatus, InboundMessage, MessageContent, PersonRef, PhoneNumber, StatusUpdate,
+    WaMessageId,
 };
 use serde_json::{Map, Value};
 
@@ -98,7 +99,7 @@ fn inbound_message(message: &Value, contacts: &[Contact]) -> Option<InboundMessa
         // The type names the field holding the body: `"type": "image"` goes
         // with `"image": {...}`.
         content: readable_content(kind, &message[kind])
-            .unwrap_or_else(|| MessageContent::Unsupported { kind: kind.to_owned() }),
+            .unwrap_or_else(|| MessageContent::Unsupported { kind: clean_text(kind) }),
     })
 }
 
@@ -109,7 +110,7 @@ fn readable_content(kind: &str, body: &Value) -> Option<MessageContent> {
     match kind {
         "contacts" => Some(MessageContent::Contacts(body.as_array()?.iter().filter_map(card_name).collect())),
         _ if !body.is_object() => None,
-        "text" => body["body"].as_str().map(|text| MessageContent::Text(text.to_owned())),
+        "text" => body["body"].as_str().map(|text| MessageContent::Text(clean_text(text))),
         "image" | "video" | "document" | "audio" | "sticker" => {
             Some(MessageContent::Media { kind: kind.to_owned(), caption: non_blank(&body["caption"]) })
         }
@@ -244,9 +245,12 @@ fn array(value: &Value) -> &[Value] {
     value.as_array().map(Vec::as_slice).unwrap_or_default()
 }
 
+/// Every other string read from a webhook goes through here, cleaned as
+/// the message body is.
 fn non_blank(value: &Value) -> Option<String> {
-    let text = value.as_str()?.trim();
-    (!text.is_empty()).then(|| text.to_owned())
+    let text = clean_text(value.as_str()?);
+    let trimmed = text.trim();
+    (!trimmed.is_empty()).then(|| trimmed.to_owned())
 }
 
 /// WhatsApp writes some numbers as strings (`timestamp`) and others as JSON
@@ -400,6 +404,19 @@ mod tests {
             |caption: &str| fixture_with("message__image", FIRST_MESSAGE, |m| m["image"]["caption"] = json!(caption));
         assert_eq!(only_message(&captioned(" KTP saya ")).content, media("image", Some("KTP saya")));
         assert_eq!(only_message(&captioned("  ")).content, media("image", None));
+    }
+
+    #[test]
+    fn control_characters_are_stripped_from_every_string() {
+        let body = fixture_with("message__image", FIRST_MESSAGE, |m| m["image"]["caption"] = json!("KTP\u{0} saya"));
+        assert_eq!(only_message(&body).content, media("image", Some("KTP saya")));
+        let mut text = fixture_with("message__text", FIRST_MESSAGE, |m| m["text"]["body"] = json!("a\u{0}b\r\nc"));
+        text.pointer_mut(FIRST_CONTACT).unwrap()["profile"]["name"] = json!("Test\u{0} Name");
+        let message = only_message(&text);
+        assert_eq!(message.content, MessageContent::Text("ab\nc".into()));
+        assert_eq!(message.from, test_name());
+        let odd_type = fixture_with("message__text", FIRST_MESSAGE, |m| m["type"] = json!("x\u{0}y"));
+        assert_eq!(only_message(&odd_type).content, unsupported("xy"));
     }
 
     #[test]

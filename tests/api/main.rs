@@ -12,5 +12,6 @@ mod limits;
 mod operations;
 mod outbox;
 mod recovery;
+mod robustness;
 mod webchat;
 mod webhook;
