@@ -380,6 +380,49 @@ async fn the_terminal_chat_talks_to_the_same_pipeline() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_terminal_chat_hands_an_answer_in_flight_back_when_interrupted() {
+    let mut app = TestApp::spawn(Backend::Sqlite).await;
+    // Only the terminal chat's own server uses the database.
+    app.crash();
+    Mock::given(method("POST"))
+        .and(path(LLM_PATH))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(completion("Halo kak!")).set_delay(Duration::from_secs(30)),
+        )
+        .mount(&app.llm)
+        .await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut chat = tokio::process::Command::new(env!("CARGO_BIN_EXE_wa-ai-bridge"))
+        .arg("chat")
+        .env_clear()
+        .env("PORT", port.to_string())
+        .env("DATABASE_URL", &app.database.url)
+        .env("DATA_DIR", app.data.path())
+        .env("KNOWLEDGE_DIR", app.knowledge.path())
+        .env("ADMIN_API_TOKEN", ADMIN_TOKEN)
+        .env("OPENROUTER_API_KEY", OPENROUTER_KEY)
+        .env("OPENROUTER_URL", format!("{}{LLM_PATH}", app.llm.uri()))
+        .env("LLM_TIMEOUT_SECONDS", "60")
+        .env("MESSAGE_BUFFER_SECONDS", "0.3")
+        .env("SHUTDOWN_GRACE_SECONDS", "0.5")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut stdin = chat.stdin.take().unwrap();
+    tokio::io::AsyncWriteExt::write_all(&mut stdin, b"halo\n").await.unwrap();
+    wait_until(|| async { app.llm_requests().await.len() == 1 }).await;
+
+    let pid = chat.id().unwrap().to_string();
+    assert!(std::process::Command::new("kill").args(["-INT", &pid]).status().unwrap().success());
+    let status = tokio::time::timeout(Duration::from_secs(15), chat.wait()).await.expect("exits").unwrap();
+    assert!(status.success(), "{status:?}");
+    let handed_back = app.count("SELECT COUNT(*) FROM turns WHERE status = 'answering' AND lease_until = 0").await;
+    assert_eq!(handed_back, 1, "the next start resumes it at once, not when its lease ends");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_web_chat_takes_only_so_many_messages_a_minute() {
     let app = TestApp::spawn_with(Backend::Sqlite, &[("WEB_CHAT_MESSAGES_PER_MINUTE", "2")]).await;
     llm_answers(&app.llm, "Halo kak!").await;
