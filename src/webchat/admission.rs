@@ -16,9 +16,11 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 /// Visitors (conversations, addresses) remembered per kind of bucket. A
-/// visitor whose bucket is full again is forgotten first (a fresh bucket is
-/// the same); past the cap, the one idle longest goes.
+/// visitor whose bucket is full again is forgotten (a fresh bucket is the
+/// same) every few minutes and whenever the cap is reached; past the cap,
+/// the one idle longest goes.
 const MAX_KEYS: usize = 10_000;
+const SWEEP_EVERY: Duration = Duration::from_secs(600);
 /// What a refused event stream is told to wait: streams end when a window
 /// closes, not on a clock.
 const STREAM_RETRY: Duration = Duration::from_secs(30);
@@ -94,11 +96,12 @@ struct Bucket {
 struct Keyed<K> {
     rate: Rate,
     buckets: HashMap<K, Bucket>,
+    swept: Instant,
 }
 
 impl<K: Hash + Eq + Clone> Keyed<K> {
     fn new(rate: Rate) -> Self {
-        Self { rate, buckets: HashMap::new() }
+        Self { rate, buckets: HashMap::new(), swept: Instant::now() }
     }
 
     fn wait(&mut self, key: &K, now: Instant) -> Option<Duration> {
@@ -116,9 +119,10 @@ impl<K: Hash + Eq + Clone> Keyed<K> {
     }
 
     fn make_room(&mut self, now: Instant) {
-        if self.buckets.len() < MAX_KEYS {
+        if self.buckets.len() < MAX_KEYS && now.duration_since(self.swept) < SWEEP_EVERY {
             return;
         }
+        self.swept = now;
         let rate = self.rate;
         self.buckets.retain(|_, bucket| {
             rate.refill(bucket, now);
@@ -335,6 +339,12 @@ mod tests {
         tokio::time::advance(Duration::from_secs(60)).await;
         keyed.take(&(u32::MAX - 1), Instant::now());
         assert_eq!(keyed.buckets.len(), 1, "visitors whose bucket filled up again are forgotten");
+        tokio::time::advance(Duration::from_secs(60)).await;
+        keyed.take(&1, Instant::now());
+        assert_eq!(keyed.buckets.len(), 2, "below the cap, idle visitors wait for the next sweep");
+        tokio::time::advance(SWEEP_EVERY).await;
+        keyed.take(&2, Instant::now());
+        assert_eq!(keyed.buckets.len(), 1, "the sweep forgot the two idle ones");
     }
 
     #[test]

@@ -9,7 +9,7 @@ mod client;
 mod relay;
 mod secret;
 
-pub use admission::{Limit, Refusal, StreamSlot};
+pub use admission::{Refusal, StreamSlot};
 pub use client::TrustedProxies;
 pub use secret::ConversationSecret;
 
