@@ -4,6 +4,9 @@
   'use strict';
 
   var PHONE_KEY = 'waChat.phone';
+  // number -> the secret of this browser's conversation under it. The secret is the only key to a
+  // conversation: it goes in a header, never in a URL, and no other browser can read the conversation.
+  var CONVERSATIONS_KEY = 'waChat.conversations';
   var OTHER = '__other';
   var TYPING_TIMEOUT_MS = 120000;
 
@@ -15,6 +18,7 @@
     otherForm: $('phone-other'),
     phoneInput: $('phone-input'),
     phoneError: $('phone-error'),
+    newConversation: $('new-conversation'),
     body: $('chat-body'),
     modeNotice: $('mode-notice'),
     quietNotice: $('quiet-notice'),
@@ -29,6 +33,8 @@
   var state = {
     config: null,
     phone: null,
+    secret: null,
+    conversationGen: 0,
     messages: new Map(),   // id -> message
     turnSources: new Map(), // turnId -> [{citation, heading}]
     seq: 0,
@@ -62,6 +68,20 @@
   }
   function storageSet(key, value) {
     try { window.localStorage.setItem(key, value); } catch (e) { /* private mode */ }
+  }
+
+  function storedConversations() {
+    try { return JSON.parse(storageGet(CONVERSATIONS_KEY) || '{}') || {}; } catch (e) { return {}; }
+  }
+  function storeConversation(phone, secret) {
+    var all = storedConversations();
+    if (secret) all[phone] = secret; else delete all[phone];
+    storageSet(CONVERSATIONS_KEY, JSON.stringify(all));
+  }
+  function authorized(headers) {
+    headers = headers || {};
+    headers.authorization = 'Bearer ' + state.secret;
+    return headers;
   }
 
   // "0812-3456 7890" / "+62 812..." -> "6281234567890"; null when it is not a phone number.
@@ -137,11 +157,25 @@
 
   var URL_RE = /\bhttps?:\/\/[^\s<>"']+[^\s<>"'.,;:!?)\]}]/g;
 
+  // Only links to the business's own domains (WEB_CHAT_LINK_DOMAINS, subdomains included) are clickable:
+  // a bot answer must not become a phishing link. The host is read by the URL parser, so
+  // a link to klinik.id@evil.example goes to evil.example.
+  function linkAllowed(url) {
+    var domains = (state.config && Array.isArray(state.config.linkDomains)) ? state.config.linkDomains : [];
+    var host;
+    try { host = new URL(url).hostname.toLowerCase(); } catch (e) { return false; }
+    return domains.some(function (d) {
+      d = String(d).toLowerCase();
+      return host === d || host.slice(-(d.length + 1)) === '.' + d;
+    });
+  }
+
   function appendTextWithLinks(parent, text) {
     var last = 0;
     var m;
     URL_RE.lastIndex = 0;
     while ((m = URL_RE.exec(text)) !== null) {
+      if (!linkAllowed(m[0])) continue;
       if (m.index > last) parent.appendChild(document.createTextNode(text.slice(last, m.index)));
       var a = document.createElement('a');
       a.href = m[0];
@@ -450,15 +484,17 @@
   // ---------- server ----------
 
   function loadHistory() {
-    var phone = state.phone;
+    var secret = state.secret;
+    if (!secret) return Promise.resolve();
     var gen = ++state.historyGen;
-    return fetch('/api/chat/history?phone=' + encodeURIComponent(phone), { cache: 'no-store' })
+    return fetch('/api/chat/history', { cache: 'no-store', headers: authorized() })
       .then(function (res) {
+        if (res.status === 401 || res.status === 404) throw new Error('gone');
         if (!res.ok) throw new Error('HTTP ' + res.status);
         return res.json();
       })
       .then(function (data) {
-        if (gen !== state.historyGen || phone !== state.phone) return;
+        if (gen !== state.historyGen || secret !== state.secret) return;
         var first = state.messages.size === 0;
         (data && Array.isArray(data.messages) ? data.messages : []).forEach(function (raw) {
           if (!raw || !raw.id) return;
@@ -478,62 +514,34 @@
         });
         update(first);
       })
-      .catch(function () {
-        if (phone === state.phone) showConnNotice('Riwayat chat belum bisa dimuat.', 'coba lagi', function () { hideConnNotice(); loadHistory(); });
+      .catch(function (err) {
+        if (secret !== state.secret) return;
+        if (err && err.message === 'gone') conversationGone();
+        else showConnNotice('Riwayat chat belum bisa dimuat.', 'coba lagi', function () { hideConnNotice(); loadHistory(); });
       });
+  }
+
+  // The server no longer knows this conversation (deleted by the retention cleanup): start afresh.
+  function conversationGone() {
+    storeConversation(state.phone, null);
+    openConversation(state.phone, true);
+    showConnNotice('Percakapan sebelumnya sudah tidak tersedia; ini percakapan baru.');
   }
 
   function disconnect() {
     clearTimeout(state.reconnectTimer);
     clearTimeout(state.disconnectNoticeTimer);
-    if (state.es) { state.es.close(); state.es = null; }
+    if (state.es) { state.es.abort(); state.es = null; }
     state.connected = false;
   }
 
-  function parseData(e) {
-    try { return JSON.parse(e.data || '{}') || {}; } catch (err) { return {}; }
+  function parseData(data) {
+    try { return JSON.parse(data || '{}') || {}; } catch (err) { return {}; }
   }
 
-  function connect() {
-    disconnect();
-    if (!state.phone) return;
-    if (typeof window.EventSource !== 'function') {
-      showConnNotice('Browser ini tidak mendukung pembaruan langsung.', 'muat ulang', loadHistory);
-      loadHistory();
-      return;
-    }
-    var es = new EventSource('/api/chat/events?phone=' + encodeURIComponent(state.phone));
-    state.es = es;
-    es.onopen = function () {
-      if (state.es !== es) return;
-      state.connected = true;
-      state.reconnectDelay = 2000;
-      clearTimeout(state.disconnectNoticeTimer);
-      hideConnNotice();
-      refreshStatus();
-      loadHistory(); // catch up with anything missed while disconnected
-    };
-    es.onerror = function () {
-      if (state.es !== es) return;
-      state.connected = false;
-      refreshStatus();
-      clearTimeout(state.disconnectNoticeTimer);
-      state.disconnectNoticeTimer = setTimeout(function () {
-        if (!state.connected && state.es === es) showConnNotice('Koneksi terputus. Menyambungkan ulang…');
-      }, 4000);
-      if (es.readyState === 2) { // CLOSED: the browser gave up, so reconnect by hand
-        es.close();
-        state.reconnectTimer = setTimeout(function () { if (state.es === es) connect(); }, state.reconnectDelay);
-        state.reconnectDelay = Math.min(state.reconnectDelay * 2, 30000);
-      }
-    };
-    es.addEventListener('typing', function () {
-      if (state.es !== es) return;
-      setTyping(true);
-    });
-    es.addEventListener('message', function (e) {
-      if (state.es !== es) return;
-      var d = parseData(e);
+  var HANDLERS = {
+    typing: function () { setTyping(true); },
+    message: function (d) {
       if (!d.id) return;
       setTyping(false);
       put({
@@ -541,17 +549,76 @@
         at: Number(d.at) || Date.now(), turnId: d.turnId || undefined
       });
       update(false);
-    });
-    es.addEventListener('sources', function (e) {
-      if (state.es !== es) return;
-      var d = parseData(e);
+    },
+    sources: function (d) {
       if (!d.turnId) return;
       setSources(d.turnId, d.sources);
       update(false);
+    }
+  };
+
+  // One Server-Sent Events block ("event: x\ndata: {...}"); comments (keep-alives) have neither.
+  function dispatch(block) {
+    var name = null;
+    var data = [];
+    block.split('\n').forEach(function (line) {
+      if (line.indexOf('event:') === 0) name = line.slice(6).trim();
+      else if (line.indexOf('data:') === 0) data.push(line.slice(5).replace(/^ /, ''));
     });
+    if (name && HANDLERS.hasOwnProperty(name)) HANDLERS[name](parseData(data.join('\n')));
+  }
+
+  // The event stream is read with fetch() rather than EventSource, which cannot send the secret in a header.
+  function connect() {
+    disconnect();
+    if (!state.secret) return;
+    var ctrl = new AbortController();
+    state.es = ctrl;
+    var lost = function () {
+      if (state.es !== ctrl) return;
+      state.connected = false;
+      refreshStatus();
+      clearTimeout(state.disconnectNoticeTimer);
+      state.disconnectNoticeTimer = setTimeout(function () {
+        if (!state.connected && state.es === ctrl) showConnNotice('Koneksi terputus. Menyambungkan ulang…');
+      }, 4000);
+      state.reconnectTimer = setTimeout(function () { if (state.es === ctrl) connect(); }, state.reconnectDelay);
+      state.reconnectDelay = Math.min(state.reconnectDelay * 2, 30000);
+    };
+    fetch('/api/chat/events', { cache: 'no-store', headers: authorized({ accept: 'text/event-stream' }), signal: ctrl.signal })
+      .then(function (res) {
+        if (state.es !== ctrl) return;
+        if (res.status === 401 || res.status === 404) { conversationGone(); return; }
+        if (!res.ok || !res.body) throw new Error('HTTP ' + res.status);
+        state.connected = true;
+        state.reconnectDelay = 2000;
+        clearTimeout(state.disconnectNoticeTimer);
+        hideConnNotice();
+        refreshStatus();
+        loadHistory(); // catch up with anything missed while disconnected
+        var reader = res.body.getReader();
+        var decoder = new TextDecoder();
+        var buffer = '';
+        var pump = function () {
+          return reader.read().then(function (chunk) {
+            if (state.es !== ctrl) return reader.cancel();
+            if (chunk.done) throw new Error('stream ended');
+            buffer += decoder.decode(chunk.value, { stream: true }).replace(/\r\n?/g, '\n');
+            var end;
+            while ((end = buffer.indexOf('\n\n')) >= 0) {
+              dispatch(buffer.slice(0, end));
+              buffer = buffer.slice(end + 2);
+            }
+            return pump();
+          });
+        };
+        return pump();
+      })
+      .catch(lost);
   }
 
   function describeFailure(status, body) {
+    if (status === 404 && body && /conversation/.test(String(body.error))) return 'Percakapan ini sudah tidak tersedia.';
     if (status === 404) return 'Chat web sedang tidak aktif.';
     if (status === 400) return 'Pesan ditolak' + (body && body.error ? ' (' + String(body.error) + ')' : '') + '.';
     if (status === 413) return 'Pesan terlalu panjang.';
@@ -560,14 +627,14 @@
   }
 
   function post(m) {
-    var phone = state.phone;
+    var secret = state.secret;
     put({ id: m.id, status: 'pending', error: null });
     update(true);
-    var payload = JSON.stringify({ phone: phone, text: m.text, clientId: m.clientId });
+    var payload = JSON.stringify({ text: m.text, clientId: m.clientId });
     var attempt = function (n) {
       return fetch('/api/chat/messages', {
         method: 'POST',
-        headers: { 'content-type': 'application/json' },
+        headers: authorized({ 'content-type': 'application/json' }),
         body: payload
       }).then(function (res) {
         if (res.status === 202 || res.ok) return { ok: true };
@@ -582,7 +649,7 @@
       });
     };
     return attempt(0).then(function (r) {
-      if (phone !== state.phone || state.messages.get(m.id) !== m) return;
+      if (secret !== state.secret || state.messages.get(m.id) !== m) return;
       put({ id: m.id, status: r.ok ? 'sent' : 'failed', error: r.ok ? null : r.error });
       update(false);
     });
@@ -590,7 +657,7 @@
 
   function sendCurrent() {
     var text = el.input.value.replace(/\s+$/, '');
-    if (!text.trim() || !state.phone) return;
+    if (!text.trim() || !state.secret) return;
     if (text.length > 4096) {
       showConnNotice('Pesan terlalu panjang (maks. 4096 karakter).');
       return;
@@ -608,7 +675,16 @@
   function setPhone(phone) {
     el.phoneError.hidden = true;
     if (phone === state.phone && state.es) return;
+    openConversation(phone, false);
+  }
+
+  // The number is only a label: this browser's conversation under it is opened by its stored secret, or a
+  // new one is started (and with `fresh`, always).
+  function openConversation(phone, fresh) {
+    var gen = ++state.conversationGen;
+    disconnect();
     state.phone = phone;
+    state.secret = null;
     storageSet(PHONE_KEY, phone);
     state.messages = new Map();
     state.turnSources = new Map();
@@ -616,9 +692,41 @@
     setTyping(false);
     hideConnNotice();
     syncSendButton();
-    connect();
-    loadHistory(); // right away, without waiting for the stream (a buffering proxy may hold it back)
+    var known = fresh ? null : storedConversations()[phone];
+    var ready = known ? Promise.resolve(known) : startConversation(phone);
+    ready.then(function (secret) {
+      if (gen !== state.conversationGen) return;
+      state.secret = secret;
+      syncSendButton();
+      connect();
+      loadHistory(); // right away, without waiting for the stream (a buffering proxy may hold it back)
+    }, function (err) {
+      if (gen !== state.conversationGen) return;
+      var busy = err && err.message === 'busy';
+      showConnNotice(busy ? 'Terlalu banyak percakapan baru, tunggu sebentar.' : 'Tidak bisa memulai percakapan.',
+        'coba lagi', function () { hideConnNotice(); openConversation(phone, fresh); });
+    });
   }
+
+  function startConversation(phone) {
+    return fetch('/api/chat/conversations', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ phone: phone })
+    }).then(function (res) {
+      if (res.status === 429) throw new Error('busy');
+      if (res.status !== 201) throw new Error('HTTP ' + res.status);
+      return res.json();
+    }).then(function (body) {
+      if (!body || typeof body.secret !== 'string') throw new Error('no secret');
+      storeConversation(phone, body.secret);
+      return body.secret;
+    });
+  }
+
+  el.newConversation.addEventListener('click', function () {
+    if (state.phone) openConversation(state.phone, true);
+  });
 
   function applyOtherPhone() {
     var p = normalizePhone(el.phoneInput.value);
@@ -674,7 +782,7 @@
     el.input.style.height = Math.min(el.input.scrollHeight, 132) + 'px';
   }
   function syncSendButton() {
-    el.send.disabled = !el.input.value.trim() || !state.phone;
+    el.send.disabled = !el.input.value.trim() || !state.secret;
   }
   el.input.addEventListener('input', function () { autoGrow(); syncSendButton(); });
   el.input.addEventListener('keydown', function (e) {

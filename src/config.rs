@@ -3,6 +3,7 @@
 //! restart per typo. Missing credentials are not problems: the parts that
 //! need them stay off and `missing_credentials` says which.
 
+use crate::webchat::TrustedProxies;
 use secrecy::SecretString;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
@@ -33,9 +34,25 @@ pub struct Settings {
     pub web_chat_enabled: bool,
     /// Messages into the web chat per minute, from all visitors together.
     pub web_chat_messages_per_minute: u32,
+    pub web_chat_limits: WebChatLimits,
+    /// Hosts (with their subdomains) whose links the web chat makes
+    /// clickable; links elsewhere are shown as plain text.
+    pub web_chat_link_domains: Vec<String>,
+    /// Proxies whose `X-Forwarded-For` is believed about who a client is.
+    pub trusted_proxies: TrustedProxies,
     pub retention: RetentionSettings,
     pub outbox: OutboxSettings,
     pub limits: LimitSettings,
+}
+
+/// What one visitor of the web chat may take, besides everyone's share.
+#[derive(Debug, Clone, Copy)]
+pub struct WebChatLimits {
+    pub conversation_messages_per_minute: u32,
+    pub address_messages_per_hour: u32,
+    pub address_conversations_per_hour: u32,
+    pub max_streams: usize,
+    pub streams_per_address: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -228,6 +245,9 @@ impl<F: Fn(&str) -> Option<String>> Reader<'_, F> {
             admin_token: self.secret(&["ADMIN_API_TOKEN"]),
             web_chat_enabled: self.flag("WEB_CHAT_ENABLED", true),
             web_chat_messages_per_minute: self.web_chat_rate(),
+            web_chat_limits: self.web_chat_limits(),
+            web_chat_link_domains: self.link_domains(),
+            trusted_proxies: self.trusted_proxies(),
             retention: self.retention(),
             outbox: self.outbox(),
             limits: self.limits(),
@@ -274,6 +294,41 @@ impl<F: Fn(&str) -> Option<String>> Reader<'_, F> {
             self.problems.push("WEB_CHAT_MESSAGES_PER_MINUTE must be at least 1".into());
         }
         per_minute
+    }
+
+    fn web_chat_limits(&mut self) -> WebChatLimits {
+        WebChatLimits {
+            conversation_messages_per_minute: self.at_least_one("WEB_CHAT_VISITOR_MESSAGES_PER_MINUTE", 10),
+            address_messages_per_hour: self.at_least_one("WEB_CHAT_ADDRESS_MESSAGES_PER_HOUR", 120),
+            address_conversations_per_hour: self.at_least_one("WEB_CHAT_CONVERSATIONS_PER_HOUR", 10),
+            max_streams: self.at_least_one("WEB_CHAT_MAX_STREAMS", 500),
+            streams_per_address: self.at_least_one("WEB_CHAT_STREAMS_PER_ADDRESS", 4),
+        }
+    }
+
+    fn link_domains(&mut self) -> Vec<String> {
+        let list = self.text("WEB_CHAT_LINK_DOMAINS").unwrap_or_default();
+        let domains: Vec<String> =
+            list.split(',').map(|d| d.trim().to_ascii_lowercase()).filter(|d| !d.is_empty()).collect();
+        let bad: Vec<&str> = domains
+            .iter()
+            .filter(|d| {
+                !d.split('.').all(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+            })
+            .map(String::as_str)
+            .collect();
+        if !bad.is_empty() {
+            self.problems
+                .push(format!("WEB_CHAT_LINK_DOMAINS must list host names like example.com, got {}", bad.join(", ")));
+        }
+        domains
+    }
+
+    fn trusted_proxies(&mut self) -> TrustedProxies {
+        TrustedProxies::parse(&self.text("TRUSTED_PROXIES").unwrap_or_default()).unwrap_or_else(|problem| {
+            self.problems.push(problem);
+            TrustedProxies::default()
+        })
     }
 
     fn retention(&mut self) -> RetentionSettings {
@@ -547,6 +602,29 @@ mod tests {
         ])
         .unwrap_err();
         assert_eq!(err.problems.len(), 5, "{err}");
+    }
+
+    #[test]
+    fn web_chat_visitor_settings_are_checked_with_the_rest() {
+        let settings =
+            read(&[("WEB_CHAT_LINK_DOMAINS", " Example.com, docs.klinik.id "), ("TRUSTED_PROXIES", "10.0.0.1")])
+                .unwrap();
+        assert_eq!(settings.web_chat_link_domains, ["example.com", "docs.klinik.id"]);
+        assert_eq!(settings.web_chat_limits.conversation_messages_per_minute, 10);
+        assert_eq!(settings.web_chat_limits.max_streams, 500);
+        let err = read(&[
+            ("WEB_CHAT_LINK_DOMAINS", "https://example.com"),
+            ("TRUSTED_PROXIES", "10.0.0.1, proxy"),
+            ("WEB_CHAT_MAX_STREAMS", "0"),
+            ("WEB_CHAT_CONVERSATIONS_PER_HOUR", "many"),
+        ])
+        .unwrap_err();
+        assert_eq!(err.problems.len(), 4, "{err}");
+        for key in
+            ["WEB_CHAT_LINK_DOMAINS", "TRUSTED_PROXIES", "WEB_CHAT_MAX_STREAMS", "WEB_CHAT_CONVERSATIONS_PER_HOUR"]
+        {
+            assert!(err.to_string().contains(key), "{key} in {err}");
+        }
     }
 
     #[test]

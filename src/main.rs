@@ -36,9 +36,10 @@ enum Command {
     /// Chat with the bot from this terminal, through the same pipeline as
     /// WhatsApp (starts a server here if none answers on PORT).
     Chat {
-        /// The customer's phone number you chat as.
-        #[arg(long, default_value = "6281234567890")]
-        phone: String,
+        /// A phone number to label the conversation with (it does not
+        /// identify it: each run is a new conversation).
+        #[arg(long)]
+        phone: Option<String>,
         /// A server to talk to (default: the one on PORT, or a new one).
         #[arg(long)]
         url: Option<String>,
@@ -70,7 +71,7 @@ async fn main() -> ExitCode {
         }
         Command::Chat { phone, url } => {
             wa_ai_bridge::telemetry::init_logs("error");
-            cli::chat::run(settings, url, &phone).await
+            cli::chat::run(settings, url, phone.as_deref()).await
         }
         Command::Search { question, top } => {
             wa_ai_bridge::telemetry::init_logs("error");

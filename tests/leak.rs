@@ -40,12 +40,25 @@ async fn debug_logs_never_show_full_numbers_or_secrets() {
     app.wait_for_texts(1).await;
     // Refused requests are logged too.
     app.post_raw(b"{}", Some("sha256=00")).await;
-    // The web chat carries its number in a query string and a JSON body.
-    let events = app.client.get(format!("{}/api/chat/events?phone=6285700001111", app.address)).send().await.unwrap();
+    // The web chat carries a number as a label and the conversation's secret in a header.
+    let started: serde_json::Value = app
+        .client
+        .post(format!("{}/api/chat/conversations", app.address))
+        .json(&serde_json::json!({ "phone": "6285700001111" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let chat_secret = started["secret"].as_str().unwrap().to_owned();
+    let events =
+        app.client.get(format!("{}/api/chat/events", app.address)).bearer_auth(&chat_secret).send().await.unwrap();
     let posted = app
         .client
         .post(format!("{}/api/chat/messages", app.address))
-        .json(&serde_json::json!({ "phone": "6285700001111", "text": "halo", "clientId": "leak-1" }))
+        .bearer_auth(&chat_secret)
+        .json(&serde_json::json!({ "text": "halo", "clientId": "leak-1" }))
         .send()
         .await
         .unwrap();
@@ -58,9 +71,18 @@ async fn debug_logs_never_show_full_numbers_or_secrets() {
     let log = String::from_utf8_lossy(&captured.0.lock().unwrap()).into_owned();
     assert!(log.contains("turn"), "the conversation was logged at all:\n{log}");
     assert!(log.contains("6281******789"), "the masked number is what the log shows");
-    for secret in
-        ["6281234567789", "6285700001111", APP_SECRET, ACCESS_TOKEN, OPENROUTER_KEY, VERIFY_TOKEN, ADMIN_TOKEN]
-    {
+    for secret in [
+        "6281234567789",
+        "6285700001111",
+        APP_SECRET,
+        ACCESS_TOKEN,
+        OPENROUTER_KEY,
+        VERIFY_TOKEN,
+        ADMIN_TOKEN,
+        &chat_secret,
+        // The conversation's key is shown masked, like a number.
+        &hex::encode(<sha2::Sha256 as sha2::Digest>::digest(chat_secret.as_bytes())),
+    ] {
         assert!(!log.contains(secret), "{secret} leaked into the log");
     }
 }

@@ -1,24 +1,28 @@
-//! The web chat's HTTP side: messages in, Server-Sent Events out, and the
-//! history a reopened window starts from. Off with WEB_CHAT_ENABLED=false.
+//! The web chat's HTTP side: conversations started, messages in,
+//! Server-Sent Events out, and the history a reopened window starts from.
+//! Everything but starting needs the conversation's secret, in a header.
+//! Off with WEB_CHAT_ENABLED=false.
 
 use super::AppState;
-use crate::domain::{ChannelKind, PhoneNumber, Source};
-use crate::store::TranscriptEntry;
-use crate::webchat::{inbound_message, WebChatError};
-use axum::extract::{Query, State};
-use axum::http::StatusCode;
+use crate::domain::{ChannelKind, ConversationKey, PhoneNumber, Source};
+use crate::store::{now_ms, TranscriptEntry};
+use crate::webchat::{inbound_message, shown_id, ConversationSecret, WebChatError};
+use axum::extract::{ConnectInfo, State};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::IntoResponse;
 use axum::Json;
 use futures::stream::{Stream, StreamExt};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::convert::Infallible;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 use tokio::sync::broadcast::error::RecvError;
 
 /// Messages a reopened window shows.
 const HISTORY: i64 = 200;
-/// Numbers offered in the number picker, so trying the bot needs no typing.
+/// Labels offered in the number picker, so trying the bot needs no typing.
 const SAMPLE_PHONES: [&str; 3] = ["6281234567890", "6285700001111", "6289912345678"];
 
 fn enabled(state: &AppState) -> Result<(), WebChatError> {
@@ -39,13 +43,54 @@ pub async fn config(State(state): State<AppState>) -> Result<Json<Value>, WebCha
         "whatsapp": wa.access_token.is_some() && wa.phone_number_id.is_some(),
         "samplePhones": SAMPLE_PHONES,
         "business": settings.llm.app_title,
+        "linkDomains": settings.web_chat_link_domains,
     })))
+}
+
+/// Who is asking, for the limits per address (see `TRUSTED_PROXIES`).
+fn client(state: &AppState, peer: SocketAddr, headers: &HeaderMap) -> IpAddr {
+    let forwarded = headers.get_all("x-forwarded-for").into_iter().filter_map(|value| value.to_str().ok());
+    state.settings.trusted_proxies.client(peer.ip(), forwarded)
+}
+
+/// The conversation the request's secret opens; a missing secret is 401,
+/// one that opens nothing 404, and neither says more.
+async fn conversation(state: &AppState, headers: &HeaderMap) -> Result<(ConversationKey, i64), WebChatError> {
+    let key = ConversationSecret::from_headers(headers)?.key();
+    let user_id = state.store.user_by_address(ChannelKind::Web, key.expose()).await?;
+    Ok((key, user_id.ok_or(WebChatError::UnknownConversation)?))
+}
+
+#[derive(Deserialize, Default)]
+pub struct NewConversation {
+    /// The number the visitor picked, if any: a label, never an identity.
+    phone: Option<String>,
+}
+
+/// `201` with the conversation's secret, which only this answer ever shows.
+pub async fn start(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Option<Json<NewConversation>>,
+) -> Result<(StatusCode, Json<Value>), WebChatError> {
+    enabled(&state)?;
+    let Json(new) = body.unwrap_or_default();
+    let label = new.phone.as_deref().map(PhoneNumber::parse).transpose()?;
+    state.webchat.admit_conversation(client(&state, peer, &headers))?;
+    let secret = ConversationSecret::generate();
+    let key = secret.key();
+    // Kept masked: the admin page tells conversations apart by it, and a
+    // visitor's real number needs no copy in the database.
+    let masked = label.as_ref().map(PhoneNumber::masked);
+    state.store.start_web_conversation(&key, masked.as_deref(), now_ms()).await?;
+    tracing::info!(conversation = %key, "web chat conversation started");
+    Ok((StatusCode::CREATED, Json(json!({ "secret": secret.expose(), "label": masked }))))
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct NewMessage {
-    phone: String,
     text: String,
     client_id: String,
 }
@@ -53,31 +98,33 @@ pub struct NewMessage {
 /// `202` once the message is stored; the answer comes later as an event.
 pub async fn send(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     Json(message): Json<NewMessage>,
 ) -> Result<(StatusCode, Json<Value>), WebChatError> {
     enabled(&state)?;
-    let inbound = inbound_message(&message.phone, &message.text, &message.client_id)?;
-    state.webchat.admit()?;
-    let id = inbound.id.as_str().to_owned();
+    let (key, _) = conversation(&state, &headers).await?;
+    let inbound = inbound_message(&key, &message.text, &message.client_id)?;
+    state.webchat.admit_message(&key, client(&state, peer, &headers))?;
+    let id = shown_id(&key, inbound.id.as_str());
     metrics::counter!("wa_inbound_messages_total", "kind" => "text", "channel" => "web").increment(1);
     let outcome = state.pipeline.accept(vec![inbound], Vec::new()).await?;
     Ok((StatusCode::ACCEPTED, Json(json!({ "id": id, "duplicate": outcome.duplicates > 0 }))))
 }
 
-#[derive(Deserialize)]
-pub struct Window {
-    phone: String,
-}
-
 pub async fn events(
     State(state): State<AppState>,
-    Query(window): Query<Window>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, WebChatError> {
     enabled(&state)?;
-    let phone = PhoneNumber::parse(&window.phone)?;
-    let subscription = state.webchat.subscribe(&phone);
+    let (key, _) = conversation(&state, &headers).await?;
+    let slot = state.webchat.open_stream(client(&state, peer, &headers))?;
+    let subscription = state.webchat.subscribe(&key);
     let stopping = state.stopping.clone();
-    let stream = futures::stream::unfold((subscription, stopping), |(mut subscription, stopping)| async move {
+    // The slot lives as long as the stream, and gives its place back with it.
+    let open = (subscription, stopping, slot);
+    let stream = futures::stream::unfold(open, |(mut subscription, stopping, slot)| async move {
         let event = tokio::select! {
             _ = stopping.cancelled() => return None,
             event = subscription.events.recv() => event,
@@ -85,7 +132,7 @@ pub async fn events(
         match event {
             Ok(event) => {
                 let sse = Event::default().event(event.name()).data(event.data().to_string());
-                Some((Ok(sse), (subscription, stopping)))
+                Some((Ok(sse), (subscription, stopping, slot)))
             }
             // A window that fell behind reconnects and reloads history.
             Err(RecvError::Lagged(_)) | Err(RecvError::Closed) => None,
@@ -98,14 +145,18 @@ pub async fn events(
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)).text("keep-alive")))
 }
 
-pub async fn history(State(state): State<AppState>, Query(window): Query<Window>) -> Result<Json<Value>, WebChatError> {
+pub async fn history(State(state): State<AppState>, headers: HeaderMap) -> Result<impl IntoResponse, WebChatError> {
     enabled(&state)?;
-    let phone = PhoneNumber::parse(&window.phone)?;
-    let Some(user_id) = state.store.user_by_address(ChannelKind::Web, phone.expose()).await? else {
-        return Ok(Json(json!({ "messages": [] })));
-    };
-    let entries = state.store.transcript(user_id, HISTORY).await?.map(|t| t.entries).unwrap_or_default();
-    Ok(Json(json!({ "messages": entries.iter().map(ChatLine::from).collect::<Vec<_>>() })))
+    let (key, user_id) = conversation(&state, &headers).await?;
+    let mut entries = state.store.transcript(user_id, HISTORY).await?.map(|t| t.entries).unwrap_or_default();
+    for entry in &mut entries {
+        if let TranscriptEntry::Customer { id, .. } = entry {
+            *id = shown_id(&key, id);
+        }
+    }
+    let lines = json!({ "messages": entries.iter().map(ChatLine::from).collect::<Vec<_>>() });
+    // A conversation's words are nobody else's: no shared cache keeps them.
+    Ok(([(header::CACHE_CONTROL, "private, no-store")], Json(lines)))
 }
 
 /// One line of a transcript as both the web chat and the admin page show it.

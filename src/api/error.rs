@@ -74,7 +74,9 @@ impl IntoResponse for WebChatError {
             WebChatError::Phone(_) | WebChatError::EmptyText | WebChatError::TooLong | WebChatError::ClientId => {
                 StatusCode::BAD_REQUEST
             }
-            WebChatError::Busy => StatusCode::TOO_MANY_REQUESTS,
+            WebChatError::NoSecret => StatusCode::UNAUTHORIZED,
+            WebChatError::UnknownConversation => StatusCode::NOT_FOUND,
+            WebChatError::Busy(_) => StatusCode::TOO_MANY_REQUESTS,
             WebChatError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         metrics::counter!("wa_webchat_refused_total", "status" => status.as_str().to_owned()).increment(1);
@@ -85,7 +87,11 @@ impl IntoResponse for WebChatError {
             }
             other => other.to_string(),
         };
-        (status, Json(json!({ "error": message }))).into_response()
+        let mut response = (status, Json(json!({ "error": message }))).into_response();
+        if let WebChatError::Busy(refusal) = &self {
+            response.headers_mut().insert(axum::http::header::RETRY_AFTER, refusal.retry_after.as_secs().into());
+        }
+        response
     }
 }
 

@@ -46,6 +46,7 @@ pub struct AppState {
 async fn render_metrics(State(state): State<AppState>) -> String {
     metrics::gauge!("wa_buffered_conversations").set(state.pipeline.debouncer().len() as f64);
     metrics::gauge!("wa_webchat_open_windows").set(state.webchat.open_windows() as f64);
+    metrics::gauge!("wa_webchat_open_streams").set(state.webchat.open_streams() as f64);
     match state.store.outbox_counts().await {
         Ok(counts) => {
             for waiting in [
@@ -88,6 +89,7 @@ pub fn router(state: AppState) -> Router {
         .route("/admin", get(pages::admin))
         .route("/assets/{name}", get(pages::asset))
         .route("/api/chat/config", get(chat::config))
+        .route("/api/chat/conversations", post(chat::start))
         .route("/api/chat/messages", post(chat::send))
         .route("/api/chat/events", get(chat::events))
         .route("/api/chat/history", get(chat::history))

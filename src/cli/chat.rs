@@ -1,7 +1,9 @@
 //! `wa-ai-bridge chat`: the web chat from a terminal, for servers without a
 //! browser. It talks to a running server over the same HTTP API as the web
 //! page, so every message goes through the same pipeline; with no server
-//! listening it starts one in this process first.
+//! listening it starts one in this process first, and stops it gracefully
+//! on the way out so an answer in flight is handed back, not left to its
+//! lease. Each run is a new conversation whose secret lives only in memory.
 
 use crate::config::Settings;
 use crate::domain::PhoneNumber;
@@ -29,6 +31,11 @@ enum ChatError {
 }
 
 #[derive(Deserialize)]
+struct Started {
+    secret: String,
+}
+
+#[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct ChatConfig {
     quiet_seconds: f64,
@@ -45,7 +52,7 @@ enum Shown {
 
 /// Exits the process when done: a read of stdin cannot be cancelled, and
 /// returning would wait for one more line.
-pub async fn run(settings: Settings, url: Option<String>, phone: &str) -> ! {
+pub async fn run(settings: Settings, url: Option<String>, phone: Option<&str>) -> ! {
     let code = match chat(settings, url, phone).await {
         Ok(()) => 0,
         Err(error) => {
@@ -57,31 +64,46 @@ pub async fn run(settings: Settings, url: Option<String>, phone: &str) -> ! {
     std::process::exit(code)
 }
 
-async fn chat(settings: Settings, url: Option<String>, phone: &str) -> Result<(), ChatError> {
-    let phone = PhoneNumber::parse(phone)?;
+async fn chat(settings: Settings, url: Option<String>, phone: Option<&str>) -> Result<(), ChatError> {
+    let label = phone.map(PhoneNumber::parse).transpose()?;
     let http = reqwest::Client::builder().connect_timeout(Duration::from_secs(3)).build()?;
-    let base = match url {
-        Some(url) => url.trim_end_matches('/').to_owned(),
+    let (base, local) = match url {
+        Some(url) => (url.trim_end_matches('/').to_owned(), None),
         None => local_server(&http, settings).await?,
     };
+    let talked = talk(&http, &base, label.as_ref()).await;
+    if let Some(local) = local {
+        local.stop().await;
+    }
+    talked
+}
+
+async fn talk(http: &reqwest::Client, base: &str, label: Option<&PhoneNumber>) -> Result<(), ChatError> {
     let config: ChatConfig = checked(http.get(format!("{base}/api/chat/config")).send().await?).await?.json().await?;
-    println!("Terhubung ke {base} sebagai {}.", phone.masked());
+    let start = json!({ "phone": label.map(PhoneNumber::expose) });
+    let request = http.post(format!("{base}/api/chat/conversations")).json(&start);
+    let started: Started = checked(request.send().await?).await?.json().await?;
+    let conversation = Conversation { http: http.clone(), base: base.to_owned(), secret: started.secret };
+    let who = label.map_or_else(|| "tamu".to_owned(), PhoneNumber::masked);
+    println!("Terhubung ke {base} sebagai {who}.");
     println!(
         "Ketik pesan lalu Enter; bot menjawab setelah Anda diam {} detik{}. Ctrl-D untuk keluar.\n",
         config.quiet_seconds,
         if config.llm { "" } else { " (mode tanpa AI: jawaban dari dokumen)" }
     );
     let (shown_tx, mut shown) = mpsc::unbounded_channel();
-    tokio::spawn(follow_events(http.clone(), format!("{base}/api/chat/events?phone={}", phone.expose()), shown_tx));
+    tokio::spawn(follow_events(conversation.get("events"), shown_tx));
 
     let mut lines = BufReader::new(tokio::io::stdin()).lines();
+    let mut interrupted = std::pin::pin!(tokio::signal::ctrl_c());
     let mut waiting_for_answer = false;
     let mut input_open = true;
     loop {
         tokio::select! {
+            _ = &mut interrupted => return Ok(()),
             line = lines.next_line(), if input_open => match line {
                 Ok(Some(line)) if !line.trim().is_empty() => {
-                    send(&http, &base, &phone, &line).await?;
+                    conversation.send(&line).await?;
                     waiting_for_answer = true;
                 }
                 Ok(Some(_)) => {}
@@ -113,24 +135,56 @@ async fn chat(settings: Settings, url: Option<String>, phone: &str) -> Result<()
     }
 }
 
+/// The conversation this run started, and the secret that opens it.
+struct Conversation {
+    http: reqwest::Client,
+    base: String,
+    secret: String,
+}
+
+impl Conversation {
+    fn get(&self, what: &str) -> reqwest::RequestBuilder {
+        self.http.get(format!("{}/api/chat/{what}", self.base)).bearer_auth(&self.secret)
+    }
+
+    async fn send(&self, text: &str) -> Result<(), ChatError> {
+        let body = json!({ "text": text, "clientId": uuid::Uuid::new_v4().to_string() });
+        let request = self.http.post(format!("{}/api/chat/messages", self.base)).bearer_auth(&self.secret);
+        checked(request.json(&body).send().await?).await?;
+        Ok(())
+    }
+}
+
+/// A server started by this command, stopped as SIGTERM would stop it.
+struct LocalServer {
+    stop: tokio::sync::oneshot::Sender<()>,
+    serving: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl LocalServer {
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        if let Ok(Err(error)) = self.serving.await {
+            eprintln!("error: the local server did not stop cleanly: {error}");
+        }
+    }
+}
+
 /// The server this machine runs on `PORT`, or one started here if none
 /// answers there.
-async fn local_server(http: &reqwest::Client, settings: Settings) -> Result<String, ChatError> {
+async fn local_server(http: &reqwest::Client, settings: Settings) -> Result<(String, Option<LocalServer>), ChatError> {
     let base = format!("http://127.0.0.1:{}", settings.port);
     if http.get(format!("{base}/health")).send().await.is_ok() {
-        return Ok(base);
+        return Ok((base, None));
     }
     eprintln!("No server on port {}; starting one here (logs: errors only).", settings.port);
     let app = Application::build(settings).await?;
     let base = format!("http://127.0.0.1:{}", app.port());
-    tokio::spawn(app.run_until(std::future::pending()));
-    Ok(base)
-}
-
-async fn send(http: &reqwest::Client, base: &str, phone: &PhoneNumber, text: &str) -> Result<(), ChatError> {
-    let body = json!({ "phone": phone.expose(), "text": text, "clientId": uuid::Uuid::new_v4().to_string() });
-    checked(http.post(format!("{base}/api/chat/messages")).json(&body).send().await?).await?;
-    Ok(())
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let serving = tokio::spawn(app.run_until(async {
+        let _ = stopped.await;
+    }));
+    Ok((base, Some(LocalServer { stop, serving })))
 }
 
 async fn checked(response: reqwest::Response) -> Result<reqwest::Response, ChatError> {
@@ -142,8 +196,8 @@ async fn checked(response: reqwest::Response) -> Result<reqwest::Response, ChatE
 }
 
 /// Reads the Server-Sent Events stream and forwards what to show.
-async fn follow_events(http: reqwest::Client, url: String, shown: mpsc::UnboundedSender<Shown>) {
-    let Ok(mut response) = http.get(&url).send().await else {
+async fn follow_events(request: reqwest::RequestBuilder, shown: mpsc::UnboundedSender<Shown>) {
+    let Ok(mut response) = request.send().await.and_then(reqwest::Response::error_for_status) else {
         let _ = shown.send(Shown::Lost);
         return;
     };

@@ -4,6 +4,7 @@
 
 mod bsuid;
 mod channel_kind;
+mod conversation_key;
 mod inbound;
 mod masking;
 mod person;
@@ -15,6 +16,7 @@ mod wa_message_id;
 
 pub use bsuid::Bsuid;
 pub use channel_kind::ChannelKind;
+pub use conversation_key::ConversationKey;
 pub use inbound::{InboundMessage, MessageContent};
 pub use masking::mask_middle;
 pub use person::PersonRef;
@@ -35,4 +37,6 @@ pub enum DomainError {
     Bsuid,
     #[error("a person needs a phone number or a business-scoped user id")]
     NoIdentity,
+    #[error("web chat conversation key must be 64 lowercase hex digits")]
+    ConversationKey,
 }

@@ -1,13 +1,14 @@
-use super::{Bsuid, ChannelKind, DomainError, PhoneNumber};
+use super::{Bsuid, ChannelKind, ConversationKey, DomainError, PhoneNumber};
 
 /// Who wrote a message, as far as the channel tells us: a phone number, a
-/// business-scoped user id (WhatsApp only), or both. At least one is always
-/// present.
+/// business-scoped user id (WhatsApp only), or both; in the web chat, the
+/// conversation. At least one is always present.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PersonRef {
     channel: ChannelKind,
     phone: Option<PhoneNumber>,
     bsuid: Option<Bsuid>,
+    conversation: Option<ConversationKey>,
     pub parent_bsuid: Option<Bsuid>,
     pub profile_name: Option<String>,
 }
@@ -17,12 +18,27 @@ impl PersonRef {
         if phone.is_none() && bsuid.is_none() {
             return Err(DomainError::NoIdentity);
         }
-        Ok(Self { channel: ChannelKind::WhatsApp, phone, bsuid, parent_bsuid: None, profile_name: None })
+        Ok(Self {
+            channel: ChannelKind::WhatsApp,
+            phone,
+            bsuid,
+            conversation: None,
+            parent_bsuid: None,
+            profile_name: None,
+        })
     }
 
-    /// A customer in the web chat, known by the number they typed.
-    pub fn web(phone: PhoneNumber) -> Self {
-        Self { channel: ChannelKind::Web, phone: Some(phone), bsuid: None, parent_bsuid: None, profile_name: None }
+    /// A visitor of the web chat, known only by their conversation (any
+    /// number they typed is a label, not an identity).
+    pub fn web(conversation: ConversationKey) -> Self {
+        Self {
+            channel: ChannelKind::Web,
+            phone: None,
+            bsuid: None,
+            conversation: Some(conversation),
+            parent_bsuid: None,
+            profile_name: None,
+        }
     }
 
     pub fn channel(&self) -> ChannelKind {
@@ -37,12 +53,17 @@ impl PersonRef {
         self.bsuid.as_ref()
     }
 
+    pub fn conversation(&self) -> Option<&ConversationKey> {
+        self.conversation.as_ref()
+    }
+
     /// A masked label for logs and public views.
     pub fn masked(&self) -> String {
         self.phone
             .as_ref()
             .map(PhoneNumber::masked)
             .or_else(|| self.bsuid.as_ref().map(Bsuid::masked))
+            .or_else(|| self.conversation.as_ref().map(ConversationKey::masked))
             .unwrap_or_default()
     }
 }

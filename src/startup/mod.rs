@@ -55,7 +55,7 @@ impl Application {
             tracing::warn!("{note}");
         }
         let knowledge = KnowledgeBase::open(&settings.knowledge)?;
-        let webchat = WebChat::for_store(settings.web_chat_messages_per_minute, &store, &settings.database_url).await;
+        let webchat = WebChat::for_store(&settings, &store).await;
         let incidents = Incidents::default();
         let channels =
             Channels { whatsapp: Arc::new(CloudApi::new(&settings.whatsapp)?), web: Arc::new(webchat.clone()) };
@@ -139,7 +139,9 @@ impl Application {
             shutdown.await;
             stopping.cancel();
         };
-        axum::serve(self.listener, router(self.state)).with_graceful_shutdown(shutdown).await?;
+        // The peer's address is what the web chat's per-visitor limits count.
+        let app = router(self.state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+        axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await?;
         // Replies queued while answers finish still go out, then the sender
         // stops; what it did not take stays queued for the next process.
         pipeline.shutdown().await;

@@ -1,5 +1,5 @@
 use super::StoreError;
-use crate::domain::{Bsuid, ChannelKind, PersonRef, PhoneNumber};
+use crate::domain::{Bsuid, ChannelKind, ConversationKey, PersonRef, PhoneNumber};
 use sqlx::{Any, Row, Transaction};
 use std::collections::HashMap;
 
@@ -84,23 +84,25 @@ fn identity_keys(person: &PersonRef) -> impl Iterator<Item = String> + '_ {
     let channel = person.channel().as_str();
     let phone = person.phone().map(move |p| format!("{channel}:p:{}", p.expose()));
     let bsuid = person.bsuid().map(move |b| format!("{channel}:b:{}", b.expose()));
-    phone.into_iter().chain(bsuid)
+    let conversation = person.conversation().map(move |c| format!("{channel}:c:{}", c.expose()));
+    phone.into_iter().chain(bsuid).chain(conversation)
 }
 
 /// Where a reply goes. On WhatsApp: the phone number when we know it,
 /// otherwise the business-scoped user id (people who hide their number
-/// behind a username). In the web chat: the number the visitor typed.
+/// behind a username). In the web chat: the visitor's conversation.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Recipient {
     Phone(PhoneNumber),
     Bsuid(Bsuid),
-    Web(PhoneNumber),
+    Web(ConversationKey),
 }
 
 impl Recipient {
     pub fn masked(&self) -> String {
         match self {
-            Recipient::Phone(phone) | Recipient::Web(phone) => phone.masked(),
+            Recipient::Phone(phone) => phone.masked(),
+            Recipient::Web(conversation) => conversation.masked(),
             Recipient::Bsuid(bsuid) => bsuid.masked(),
         }
     }
@@ -122,9 +124,33 @@ impl Recipient {
             Some(ChannelKind::WhatsApp) => parse_phone(phone)
                 .map(Recipient::Phone)
                 .or_else(|| bsuid.and_then(|b| Bsuid::parse(&b).ok()).map(Recipient::Bsuid)),
-            Some(ChannelKind::Web) => parse_phone(address).map(Recipient::Web),
+            Some(ChannelKind::Web) => address.and_then(|a| ConversationKey::parse(&a).ok()).map(Recipient::Web),
             None => None,
         })
+    }
+}
+
+impl super::Store {
+    /// Creates the person behind a new web chat conversation, before any
+    /// message: a message is only accepted for a conversation that exists,
+    /// so a visitor cannot make up keys to dodge the limit on new ones.
+    /// `label` is what the visitor calls themselves, for the admin page.
+    pub async fn start_web_conversation(
+        &self,
+        conversation: &ConversationKey,
+        label: Option<&str>,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO users (channel, username, address, profile_name, created_at) VALUES ('web', $1, $2, $3, $4)",
+        )
+        .bind(format!("web_{}", conversation.expose()))
+        .bind(conversation.expose())
+        .bind(label)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
 }
 
@@ -176,7 +202,7 @@ async fn upsert_uncached(tx: &mut Transaction<'_, Any>, person: &PersonRef, now:
 /// channel; phone and BSUID columns stay WhatsApp's.
 async fn upsert_by_address(tx: &mut Transaction<'_, Any>, person: &PersonRef, now: i64) -> Result<i64, StoreError> {
     let channel = person.channel().as_str();
-    let address = person.phone().map(|p| p.expose().to_owned()).unwrap_or_default();
+    let address = person.conversation().map(|c| c.expose().to_owned()).unwrap_or_default();
     let inserted = sqlx::query(
         "INSERT INTO users (channel, username, address, created_at) VALUES ($1, $2, $3, $4) \
          ON CONFLICT DO NOTHING RETURNING id",

@@ -49,8 +49,8 @@ pub struct Transcript {
 }
 
 impl Store {
-    /// The user a channel knows by `address` (the web chat: the number the
-    /// visitor typed), if they ever wrote.
+    /// The user a channel knows by `address` (the web chat: the
+    /// conversation key), if there is one.
     pub async fn user_by_address(&self, channel: ChannelKind, address: &str) -> Result<Option<i64>, StoreError> {
         Ok(sqlx::query_scalar("SELECT id FROM users WHERE channel = $1 AND address = $2")
             .bind(channel.as_str())

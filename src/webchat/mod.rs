@@ -1,17 +1,26 @@
 //! The web chat: a channel beside WhatsApp for trying the bot in a browser
 //! (or a terminal, see `wa-ai-bridge chat`). Messages come in over HTTP and
 //! go through exactly the same pipeline as WhatsApp's; replies go out as
-//! Server-Sent Events to whoever has that number's chat open.
+//! Server-Sent Events to the windows of that conversation. A conversation
+//! belongs to the browser that started it (see [`secret`]).
 
 mod admission;
+mod client;
 mod relay;
+mod secret;
+
+pub use admission::{Refusal, StreamSlot};
+pub use client::TrustedProxies;
+pub use secret::ConversationSecret;
 
 use crate::channel::{Channel, SendError};
-use crate::domain::{DomainError, InboundMessage, MessageContent, PersonRef, PhoneNumber, Source, WaMessageId};
+use crate::config::Settings;
+use crate::domain::{ConversationKey, DomainError, InboundMessage, MessageContent, PersonRef, Source, WaMessageId};
 use crate::store::{now_ms, Backend, Recipient, Store};
 use async_trait::async_trait;
 use dashmap::DashMap;
 use serde::{Deserialize, Serialize};
+use std::net::IpAddr;
 use std::sync::Arc;
 use tokio::sync::broadcast;
 
@@ -26,14 +35,20 @@ pub enum WebChatError {
     Disabled,
     #[error("invalid phone number: {0}")]
     Phone(#[from] DomainError),
+    #[error(
+        "this needs the conversation's secret as `Authorization: Bearer …` (POST /api/chat/conversations starts one)"
+    )]
+    NoSecret,
+    #[error("no such conversation; start a new one")]
+    UnknownConversation,
     #[error("the message is empty")]
     EmptyText,
     #[error("the message is longer than {MAX_TEXT_CHARS} characters")]
     TooLong,
     #[error("clientId must be 1 to 64 letters, digits or dashes")]
     ClientId,
-    #[error("the web chat is busy (WEB_CHAT_MESSAGES_PER_MINUTE reached); please try again in a minute")]
-    Busy,
+    #[error(transparent)]
+    Busy(#[from] Refusal),
     #[error("could not store the message: {0}")]
     Store(#[from] crate::store::StoreError),
 }
@@ -78,8 +93,11 @@ impl ChatEvent {
 }
 
 /// A message typed into the web chat, checked before it is stored.
-pub fn inbound_message(phone: &str, text: &str, client_id: &str) -> Result<InboundMessage, WebChatError> {
-    let phone = PhoneNumber::parse(phone)?;
+pub fn inbound_message(
+    conversation: &ConversationKey,
+    text: &str,
+    client_id: &str,
+) -> Result<InboundMessage, WebChatError> {
     let text = crate::domain::clean_text(text);
     let text = text.trim();
     if text.is_empty() {
@@ -95,26 +113,42 @@ pub fn inbound_message(phone: &str, text: &str, client_id: &str) -> Result<Inbou
     }
     Ok(InboundMessage {
         // The browser picks the id, so a retried send is a duplicate, not a
-        // second message.
-        id: WaMessageId::parse(&format!("web.{client_id}")).map_err(|_| WebChatError::ClientId)?,
-        from: PersonRef::web(phone),
+        // second message; within its conversation only, so another
+        // browser's choice never swallows it.
+        id: WaMessageId::parse(&format!("{}{client_id}", stored_prefix(conversation)))
+            .map_err(|_| WebChatError::ClientId)?,
+        from: PersonRef::web(conversation.clone()),
         sent_at: now_ms() / 1000,
         content: MessageContent::Text(text.to_owned()),
     })
 }
 
+/// What the stored ids of a conversation's messages start with: a part of
+/// its key, long enough that two conversations never share it.
+fn stored_prefix(conversation: &ConversationKey) -> String {
+    format!("web.{}.", &conversation.expose()[..32])
+}
+
+/// The id the browser knows a stored message by: `web.<clientId>`.
+pub fn shown_id(conversation: &ConversationKey, stored: &str) -> String {
+    stored
+        .strip_prefix(&stored_prefix(conversation))
+        .map_or_else(|| stored.to_owned(), |client_id| format!("web.{client_id}"))
+}
+
 type Windows = Arc<DashMap<String, broadcast::Sender<ChatEvent>>>;
 
-/// The web channel: one broadcast per number with a chat window open.
+/// The web channel: one broadcast per conversation with a window open.
 #[derive(Clone)]
 pub struct WebChat {
     listeners: Windows,
     admission: Arc<admission::Admission>,
+    streams: admission::Streams,
     relay: relay::Relay,
 }
 
-/// An open chat window's feed; the number's broadcast goes when its last
-/// window closes, so numbers nobody watches cost nothing.
+/// An open chat window's feed; the conversation's broadcast goes when its
+/// last window closes, so conversations nobody watches cost nothing.
 pub struct Subscription {
     pub events: broadcast::Receiver<ChatEvent>,
     listeners: Windows,
@@ -130,54 +164,66 @@ impl Drop for Subscription {
 
 impl WebChat {
     /// The web chat of a single process: events go straight to its windows.
-    pub fn new(messages_per_minute: u32) -> Self {
+    pub fn new(settings: &Settings) -> Self {
+        let limits = &settings.web_chat_limits;
         Self {
             listeners: Arc::default(),
-            admission: Arc::new(admission::Admission::new(messages_per_minute)),
+            admission: Arc::new(admission::Admission::new(settings.web_chat_messages_per_minute, limits)),
+            streams: admission::Streams::new(limits),
             relay: relay::Relay::Local,
         }
     }
 
     /// On PostgreSQL, where replicas share the work, events reach every
     /// replica's windows through the database.
-    pub async fn for_store(messages_per_minute: u32, store: &Store, database_url: &str) -> Self {
-        let mut chat = Self::new(messages_per_minute);
+    pub async fn for_store(settings: &Settings, store: &Store) -> Self {
+        let mut chat = Self::new(settings);
         if store.backend() == Backend::Postgres {
             let windows = Arc::clone(&chat.listeners);
-            relay::listen(database_url, move |to, event| deliver(&windows, to, event)).await;
+            relay::listen(&settings.database_url, move |to, event| deliver(&windows, to, event)).await;
             chat.relay = relay::Relay::Postgres(store.pool().clone());
         }
         chat
     }
 
     /// Whether one more message may come in now (see [`admission`]).
-    pub fn admit(&self) -> Result<(), WebChatError> {
-        if self.admission.admit() {
-            Ok(())
-        } else {
-            Err(WebChatError::Busy)
-        }
+    pub fn admit_message(&self, conversation: &ConversationKey, from: IpAddr) -> Result<(), WebChatError> {
+        Ok(self.admission.admit_message(conversation, from)?)
     }
 
-    pub fn subscribe(&self, phone: &PhoneNumber) -> Subscription {
-        let key = phone.expose().to_owned();
+    pub fn admit_conversation(&self, from: IpAddr) -> Result<(), WebChatError> {
+        Ok(self.admission.admit_conversation(from)?)
+    }
+
+    /// A place for one more event stream from `from`, held until dropped.
+    pub fn open_stream(&self, from: IpAddr) -> Result<StreamSlot, WebChatError> {
+        Ok(self.streams.open(from)?)
+    }
+
+    /// Event streams open in this process.
+    pub fn open_streams(&self) -> usize {
+        self.streams.count()
+    }
+
+    pub fn subscribe(&self, conversation: &ConversationKey) -> Subscription {
+        let key = conversation.expose().to_owned();
         let events =
             self.listeners.entry(key.clone()).or_insert_with(|| broadcast::channel(EVENT_BUFFER).0).subscribe();
         Subscription { events, listeners: Arc::clone(&self.listeners), key }
     }
 
-    /// Numbers with a chat window open, in this process.
+    /// Conversations with a window open, in this process.
     pub fn open_windows(&self) -> usize {
         self.listeners.len()
     }
 
     async fn publish(&self, to: &Recipient, event: ChatEvent) {
-        let Recipient::Web(phone) = to else { return };
+        let Recipient::Web(conversation) = to else { return };
         match &self.relay {
-            relay::Relay::Local => deliver(&self.listeners, phone.expose(), event),
+            relay::Relay::Local => deliver(&self.listeners, conversation.expose(), event),
             relay::Relay::Postgres(pool) => {
-                if let Err(error) = relay::notify(pool, phone.expose(), event).await {
-                    tracing::warn!(to = %phone.masked(), %error, "web chat event not relayed; it shows on reload");
+                if let Err(error) = relay::notify(pool, conversation.expose(), event).await {
+                    tracing::warn!(to = %conversation.masked(), %error, "web chat event not relayed; it shows on reload");
                 }
             }
         }
@@ -220,29 +266,30 @@ impl Channel for WebChat {
 mod tests {
     use super::*;
 
-    fn phone() -> PhoneNumber {
-        PhoneNumber::parse("6281234567890").unwrap()
+    fn conversation(n: u8) -> ConversationKey {
+        ConversationKey::from_digest([n; 32])
     }
 
     #[test]
     fn checks_what_the_browser_sends() {
-        let message = inbound_message("+62 812-3456-7890", "  halo kak ", "3f2a-11").unwrap_err();
-        assert!(matches!(message, WebChatError::Phone(_)), "spaces and dashes are not digits");
-        let message = inbound_message("+6281234567890", "  halo kak ", "3f2a-11").unwrap();
-        assert_eq!(message.id.as_str(), "web.3f2a-11");
+        let message = inbound_message(&conversation(1), "  halo kak ", "3f2a-11").unwrap();
+        assert_eq!(shown_id(&conversation(1), message.id.as_str()), "web.3f2a-11");
+        let elsewhere = inbound_message(&conversation(2), "  halo kak ", "3f2a-11").unwrap();
+        assert_ne!(message.id, elsewhere.id, "a clientId counts within its conversation");
         assert_eq!(message.content, MessageContent::Text("halo kak".into()));
-        assert!(matches!(inbound_message("6281234567890", " ", "a"), Err(WebChatError::EmptyText)));
+        assert_eq!(message.from.conversation(), Some(&conversation(1)));
+        assert!(matches!(inbound_message(&conversation(1), " ", "a"), Err(WebChatError::EmptyText)));
         let long = "a".repeat(MAX_TEXT_CHARS + 1);
-        assert!(matches!(inbound_message("6281234567890", &long, "a"), Err(WebChatError::TooLong)));
-        assert!(matches!(inbound_message("6281234567890", "halo", "a b"), Err(WebChatError::ClientId)));
-        assert!(matches!(inbound_message("6281234567890", "halo", ""), Err(WebChatError::ClientId)));
+        assert!(matches!(inbound_message(&conversation(1), &long, "a"), Err(WebChatError::TooLong)));
+        assert!(matches!(inbound_message(&conversation(1), "halo", "a b"), Err(WebChatError::ClientId)));
+        assert!(matches!(inbound_message(&conversation(1), "halo", ""), Err(WebChatError::ClientId)));
     }
 
     #[tokio::test]
     async fn replies_reach_open_windows_and_closed_ones_are_forgotten() {
-        let chat = WebChat::new(60);
-        let to = Recipient::Web(phone());
-        let mut window = chat.subscribe(&phone());
+        let chat = WebChat::new(&Settings::from_lookup(|_| None).unwrap());
+        let to = Recipient::Web(conversation(1));
+        let mut window = chat.subscribe(&conversation(1));
         chat.mark_read(&to, "web.1", true).await.unwrap();
         let id = chat.send_text(&to, Some("turn-1"), "Halo kak!").await.unwrap();
         chat.reply_complete(&to, "turn-1", &[]).await;
@@ -257,9 +304,7 @@ mod tests {
         assert_eq!(chat.open_windows(), 1);
         drop(window);
         assert_eq!(chat.open_windows(), 0);
-        assert!(
-            chat.send_text(&Recipient::Phone(phone()), Some("t"), "x").await.is_err(),
-            "WhatsApp numbers are not ours"
-        );
+        let whatsapp = Recipient::Phone(crate::domain::PhoneNumber::parse("6281234567890").unwrap());
+        assert!(chat.send_text(&whatsapp, Some("t"), "x").await.is_err(), "WhatsApp numbers are not ours");
     }
 }

@@ -3,7 +3,7 @@
 
 use crate::helpers::*;
 use crate::on_both_backends;
-use crate::webchat::{post_message, Window, GUIDE};
+use crate::webchat::{post_message, start_conversation, Window, GUIDE};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, ResponseTemplate};
 
@@ -15,15 +15,18 @@ async fn conversations_and_transcripts_show_masked_numbers_and_every_message(bac
     llm_answers(&app.llm, "Rp 75.000 kak.").await;
     app.say("6281298765432", "wamid.admin.1", "brp biaya dokter umum?").await;
     app.wait_for_texts(1).await;
-    let mut window = Window::open(&app, "6285700001111").await;
-    post_message(&app, "6285700001111", "jam buka?", "adm-1").await;
+    let chat = start_conversation(&app, Some("6285700001111")).await;
+    let mut window = Window::open(&app, &chat).await;
+    post_message(&app, &chat, "jam buka?", "adm-1").await;
     window.answer().await;
 
     let listed = app.admin_json("/api/admin/conversations").await;
     let conversations = listed["conversations"].as_array().unwrap();
     assert_eq!(conversations.len(), 2);
-    assert_eq!(conversations[0]["person"], "6285******111", "most recent first");
+    assert!(conversations[0]["person"].as_str().unwrap().starts_with("web:"), "most recent first");
+    assert_eq!(conversations[0]["name"], "6285******111", "the visitor's label, masked");
     assert_eq!(conversations[0]["channel"], "web");
+    assert!(!listed.to_string().contains(&chat), "never the secret");
     assert_eq!(conversations[1]["person"], "6281******432");
     assert_eq!(conversations[1]["channel"], "whatsapp");
     assert_eq!(conversations[1]["name"], "Budi");

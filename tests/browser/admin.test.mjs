@@ -16,14 +16,21 @@ before(async () => {
   server = await startServer({ name: 'admin-server' });
   browser = await launchBrowser();
   // a conversation to look at: one message through the web chat API, answered after the quiet period
-  const res = await fetch(server.baseUrl + '/api/chat/messages', {
+  const started = await fetch(server.baseUrl + '/api/chat/conversations', {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ phone: PHONE, text: QUESTION, clientId: randomUUID() }),
+    body: JSON.stringify({ phone: PHONE }),
+  });
+  assert.equal(started.status, 201, 'POST /api/chat/conversations answers 201');
+  const auth = { authorization: 'Bearer ' + (await started.json()).secret };
+  const res = await fetch(server.baseUrl + '/api/chat/messages', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...auth },
+    body: JSON.stringify({ text: QUESTION, clientId: randomUUID() }),
   });
   assert.equal(res.status, 202, 'POST /api/chat/messages answers 202');
   await until(async () => {
-    const h = await (await fetch(`${server.baseUrl}/api/chat/history?phone=${PHONE}`)).json();
+    const h = await (await fetch(`${server.baseUrl}/api/chat/history`, { headers: auth })).json();
     return h.messages.some((m) => m.from === 'bot');
   }, { timeoutMs: 30_000, what: 'the bot answer in /api/chat/history' });
 });

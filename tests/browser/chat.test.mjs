@@ -15,7 +15,11 @@ let server;
 let browser;
 
 before(async () => {
-  server = await startServer({ name: 'chat-server' });
+  server = await startServer({
+    name: 'chat-server',
+    // every page load of every test starts conversations from 127.0.0.1, more than a visitor's default 10 an hour
+    env: { WEB_CHAT_LINK_DOMAINS: 'klinik.example', WEB_CHAT_CONVERSATIONS_PER_HOUR: '50' },
+  });
   browser = await launchBrowser();
 });
 
@@ -179,4 +183,57 @@ test('a failed send is retried once with the same clientId; "coba lagi" resends 
   assert.equal(await page.getByTestId('bubble-customer').count(), 2, 'no duplicate bubbles');
   assert.deepEqual(problems.filter((p) => !p.includes('connectionreset')), []);
   await context.close();
+});
+
+test('a conversation is private to its browser; links are clickable only to allowed domains', { timeout: 120_000 }, async () => {
+  const first = await newPage(browser, server.baseUrl, { width: 900, height: 760 });
+  const urls = [];
+  first.page.on('request', (r) => urls.push(r.url()));
+  await first.page.goto(server.baseUrl + '/');
+  await until(async () => (await first.page.locator('#bot-status').textContent()) === 'online', { what: 'connected' });
+  const phone = await first.page.getByTestId('phone-select').inputValue();
+  const secret = await first.page.evaluate((p) => JSON.parse(localStorage.getItem('waChat.conversations') || '{}')[p], phone);
+  assert.match(secret || '', /^[0-9a-f]{64}$/, 'the conversation secret is kept in localStorage');
+
+  const PRIVATE = 'nama saya Sari, alamat Jl. Melati 7. lihat https://www.klinik.example/jadwal dan https://klinik.example.evil.test/login';
+  await first.page.getByTestId('message-input').fill(PRIVATE);
+  await first.page.getByTestId('message-input').press('Enter');
+  await until(async () => (await bubbles(first.page, 'bot').count()) === 1, { timeoutMs: 30_000, what: 'the answer' });
+  const answer = bubbles(first.page, 'bot').first();
+  const links = await answer.locator('a').evaluateAll((as) => as.map((a) => a.href));
+  assert.deepEqual(links, ['https://www.klinik.example/jadwal'], 'only the allowed domain (a subdomain of it) is a link');
+  assert.ok((await answer.innerText()).includes('https://klinik.example.evil.test/login'), 'the other URL is plain text');
+  await screenshot(first.page, 'chat-links');
+  assert.ok(urls.every((u) => !u.includes(secret)), 'the secret never appears in a URL');
+
+  // another browser (its own storage) with the same number sees nothing of it, and gets its own conversation
+  const second = await newPage(browser, server.baseUrl, { width: 900, height: 760 });
+  await second.page.goto(server.baseUrl + '/');
+  await until(async () => (await second.page.locator('#bot-status').textContent()) === 'online', { what: 'second browser connected' });
+  assert.equal(await second.page.getByTestId('phone-select').inputValue(), phone, 'the same number');
+  await sleep(1500);
+  assert.equal(await second.page.getByTestId('message-list').locator('li').count(), 0, 'no history of the first browser');
+  assert.ok(!(await second.page.locator('body').innerText()).includes('Melati'));
+  await second.page.getByTestId('message-input').fill('halo dari browser kedua');
+  await second.page.getByTestId('message-input').press('Enter');
+  await until(async () => (await bubbles(second.page, 'bot').count()) === 1, { timeoutMs: 30_000, what: 'the second answer' });
+  assert.equal(await bubbles(first.page, 'bot').count(), 1, 'the first browser got no event of the second');
+  assert.ok(!(await bubbles(second.page, 'bot').first().innerText()).includes('Melati'));
+
+  // "Percakapan baru" starts an empty conversation; the old one is gone from this browser
+  await first.page.getByTestId('new-conversation').click();
+  await until(async () => (await first.page.getByTestId('message-list').locator('li').count()) === 0, { what: 'an empty conversation' });
+  await until(async () => (await first.page.locator('#bot-status').textContent()) === 'online', { what: 'reconnected' });
+  const fresh = await first.page.evaluate((p) => JSON.parse(localStorage.getItem('waChat.conversations') || '{}')[p], phone);
+  assert.match(fresh || '', /^[0-9a-f]{64}$/);
+  assert.notEqual(fresh, secret, 'a new secret');
+  await first.page.reload();
+  await until(async () => (await first.page.locator('#bot-status').textContent()) === 'online', { what: 'connected after reload' });
+  await sleep(1000);
+  assert.equal(await bubbles(first.page, 'customer').count(), 0, 'the new conversation is the one kept');
+
+  assert.deepEqual(first.problems, []);
+  assert.deepEqual(second.problems, []);
+  await first.context.close();
+  await second.context.close();
 });
