@@ -1,5 +1,6 @@
-//! The real binary, killed with SIGKILL in the middle of a quiet window,
-//! answers the stored messages exactly once after it is started again.
+//! The real binary, killed with SIGKILL in the middle of a quiet window or
+//! while the LLM is thinking, answers the stored messages exactly once after
+//! it is started again.
 
 use serde_json::{json, Value};
 use std::process::{Child, Command, Stdio};
@@ -55,21 +56,51 @@ async fn texts_sent(graph: &MockServer) -> usize {
         .count()
 }
 
+async fn say(client: &reqwest::Client, port: u16, id: &str, text: &str) {
+    let body = json!({ "object": "whatsapp_business_account", "entry": [{ "id": "1", "changes": [{ "field": "messages",
+        "value": { "messaging_product": "whatsapp", "contacts": [{ "wa_id": "6281234567789", "profile": { "name": "Budi" } }],
+        "messages": [{ "from": "6281234567789", "id": id, "timestamp": "1700000000", "type": "text", "text": { "body": text } }] } }] }] })
+    .to_string();
+    let response = client
+        .post(format!("http://127.0.0.1:{port}/webhook/whatsapp"))
+        .header("x-hub-signature-256", sign(SECRET.as_bytes(), body.as_bytes()))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+}
+
+async fn wait_for_text(graph: &MockServer, within: Duration) {
+    let deadline = std::time::Instant::now() + within;
+    while texts_sent(graph).await == 0 {
+        assert!(std::time::Instant::now() < deadline, "no reply within {within:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn graph_accepting() -> Mock {
+    Mock::given(method("POST"))
+        .and(path("/v23.0/1122334455667/messages"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({ "messages": [{ "id": "wamid.out.1" }] })))
+}
+
+fn llm_answering(delay: Duration) -> Mock {
+    Mock::given(method("POST")).and(path("/api/v1/chat/completions")).respond_with(
+        ResponseTemplate::new(200)
+            .set_body_json(
+                json!({ "model": "m", "choices": [{ "message": { "role": "assistant", "content": "Halo kak!" } }] }),
+            )
+            .set_delay(delay),
+    )
+}
+
 #[tokio::test]
 async fn sigkill_in_the_quiet_window_still_gets_exactly_one_reply() {
     let graph = MockServer::start().await;
     let llm = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/v23.0/1122334455667/messages"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({ "messages": [{ "id": "wamid.out.1" }] })))
-        .mount(&graph)
-        .await;
-    Mock::given(method("POST"))
-        .and(path("/api/v1/chat/completions"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-            "model": "m", "choices": [{ "message": { "role": "assistant", "content": "Halo kak!" } }] })))
-        .mount(&llm)
-        .await;
+    graph_accepting().mount(&graph).await;
+    llm_answering(Duration::ZERO).mount(&llm).await;
     let data_dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let client = reqwest::Client::new();
@@ -77,18 +108,7 @@ async fn sigkill_in_the_quiet_window_still_gets_exactly_one_reply() {
     wait_healthy(&client, port).await;
 
     for (id, text) in [("wamid.k9.1", "halo"), ("wamid.k9.2", "jam buka kapan?")] {
-        let body = json!({ "object": "whatsapp_business_account", "entry": [{ "id": "1", "changes": [{ "field": "messages",
-            "value": { "messaging_product": "whatsapp", "contacts": [{ "wa_id": "6281234567789", "profile": { "name": "Budi" } }],
-            "messages": [{ "from": "6281234567789", "id": id, "timestamp": "1700000000", "type": "text", "text": { "body": text } }] } }] }] })
-        .to_string();
-        let response = client
-            .post(format!("http://127.0.0.1:{port}/webhook/whatsapp"))
-            .header("x-hub-signature-256", sign(SECRET.as_bytes(), body.as_bytes()))
-            .body(body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 200);
+        say(&client, port, id, text).await;
     }
     server.kill().expect("SIGKILL");
     server.wait().unwrap();
@@ -96,12 +116,7 @@ async fn sigkill_in_the_quiet_window_still_gets_exactly_one_reply() {
 
     let mut restarted = start(port, data_dir.path(), &graph.uri(), &llm.uri());
     wait_healthy(&client, port).await;
-    for _ in 0..200 {
-        if texts_sent(&graph).await > 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_for_text(&graph, Duration::from_secs(10)).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     restarted.kill().ok();
     restarted.wait().ok();
@@ -110,4 +125,39 @@ async fn sigkill_in_the_quiet_window_still_gets_exactly_one_reply() {
     assert_eq!(llm_calls.len(), 1);
     let request: Value = serde_json::from_slice(&llm_calls[0].body).unwrap();
     assert_eq!(request["messages"].as_array().unwrap().last().unwrap()["content"], "halo\njam buka kapan?");
+}
+
+/// With the default 30-second lease: a process killed while the model is
+/// thinking leaves its turn leased; the next process takes it over once the
+/// lease ends (its recovery scan runs every 10 s) and answers once.
+#[tokio::test]
+async fn sigkill_while_the_llm_thinks_is_answered_once_within_a_lease_and_a_third() {
+    let graph = MockServer::start().await;
+    let llm = MockServer::start().await;
+    graph_accepting().mount(&graph).await;
+    llm_answering(Duration::from_secs(3)).mount(&llm).await;
+    let data_dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let client = reqwest::Client::new();
+    let mut server = start(port, data_dir.path(), &graph.uri(), &llm.uri());
+    wait_healthy(&client, port).await;
+    say(&client, port, "wamid.k9.lease", "halo").await;
+    while llm.received_requests().await.unwrap_or_default().is_empty() {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    server.kill().expect("SIGKILL");
+    let killed_at = std::time::Instant::now();
+    server.wait().unwrap();
+
+    let mut restarted = start(port, data_dir.path(), &graph.uri(), &llm.uri());
+    wait_healthy(&client, port).await;
+    wait_for_text(&graph, Duration::from_secs(50)).await;
+    let recovered_in = killed_at.elapsed();
+    eprintln!("kill -9 while the LLM thinks: reply {:.1} s after the kill", recovered_in.as_secs_f64());
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    restarted.kill().ok();
+    restarted.wait().ok();
+    assert_eq!(texts_sent(&graph).await, 1);
+    assert!(recovered_in < Duration::from_secs(45), "answered {recovered_in:?} after the kill");
+    assert_eq!(llm.received_requests().await.unwrap().len(), 2, "the dead process's request, then the new one");
 }

@@ -49,13 +49,7 @@ async fn render_metrics(State(state): State<AppState>) -> String {
     metrics::gauge!("wa_webchat_open_streams").set(state.webchat.open_streams() as f64);
     match state.store.outbox_counts().await {
         Ok(counts) => {
-            for waiting in [
-                SendState::Queued,
-                SendState::Sending,
-                SendState::FailedRetryable,
-                SendState::FailedPermanent,
-                SendState::Dead,
-            ] {
+            for waiting in SendState::ALL.into_iter().filter(|state| *state != SendState::Sent) {
                 let count = counts.iter().find(|(state, _)| *state == waiting).map_or(0, |(_, n)| *n);
                 metrics::gauge!("wa_outbox_messages", "state" => waiting.as_str()).set(count as f64);
             }
@@ -74,10 +68,12 @@ pub fn router(state: AppState) -> Router {
         .route("/api/webhooks/whatsapp", webhook_routes)
         .route("/health", get(|| async { "ok" }))
         .merge(shed::bounded(
-            Router::new().route("/ready", get(status::ready)).route("/api/whatsapp/status", get(status::status)),
+            Router::new()
+                .route("/ready", get(status::ready))
+                .route("/api/whatsapp/status", get(status::status))
+                .route("/metrics", get(render_metrics)),
         ))
         .route("/api/whatsapp/stats", get(status::stats))
-        .route("/metrics", get(render_metrics))
         .route("/api/whatsapp/refresh-kb", post(knowledge::refresh))
         .route("/api/admin/conversations", get(operations::conversations))
         .route("/api/admin/conversations/{id}", get(operations::transcript))

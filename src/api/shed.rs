@@ -1,4 +1,5 @@
-//! `/ready` and `/api/whatsapp/status` read the database and answer anyone.
+//! `/ready`, `/api/whatsapp/status` and `/metrics` read the database and
+//! answer anyone.
 //! A few run at once; the rest are turned away at once (503, retry in a
 //! second) instead of queueing, so a flood of them costs neither the
 //! database connections nor the memory that webhooks need.

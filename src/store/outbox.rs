@@ -32,6 +32,9 @@ pub enum SendState {
 }
 
 impl SendState {
+    pub const ALL: [SendState; 6] =
+        [Self::Queued, Self::Sending, Self::Sent, Self::FailedRetryable, Self::FailedPermanent, Self::Dead];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Queued => "queued",
@@ -44,9 +47,7 @@ impl SendState {
     }
 
     pub fn parse(raw: &str) -> Option<Self> {
-        [Self::Queued, Self::Sending, Self::Sent, Self::FailedRetryable, Self::FailedPermanent, Self::Dead]
-            .into_iter()
-            .find(|state| state.as_str() == raw)
+        Self::ALL.into_iter().find(|state| state.as_str() == raw)
     }
 }
 
@@ -289,7 +290,7 @@ impl Store {
             p.list(channels.len())
         );
         let query = channels.iter().fold(sqlx::query_scalar(&sql), |q, channel| q.bind(channel.as_str()));
-        Ok(query.fetch_one(&self.pool).await?)
+        Ok(query.fetch_one(&self.reader).await?)
     }
 
     /// A message we may have sent in an attempt that got no answer: the id
@@ -313,7 +314,7 @@ impl Store {
         )
         .bind(address)
         .bind(since_secs)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.reader)
         .await?)
     }
 
@@ -450,7 +451,7 @@ impl Store {
              ORDER BY o.updated_at DESC, o.id DESC LIMIT $1",
         )
         .bind(limit)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.reader)
         .await?;
         rows.iter()
             .map(|row| {
@@ -480,7 +481,7 @@ impl Store {
              UNION ALL SELECT state, COUNT(*) AS n FROM outbound_messages \
                WHERE state IN ('failed_permanent', 'dead') GROUP BY state"
         ))
-        .fetch_all(&self.pool)
+        .fetch_all(&self.reader)
         .await?;
         let mut counts = Vec::with_capacity(rows.len());
         for row in rows {

@@ -43,14 +43,11 @@ async fn nul_characters_are_stripped_and_the_whole_webhook_is_stored(backend: Ba
 
 async fn nul_characters_are_stripped_from_web_chat_messages(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let send = |text: &'static str, client_id: &'static str| {
-        app.client
-            .post(format!("{}/api/chat/messages", app.address))
-            .json(&json!({ "phone": PHONE, "text": text, "clientId": client_id }))
-            .send()
-    };
-    assert_eq!(send("\u{0}\u{0}", "only-nul").await.unwrap().status(), 400, "nothing left to say");
-    assert_eq!(send("halo\u{0} kak", "with-nul").await.unwrap().status(), 202);
+    let secret = crate::webchat::start_conversation(&app, Some(PHONE)).await;
+    let send =
+        |text: &'static str, client_id: &'static str| crate::webchat::post_message(&app, &secret, text, client_id);
+    assert_eq!(send("\u{0}\u{0}", "only-nul").await.status(), 400, "nothing left to say");
+    assert_eq!(send("halo\u{0} kak", "with-nul").await.status(), 202);
     let pool = app.pool().await;
     let body: String = sqlx::query_scalar("SELECT body FROM inbound_messages").fetch_one(&pool).await.unwrap();
     assert_eq!(body, "halo kak");
