@@ -51,3 +51,7 @@ CREATE INDEX outbound_by_user ON outbound_messages (user_id, created_at);
 -- status of a message we may have sent after all.
 ALTER TABLE delivery_statuses ADD COLUMN recipient TEXT;
 CREATE INDEX statuses_by_recipient ON delivery_statuses (recipient, occurred_secs);
+
+-- The day's LLM tokens (LLM_DAILY_TOKEN_BUDGET) are summed over the turns
+-- claimed since midnight.
+CREATE INDEX turns_by_created ON turns (created_at);

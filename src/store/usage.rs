@@ -32,7 +32,7 @@ impl Store {
              FROM turns WHERE created_at >= $1",
         )
         .bind(since)
-        .fetch_one(&self.pool)
+        .fetch_one(&self.reader)
         .await?;
         Ok(tokens)
     }

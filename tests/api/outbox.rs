@@ -23,13 +23,19 @@ on_both_backends!(
 
 /// Graph refuses the next `times` text sends with 503 and `Retry-After: 1`.
 async fn graph_down_for(graph: &MockServer, times: u64) {
+    graph_refuses_for(graph, 503, 2, 1, times).await;
+}
+
+/// Graph refuses the next `times` text sends with `status`, Graph error
+/// `code` and `Retry-After: retry_after` seconds.
+async fn graph_refuses_for(graph: &MockServer, status: u16, code: i64, retry_after: u64, times: u64) {
     Mock::given(method("POST"))
         .and(path(SEND_PATH))
         .and(body_partial_json(json!({ "type": "text" })))
         .respond_with(
-            ResponseTemplate::new(503)
-                .insert_header("retry-after", "1")
-                .set_body_json(json!({ "error": { "code": 2, "message": "Service temporarily unavailable" } })),
+            ResponseTemplate::new(status)
+                .insert_header("retry-after", retry_after.to_string().as_str())
+                .set_body_json(json!({ "error": { "code": code, "message": format!("Graph error {code}") } })),
         )
         .up_to_n_times(times)
         .with_priority(1)
@@ -171,8 +177,11 @@ async fn a_part_refused_for_good_holds_the_rest_of_the_reply_back(backend: Backe
 }
 
 async fn an_attempt_that_lost_its_lease_sends_nothing(backend: Backend) {
-    // Recovery looks every half second; the model takes four.
+    // Recovery looks every half second; the model takes four, and the first
+    // send is throttled for three more: long enough for a second attempt at
+    // the turn, had one begun, to reach its own send meanwhile.
     let app = TestApp::spawn_with(backend, &[("TURN_LEASE_SECONDS", "1.5"), ("LLM_TIMEOUT_SECONDS", "10")]).await;
+    graph_refuses_for(&app.graph, 429, 130429, 3, 1).await;
     graph_accepts_sends(&app.graph).await;
     Mock::given(method("POST"))
         .and(path(LLM_PATH))
@@ -191,10 +200,10 @@ async fn an_attempt_that_lost_its_lease_sends_nothing(backend: Backend) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     pool.close().await;
-    let sent = wait_longer_for_texts(&app, 1).await;
-    tokio::time::sleep(Duration::from_secs(4)).await;
-    assert_eq!(bodies(&sent), ["Halo kak!"]);
-    assert_eq!(app.sent_texts().await.len(), 1, "one reply, however many attempts began");
+    let sent = wait_longer_for_texts(&app, 2).await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(bodies(&sent), ["Halo kak!", "Halo kak!"], "the throttled attempt and its retry");
+    assert_eq!(app.sent_texts().await.len(), 2, "one reply, however many attempts began");
     assert_eq!(app.count("SELECT COUNT(*) FROM outbound_messages").await, 1);
     assert_eq!(app.count("SELECT COUNT(*) FROM turns WHERE status = 'answered'").await, 1);
 }
