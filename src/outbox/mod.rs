@@ -117,12 +117,12 @@ impl Outbox {
         loop {
             let channels = self.open_channels();
             let free = inner.permits.available_permits();
-            let claimed = if free == 0 { 0 } else { self.claim_and_send(&channels, free).await };
-            if claimed == free && free > 0 {
+            let look_at = self.next_look(&channels).await;
+            if free > 0 && look_at <= Instant::now() && self.claim_and_send(&channels, free).await == free {
                 // There may be more due right now.
                 continue;
             }
-            let look_at = self.next_look(&channels).await;
+            let look_at = if look_at <= Instant::now() { Instant::now() + STORE_RETRY } else { look_at };
             tokio::select! {
                 _ = inner.stopping.cancelled() => return,
                 _ = inner.wake.notified() => {}

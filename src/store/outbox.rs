@@ -277,7 +277,9 @@ impl Store {
     }
 
     /// When the sender should look again: the earliest moment a row of
-    /// `channels` is due or an attempt's lease ends.
+    /// `channels` that may go next is due, or an attempt's lease ends. Rows
+    /// waiting behind an earlier one to the same person do not count: they
+    /// are due when it is sent, and the sender is woken then.
     pub async fn next_send_at(&self, channels: &[ChannelKind]) -> Result<Option<i64>, StoreError> {
         if channels.is_empty() {
             return Ok(None);
@@ -285,7 +287,10 @@ impl Store {
         let mut p = Params::new(self.backend);
         let sql = format!(
             "SELECT MIN(at) FROM ( \
-               SELECT MIN(next_attempt_at) AS at FROM outbound_messages WHERE state IN {DUE} AND channel IN ({}) \
+               SELECT MIN(o.next_attempt_at) AS at FROM outbound_messages o \
+                 WHERE o.state IN {DUE} AND o.channel IN ({}) \
+                   AND NOT EXISTS (SELECT 1 FROM outbound_messages e \
+                     WHERE e.user_id = o.user_id AND e.id < o.id AND e.state IN {UNSENT}) \
                UNION ALL SELECT MIN(lease_until) AS at FROM outbound_messages WHERE state = 'sending') AS due",
             p.list(channels.len())
         );
