@@ -13,6 +13,8 @@ pub mod channel;
 pub mod cli;
 pub mod config;
 pub mod domain;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod housekeeping;
 pub mod incidents;
 pub mod knowledge;
