@@ -2,16 +2,17 @@
 //! Run: `cargo bench --bench core` (results go to stdout; README keeps the latest).
 
 use serde_json::json;
-use std::collections::HashMap;
+use server::{runtime, settings, start_server, text_webhook, SECRET};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use support::{live_bytes, percentile};
 use wa_ai_bridge::buffer::{Debouncer, Hooks};
 use wa_ai_bridge::config::Settings;
-use wa_ai_bridge::startup::Application;
 use wa_ai_bridge::webhook::sign;
 
+#[path = "support/server.rs"]
+mod server;
 #[path = "support/mod.rs"]
 mod support;
 #[path = "support/tls.rs"]
@@ -20,54 +21,7 @@ mod tls;
 #[global_allocator]
 static ALLOCATOR: support::CountingAllocator = support::CountingAllocator;
 
-const SECRET: &str = "bench-secret";
 const PHONES: u64 = 5000;
-
-fn settings(data_dir: &std::path::Path, extra: &[(&str, String)]) -> Settings {
-    let mut env: HashMap<String, String> = [
-        ("PORT", "0".to_string()),
-        ("DATA_DIR", data_dir.display().to_string()),
-        // No documents unless a bench asks for them: indexing would share
-        // the cores with what is measured.
-        ("KNOWLEDGE_DIR", data_dir.join("no-documents").display().to_string()),
-        ("PROMPTS_DIR", concat!(env!("CARGO_MANIFEST_DIR"), "/prompts").to_string()),
-        ("META_APP_SECRET", SECRET.to_string()),
-        ("META_ACCESS_TOKEN", "token".to_string()),
-        ("META_PHONE_NUMBER_ID", "1122334455667".to_string()),
-        ("OPENROUTER_API_KEY", "key".to_string()),
-        ("MESSAGE_BUFFER_SECONDS", "600".to_string()),
-        ("MESSAGE_BUFFER_MAX_SECONDS", "600".to_string()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect();
-    env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.clone())));
-    Settings::from_lookup(|key| env.get(key).cloned()).expect("bench settings")
-}
-
-/// A runtime whose threads are named for profiles (`perf report --sort comm`).
-fn runtime(workers: usize, name: &str) -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread().worker_threads(workers).thread_name(name).enable_all().build().unwrap()
-}
-
-/// Runs the server on its own runtime, as a separate process would.
-fn start_server(settings: Settings) -> (tokio::runtime::Runtime, u16) {
-    let runtime = runtime(2, "server");
-    let app = runtime.block_on(Application::build(settings)).expect("server starts");
-    let port = app.port();
-    runtime.spawn(app.run_until(std::future::pending()));
-    (runtime, port)
-}
-
-fn text_webhook(phone: u64, id: u64) -> String {
-    json!({ "object": "whatsapp_business_account", "entry": [{ "id": "1", "changes": [{ "field": "messages", "value": {
-        "messaging_product": "whatsapp",
-        "metadata": { "display_phone_number": "15550001111", "phone_number_id": "1122334455667" },
-        "contacts": [{ "profile": { "name": "Budi" }, "wa_id": format!("62812{phone:08}") }],
-        "messages": [{ "from": format!("62812{phone:08}"), "id": format!("wamid.bench.{id}"), "timestamp": "1700000000",
-            "type": "text", "text": { "body": "halo kak, mau tanya syarat bikin KTP apa aja?" } }] } }] }] })
-    .to_string()
-}
 
 /// Signed webhook POSTs from `connections` concurrent keep-alive clients.
 fn bench_ingest(connections: usize, requests: u64) {
@@ -79,7 +33,7 @@ fn bench_ingest(connections: usize, requests: u64) {
     let signed: Arc<Vec<(String, String)>> = Arc::new(
         (0..requests)
             .map(|id| {
-                let body = text_webhook(id % PHONES, id);
+                let body = text_webhook(id % PHONES, id, "halo kak, mau tanya syarat bikin KTP apa aja?");
                 let signature = sign(SECRET.as_bytes(), body.as_bytes());
                 (body, signature)
             })
@@ -186,6 +140,7 @@ mod deadline {
     use axum::body::Bytes;
     use axum::routing::post;
     use axum::{Json, Router};
+    use server::{listen, serve, GRAPH_MESSAGES};
     use std::sync::Mutex;
     use tls::BenchTls;
     use wa_ai_bridge::domain::{InboundMessage, MessageContent, PersonRef, PhoneNumber, WaMessageId};
@@ -239,30 +194,13 @@ mod deadline {
                 }
             }),
         );
-        let graph = Router::new().route(
-            "/v23.0/1122334455667/messages",
-            post(|| async { Json(json!({ "messages": [{ "id": "wamid.out" }] })) }),
-        );
+        let graph = Router::new()
+            .route(GRAPH_MESSAGES, post(|| async { Json(json!({ "messages": [{ "id": "wamid.out" }] })) }));
         let llm = match transport {
             Transport::Https2 => tls.serve(llm, listen()).await,
             Transport::Http1 => serve(llm).await,
         };
         (llm, serve(graph).await)
-    }
-
-    fn listen() -> tokio::net::TcpListener {
-        // A backlog above the burst: tokio's default of 1024 can drop a SYN
-        // of a thousand simultaneous connects, adding a 1 s retransmit.
-        let socket = tokio::net::TcpSocket::new_v4().unwrap();
-        socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
-        socket.listen(4096).unwrap()
-    }
-
-    async fn serve(app: Router) -> String {
-        let listener = listen();
-        let address = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        address
     }
 
     fn person(n: u64, text: &str) -> InboundMessage {

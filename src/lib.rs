@@ -14,6 +14,8 @@ pub mod channel;
 pub mod cli;
 pub mod config;
 pub mod domain;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod housekeeping;
 pub mod incidents;
 pub mod knowledge;

@@ -6,10 +6,10 @@
 //! informal Indonesian ([`analyzer`]) and searched per turn. [`KnowledgeBase`]
 //! owns the live index and its rebuilds.
 
-mod analyzer;
+pub(crate) mod analyzer;
 mod base;
 mod chunk;
-mod document;
+pub(crate) mod document;
 mod gather;
 mod index;
 mod manifest;
