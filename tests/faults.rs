@@ -41,7 +41,7 @@ async fn kill9_under_load(postgres: bool) {
     let llm = FakeLlm::start((300, 800), 4, vec![]).await;
     let Some(mut scene) = Scene::new(postgres, llm, &[]).await else { return };
     scene.start().await;
-    let moments = [rng.random_range(200..1500), rng.random_range(1800..3200), rng.random_range(3600..5000)];
+    let moments = [rng.random_range(200..1500), rng.random_range(2000..4000), rng.random_range(4500..8000)];
     eprintln!("SIGKILL at {moments:?} ms after the first webhook");
     let began = Instant::now();
     let mut senders = send_spread(&scene, everyone(PEOPLE, 2), Duration::from_secs(3));

@@ -491,17 +491,31 @@ impl Scene {
     }
 
     /// Waits until every person in `people` has an answer to each of their
-    /// messages (or `limit` passes), then a little longer for anything sent
-    /// twice to show up.
+    /// messages and the database has nothing left in flight (or `limit`
+    /// passes), then a little longer for anything sent twice to show up. A
+    /// part whose sender was killed mid-send settles only after its attempt's
+    /// lease (the send timeout plus 30 s) and the ambiguous wait.
     pub async fn wait_for_answers(&self, people: usize, messages: usize, limit: Duration) {
-        let deadline = Instant::now() + limit;
+        let began = Instant::now();
+        let deadline = began + limit;
         while Instant::now() < deadline {
             match check_answers(&self.graph.replies(), people, messages, self.llm_long()) {
-                Verdict::Waiting(_) => tokio::time::sleep(Duration::from_millis(100)).await,
-                Verdict::Done | Verdict::Broken(_) => break,
+                Verdict::Waiting(_) => {}
+                Verdict::Broken(_) => break,
+                Verdict::Done if self.in_flight().await == 0 => break,
+                Verdict::Done => {}
             }
+            tokio::time::sleep(Duration::from_millis(200)).await;
         }
+        eprintln!("answered and settled {:?} after the wait began", began.elapsed());
         tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+
+    /// Turns being answered and parts not yet known to be sent.
+    async fn in_flight(&self) -> i64 {
+        let db = &self.database;
+        db.count("SELECT COUNT(*) FROM turns WHERE status = 'answering'").await
+            + db.count("SELECT COUNT(*) FROM outbound_messages WHERE state <> 'sent'").await
     }
 
     fn llm_long(&self) -> usize {
