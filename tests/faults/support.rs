@@ -60,20 +60,25 @@ fn unix_now() -> u64 {
 pub async fn deliver(client: &reqwest::Client, port: u16, body: &str) -> usize {
     let deadline = Instant::now() + Duration::from_secs(120);
     for attempt in 1.. {
-        let sent = client
-            .post(format!("http://127.0.0.1:{port}/webhook/whatsapp"))
-            .header("x-hub-signature-256", sign(SECRET.as_bytes(), body.as_bytes()))
-            .timeout(Duration::from_secs(5))
-            .body(body.to_owned())
-            .send()
-            .await;
-        if sent.is_ok_and(|r| r.status() == 200) {
+        if acknowledged(client, port, body).await {
             return attempt;
         }
         assert!(Instant::now() < deadline, "a webhook was refused for two minutes");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     unreachable!()
+}
+
+/// One signed POST of a webhook; whether the server answered 200.
+async fn acknowledged(client: &reqwest::Client, port: u16, body: &str) -> bool {
+    client
+        .post(format!("http://127.0.0.1:{port}/webhook/whatsapp"))
+        .header("x-hub-signature-256", sign(SECRET.as_bytes(), body.as_bytes()))
+        .timeout(Duration::from_secs(5))
+        .body(body.to_owned())
+        .send()
+        .await
+        .is_ok_and(|r| r.status() == 200)
 }
 
 async fn serve(router: Router) -> String {
@@ -207,16 +212,7 @@ async fn report_status(state: Arc<GraphState>, id: String, to: String) {
     tokio::time::sleep(Duration::from_millis(150)).await;
     let body = status_webhook(&id, &to);
     for _ in 0..240 {
-        let port = state.server_port.load(Ordering::SeqCst);
-        let sent = state
-            .client
-            .post(format!("http://127.0.0.1:{port}/webhook/whatsapp"))
-            .header("x-hub-signature-256", sign(SECRET.as_bytes(), body.as_bytes()))
-            .timeout(Duration::from_secs(5))
-            .body(body.clone())
-            .send()
-            .await;
-        if sent.is_ok_and(|r| r.status() == 200) {
+        if acknowledged(&state.client, state.server_port.load(Ordering::SeqCst), &body).await {
             return;
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
