@@ -26,8 +26,10 @@ const IN_FLIGHT: usize = 64;
 /// replica queued and then died before sending are found this soon.
 const IDLE_LOOK: Duration = Duration::from_secs(5);
 /// What an attempt's lease adds to the channel's own time limit before the
-/// attempt counts as abandoned.
-const LEASE_MARGIN: Duration = Duration::from_secs(30);
+/// attempt counts as abandoned: time to record the outcome, retries included.
+const LEASE_MARGIN: Duration = Duration::from_secs(10);
+/// Attempts at recording a send's outcome before leaving it to the lease.
+const RECORD_ATTEMPTS: u32 = 3;
 /// WhatsApp stamps statuses with its own clock, in whole seconds.
 const CLOCK_SLACK_SECS: i64 = 30;
 const STORE_RETRY: Duration = Duration::from_secs(1);
@@ -233,12 +235,20 @@ impl Outbox {
             tracing::warn!(to = %to, message = send.id, dead, code, "message not delivered: {title}");
             inner.incidents.record(IncidentKind::Send, format!("message {} to {to}: {title}", send.id), now_ms());
         }
-        match inner.store.record_send(&send, outcome, now_ms(), inner.chat_logging).await {
-            Ok(Some(finished)) => self.reply_complete(&send, finished).await,
-            Ok(None) => {}
-            // The lease runs out and the row is looked at again: as one that
-            // may have been sent, so nothing goes out twice blindly.
-            Err(error) => tracing::error!(message = send.id, %error, "could not record a send"),
+        for attempt in 1..=RECORD_ATTEMPTS {
+            match inner.store.record_send(&send, outcome, now_ms(), inner.chat_logging).await {
+                Ok(Some(finished)) => return self.reply_complete(&send, finished).await,
+                Ok(None) => return,
+                // A database that is back within seconds (a dropped
+                // connection) loses nothing; otherwise the lease runs out and
+                // the row is looked at again as one that may have been sent,
+                // so nothing goes out twice blindly.
+                Err(error) if attempt < RECORD_ATTEMPTS => {
+                    tracing::warn!(message = send.id, %error, "could not record a send; trying again");
+                    tokio::time::sleep(STORE_RETRY).await;
+                }
+                Err(error) => tracing::error!(message = send.id, %error, "could not record a send"),
+            }
         }
     }
 
