@@ -4,6 +4,9 @@
 -- `status` stays what WhatsApp reports after sending (accepted, sent,
 -- delivered, read, failed); `state` is how far our sending got.
 -- Replies of agents and the send API have no turn: turn_id becomes optional.
+-- Filling the new columns rewrites outbound_messages under a write lock, so
+-- replies wait (and are then sent) while this runs: upgrade in a quiet hour
+-- if the table is large. Webhooks and claims do not touch this table.
 ALTER TABLE outbound_messages ALTER COLUMN turn_id DROP NOT NULL;
 ALTER TABLE outbound_messages
     ADD COLUMN user_id            BIGINT REFERENCES users (id),
@@ -48,10 +51,5 @@ CREATE INDEX outbox_failed ON outbound_messages (updated_at) WHERE state IN ('fa
 CREATE INDEX outbound_by_user ON outbound_messages (user_id, created_at);
 
 -- Whom a status is about, so a send that timed out can be matched with the
--- status of a message we may have sent after all.
+-- status of a message we may have sent after all (indexed in 0005).
 ALTER TABLE delivery_statuses ADD COLUMN recipient TEXT;
-CREATE INDEX statuses_by_recipient ON delivery_statuses (recipient, occurred_secs);
-
--- The day's LLM tokens (LLM_DAILY_TOKEN_BUDGET) are summed over the turns
--- claimed since midnight.
-CREATE INDEX turns_by_created ON turns (created_at);

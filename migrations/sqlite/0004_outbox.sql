@@ -54,10 +54,5 @@ CREATE INDEX outbox_failed ON outbound_messages (updated_at) WHERE state IN ('fa
 CREATE INDEX outbound_by_user ON outbound_messages (user_id, created_at);
 
 -- Whom a status is about, so a send that timed out can be matched with the
--- status of a message we may have sent after all.
+-- status of a message we may have sent after all (indexed in 0005).
 ALTER TABLE delivery_statuses ADD COLUMN recipient TEXT;
-CREATE INDEX statuses_by_recipient ON delivery_statuses (recipient, occurred_secs);
-
--- The day's LLM tokens (LLM_DAILY_TOKEN_BUDGET) are summed over the turns
--- claimed since midnight.
-CREATE INDEX turns_by_created ON turns (created_at);

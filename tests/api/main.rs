@@ -13,5 +13,6 @@ mod operations;
 mod outbox;
 mod recovery;
 mod robustness;
+mod upgrade;
 mod webchat;
 mod webhook;
