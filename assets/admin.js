@@ -32,6 +32,7 @@
     loading: false,
     refreshingKb: false,
     followed: {}, // id -> message an operator sent again, watched until it is out
+    retrying: {}, // id -> true while its Retry request runs, so a redraw keeps the button off
     outboxSeq: 0,
     followTimer: null
   };
@@ -194,6 +195,7 @@
     el.transcriptHead.replaceChildren(h('span', 'muted', 'Pilih percakapan untuk melihat isinya.'));
     el.refreshReport.hidden = true;
     state.followed = {};
+    state.retrying = {};
     clearTimeout(state.followTimer);
     el.outboxList.replaceChildren();
     el.outboxFollowed.replaceChildren();
@@ -545,7 +547,8 @@
       var list = data && Array.isArray(data.messages) ? data.messages : [];
       var listed = {};
       list.forEach(function (m) { listed[m.id] = true; delete state.followed[m.id]; });
-      var ids = Object.keys(state.followed);
+      // a sent message stays sent: only the others are asked again
+      var ids = Object.keys(state.followed).filter(function (id) { return state.followed[id].state !== 'sent'; });
       return Promise.all(ids.map(function (id) {
         return api('/api/admin/outbox/' + encodeURIComponent(id)).then(function (m) {
           if (listed[m.id]) return;
@@ -567,7 +570,7 @@
     var pending = Object.keys(state.followed).some(function (id) { return state.followed[id].state !== 'sent'; });
     if (pending) {
       state.followTimer = setTimeout(function () {
-        if (state.token) loadOutbox().catch(function (err) { handleAuthFailure(err); });
+        if (state.token) loadOutbox().catch(handleAuthFailure);
       }, FOLLOW_MS);
     }
   }
@@ -615,20 +618,25 @@
   }
 
   function retryButton(m) {
-    var b = h('button', 'btn btn-primary btn-small', 'Kirim ulang');
+    var busy = !!state.retrying[m.id];
+    var b = h('button', 'btn btn-primary btn-small', busy ? 'Mengirim ulang…' : 'Kirim ulang');
     b.type = 'button';
+    b.disabled = busy;
     b.setAttribute('data-testid', 'outbox-retry');
     b.addEventListener('click', function () {
-      // disabled at once: a double click sends one request (the server is idempotent as well)
-      if (b.disabled) return;
+      // off at once: a double click sends one request (the server is idempotent as well)
+      if (state.retrying[m.id]) return;
+      state.retrying[m.id] = true;
       b.disabled = true;
       b.textContent = 'Mengirim ulang…';
       api('/api/admin/outbox/' + encodeURIComponent(m.id) + '/retry', { method: 'POST' })
         .then(function (answer) {
+          delete state.retrying[m.id];
           state.followed[m.id] = Object.assign({}, m, { state: answer.state });
-          return loadOutbox();
-        })
-        .catch(function (err) {
+          // the next refresh says it if this one fails: the retry itself went through
+          loadOutbox().catch(handleAuthFailure);
+        }, function (err) {
+          delete state.retrying[m.id];
           if (handleAuthFailure(err)) return;
           b.disabled = false;
           b.textContent = 'Kirim ulang';

@@ -190,6 +190,19 @@ test('admin: a refused reply is listed with its error; Retry (pressed twice) sen
   await row.scrollIntoViewIfNeeded();
   await screenshot(page, 'admin-outbox-failed');
 
+  // the row fits a phone screen
+  const mobile = await newPage(browser, server.baseUrl, { width: 375, height: 812, mobile: true });
+  await mobile.page.goto(server.baseUrl + '/admin');
+  await signIn(mobile.page);
+  const mobileRow = mobile.page.locator(`[data-testid="outbox-row"][data-id="${failed.id}"]`);
+  await mobileRow.waitFor({ state: 'visible' });
+  await mobileRow.scrollIntoViewIfNeeded();
+  const overflow = await mobile.page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  assert.ok(overflow <= 0, `no horizontal scrolling at 375 px with a failed message (overflow ${overflow}px)`);
+  await screenshot(mobile.page, 'admin-outbox-mobile-375');
+  assert.deepEqual(mobile.problems, []);
+  await mobile.context.close();
+
   // Graph accepts again; a double click on Retry
   graph.accept();
   await row.getByTestId('outbox-retry').dblclick();
