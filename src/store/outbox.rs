@@ -457,7 +457,8 @@ impl Store {
     /// One message in whatever state it is, so an operator who pressed
     /// Retry can follow it until it is out; `None` for an unknown id.
     pub async fn outbound_message(&self, id: i64) -> Result<Option<UndeliveredMessage>, StoreError> {
-        let row = sqlx::query(&format!("{OPERATOR_VIEW} WHERE o.id = $1")).bind(id).fetch_optional(&self.pool).await?;
+        let row =
+            sqlx::query(&format!("{OPERATOR_VIEW} WHERE o.id = $1")).bind(id).fetch_optional(&self.reader).await?;
         row.as_ref().map(operator_view).transpose()
     }
 
