@@ -546,19 +546,19 @@
     return api('/api/admin/outbox?limit=50').then(function (data) {
       var list = data && Array.isArray(data.messages) ? data.messages : [];
       var listed = {};
-      list.forEach(function (m) { listed[m.id] = true; delete state.followed[m.id]; });
+      list.forEach(function (m) { listed[m.id] = true; });
       // a sent message stays sent: only the others are asked again
-      var ids = Object.keys(state.followed).filter(function (id) { return state.followed[id].state !== 'sent'; });
+      var ids = Object.keys(state.followed).filter(function (id) { return state.followed[id].state !== 'sent' && !listed[id]; });
       return Promise.all(ids.map(function (id) {
-        return api('/api/admin/outbox/' + encodeURIComponent(id)).then(function (m) {
-          if (listed[m.id]) return;
-          state.followed[id] = m;
-        }, function (err) {
-          if (err instanceof ApiError && err.status === 404) { delete state.followed[id]; return; }
+        return api('/api/admin/outbox/' + encodeURIComponent(id)).then(function (m) { return { id: id, m: m }; }, function (err) {
+          if (err instanceof ApiError && err.status === 404) return { id: id, m: null };
           throw err;
         });
-      })).then(function () {
+      })).then(function (found) {
+        // an answer overtaken by a newer one must not undo what that one saw
         if (seq !== state.outboxSeq || !state.token) return;
+        list.forEach(function (m) { delete state.followed[m.id]; });
+        found.forEach(function (f) { if (f.m) state.followed[f.id] = f.m; else delete state.followed[f.id]; });
         renderOutbox(list);
         followWhilePending();
       });
