@@ -18,7 +18,8 @@
     chartMessages: $('chart-messages'), chartReply: $('chart-reply'),
     convList: $('conversation-list'), transcriptHead: $('transcript-head'), transcript: $('transcript'),
     docsSummary: $('docs-summary'), refreshButton: $('refresh-button'), refreshReport: $('refresh-report'),
-    filesBody: $('files-body'), skippedBox: $('skipped-box'), errorsList: $('errors-list')
+    filesBody: $('files-body'), skippedBox: $('skipped-box'), errorsList: $('errors-list'),
+    outboxList: $('outbox-list'), outboxFollowed: $('outbox-followed'), outboxFollowedBox: $('outbox-followed-box')
   };
 
   var state = {
@@ -29,7 +30,11 @@
     selectedSig: null,
     conversations: [],
     loading: false,
-    refreshingKb: false
+    refreshingKb: false,
+    followed: {}, // id -> message an operator sent again, watched until it is out
+    retrying: {}, // id -> true while its Retry request runs, so a redraw keeps the button off
+    outboxSeq: 0,
+    followTimer: null
   };
 
   // ---------- helpers ----------
@@ -189,6 +194,12 @@
     el.transcript.replaceChildren();
     el.transcriptHead.replaceChildren(h('span', 'muted', 'Pilih percakapan untuk melihat isinya.'));
     el.refreshReport.hidden = true;
+    state.followed = {};
+    state.retrying = {};
+    clearTimeout(state.followTimer);
+    el.outboxList.replaceChildren();
+    el.outboxFollowed.replaceChildren();
+    el.outboxFollowedBox.hidden = true;
     try { sessionStorage.removeItem(TOKEN_KEY); } catch (e) { /* ignore */ }
     el.tokenInput.value = '';
     showLogin(reason || '');
@@ -248,6 +259,7 @@
     var jobs = [
       api('/api/whatsapp/status').then(renderStatus),
       api('/api/admin/conversations?limit=50').then(renderConversations),
+      loadOutbox(),
       api('/api/admin/errors?limit=50').then(renderErrors)
     ];
     if (includeSlow) {
@@ -354,6 +366,8 @@
       ['Dikonfigurasi', yesNo(webhook.isConfigured)],
       ['Webhook terakhir', wa.webhookLastSeen ? when(wa.webhookLastSeen) + ' (' + ago(wa.webhookLastSeen) + ')' : 'belum pernah']
     ], [incidentNote('Gagal kirim terakhir', sendErr)]));
+
+    cards.push(outboxCard(st.outbox));
 
     cards.push(card('Server', pill('ok', 'Berjalan'), [
       ['Versi', st.version || '–'],
@@ -490,6 +504,148 @@
     g.svg.setAttribute('aria-label', 'Rata-rata waktu balas per jam selama 48 jam terakhir');
     if (!points.length) g.svg.appendChild(s('text', { x: g.L + g.iw / 2, y: g.T + g.ih / 2, 'text-anchor': 'middle', class: 'empty' }, 'Belum ada jawaban dalam 48 jam terakhir'));
     el.chartReply.replaceChildren(g.svg);
+  }
+
+  // ---------- outbox: messages that did not go out ----------
+
+  var SEND_STATE = {
+    failed_permanent: 'Gagal', dead: 'Mati', failed_retryable: 'Dicoba ulang',
+    queued: 'Antre', sending: 'Mengirim', sent: 'Terkirim'
+  };
+  var RETRYABLE_BY_HAND = { failed_permanent: true, dead: true };
+  // Graph codes an operator meets most; the server's own text is shown beside them
+  var GRAPH_HINT = {
+    131047: 'di luar jendela 24 jam',
+    131026: 'nomor tidak bisa menerima pesan',
+    131056: 'terlalu banyak pesan ke nomor ini'
+  };
+  var FOLLOW_MS = 1000;
+
+  function outboxCard(counts) {
+    var c = counts || {};
+    var n = function (k) { return Number(c[k]) || 0; };
+    var stuck = n('failed_permanent') + n('dead');
+    var status = counts == null ? pill('plain', 'tak diketahui')
+      : stuck ? pill('bad', num(stuck) + ' tidak terkirim')
+      : n('failed_retryable') ? pill('warn', 'Dicoba ulang') : pill('ok', 'Lancar');
+    var box = card('Pengiriman', status, [
+      ['Antre', num(n('queued'))],
+      ['Mengirim', num(n('sending'))],
+      ['Dicoba ulang', num(n('failed_retryable')), n('failed_retryable') ? 'warn' : null],
+      ['Gagal', num(n('failed_permanent')), n('failed_permanent') ? 'alert' : null],
+      ['Mati', num(n('dead')), n('dead') ? 'alert' : null]
+    ]);
+    box.setAttribute('data-testid', 'outbox-card');
+    return box;
+  }
+
+  // The list, plus the messages an operator sent again and that left it since
+  // (asked one by one, so the page can say "Terkirim" without a reload).
+  function loadOutbox() {
+    var seq = ++state.outboxSeq;
+    return api('/api/admin/outbox?limit=50').then(function (data) {
+      var list = data && Array.isArray(data.messages) ? data.messages : [];
+      var listed = {};
+      list.forEach(function (m) { listed[m.id] = true; });
+      // a sent message stays sent: only the others are asked again
+      var ids = Object.keys(state.followed).filter(function (id) { return state.followed[id].state !== 'sent' && !listed[id]; });
+      return Promise.all(ids.map(function (id) {
+        return api('/api/admin/outbox/' + encodeURIComponent(id)).then(function (m) { return { id: id, m: m }; }, function (err) {
+          if (err instanceof ApiError && err.status === 404) return { id: id, m: null };
+          throw err;
+        });
+      })).then(function (found) {
+        // an answer overtaken by a newer one must not undo what that one saw
+        if (seq !== state.outboxSeq || !state.token) return;
+        list.forEach(function (m) { delete state.followed[m.id]; });
+        found.forEach(function (f) { if (f.m) state.followed[f.id] = f.m; else delete state.followed[f.id]; });
+        renderOutbox(list);
+        followWhilePending();
+      });
+    });
+  }
+
+  function followWhilePending() {
+    clearTimeout(state.followTimer);
+    var pending = Object.keys(state.followed).some(function (id) { return state.followed[id].state !== 'sent'; });
+    if (pending) {
+      state.followTimer = setTimeout(function () {
+        if (state.token) loadOutbox().catch(handleAuthFailure);
+      }, FOLLOW_MS);
+    }
+  }
+
+  function renderOutbox(list) {
+    el.outboxList.replaceChildren.apply(el.outboxList, list.length ? list.map(outboxRow)
+      : [h('li', 'empty-state', 'Tidak ada pesan yang gagal.')]);
+    var followed = Object.keys(state.followed).map(function (id) { return state.followed[id]; })
+      .sort(function (a, b) { return b.updatedAt - a.updatedAt; });
+    el.outboxFollowed.replaceChildren.apply(el.outboxFollowed, followed.map(outboxRow));
+    el.outboxFollowedBox.hidden = !followed.length;
+  }
+
+  function outboxRow(m) {
+    var li = h('li', 'outbox-row');
+    li.setAttribute('data-testid', 'outbox-row');
+    li.setAttribute('data-id', String(m.id));
+    li.setAttribute('data-state', String(m.state));
+    var top = h('div', 'outbox-top');
+    top.appendChild(h('span', 'conv-person', m.person || '–'));
+    var channel = m.channel === 'whatsapp' ? 'whatsapp' : 'web';
+    top.appendChild(h('span', 'tag ' + channel, CHANNEL_LABEL[channel]));
+    var tag = h('span', 'tag state-' + m.state, SEND_STATE[m.state] || m.state);
+    tag.setAttribute('data-testid', 'outbox-state');
+    top.appendChild(tag);
+    top.appendChild(h('span', 'conv-time', when(m.updatedAt)));
+    li.appendChild(top);
+    li.appendChild(h('p', 'outbox-text' + (m.text == null ? ' missing' : ''), m.text == null ? '(tidak disimpan)' : m.text));
+    var facts = ['Percobaan: ' + num(m.attempts)];
+    if (m.state === 'failed_retryable' && m.nextAttemptAt) facts.push('dicoba lagi ' + when(m.nextAttemptAt));
+    li.appendChild(h('p', 'outbox-meta', facts.join(' · ')));
+    if (m.state !== 'sent' && (m.errorCode != null || m.error)) {
+      var err = h('p', 'outbox-error');
+      err.setAttribute('data-testid', 'outbox-error');
+      if (m.errorCode != null) {
+        var hint = GRAPH_HINT[m.errorCode];
+        err.appendChild(h('strong', null, 'Kode ' + m.errorCode + (hint ? ' (' + hint + ')' : '')));
+        if (m.error) err.appendChild(document.createTextNode(': '));
+      }
+      if (m.error) err.appendChild(document.createTextNode(m.error));
+      li.appendChild(err);
+    }
+    if (RETRYABLE_BY_HAND[m.state]) li.appendChild(retryButton(m));
+    return li;
+  }
+
+  function retryButton(m) {
+    var busy = !!state.retrying[m.id];
+    var b = h('button', 'btn btn-primary btn-small', busy ? 'Mengirim ulang…' : 'Kirim ulang');
+    b.type = 'button';
+    b.disabled = busy;
+    b.setAttribute('data-testid', 'outbox-retry');
+    b.addEventListener('click', function () {
+      // off at once: a double click sends one request (the server is idempotent as well)
+      if (state.retrying[m.id]) return;
+      state.retrying[m.id] = true;
+      b.disabled = true;
+      b.textContent = 'Mengirim ulang…';
+      api('/api/admin/outbox/' + encodeURIComponent(m.id) + '/retry', { method: 'POST' })
+        .then(function (answer) {
+          delete state.retrying[m.id];
+          state.followed[m.id] = Object.assign({}, m, { state: answer.state });
+          // the next refresh says it if this one fails: the retry itself went through
+          loadOutbox().catch(handleAuthFailure);
+        }, function (err) {
+          delete state.retrying[m.id];
+          if (handleAuthFailure(err)) return;
+          b.disabled = false;
+          b.textContent = 'Kirim ulang';
+          el.globalError.hidden = false;
+          el.globalError.textContent = err instanceof ApiError && err.status === 404
+            ? 'Pesan itu sudah tidak ada.' : 'Gagal mengirim ulang: ' + (err.message || String(err));
+        });
+    });
+    return b;
   }
 
   // ---------- conversations ----------

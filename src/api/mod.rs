@@ -80,6 +80,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/admin/activity", get(operations::activity))
         .route("/api/admin/errors", get(operations::errors))
         .route("/api/admin/outbox", get(outbox::undelivered))
+        .route("/api/admin/outbox/{id}", get(outbox::message))
         .route("/api/admin/outbox/{id}/retry", post(outbox::retry))
         .route("/", get(pages::chat))
         .route("/admin", get(pages::admin))

@@ -44,6 +44,17 @@ pub async fn undelivered(
     Ok(Json(json!({ "messages": listed.iter().map(view).collect::<Vec<_>>() })))
 }
 
+/// `GET /api/admin/outbox/{id}`: one message in any state, so the admin
+/// page can show a retried message going from queued to sent.
+pub async fn message(
+    _: Admin,
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+) -> Result<Json<Value>, OperationsError> {
+    let message = state.store.outbound_message(id).await?.ok_or(OperationsError::NotFound)?;
+    Ok(Json(view(&message)))
+}
+
 /// `POST /api/admin/outbox/{id}/retry`: a failed or dead message (with the
 /// parts of its reply it held back) is queued again for another
 /// `SEND_RETRY_HOURS`; anything else is left as it is and its state said.

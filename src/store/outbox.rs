@@ -107,7 +107,8 @@ pub struct FinishedReply {
     pub waited_ms: i64,
 }
 
-/// A message that did not go out, for operators.
+/// A message as operators see it: one that did not go out, or one they
+/// follow after pressing Retry.
 #[derive(Debug, Clone)]
 pub struct UndeliveredMessage {
     pub id: i64,
@@ -448,35 +449,22 @@ impl Store {
     /// Messages that did not go out or are still trying, most recently
     /// changed first.
     pub async fn undelivered(&self, limit: i64) -> Result<Vec<UndeliveredMessage>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT o.id, o.user_id, o.origin, o.state, o.body, o.attempts, o.error_code, o.error_title, \
-               o.created_at, o.updated_at, o.next_attempt_at, u.channel, u.phone, u.bsuid, u.address \
-             FROM outbound_messages o JOIN users u ON u.id = o.user_id \
-             WHERE o.state IN ('failed_permanent', 'dead', 'failed_retryable') \
-             ORDER BY o.updated_at DESC, o.id DESC LIMIT $1",
-        )
+        let rows = sqlx::query(&format!(
+            "{OPERATOR_VIEW} WHERE o.state IN ('failed_permanent', 'dead', 'failed_retryable') \
+             ORDER BY o.updated_at DESC, o.id DESC LIMIT $1"
+        ))
         .bind(limit)
         .fetch_all(&self.reader)
         .await?;
-        rows.iter()
-            .map(|row| {
-                let state: String = row.try_get("state")?;
-                Ok(UndeliveredMessage {
-                    id: row.try_get("id")?,
-                    user_id: row.try_get("user_id")?,
-                    person: Recipient::from_row(row)?,
-                    origin: row.try_get("origin")?,
-                    state: SendState::parse(&state).unwrap_or(SendState::FailedPermanent),
-                    body: row.try_get("body")?,
-                    attempts: row.try_get("attempts")?,
-                    error_code: row.try_get("error_code")?,
-                    error_title: row.try_get("error_title")?,
-                    created_at: row.try_get("created_at")?,
-                    updated_at: row.try_get("updated_at")?,
-                    next_attempt_at: row.try_get("next_attempt_at")?,
-                })
-            })
-            .collect()
+        rows.iter().map(operator_view).collect()
+    }
+
+    /// One message in whatever state it is, so an operator who pressed
+    /// Retry can follow it until it is out; `None` for an unknown id.
+    pub async fn outbound_message(&self, id: i64) -> Result<Option<UndeliveredMessage>, StoreError> {
+        let row =
+            sqlx::query(&format!("{OPERATOR_VIEW} WHERE o.id = $1")).bind(id).fetch_optional(&self.reader).await?;
+        row.as_ref().map(operator_view).transpose()
     }
 
     /// How many messages are in each state that still needs watching.
@@ -497,6 +485,28 @@ impl Store {
         }
         Ok(counts)
     }
+}
+
+const OPERATOR_VIEW: &str = "SELECT o.id, o.user_id, o.origin, o.state, o.body, o.attempts, o.error_code, \
+       o.error_title, o.created_at, o.updated_at, o.next_attempt_at, u.channel, u.phone, u.bsuid, u.address \
+     FROM outbound_messages o JOIN users u ON u.id = o.user_id";
+
+fn operator_view(row: &sqlx::any::AnyRow) -> Result<UndeliveredMessage, StoreError> {
+    let state: String = row.try_get("state")?;
+    Ok(UndeliveredMessage {
+        id: row.try_get("id")?,
+        user_id: row.try_get("user_id")?,
+        person: Recipient::from_row(row)?,
+        origin: row.try_get("origin")?,
+        state: SendState::parse(&state).unwrap_or(SendState::FailedPermanent),
+        body: row.try_get("body")?,
+        attempts: row.try_get("attempts")?,
+        error_code: row.try_get("error_code")?,
+        error_title: row.try_get("error_title")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+        next_attempt_at: row.try_get("next_attempt_at")?,
+    })
 }
 
 /// After the last part of a reply went out: the turn's answer time becomes

@@ -18,6 +18,7 @@ on_both_backends!(
     a_send_that_got_no_answer_and_no_status_is_sent_again_after_the_wait,
     a_message_that_keeps_failing_dies_and_an_operator_retry_sends_it_once,
     a_part_refused_for_good_holds_the_rest_of_the_reply_back,
+    an_operator_follows_a_retried_message_until_it_is_sent,
     an_attempt_that_lost_its_lease_sends_nothing,
 );
 
@@ -174,6 +175,28 @@ async fn a_part_refused_for_good_holds_the_rest_of_the_reply_back(backend: Backe
     assert_eq!(sent.len(), 3);
     assert!(sent[1].starts_with("Paragraf 1.") && sent[2].ends_with(paragraphs.last().unwrap().as_str()), "in order");
     assert_eq!(app.count("SELECT COUNT(*) FROM turns WHERE status = 'answered'").await, 1);
+}
+
+async fn an_operator_follows_a_retried_message_until_it_is_sent(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    llm_answers(&app.llm, "Halo kak!").await;
+    graph_refuses_texts(&app.graph, 400, 131026, Some(1)).await;
+    graph_accepts_sends(&app.graph).await;
+    app.say(PHONE, "wamid.follow.in", "halo").await;
+    let failed = "SELECT COUNT(*) FROM outbound_messages WHERE state = 'failed_permanent'";
+    wait_until(|| async { app.count(failed).await == 1 }).await;
+    let id = app.admin_json("/api/admin/outbox").await["messages"][0]["id"].as_i64().unwrap();
+    let path = format!("/api/admin/outbox/{id}");
+    let before = app.admin_json(&path).await;
+    assert_eq!((before["state"].clone(), before["errorCode"].clone()), (json!("failed_permanent"), json!(131026)));
+    assert_eq!(before["person"], "6281******789", "masked even for operators");
+
+    let request = app.client.post(format!("{}{path}/retry", app.address));
+    assert_eq!(request.bearer_auth(ADMIN_TOKEN).send().await.unwrap().status(), 200);
+    wait_until(|| async { app.admin_json(&path).await["state"] == "sent" }).await;
+    assert_eq!(bodies(&app.sent_texts().await), ["Halo kak!", "Halo kak!"], "refused once, then sent once");
+    assert_eq!(app.get(&path, Some("wrong-token")).await.status(), 401);
+    assert_eq!(app.get(&format!("/api/admin/outbox/{}", id + 1000), Some(ADMIN_TOKEN)).await.status(), 404);
 }
 
 async fn an_attempt_that_lost_its_lease_sends_nothing(backend: Backend) {

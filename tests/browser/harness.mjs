@@ -1,5 +1,6 @@
 // Shared helpers for the browser tests: free ports, a fake OpenRouter, the server binary, Chromium.
 import { spawn } from 'node:child_process';
+import { createHmac } from 'node:crypto';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import http from 'node:http';
@@ -100,6 +101,74 @@ export async function startFakeOpenRouter({ delayMs = Number(process.env.FAKE_LL
     get count() { return requests.length; },
     close: () => new Promise((resolve) => { server.closeAllConnections?.(); server.close(() => resolve()); }),
   };
+}
+
+const FAKE_PHONE_NUMBER_ID = '100000000000001';
+
+/**
+ * A fake WhatsApp Cloud API (Graph) `/messages` endpoint. Read receipts and typing indicators are always
+ * accepted; a text is refused with HTTP 400 and Graph error `refuseCode` while that is set (a permanent
+ * refusal for the outbox), and accepted with a fresh wamid otherwise. `texts` holds every text body it
+ * accepted, in order, `refused` counts refusals. Its `env` points the server at it (with the access token
+ * and phone number id).
+ */
+export async function startFakeGraph({ refuseCode = null } = {}) {
+  const texts = [];
+  let refused = 0;
+  let refusing = refuseCode;
+  const server = http.createServer((req, res) => {
+    let body = '';
+    req.on('data', (c) => { body += c; });
+    req.on('end', () => {
+      let parsed = null;
+      try { parsed = JSON.parse(body); } catch { /* answered below */ }
+      const answer = (status, json) => { res.writeHead(status, { 'content-type': 'application/json' }); res.end(JSON.stringify(json)); };
+      if (req.method !== 'POST' || !req.url.endsWith('/messages') || !parsed) {
+        answer(404, { error: { code: 100, message: 'unsupported request' } });
+      } else if (parsed.type !== 'text') {
+        answer(200, { success: true });
+      } else if (refusing != null) {
+        refused += 1;
+        answer(400, { error: { code: refusing, message: `Graph error ${refusing}`, type: 'OAuthException' } });
+      } else {
+        texts.push(parsed.text?.body);
+        answer(200, { messaging_product: 'whatsapp', contacts: [{ wa_id: parsed.to }], messages: [{ id: `wamid.fake.${texts.length}` }] });
+      }
+    });
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address();
+  return {
+    texts,
+    get refused() { return refused; },
+    env: {
+      WHATSAPP_GRAPH_BASE: `http://127.0.0.1:${port}`,
+      META_ACCESS_TOKEN: 'fake-graph-token',
+      META_PHONE_NUMBER_ID: FAKE_PHONE_NUMBER_ID,
+    },
+    refuse(code) { refusing = code; },
+    accept() { refusing = null; },
+    close: () => new Promise((resolve) => { server.closeAllConnections?.(); server.close(() => resolve()); }),
+  };
+}
+
+/** POSTs a WhatsApp text webhook, signed with appSecret as Meta does (X-Hub-Signature-256). */
+export async function sendWhatsAppText(baseUrl, appSecret, { from, id, text }) {
+  const body = JSON.stringify({
+    object: 'whatsapp_business_account',
+    entry: [{ id: '1', changes: [{ field: 'messages', value: {
+      messaging_product: 'whatsapp',
+      metadata: { display_phone_number: '15550001111', phone_number_id: FAKE_PHONE_NUMBER_ID },
+      contacts: [{ profile: { name: 'Uji' }, wa_id: from }],
+      messages: [{ from, id, timestamp: String(Math.floor(Date.now() / 1000)), type: 'text', text: { body: text } }],
+    } }] }],
+  });
+  const signature = 'sha256=' + createHmac('sha256', appSecret).update(body).digest('hex');
+  return fetch(baseUrl + '/webhook/whatsapp', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-hub-signature-256': signature },
+    body,
+  });
 }
 
 /**
