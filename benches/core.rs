@@ -195,7 +195,7 @@ mod deadline {
             }),
         );
         let graph = Router::new()
-            .route(GRAPH_MESSAGES, post(|| async { Json(json!({ "messages": [{ "id": "wamid.out" }] })) }));
+            .route(GRAPH_MESSAGES, post(|| async { Json(json!({ "messages": [{ "id": unique_wamid() }] })) }));
         let llm = match transport {
             Transport::Https2 => tls.serve(llm, listen()).await,
             Transport::Http1 => serve(llm).await,
@@ -331,4 +331,11 @@ mod deadline {
         client_rt.shutdown_background();
         fakes_rt.shutdown_background();
     }
+}
+
+/// A message id no other send of this run gets, as WhatsApp's are: the
+/// outbox records each send by its id.
+fn unique_wamid() -> String {
+    static SENT: AtomicU64 = AtomicU64::new(0);
+    format!("wamid.out.{}", SENT.fetch_add(1, Ordering::Relaxed))
 }

@@ -94,10 +94,13 @@ struct Graph {
     sends: Mutex<HashMap<String, Vec<i64>>>,
     answered: AtomicU64,
     receipts: AtomicU64,
+    requests: AtomicU64,
 }
 
 impl Graph {
-    fn record(&self, body: &Value) {
+    /// Counts a request and returns a number no other request gets.
+    fn record(&self, body: &Value) -> u64 {
+        let id = self.requests.fetch_add(1, Ordering::Relaxed);
         match body["to"].as_str() {
             Some(to) => {
                 let mut sends = self.sends.lock().unwrap();
@@ -111,6 +114,7 @@ impl Graph {
                 self.receipts.fetch_add(1, Ordering::Relaxed);
             }
         }
+        id
     }
 
     /// How many people have an answer, once all `count` do or at `until`.
@@ -135,8 +139,10 @@ async fn fakes(graph: Arc<Graph>, tls: &tls::BenchTls) -> (String, String) {
     let graph = Router::new().route(
         GRAPH_MESSAGES,
         post(move |Json(body): Json<Value>| async move {
-            graph.record(&body);
-            Json(json!({ "messages": [{ "id": "wamid.out" }] }))
+            // Each accepted message has an id of its own, as on WhatsApp:
+            // the outbox records sends by it.
+            let id = graph.record(&body);
+            Json(json!({ "messages": [{ "id": format!("wamid.out.{id}") }] }))
         }),
     );
     (tls.serve(llm, server::listen()).await, server::serve(graph).await)
