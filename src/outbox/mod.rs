@@ -217,26 +217,14 @@ impl Outbox {
     async fn deliver(&self, send: ClaimedSend) {
         let inner = &self.inner;
         let outcome = self.attempt(&send).await;
-        let (outcome, code, title) = match &outcome {
-            Decided::Sent(id) => (SendOutcome::Sent { wa_message_id: id }, None, String::new()),
-            Decided::Retry { at, code, title } => {
-                (SendOutcome::Retry { at: *at, code: *code, title }, *code, title.clone())
-            }
-            Decided::Ambiguous { check_at, title } => {
-                (SendOutcome::Ambiguous { check_at: *check_at, title }, None, title.clone())
-            }
-            Decided::Failed { dead, code, title } => {
-                (SendOutcome::Failed { dead: *dead, code: *code, title }, *code, title.clone())
-            }
-        };
-        count_send(&outcome, code);
-        let to = send.recipient.as_ref().map_or_else(|| "-".to_owned(), |r| r.masked());
-        if let SendOutcome::Failed { dead, .. } = outcome {
+        count_send(&outcome);
+        if let SendOutcome::Failed { dead, code, title } = &outcome {
+            let to = send.recipient.as_ref().map_or_else(|| "-".to_owned(), |r| r.masked());
             tracing::warn!(to = %to, message = send.id, dead, code, "message not delivered: {title}");
             inner.incidents.record(IncidentKind::Send, format!("message {} to {to}: {title}", send.id), now_ms());
         }
         for attempt in 1..=RECORD_ATTEMPTS {
-            match inner.store.record_send(&send, outcome, now_ms(), inner.chat_logging).await {
+            match inner.store.record_send(&send, &outcome, now_ms(), inner.chat_logging).await {
                 Ok(Some(finished)) => return self.reply_complete(&send, finished).await,
                 Ok(None) => return,
                 // A database that is back within seconds (a dropped
@@ -261,40 +249,42 @@ impl Outbox {
     }
 
     /// Makes the attempt (or finds it is not needed) and decides what next.
-    async fn attempt(&self, send: &ClaimedSend) -> Decided {
+    async fn attempt(&self, send: &ClaimedSend) -> SendOutcome {
         let inner = &self.inner;
         let now = now_ms();
         let Some(recipient) = &send.recipient else {
-            return Decided::failed("the person has no address any channel can reach");
+            return SendOutcome::failed("the person has no address any channel can reach");
         };
         if send.ambiguous {
             let since = send.previous_attempt_at.unwrap_or(now) / 1000 - CLOCK_SLACK_SECS;
             match inner.store.unclaimed_status_id(recipient, since).await {
                 Ok(Some(id)) => {
                     metrics::counter!("wa_sends_ambiguous_total", "resolution" => "status_seen").increment(1);
-                    return Decided::Sent(id);
+                    return SendOutcome::Sent { wa_message_id: id };
                 }
                 Ok(None) if now >= send.give_up_at => {
-                    return Decided::dead("no answer to the last attempt and no status since; SEND_RETRY_HOURS passed")
+                    return SendOutcome::dead(
+                        "no answer to the last attempt and no status since; SEND_RETRY_HOURS passed",
+                    )
                 }
                 Ok(None) => metrics::counter!("wa_sends_ambiguous_total", "resolution" => "resent").increment(1),
                 Err(error) => {
                     let title = format!("could not look for a status of the last attempt: {error}");
-                    return Decided::Retry { at: now + STORE_RETRY.as_millis() as i64, code: None, title };
+                    return SendOutcome::Retry { at: now + STORE_RETRY.as_millis() as i64, code: None, title };
                 }
             }
         }
         if now >= send.give_up_at {
-            return Decided::dead("SEND_RETRY_HOURS passed before it could be sent");
+            return SendOutcome::dead("SEND_RETRY_HOURS passed before it could be sent");
         }
         let Some(body) = &send.body else {
-            return Decided::failed("its text was deleted before it could be sent");
+            return SendOutcome::failed("its text was deleted before it could be sent");
         };
         let channel = recipient.channel();
         let sent = inner.channels.for_kind(channel).send_text(recipient, send.turn_id.as_deref(), body).await;
         let now = now_ms();
         match sent {
-            Ok(id) => Decided::Sent(id),
+            Ok(wa_message_id) => SendOutcome::Sent { wa_message_id },
             Err(SendError::Transient { code, title, retry_after, whole_channel }) => {
                 let delay = policy::retry_delay(send.attempts + 1, retry_after);
                 if whole_channel {
@@ -302,44 +292,27 @@ impl Outbox {
                 }
                 let at = now + delay.as_millis() as i64;
                 if at >= send.give_up_at {
-                    Decided::Failed {
+                    SendOutcome::Failed {
                         dead: true,
                         code,
                         title: format!("still failing when SEND_RETRY_HOURS passed: {title}"),
                     }
                 } else {
-                    Decided::Retry { at, code, title }
+                    SendOutcome::Retry { at, code, title }
                 }
             }
             Err(SendError::Ambiguous(title)) => {
-                Decided::Ambiguous { check_at: now + inner.settings.ambiguous_wait.as_millis() as i64, title }
+                SendOutcome::Ambiguous { check_at: now + inner.settings.ambiguous_wait.as_millis() as i64, title }
             }
             Err(error @ (SendError::Permanent { .. } | SendError::NotConfigured(_))) => {
-                Decided::Failed { dead: false, code: error.code(), title: error.title() }
+                SendOutcome::Failed { dead: false, code: error.code(), title: error.title() }
             }
         }
     }
 }
 
-/// What an attempt decided, before it is recorded.
-enum Decided {
-    Sent(String),
-    Retry { at: i64, code: Option<i64>, title: String },
-    Ambiguous { check_at: i64, title: String },
-    Failed { dead: bool, code: Option<i64>, title: String },
-}
-
-impl Decided {
-    fn failed(title: &str) -> Self {
-        Decided::Failed { dead: false, code: None, title: title.to_owned() }
-    }
-
-    fn dead(title: &str) -> Self {
-        Decided::Failed { dead: true, code: None, title: title.to_owned() }
-    }
-}
-
-fn count_send(outcome: &SendOutcome<'_>, code: Option<i64>) {
+fn count_send(outcome: &SendOutcome) {
+    let code = outcome.code().map(|c| c.to_string()).unwrap_or_default();
     let outcome = match outcome {
         SendOutcome::Sent { .. } => "sent",
         SendOutcome::Retry { .. } => "retry",
@@ -347,6 +320,5 @@ fn count_send(outcome: &SendOutcome<'_>, code: Option<i64>) {
         SendOutcome::Failed { dead: true, .. } => "dead",
         SendOutcome::Failed { dead: false, .. } => "failed",
     };
-    let code = code.map(|c| c.to_string()).unwrap_or_default();
     metrics::counter!("wa_sends_total", "outcome" => outcome, "code" => code).increment(1);
 }

@@ -74,28 +74,46 @@ pub struct ClaimedSend {
 }
 
 /// What one attempt came to.
-#[derive(Debug, Clone, Copy)]
-pub enum SendOutcome<'a> {
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SendOutcome {
     Sent {
-        wa_message_id: &'a str,
+        wa_message_id: String,
     },
     /// Not sent; try again at `at`.
     Retry {
         at: i64,
         code: Option<i64>,
-        title: &'a str,
+        title: String,
     },
     /// No answer: look for a status proving it went out at `check_at`.
     Ambiguous {
         check_at: i64,
-        title: &'a str,
+        title: String,
     },
     /// Given up: `dead` when time ran out, otherwise refused for good.
     Failed {
         dead: bool,
         code: Option<i64>,
-        title: &'a str,
+        title: String,
     },
+}
+
+impl SendOutcome {
+    pub fn failed(title: &str) -> Self {
+        SendOutcome::Failed { dead: false, code: None, title: title.to_owned() }
+    }
+
+    pub fn dead(title: &str) -> Self {
+        SendOutcome::Failed { dead: true, code: None, title: title.to_owned() }
+    }
+
+    /// The channel's error code, when it gave one.
+    pub fn code(&self) -> Option<i64> {
+        match self {
+            SendOutcome::Retry { code, .. } | SendOutcome::Failed { code, .. } => *code,
+            SendOutcome::Sent { .. } | SendOutcome::Ambiguous { .. } => None,
+        }
+    }
 }
 
 /// A reply whose every part is out, for channels that show its sources.
@@ -331,7 +349,7 @@ impl Store {
     pub async fn record_send(
         &self,
         send: &ClaimedSend,
-        outcome: SendOutcome<'_>,
+        outcome: &SendOutcome,
         now: i64,
         keep_text: bool,
     ) -> Result<Option<FinishedReply>, StoreError> {
@@ -390,7 +408,7 @@ impl Store {
                 None
             }
             SendOutcome::Failed { dead, code, title } => {
-                give_up(&mut tx, send, dead, code, title, now).await?;
+                give_up(&mut tx, send, *dead, *code, title, now).await?;
                 None
             }
         };
