@@ -1,5 +1,5 @@
 //! Benchmarks for the core loop, on loopback only, bounded in count and time.
-//! Run: `cargo bench --bench core` (results go to stdout; README keeps the latest).
+//! Run: `cargo bench --bench core` (results go to stdout; BENCHMARKS.md keeps the latest).
 
 use serde_json::json;
 use server::{runtime, settings, start_server, text_webhook, SECRET};
@@ -9,8 +9,9 @@ use std::time::{Duration, Instant};
 use support::{live_bytes, percentile};
 use wa_ai_bridge::buffer::{Debouncer, Hooks};
 use wa_ai_bridge::config::Settings;
-use wa_ai_bridge::webhook::sign;
 
+#[path = "support/load.rs"]
+mod load;
 #[path = "support/server.rs"]
 mod server;
 #[path = "support/mod.rs"]
@@ -28,57 +29,22 @@ fn bench_ingest(connections: usize, requests: u64) {
     let dir = tempfile::tempdir().unwrap();
     let (server, port) = start_server(settings(dir.path(), &[]));
     let client_rt = runtime(2, "client");
-    // Bodies are built and signed up front so the load generator spends
-    // its share of the two cores on sending, not on JSON and HMAC.
-    let signed: Arc<Vec<(String, String)>> = Arc::new(
-        (0..requests)
-            .map(|id| {
-                let body = text_webhook(id % PHONES, id, "halo kak, mau tanya syarat bikin KTP apa aja?");
-                let signature = sign(SECRET.as_bytes(), body.as_bytes());
-                (body, signature)
-            })
-            .collect(),
+    let signed = load::sign_all(
+        SECRET,
+        (0..requests).map(|id| text_webhook(id % PHONES, id, "halo kak, mau tanya syarat bikin KTP apa aja?")),
     );
-    let next = Arc::new(AtomicU64::new(0));
     let url = format!("http://127.0.0.1:{port}/webhook/whatsapp");
-    let started = Instant::now();
-    let latencies: Vec<Duration> = client_rt.block_on(async {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let workers = (0..connections).map(|_| {
-            let (next, url, signed) = (Arc::clone(&next), url.clone(), Arc::clone(&signed));
-            tokio::spawn(async move {
-                let client = reqwest::Client::builder().pool_max_idle_per_host(1).build().unwrap();
-                let mut latencies = Vec::new();
-                loop {
-                    let id = next.fetch_add(1, Ordering::Relaxed);
-                    if id >= requests || Instant::now() > deadline {
-                        return latencies;
-                    }
-                    let (body, signature) = signed[id as usize].clone();
-                    let sent = Instant::now();
-                    let response = client.post(&url).header("x-hub-signature-256", signature).body(body).send().await;
-                    assert_eq!(response.expect("server answers").status(), 200);
-                    latencies.push(sent.elapsed());
-                }
-            })
-        });
-        let mut all = Vec::new();
-        for worker in workers.collect::<Vec<_>>() {
-            all.extend(worker.await.unwrap());
-        }
-        all
-    });
-    let elapsed = started.elapsed();
-    let mut sorted = latencies;
-    sorted.sort();
+    let outcome = load::post_all(&client_rt, &url, &signed, connections, Duration::from_secs(60));
     println!(
-        "ingest   {connections} connections, {} signed webhooks in {:.2} s: {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms",
-        sorted.len(),
-        elapsed.as_secs_f64(),
-        sorted.len() as f64 / elapsed.as_secs_f64(),
-        percentile(&sorted, 0.50).as_secs_f64() * 1e3,
-        percentile(&sorted, 0.99).as_secs_f64() * 1e3,
+        "ingest   {connections} connections, {} signed webhooks in {:.2} s: {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        outcome.acknowledged(),
+        outcome.elapsed.as_secs_f64(),
+        outcome.per_second(),
+        outcome.percentile_ms(0.50),
+        outcome.percentile_ms(0.99),
+        outcome.max_ms(),
     );
+    assert_eq!((outcome.errors, outcome.unsent), (0, 0), "every webhook sent and answered 200");
     server.shutdown_background();
     client_rt.shutdown_background();
 }

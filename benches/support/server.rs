@@ -25,6 +25,10 @@ pub fn settings(data_dir: &std::path::Path, extra: &[(&str, String)]) -> Setting
         ("META_ACCESS_TOKEN", "token".to_string()),
         ("META_PHONE_NUMBER_ID", "1122334455667".to_string()),
         ("OPENROUTER_API_KEY", "key".to_string()),
+        // Nothing leaves loopback even where a bench has no fake: port 9
+        // (discard) refuses, and the bench's own fakes override these.
+        ("OPENROUTER_URL", "http://127.0.0.1:9/api/v1/chat/completions".to_string()),
+        ("WHATSAPP_GRAPH_BASE", "http://127.0.0.1:9".to_string()),
         ("MESSAGE_BUFFER_SECONDS", "600".to_string()),
         ("MESSAGE_BUFFER_MAX_SECONDS", "600".to_string()),
     ]
