@@ -4,6 +4,7 @@
 mod admin;
 mod chat;
 mod error;
+mod handoff;
 mod knowledge;
 mod operations;
 mod outbox;
@@ -79,6 +80,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/whatsapp/refresh-kb", post(knowledge::refresh))
         .route("/api/admin/conversations", get(operations::conversations))
         .route("/api/admin/conversations/{id}", get(operations::transcript))
+        .route("/api/admin/conversations/{id}/pause", post(handoff::pause))
+        .route("/api/admin/conversations/{id}/resume", post(handoff::resume))
         .route("/api/admin/activity", get(operations::activity))
         .route("/api/admin/errors", get(operations::errors))
         .route("/api/admin/outbox", get(outbox::undelivered))

@@ -84,6 +84,13 @@ impl Handoffs {
             "bot paused: a person of the business has the conversation"
         );
     }
+
+    /// Called after every resume committed.
+    pub fn resumed(&self, user_id: i64, by: &Actor, outcome: &ResumeOutcome) {
+        if outcome.changed {
+            tracing::info!(conversation = user_id, by = by.as_str(), "bot resumed");
+        }
+    }
 }
 
 /// Who answers a person.
