@@ -4,6 +4,7 @@
 mod admin;
 mod chat;
 mod error;
+mod handoff;
 mod knowledge;
 mod operations;
 mod outbox;
@@ -49,7 +50,10 @@ async fn render_metrics(State(state): State<AppState>) -> String {
     metrics::gauge!("wa_webchat_open_streams").set(state.webchat.open_streams() as f64);
     match state.store.outbox_counts().await {
         Ok(counts) => {
-            for waiting in SendState::ALL.into_iter().filter(|state| *state != SendState::Sent) {
+            // Sent and cancelled rows are history, not work: no gauge.
+            let watched =
+                SendState::ALL.into_iter().filter(|state| !matches!(state, SendState::Sent | SendState::Cancelled));
+            for waiting in watched {
                 let count = counts.iter().find(|(state, _)| *state == waiting).map_or(0, |(_, n)| *n);
                 metrics::gauge!("wa_outbox_messages", "state" => waiting.as_str()).set(count as f64);
             }
@@ -77,6 +81,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/whatsapp/refresh-kb", post(knowledge::refresh))
         .route("/api/admin/conversations", get(operations::conversations))
         .route("/api/admin/conversations/{id}", get(operations::transcript))
+        .route("/api/admin/conversations/{id}/pause", post(handoff::pause))
+        .route("/api/admin/conversations/{id}/resume", post(handoff::resume))
         .route("/api/admin/activity", get(operations::activity))
         .route("/api/admin/errors", get(operations::errors))
         .route("/api/admin/outbox", get(outbox::undelivered))

@@ -5,6 +5,7 @@
 mod activity;
 mod claim;
 mod cleanup;
+mod handoff;
 mod ingest;
 mod outbox;
 mod people;
@@ -21,7 +22,8 @@ pub use people::Recipient;
 pub use stats::{DayStats, HourStats, Stats};
 pub use transcripts::{Transcript, TranscriptEntry};
 pub use turns::{
-    Claim, ClaimWindow, ClaimedTurn, HistoryTurn, LlmUsage, PendingConversation, ReplyRecord, SavedReply, TurnMessage,
+    Answered, Claim, ClaimWindow, ClaimedTurn, HistoryTurn, LlmUsage, PendingConversation, ReplyRecord, SavedReply,
+    TurnMessage,
 };
 pub use usage::{RecentTurns, HOUR_MS};
 
