@@ -29,6 +29,12 @@ pub struct Settings {
     /// Unset means the server makes one up at start-up and keeps it in
     /// `DATA_DIR/admin-token` (see `startup`).
     pub admin_token: Option<SecretString>,
+    /// People who answer customers from the admin page (`ADMIN_AGENTS`),
+    /// each with a token of their own; the admin token acts as "admin".
+    pub agents: Vec<Agent>,
+    /// Where to tell the team that a customer asked for a person; `None`
+    /// without `HANDOFF_NOTIFY_URL`.
+    pub notify: Option<NotifySettings>,
     /// The web chat at `/` and its API; an operator who only wants
     /// WhatsApp turns it off.
     pub web_chat_enabled: bool,
@@ -43,6 +49,33 @@ pub struct Settings {
     pub retention: RetentionSettings,
     pub outbox: OutboxSettings,
     pub limits: LimitSettings,
+}
+
+/// The name an agent's messages carry, and the token that proves it.
+#[derive(Debug, Clone)]
+pub struct Agent {
+    pub name: String,
+    pub token: SecretString,
+}
+
+/// Shortest agent token accepted: long enough that guessing one over HTTP
+/// is hopeless.
+pub const MIN_AGENT_TOKEN_CHARS: usize = 16;
+/// Longest agent name: it is shown beside every message they send.
+const MAX_AGENT_NAME_CHARS: usize = 40;
+
+/// `HANDOFF_NOTIFY_URL`: a signed POST for every customer who asks for a
+/// person, retried a bounded number of times.
+#[derive(Debug, Clone)]
+pub struct NotifySettings {
+    pub url: String,
+    /// Signs each body (HMAC-SHA256), so the receiver knows it is ours.
+    pub secret: SecretString,
+    /// How long one attempt waits for the receiver.
+    pub attempt_timeout: Duration,
+    /// The wait before the first retry; it doubles after each. Not read from
+    /// the environment: tests shorten it.
+    pub first_retry: Duration,
 }
 
 /// What one visitor of the web chat may take, besides everyone's share.
@@ -226,6 +259,7 @@ impl<F: Fn(&str) -> Option<String>> Reader<'_, F> {
         if max_wait < quiet {
             self.problems.push("MESSAGE_BUFFER_MAX_SECONDS must not be less than MESSAGE_BUFFER_SECONDS".into());
         }
+        let admin_token = self.secret(&["ADMIN_API_TOKEN"]);
         Settings {
             port: self.number("PORT", 3000),
             bind_address: self.ip("BIND_ADDRESS", IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
@@ -242,7 +276,9 @@ impl<F: Fn(&str) -> Option<String>> Reader<'_, F> {
                 shutdown_grace: self.seconds("SHUTDOWN_GRACE_SECONDS", 10.0),
             },
             history_turns: self.number("CONVERSATION_HISTORY_TURNS", 10),
-            admin_token: self.secret(&["ADMIN_API_TOKEN"]),
+            agents: self.agents(admin_token.as_ref()),
+            admin_token,
+            notify: self.notify(),
             web_chat_enabled: self.flag("WEB_CHAT_ENABLED", true),
             web_chat_messages_per_minute: self.web_chat_rate(),
             web_chat_limits: self.web_chat_limits(),
@@ -252,6 +288,71 @@ impl<F: Fn(&str) -> Option<String>> Reader<'_, F> {
             outbox: self.outbox(),
             limits: self.limits(),
         }
+    }
+
+    /// `ADMIN_AGENTS="Sari:token1,Budi:token2"`. Problems name the agent or
+    /// the entry's position, never a token.
+    fn agents(&mut self, admin_token: Option<&SecretString>) -> Vec<Agent> {
+        use secrecy::ExposeSecret;
+        let list = self.text("ADMIN_AGENTS").unwrap_or_default();
+        let mut agents: Vec<Agent> = Vec::new();
+        for (index, entry) in list.split(',').map(str::trim).enumerate().filter(|(_, e)| !e.is_empty()) {
+            let position = index + 1;
+            let Some((name, token)) = entry.split_once(':').map(|(n, t)| (n.trim(), t.trim())) else {
+                self.problems.push(format!("ADMIN_AGENTS entry {position} must look like Name:token"));
+                continue;
+            };
+            let name_ok = !name.is_empty()
+                && name.chars().count() <= MAX_AGENT_NAME_CHARS
+                && !name.chars().any(char::is_control);
+            if !name_ok {
+                self.problems.push(format!(
+                    "ADMIN_AGENTS entry {position} needs a name of 1 to {MAX_AGENT_NAME_CHARS} characters before ':'"
+                ));
+                continue;
+            }
+            if name.eq_ignore_ascii_case("admin") {
+                self.problems.push("ADMIN_AGENTS: \"admin\" is the admin token's name; pick another".into());
+            }
+            if token.chars().count() < MIN_AGENT_TOKEN_CHARS {
+                self.problems.push(format!(
+                    "ADMIN_AGENTS: the token of {name} is shorter than {MIN_AGENT_TOKEN_CHARS} characters"
+                ));
+            }
+            if let Some(twin) = agents.iter().find(|a| a.token.expose_secret() == token) {
+                self.problems.push(format!("ADMIN_AGENTS: {} and {name} have the same token", twin.name));
+            }
+            if admin_token.is_some_and(|admin| admin.expose_secret() == token) {
+                self.problems.push(format!("ADMIN_AGENTS: the token of {name} is ADMIN_API_TOKEN"));
+            }
+            agents.push(Agent { name: name.to_owned(), token: SecretString::from(token) });
+        }
+        agents
+    }
+
+    fn notify(&mut self) -> Option<NotifySettings> {
+        let secret = self.secret(&["HANDOFF_NOTIFY_SECRET"]);
+        let Some(url) = self.text("HANDOFF_NOTIFY_URL") else {
+            if secret.is_some() {
+                self.problems.push("HANDOFF_NOTIFY_SECRET is set but HANDOFF_NOTIFY_URL is not".into());
+            }
+            return None;
+        };
+        // Not echoed: a receiver's URL often carries its own secret (Slack's
+        // incoming webhooks do).
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            self.problems.push("HANDOFF_NOTIFY_URL must be an http(s) URL".into());
+        }
+        let Some(secret) = secret else {
+            self.problems.push("HANDOFF_NOTIFY_URL needs HANDOFF_NOTIFY_SECRET, which signs every notification".into());
+            return None;
+        };
+        Some(NotifySettings {
+            url,
+            secret,
+            attempt_timeout: Duration::from_secs(10),
+            first_retry: Duration::from_secs(8),
+        })
     }
 
     fn limits(&mut self) -> LimitSettings {
