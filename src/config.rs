@@ -3,6 +3,7 @@
 //! restart per typo. Missing credentials are not problems: the parts that
 //! need them stay off and `missing_credentials` says which.
 
+use crate::handoff::Actor;
 use crate::webchat::TrustedProxies;
 use secrecy::SecretString;
 use std::net::{IpAddr, Ipv4Addr};
@@ -54,15 +55,15 @@ pub struct Settings {
 /// The name an agent's messages carry, and the token that proves it.
 #[derive(Debug, Clone)]
 pub struct Agent {
-    pub name: String,
+    pub name: Actor,
     pub token: SecretString,
 }
 
 /// Shortest agent token accepted: long enough that guessing one over HTTP
 /// is hopeless.
 pub const MIN_AGENT_TOKEN_CHARS: usize = 16;
-/// Longest agent name: it is shown beside every message they send.
-const MAX_AGENT_NAME_CHARS: usize = 40;
+/// Names the server itself writes into transcripts and handoff events.
+const RESERVED_AGENT_NAMES: [&str; 4] = ["admin", "customer", "phone", crate::handoff::EXPIRY];
 
 /// `HANDOFF_NOTIFY_URL`: a signed POST for every customer who asks for a
 /// person, retried a bounded number of times.
@@ -302,17 +303,18 @@ impl<F: Fn(&str) -> Option<String>> Reader<'_, F> {
                 self.problems.push(format!("ADMIN_AGENTS entry {position} must look like Name:token"));
                 continue;
             };
-            let name_ok = !name.is_empty()
-                && name.chars().count() <= MAX_AGENT_NAME_CHARS
-                && !name.chars().any(char::is_control);
-            if !name_ok {
+            let Ok(actor) = Actor::new(name) else {
                 self.problems.push(format!(
-                    "ADMIN_AGENTS entry {position} needs a name of 1 to {MAX_AGENT_NAME_CHARS} characters before ':'"
+                    "ADMIN_AGENTS entry {position} needs a name of 1 to {} characters before ':'",
+                    crate::handoff::MAX_ACTOR_CHARS
                 ));
                 continue;
-            }
-            if name.eq_ignore_ascii_case("admin") {
-                self.problems.push("ADMIN_AGENTS: \"admin\" is the admin token's name; pick another".into());
+            };
+            if RESERVED_AGENT_NAMES.iter().any(|reserved| name.eq_ignore_ascii_case(reserved)) {
+                self.problems.push(format!(
+                    "ADMIN_AGENTS: {name:?} is a name the server uses itself ({}); pick another",
+                    RESERVED_AGENT_NAMES.join(", ")
+                ));
             }
             if token.chars().count() < MIN_AGENT_TOKEN_CHARS {
                 self.problems.push(format!(
@@ -320,12 +322,12 @@ impl<F: Fn(&str) -> Option<String>> Reader<'_, F> {
                 ));
             }
             if let Some(twin) = agents.iter().find(|a| a.token.expose_secret() == token) {
-                self.problems.push(format!("ADMIN_AGENTS: {} and {name} have the same token", twin.name));
+                self.problems.push(format!("ADMIN_AGENTS: {} and {name} have the same token", twin.name.as_str()));
             }
             if admin_token.is_some_and(|admin| admin.expose_secret() == token) {
                 self.problems.push(format!("ADMIN_AGENTS: the token of {name} is ADMIN_API_TOKEN"));
             }
-            agents.push(Agent { name: name.to_owned(), token: SecretString::from(token) });
+            agents.push(Agent { name: actor, token: SecretString::from(token) });
         }
         agents
     }
@@ -729,9 +731,71 @@ mod tests {
     }
 
     #[test]
+    fn agents_are_named_tokens_and_every_problem_names_no_token() {
+        let agents = read(&[("ADMIN_AGENTS", " Sari:sari-token-0123456789 , Budi Santoso : budi-token-0123456789,")])
+            .unwrap()
+            .agents;
+        let names: Vec<&str> = agents.iter().map(|a| a.name.as_str()).collect();
+        assert_eq!(names, ["Sari", "Budi Santoso"]);
+        assert_eq!(agents[1].token.expose_secret(), "budi-token-0123456789");
+        assert!(read(&[]).unwrap().agents.is_empty());
+
+        let err = read(&[
+            ("ADMIN_API_TOKEN", "the-admin-token-0123456789"),
+            (
+                "ADMIN_AGENTS",
+                "no-colon-here, :nameless-token-0123456789, Sari:short, Budi:same-token-0123456789, \
+                 Ani:same-token-0123456789, Phone:phone-token-0123456789, Dewi:the-admin-token-0123456789",
+            ),
+        ])
+        .unwrap_err();
+        assert_eq!(err.problems.len(), 6, "{err}");
+        let text = err.to_string();
+        for expected in ["entry 1", "entry 2", "Sari is shorter", "Budi and Ani", "\"Phone\"", "Dewi is ADMIN_API_TOKEN"]
+        {
+            assert!(text.contains(expected), "{expected} in {text}");
+        }
+        for token in ["short", "same-token", "the-admin-token", "nameless-token"] {
+            assert!(!text.contains(token), "{token} leaked into {text}");
+        }
+    }
+
+    #[test]
+    fn notifications_need_a_url_and_a_secret_together() {
+        assert!(read(&[]).unwrap().notify.is_none());
+        let notify = read(&[
+            ("HANDOFF_NOTIFY_URL", "https://hooks.example.com/wa/"),
+            ("HANDOFF_NOTIFY_SECRET", "notify-secret-0123456789"),
+        ])
+        .unwrap()
+        .notify
+        .unwrap();
+        assert_eq!(notify.url, "https://hooks.example.com/wa/", "kept as written");
+        assert_eq!(notify.secret.expose_secret(), "notify-secret-0123456789");
+        for pairs in [
+            &[("HANDOFF_NOTIFY_URL", "https://hooks.example.com/wa")][..],
+            &[("HANDOFF_NOTIFY_SECRET", "notify-secret-0123456789")],
+            &[("HANDOFF_NOTIFY_URL", "hooks.example.com/T0/secret-path"), ("HANDOFF_NOTIFY_SECRET", "s")],
+        ] {
+            let err = read(pairs).unwrap_err();
+            assert_eq!(err.problems.len(), 1, "{err}");
+            assert!(!err.to_string().contains("secret-path"), "the URL is not echoed: {err}");
+        }
+    }
+
+    #[test]
     fn secrets_do_not_show_in_debug_output() {
-        let settings = read(&[("META_APP_SECRET", "s3cr3t-value"), ("OPENROUTER_API_KEY", "sk-or-123")]).unwrap();
+        let settings = read(&[
+            ("META_APP_SECRET", "s3cr3t-value"),
+            ("OPENROUTER_API_KEY", "sk-or-123"),
+            ("ADMIN_AGENTS", "Sari:sari-token-0123456789"),
+            ("HANDOFF_NOTIFY_URL", "https://hooks.example.com/wa"),
+            ("HANDOFF_NOTIFY_SECRET", "notify-secret-0123456789"),
+        ])
+        .unwrap();
         let debug = format!("{settings:?}");
-        assert!(!debug.contains("s3cr3t-value") && !debug.contains("sk-or-123"));
+        for secret in ["s3cr3t-value", "sk-or-123", "sari-token", "notify-secret"] {
+            assert!(!debug.contains(secret), "{secret}");
+        }
     }
 }

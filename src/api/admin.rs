@@ -6,6 +6,7 @@
 
 use super::AppState;
 use crate::config::Settings;
+use crate::handoff::Actor;
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
@@ -13,13 +14,10 @@ use secrecy::ExposeSecret;
 use sha2::{Digest, Sha256};
 use subtle::{Choice, ConditionallySelectable, ConstantTimeEq};
 
-/// Whom the admin token speaks for in transcripts and handoff events.
-pub const ADMIN_NAME: &str = "admin";
-
 /// Proof that the request carried the admin token or an agent's.
 pub struct Admin {
-    /// The agent's name (`ADMIN_AGENTS`), or [`ADMIN_NAME`].
-    pub agent: String,
+    /// The agent's name (`ADMIN_AGENTS`), or `admin` for the admin token.
+    pub agent: Actor,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -45,11 +43,11 @@ impl FromRequestParts<AppState> for Admin {
 
 /// The name behind `presented`. Digests are compared rather than the tokens
 /// themselves, so their lengths take no part in the timing either.
-fn identify(presented: &str, settings: &Settings) -> Option<String> {
+fn identify(presented: &str, settings: &Settings) -> Option<Actor> {
     let presented = Sha256::digest(presented.as_bytes());
-    let admin = settings.admin_token.iter().map(|token| (ADMIN_NAME, token));
-    let agents = settings.agents.iter().map(|agent| (agent.name.as_str(), &agent.token));
-    let known: Vec<(&str, _)> = admin.chain(agents).collect();
+    let admin = settings.admin_token.iter().map(|token| (Actor::admin(), token));
+    let agents = settings.agents.iter().map(|agent| (agent.name.clone(), &agent.token));
+    let known: Vec<(Actor, _)> = admin.chain(agents).collect();
     // 1 + the index of the token that matched; 0 for none.
     let mut matched = 0u32;
     for (index, (_, token)) in known.iter().enumerate() {
@@ -57,7 +55,7 @@ fn identify(presented: &str, settings: &Settings) -> Option<String> {
         matched.conditional_assign(&(index as u32 + 1), same);
     }
     let index = (matched as usize).checked_sub(1)?;
-    known.get(index).map(|(name, _)| (*name).to_owned())
+    known.into_iter().nth(index).map(|(name, _)| name)
 }
 
 /// For endpoints that answer everyone but show admins more: no token is a
@@ -100,8 +98,8 @@ mod tests {
             ("ADMIN_API_TOKEN", "the-admin-token-0123456789"),
             ("ADMIN_AGENTS", "Sari:sari-token-0123456789, Budi Santoso:budi-token-0123456789"),
         ]);
-        let who = |token| identify(token, &settings);
-        assert_eq!(who("the-admin-token-0123456789").as_deref(), Some(ADMIN_NAME));
+        let who = |token| identify(token, &settings).map(|actor| actor.as_str().to_owned());
+        assert_eq!(who("the-admin-token-0123456789").as_deref(), Some("admin"));
         assert_eq!(who("sari-token-0123456789").as_deref(), Some("Sari"));
         assert_eq!(who("budi-token-0123456789").as_deref(), Some("Budi Santoso"));
         for wrong in ["", "sari-token-012345678", "sari-token-0123456789x", "Sari"] {
@@ -112,6 +110,6 @@ mod tests {
     #[test]
     fn agents_work_without_an_admin_token() {
         let settings = settings(&[("ADMIN_AGENTS", "Sari:sari-token-0123456789")]);
-        assert_eq!(identify("sari-token-0123456789", &settings).as_deref(), Some("Sari"));
+        assert_eq!(identify("sari-token-0123456789", &settings), Some(Actor::new("Sari").unwrap()));
     }
 }
