@@ -3,6 +3,7 @@
 //! are Unix milliseconds from our clock, so the same integers work on both.
 
 mod activity;
+mod agent;
 mod claim;
 mod cleanup;
 mod handoff;
@@ -15,6 +16,7 @@ mod turns;
 mod usage;
 
 pub use activity::ConversationSummary;
+pub use agent::{AgentMessage, AgentSend, EchoAction, EchoOutcome, Handover, QueuedPart};
 pub use cleanup::Deleted;
 pub use ingest::IngestOutcome;
 pub use outbox::{ClaimedSend, FinishedReply, QueuedReply, RetryOutcome, SendOutcome, SendState, UndeliveredMessage};
