@@ -4,6 +4,7 @@
 //! a pause holds across crashes, restarts and replicas, and a pause that
 //! commits while the LLM is thinking wins over the bot's reply.
 
+pub mod notify;
 pub mod window;
 
 use std::time::Duration;
