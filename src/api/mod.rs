@@ -49,7 +49,9 @@ async fn render_metrics(State(state): State<AppState>) -> String {
     metrics::gauge!("wa_webchat_open_streams").set(state.webchat.open_streams() as f64);
     match state.store.outbox_counts().await {
         Ok(counts) => {
-            for waiting in SendState::ALL.into_iter().filter(|state| *state != SendState::Sent) {
+            // Sent and cancelled rows are history, not work: no gauge.
+            let watched = SendState::ALL.into_iter().filter(|state| !matches!(state, SendState::Sent | SendState::Cancelled));
+            for waiting in watched {
                 let count = counts.iter().find(|(state, _)| *state == waiting).map_or(0, |(_, n)| *n);
                 metrics::gauge!("wa_outbox_messages", "state" => waiting.as_str()).set(count as f64);
             }
