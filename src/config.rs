@@ -792,7 +792,8 @@ mod tests {
         .unwrap_err();
         assert_eq!(err.problems.len(), 6, "{err}");
         let text = err.to_string();
-        for expected in ["entry 1", "entry 2", "Sari is shorter", "Budi and Ani", "\"Phone\"", "Dewi is ADMIN_API_TOKEN"]
+        for expected in
+            ["entry 1", "entry 2", "Sari is shorter", "Budi and Ani", "\"Phone\"", "Dewi is ADMIN_API_TOKEN"]
         {
             assert!(text.contains(expected), "{expected} in {text}");
         }

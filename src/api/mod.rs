@@ -2,6 +2,7 @@
 //! errors become HTTP responses.
 
 mod admin;
+mod agent;
 mod chat;
 mod error;
 mod knowledge;
@@ -50,7 +51,8 @@ async fn render_metrics(State(state): State<AppState>) -> String {
     match state.store.outbox_counts().await {
         Ok(counts) => {
             // Sent and cancelled rows are history, not work: no gauge.
-            let watched = SendState::ALL.into_iter().filter(|state| !matches!(state, SendState::Sent | SendState::Cancelled));
+            let watched =
+                SendState::ALL.into_iter().filter(|state| !matches!(state, SendState::Sent | SendState::Cancelled));
             for waiting in watched {
                 let count = counts.iter().find(|(state, _)| *state == waiting).map_or(0, |(_, n)| *n);
                 metrics::gauge!("wa_outbox_messages", "state" => waiting.as_str()).set(count as f64);
@@ -79,6 +81,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/whatsapp/refresh-kb", post(knowledge::refresh))
         .route("/api/admin/conversations", get(operations::conversations))
         .route("/api/admin/conversations/{id}", get(operations::transcript))
+        .route("/api/admin/conversations/{id}/messages", post(agent::send))
         .route("/api/admin/activity", get(operations::activity))
         .route("/api/admin/errors", get(operations::errors))
         .route("/api/admin/outbox", get(outbox::undelivered))

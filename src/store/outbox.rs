@@ -283,14 +283,12 @@ impl Store {
             return Ok((Vec::new(), 0));
         }
         let mut tx = self.write_tx().await?;
-        let orphaned = sqlx::query(
-            &format!(
-                "UPDATE outbound_messages SET state = {NOT_SENT_YET}, ambiguous = TRUE, next_attempt_at = $1, \
+        let orphaned = sqlx::query(&format!(
+            "UPDATE outbound_messages SET state = {NOT_SENT_YET}, ambiguous = TRUE, next_attempt_at = $1, \
                    lease_token = NULL, lease_until = NULL, error_title = 'the sender stopped before an answer came', \
                    updated_at = $2 \
                  WHERE state = 'sending' AND lease_until <= $2"
-            ),
-        )
+        ))
         .bind(now + ambiguous_wait_ms)
         .bind(now)
         .execute(&mut *tx)
@@ -584,13 +582,18 @@ fn operator_view(row: &sqlx::any::AnyRow) -> Result<UndeliveredMessage, StoreErr
 }
 
 /// After the last part of a reply went out: the turn's answer time becomes
-/// the moment the person got it, and its sources are returned.
+/// the moment the person got it, and its sources are returned. Without
+/// `keep_text` the words go: a reply's all at once, an agent's part by part.
 async fn finish_reply(
     tx: &mut Transaction<'_, Any>,
     send: &ClaimedSend,
     now: i64,
     keep_text: bool,
 ) -> Result<Option<FinishedReply>, StoreError> {
+    if send.turn_id.is_none() && !keep_text {
+        // An agent's words go once they are out, as a reply's do.
+        sqlx::query("UPDATE outbound_messages SET body = NULL WHERE id = $1").bind(send.id).execute(&mut **tx).await?;
+    }
     let (Some(turn_id), true) = (&send.turn_id, send.final_part) else { return Ok(None) };
     let Some(turn) = sqlx::query("UPDATE turns SET answered_at = $1 WHERE id = $2 RETURNING sources, last_message_at")
         .bind(now)
