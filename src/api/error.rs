@@ -1,5 +1,6 @@
 use super::admin::AdminError;
 use super::agent::{self, AgentError};
+use super::handoff::HandoffRequestError;
 use super::knowledge::RefreshFailed;
 use super::operations::OperationsError;
 use super::shed::Overloaded;
@@ -135,5 +136,20 @@ impl IntoResponse for AgentError {
             body["windowOpenUntil"] = json!(closed_at);
         }
         (status, Json(body)).into_response()
+    }
+}
+
+impl IntoResponse for HandoffRequestError {
+    fn into_response(self) -> Response {
+        let status = match &self {
+            HandoffRequestError::NotFound => StatusCode::NOT_FOUND,
+            HandoffRequestError::Body(_) => StatusCode::BAD_REQUEST,
+            HandoffRequestError::Store(error) => {
+                tracing::error!(%error, "pause or resume failed");
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+        };
+        let message = if status.is_server_error() { "database error".to_owned() } else { self.to_string() };
+        (status, Json(json!({ "error": message }))).into_response()
     }
 }

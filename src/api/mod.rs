@@ -5,6 +5,7 @@ mod admin;
 mod agent;
 mod chat;
 mod error;
+mod handoff;
 mod knowledge;
 mod operations;
 mod outbox;
@@ -82,6 +83,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/admin/conversations", get(operations::conversations))
         .route("/api/admin/conversations/{id}", get(operations::transcript))
         .route("/api/admin/conversations/{id}/messages", post(agent::send))
+        .route("/api/admin/conversations/{id}/pause", post(handoff::pause))
+        .route("/api/admin/conversations/{id}/resume", post(handoff::resume))
         .route("/api/admin/activity", get(operations::activity))
         .route("/api/admin/errors", get(operations::errors))
         .route("/api/admin/outbox", get(outbox::undelivered))

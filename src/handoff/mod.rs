@@ -31,7 +31,13 @@ struct Inner {
 }
 
 impl Handoffs {
-    pub fn new(settings: HandoffSettings, phrases: HandoffPhrases, notifier: Notifier) -> Self {
+    /// Without notifications (see [`Handoffs::notifying`]).
+    pub fn new(settings: HandoffSettings, phrases: HandoffPhrases) -> Self {
+        Self::notifying(settings, phrases, Notifier::off())
+    }
+
+    /// With `HANDOFF_NOTIFY_URL`'s notifications, when it is set.
+    pub fn notifying(settings: HandoffSettings, phrases: HandoffPhrases, notifier: Notifier) -> Self {
         Self { inner: Arc::new(Inner { settings, phrases, notifier }) }
     }
 

@@ -94,8 +94,13 @@ enum Attempt {
 }
 
 impl Notifier {
+    /// Sends nothing.
+    pub fn off() -> Self {
+        Self { target: None }
+    }
+
     pub fn new(settings: Option<&NotifySettings>, store: Store) -> Result<Self, reqwest::Error> {
-        let Some(settings) = settings else { return Ok(Self { target: None }) };
+        let Some(settings) = settings else { return Ok(Self::off()) };
         let http = reqwest::Client::builder()
             .timeout(settings.attempt_timeout)
             // A redirect would carry the body somewhere nobody configured.

@@ -82,7 +82,7 @@ impl Application {
             buffer: settings.buffer,
             outbox: outbox.clone(),
             limits: settings.limits,
-            handoffs: Handoffs::new(
+            handoffs: Handoffs::notifying(
                 settings.handoff.clone(),
                 phrases,
                 Notifier::new(settings.notify.as_ref(), store.clone())?,

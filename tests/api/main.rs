@@ -6,6 +6,7 @@ mod admin_views;
 mod agent;
 mod conversation;
 mod delivery;
+mod handoff;
 mod helpers;
 mod housekeeping;
 mod knowledge;
