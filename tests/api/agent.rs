@@ -294,6 +294,12 @@ async fn an_agent_reply_pauses_the_bot_and_the_resume_command_gives_it_back(back
     let sent = app.wait_for_texts(4).await;
     assert_eq!(texts(&sent)[3], "Terima kasih sudah menunggu, kak");
     assert_eq!(transcript(&app, id).await["mode"], "bot");
+
+    // Pressing Pause is recorded under the agent's name too.
+    let pause = app.client.post(format!("{}/api/admin/conversations/{id}/pause", app.address));
+    assert_eq!(pause.bearer_auth("budi-token-0123456789").send().await.unwrap().status(), 200);
+    let view = transcript(&app, id).await;
+    assert_eq!((view["pauseReason"].clone(), view["pausedBy"].clone()), (json!("admin"), json!("Budi")));
 }
 
 async fn a_reply_from_the_phone_pauses_the_bot_and_its_resume_command_gives_it_back(backend: Backend) {
