@@ -8,6 +8,7 @@ use super::activity::ConversationSummary;
 use super::turns::parse_sources;
 use super::{Store, StoreError};
 use crate::domain::{ChannelKind, Source};
+use sqlx::any::AnyRow;
 use sqlx::Row;
 
 /// Who a transcript is for.
@@ -166,17 +167,20 @@ impl Store {
         Ok(Some(Transcript { summary, entries }))
     }
 
+    /// The rows `sql` selects for `user_id` (`$1`), newest first and at
+    /// most `limit` (`$2`) of them, turned oldest first.
+    async fn latest(&self, sql: &str, user_id: i64, limit: i64) -> Result<Vec<AnyRow>, StoreError> {
+        let mut rows = sqlx::query(sql).bind(user_id).bind(limit).fetch_all(&self.reader).await?;
+        rows.reverse();
+        Ok(rows)
+    }
+
     async fn customer_messages(&self, user_id: i64, limit: i64) -> Result<Vec<TranscriptEntry>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT wa_message_id, kind, body, received_at FROM inbound_messages WHERE user_id = $1 \
-             ORDER BY received_at DESC, id DESC LIMIT $2",
-        )
-        .bind(user_id)
-        .bind(limit)
-        .fetch_all(&self.reader)
-        .await?;
-        rows.iter()
-            .rev()
+        let sql = "SELECT wa_message_id, kind, body, received_at FROM inbound_messages WHERE user_id = $1 \
+                   ORDER BY received_at DESC, id DESC LIMIT $2";
+        self.latest(sql, user_id, limit)
+            .await?
+            .iter()
             .map(|row| {
                 Ok(TranscriptEntry::Customer {
                     id: row.try_get("wa_message_id")?,
@@ -200,20 +204,17 @@ impl Store {
             Audience::Customer => " AND o.state <> 'cancelled'",
             Audience::Staff => "",
         };
-        let rows = sqlx::query(&format!(
+        let sql = format!(
             "SELECT o.wa_message_id, o.origin, o.author, o.body, o.state, o.status, o.error_code, o.error_title, \
                o.created_at, o.turn_id, t.reply_kind, t.sources, \
                CAST(CASE WHEN o.final_part THEN 1 ELSE 0 END AS BIGINT) AS final_part \
              FROM outbound_messages o LEFT JOIN turns t ON t.id = o.turn_id \
              WHERE o.user_id = $1 AND o.origin IN ('bot', 'agent', 'echo'){hidden} \
              ORDER BY o.created_at DESC, o.id DESC LIMIT $2"
-        ))
-        .bind(user_id)
-        .bind(limit)
-        .fetch_all(&self.reader)
-        .await?;
+        );
+        let rows = self.latest(&sql, user_id, limit).await?;
         let mut entries = Vec::with_capacity(rows.len());
-        for row in rows.iter().rev() {
+        for row in &rows {
             let from = Sender::of_origin(&row.try_get::<String, _>("origin")?);
             let is_last = row.try_get::<i64, _>("final_part")? != 0;
             entries.push(TranscriptEntry::Outbound(OutboundEntry {
@@ -235,16 +236,11 @@ impl Store {
     }
 
     async fn drafts(&self, user_id: i64, limit: i64) -> Result<Vec<TranscriptEntry>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, reply_text, COALESCE(answered_at, created_at) AS at FROM turns \
-             WHERE user_id = $1 AND status = 'draft' ORDER BY created_at DESC LIMIT $2",
-        )
-        .bind(user_id)
-        .bind(limit)
-        .fetch_all(&self.reader)
-        .await?;
-        rows.iter()
-            .rev()
+        let sql = "SELECT id, reply_text, COALESCE(answered_at, created_at) AS at FROM turns \
+                   WHERE user_id = $1 AND status = 'draft' ORDER BY created_at DESC LIMIT $2";
+        self.latest(sql, user_id, limit)
+            .await?
+            .iter()
             .map(|row| {
                 Ok(TranscriptEntry::Draft {
                     turn_id: row.try_get("id")?,
@@ -256,16 +252,11 @@ impl Store {
     }
 
     async fn handoff_events(&self, user_id: i64, limit: i64) -> Result<Vec<TranscriptEntry>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT at, action, reason, actor, until FROM handoff_events WHERE user_id = $1 \
-             ORDER BY at DESC, id DESC LIMIT $2",
-        )
-        .bind(user_id)
-        .bind(limit)
-        .fetch_all(&self.reader)
-        .await?;
-        rows.iter()
-            .rev()
+        let sql = "SELECT at, action, reason, actor, until FROM handoff_events WHERE user_id = $1 \
+                   ORDER BY at DESC, id DESC LIMIT $2";
+        self.latest(sql, user_id, limit)
+            .await?
+            .iter()
             .map(|row| {
                 Ok(TranscriptEntry::Handoff {
                     action: row.try_get("action")?,

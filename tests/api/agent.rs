@@ -58,6 +58,15 @@ fn entries<'a>(transcript: &'a Value, kind: &str) -> Vec<&'a Value> {
     transcript["messages"].as_array().unwrap().iter().filter(|m| m["type"] == kind).collect()
 }
 
+/// The WhatsApp id of the outbound message `filter` selects.
+async fn wamid_of(app: &TestApp, filter: &str) -> String {
+    let pool = app.pool().await;
+    let sql = format!("SELECT wa_message_id FROM outbound_messages WHERE {filter}");
+    let wamid = sqlx::query_scalar(&sql).fetch_one(&pool).await.unwrap();
+    pool.close().await;
+    wamid
+}
+
 /// The ids of the parts an agent request answered with.
 fn ids(body: &Value) -> Vec<i64> {
     body["messages"].as_array().unwrap().iter().map(|m| m["id"].as_i64().unwrap()).collect()
@@ -107,13 +116,7 @@ async fn an_agent_reply_is_sent_once_however_often_it_is_requested(backend: Back
     let agents = "SELECT COUNT(*) FROM outbound_messages WHERE origin = 'agent' AND author = 'Sari' AND state = 'sent'";
     assert_eq!(app.count(agents).await, 2);
 
-    let pool = app.pool().await;
-    let agent_wamid: String =
-        sqlx::query_scalar("SELECT wa_message_id FROM outbound_messages WHERE origin = 'agent' ORDER BY id LIMIT 1")
-            .fetch_one(&pool)
-            .await
-            .unwrap();
-    pool.close().await;
+    let agent_wamid = wamid_of(&app, "origin = 'agent' ORDER BY id LIMIT 1").await;
     assert_eq!(app.post_webhook(&status_webhook(&agent_wamid, "delivered", None)).await.status(), 200);
     let view = transcript(&app, id).await;
     let messages = entries(&view, "message");
@@ -164,13 +167,7 @@ async fn a_refused_agent_reply_shows_its_error_in_the_transcript(backend: Backen
     assert!(texts(&sent)[2].starts_with("Langkah 1.") && texts(&sent)[3].ends_with(paragraphs[29].trim()));
 
     // A failure WhatsApp reports later, in a status, shows the same way.
-    let pool = app.pool().await;
-    let last: String =
-        sqlx::query_scalar("SELECT wa_message_id FROM outbound_messages WHERE origin = 'agent' AND part_index = 1")
-            .fetch_one(&pool)
-            .await
-            .unwrap();
-    pool.close().await;
+    let last = wamid_of(&app, "origin = 'agent' AND part_index = 1").await;
     assert_eq!(app.post_webhook(&status_webhook(&last, "failed", Some(131047))).await.status(), 200);
     let view = transcript(&app, id).await;
     let later = entries(&view, "message")[3].clone();
