@@ -11,8 +11,6 @@ use crate::handoff::{
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
-const MODE_COLUMNS: &str = "mode, pause_reason, paused_by, paused_at, paused_until, waiting_since, agent_seen_at";
-
 impl Store {
     /// Pauses the bot for `user_id` (a pause in effect gets the new reason,
     /// author and end) and cancels the parts of bot replies not yet taken by
@@ -35,10 +33,13 @@ impl Store {
 
     /// Who answers `user_id` at `now`; `None` for an unknown person.
     pub async fn conversation_mode(&self, user_id: i64, now: i64) -> Result<Option<ConversationMode>, StoreError> {
-        let row = sqlx::query(&format!("SELECT {MODE_COLUMNS} FROM users WHERE id = $1"))
-            .bind(user_id)
-            .fetch_optional(&self.reader)
-            .await?;
+        let row = sqlx::query(
+            "SELECT mode, pause_reason, paused_by, paused_at, paused_until, waiting_since, agent_seen_at \
+             FROM users WHERE id = $1",
+        )
+        .bind(user_id)
+        .fetch_optional(&self.reader)
+        .await?;
         row.map(|row| mode_from_row(&row, now)).transpose()
     }
 }
@@ -52,9 +53,8 @@ pub(super) async fn pause_in(
     pause: &Pause,
     now: i64,
 ) -> Result<Option<PauseOutcome>, StoreError> {
-    let Some(before) = lock_mode(tx, user_id, now).await? else { return Ok(None) };
-    end_expired(tx, backend, &[user_id], now).await?;
-    let changed = before.mode == Mode::Bot;
+    let Some(before) = mode_now(tx, backend, user_id, now).await? else { return Ok(None) };
+    let changed = before == Mode::Bot;
     // Someone answering the person ends their wait; a pause by an operator
     // leaves it as it was.
     let waiting_since = match pause.reason {
@@ -98,9 +98,8 @@ pub(super) async fn resume_in(
     by: &Actor,
     now: i64,
 ) -> Result<Option<ResumeOutcome>, StoreError> {
-    let Some(before) = lock_mode(tx, user_id, now).await? else { return Ok(None) };
-    end_expired(tx, backend, &[user_id], now).await?;
-    let changed = before.mode == Mode::Human;
+    let Some(before) = mode_now(tx, backend, user_id, now).await? else { return Ok(None) };
+    let changed = before == Mode::Human;
     if changed {
         record_event(tx, user_id, now, "resume", None, by.as_str(), None).await?;
         sqlx::query(&format!("UPDATE users SET {BACK_TO_BOT} WHERE id = $1")).bind(user_id).execute(&mut **tx).await?;
@@ -108,11 +107,33 @@ pub(super) async fn resume_in(
     Ok(Some(ResumeOutcome { changed }))
 }
 
-/// Whether the bot is paused for `user_id` at `now`, after taking the
-/// person's row for the rest of the transaction: a pause committed before
-/// this is seen, and one committed after waits until this commits.
-pub(super) async fn paused_now(tx: &mut Transaction<'_, Any>, user_id: i64, now: i64) -> Result<bool, StoreError> {
-    Ok(lock_mode(tx, user_id, now).await?.is_some_and(|mode| mode.mode == Mode::Human))
+/// Who answers `user_id` at `now` (`None`: no such person), after taking
+/// their row for the rest of the transaction: a pause committed before is
+/// seen, one committed after waits until this transaction ends. A pause
+/// that ran out is ended here.
+pub(super) async fn mode_now(
+    tx: &mut Transaction<'_, Any>,
+    backend: Backend,
+    user_id: i64,
+    now: i64,
+) -> Result<Option<Mode>, StoreError> {
+    // Writing the row takes its lock on PostgreSQL; a plain read would not
+    // wait for a pause in flight.
+    let Some(row) = sqlx::query("UPDATE users SET mode = mode WHERE id = $1 RETURNING mode, paused_until")
+        .bind(user_id)
+        .fetch_optional(&mut **tx)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let (stored, until): (String, Option<i64>) = (row.try_get("mode")?, row.try_get("paused_until")?);
+    if holds(&stored, until, now) {
+        return Ok(Some(Mode::Human));
+    }
+    if stored == Mode::Human.as_str() {
+        end_expired(tx, backend, &[user_id], now).await?;
+    }
+    Ok(Some(Mode::Bot))
 }
 
 const BACK_TO_BOT: &str = "mode = 'bot', pause_reason = NULL, paused_by = NULL, paused_at = NULL, \
@@ -145,20 +166,6 @@ pub(super) async fn end_expired(
     let sql = format!("UPDATE users SET {BACK_TO_BOT} WHERE {}", expired(&mut p));
     bind_ids(sqlx::query(&sql), user_ids).bind(now).execute(&mut **tx).await?;
     Ok(())
-}
-
-/// Reads the person's mode while writing their row, which takes its lock
-/// on PostgreSQL (a plain read would not wait for a pause in flight).
-async fn lock_mode(
-    tx: &mut Transaction<'_, Any>,
-    user_id: i64,
-    now: i64,
-) -> Result<Option<ConversationMode>, StoreError> {
-    let row = sqlx::query(&format!("UPDATE users SET mode = mode WHERE id = $1 RETURNING {MODE_COLUMNS}"))
-        .bind(user_id)
-        .fetch_optional(&mut **tx)
-        .await?;
-    row.map(|row| mode_from_row(&row, now)).transpose()
 }
 
 async fn record_event(
