@@ -3,6 +3,7 @@
 //! are Unix milliseconds from our clock, so the same integers work on both.
 
 mod activity;
+mod agent;
 mod claim;
 mod cleanup;
 mod handoff;
@@ -15,12 +16,13 @@ mod turns;
 mod usage;
 
 pub use activity::ConversationSummary;
+pub use agent::{AgentMessage, AgentSend, EchoAction, Handed, Handover, QueuedPart};
 pub use cleanup::Deleted;
 pub use ingest::IngestOutcome;
 pub use outbox::{ClaimedSend, FinishedReply, QueuedReply, RetryOutcome, SendOutcome, SendState, UndeliveredMessage};
 pub use people::Recipient;
 pub use stats::{DayStats, HourStats, Stats};
-pub use transcripts::{Transcript, TranscriptEntry};
+pub use transcripts::{Audience, OutboundEntry, Sender, Transcript, TranscriptEntry};
 pub use turns::{
     Answered, Claim, ClaimWindow, ClaimedTurn, HistoryTurn, LlmUsage, PendingConversation, ReplyRecord, SavedReply,
     TurnMessage,
