@@ -1,4 +1,5 @@
 use super::admin::AdminError;
+use super::inbox::InboxError;
 use super::knowledge::RefreshFailed;
 use super::operations::OperationsError;
 use super::shed::Overloaded;
@@ -111,5 +112,24 @@ impl IntoResponse for Overloaded {
         metrics::counter!("wa_public_reads_refused_total").increment(1);
         let body = Json(json!({ "error": self.to_string() }));
         (StatusCode::SERVICE_UNAVAILABLE, [(header::RETRY_AFTER, "1")], body).into_response()
+    }
+}
+
+impl IntoResponse for InboxError {
+    fn into_response(self) -> Response {
+        let status = match &self {
+            InboxError::Busy => StatusCode::TOO_MANY_REQUESTS,
+            InboxError::NotFound => StatusCode::NOT_FOUND,
+            InboxError::Store(error) => {
+                tracing::error!(%error, "inbox failed");
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+        };
+        let message = if status.is_server_error() { "database error".to_owned() } else { self.to_string() };
+        let mut response = (status, Json(json!({ "error": message }))).into_response();
+        if matches!(self, InboxError::Busy) {
+            response.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
+        }
+        response
     }
 }

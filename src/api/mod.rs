@@ -4,6 +4,7 @@
 mod admin;
 mod chat;
 mod error;
+mod inbox;
 mod knowledge;
 mod operations;
 mod outbox;
@@ -22,6 +23,7 @@ use crate::webhook;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::routing::{get, post};
 use axum::Router;
+pub use inbox::InboxFeed;
 use std::sync::Arc;
 
 /// Meta's payloads are a few kB; anything near this is not from Meta.
@@ -36,6 +38,7 @@ pub struct AppState {
     pub knowledge: KnowledgeBase,
     pub webchat: WebChat,
     pub incidents: Incidents,
+    pub inbox: InboxFeed,
     /// Cancelled when the server starts shutting down; ends open event
     /// streams so the graceful shutdown does not wait on them.
     pub stopping: tokio_util::sync::CancellationToken,
@@ -47,6 +50,14 @@ async fn render_metrics(State(state): State<AppState>) -> String {
     metrics::gauge!("wa_buffered_conversations").set(state.pipeline.debouncer().len() as f64);
     metrics::gauge!("wa_webchat_open_windows").set(state.webchat.open_windows() as f64);
     metrics::gauge!("wa_webchat_open_streams").set(state.webchat.open_streams() as f64);
+    metrics::gauge!("wa_admin_inbox_streams").set(state.inbox.open_streams() as f64);
+    match state.store.inbox_counts(crate::store::now_ms()).await {
+        Ok(counts) => {
+            metrics::gauge!("wa_conversations", "mode" => "human").set(counts.paused as f64);
+            metrics::gauge!("wa_conversations_waiting").set(counts.waiting as f64);
+        }
+        Err(error) => tracing::warn!(%error, "metrics: cannot count paused conversations"),
+    }
     match state.store.outbox_counts().await {
         Ok(counts) => {
             for waiting in SendState::ALL.into_iter().filter(|state| *state != SendState::Sent) {
@@ -77,6 +88,9 @@ pub fn router(state: AppState) -> Router {
         .route("/api/whatsapp/refresh-kb", post(knowledge::refresh))
         .route("/api/admin/conversations", get(operations::conversations))
         .route("/api/admin/conversations/{id}", get(operations::transcript))
+        .route("/api/admin/conversations/{id}/read", post(inbox::read))
+        .route("/api/admin/inbox", get(inbox::list))
+        .route("/api/admin/inbox/events", get(inbox::events))
         .route("/api/admin/activity", get(operations::activity))
         .route("/api/admin/errors", get(operations::errors))
         .route("/api/admin/outbox", get(outbox::undelivered))

@@ -5,6 +5,7 @@
 mod activity;
 mod claim;
 mod cleanup;
+mod inbox;
 mod ingest;
 mod outbox;
 mod people;
@@ -15,6 +16,7 @@ mod usage;
 
 pub use activity::ConversationSummary;
 pub use cleanup::Deleted;
+pub use inbox::{InboxCounts, InboxEntry, InboxGroup, InboxMarker, LastMessage, CUSTOMER_WINDOW_MS};
 pub use ingest::IngestOutcome;
 pub use outbox::{ClaimedSend, FinishedReply, QueuedReply, RetryOutcome, SendOutcome, SendState, UndeliveredMessage};
 pub use people::Recipient;
@@ -28,6 +30,7 @@ pub use usage::{RecentTurns, HOUR_MS};
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
@@ -61,6 +64,10 @@ pub struct Store {
     reader: AnyPool,
     backend: Backend,
     ingest_queue: ingest::IngestQueue,
+    /// Bumped after this process commits something an agent would see, so
+    /// the inbox of this process shows it at once instead of at its next
+    /// look at the database (which catches other replicas' changes).
+    changes: Arc<tokio::sync::watch::Sender<()>>,
 }
 
 impl Store {
@@ -112,7 +119,8 @@ impl Store {
             Backend::Postgres => pool.clone(),
         };
         let (ingest_queue, queue) = tokio::sync::mpsc::channel(ingest::QUEUE);
-        let store = Self { pool, reader, backend, ingest_queue };
+        let changes = Arc::new(tokio::sync::watch::Sender::new(()));
+        let store = Self { pool, reader, backend, ingest_queue, changes };
         tokio::spawn(ingest::run_writer(store.clone(), queue));
         Ok(store)
     }
@@ -129,6 +137,17 @@ impl Store {
             Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
             Backend::Postgres => self.pool.begin().await,
         }
+    }
+
+    /// Follows [`Store::conversations_changed`] in this process.
+    pub fn conversation_changes(&self) -> tokio::sync::watch::Receiver<()> {
+        self.changes.subscribe()
+    }
+
+    /// Says that a conversation changed in a way an agent would see (a
+    /// message in or out, a delivery status, a pause, a read).
+    pub(crate) fn conversations_changed(&self) {
+        self.changes.send_replace(());
     }
 
     pub async fn close(&self) {

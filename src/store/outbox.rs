@@ -413,6 +413,7 @@ impl Store {
             }
         };
         tx.commit().await?;
+        self.conversations_changed();
         Ok(finished)
     }
 
@@ -461,6 +462,7 @@ impl Store {
             }
         }
         tx.commit().await?;
+        self.conversations_changed();
         Ok(Some(RetryOutcome::Requeued))
     }
 

@@ -93,12 +93,7 @@ impl Store {
         }
         for row in outbound.iter().rev() {
             let is_last = row.try_get::<i64, _>("final_part")? != 0;
-            let (state, status): (String, String) = (row.try_get("state")?, row.try_get("status")?);
-            let status = match (state.as_str(), status.as_str()) {
-                ("sent", "accepted") => "sent".to_owned(),
-                ("sent", _) => status,
-                _ => state,
-            };
+            let status = shown_status(row.try_get("state")?, row.try_get("status")?);
             entries.push(TranscriptEntry::Bot {
                 id: row.try_get("wa_message_id")?,
                 text: row.try_get("body")?,
@@ -115,5 +110,15 @@ impl Store {
         let keep_from = entries.len().saturating_sub(limit.max(0) as usize);
         entries.drain(..keep_from);
         Ok(Some(Transcript { summary, entries }))
+    }
+}
+
+/// How far one of our messages got: the outbox state until the channel took
+/// it, then what WhatsApp reported (`sent` for a message only accepted).
+pub(super) fn shown_status(state: String, status: String) -> String {
+    match (state.as_str(), status.as_str()) {
+        ("sent", "accepted") => "sent".to_owned(),
+        ("sent", _) => status,
+        _ => state,
     }
 }

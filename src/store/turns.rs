@@ -206,6 +206,7 @@ impl Store {
         }
         Store::queue_parts(&mut tx, self.backend, reply, now).await?;
         tx.commit().await?;
+        self.conversations_changed();
         Ok(true)
     }
 
