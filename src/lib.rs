@@ -16,6 +16,7 @@ pub mod config;
 pub mod domain;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod handoff;
 pub mod housekeeping;
 pub mod incidents;
 pub mod knowledge;

@@ -10,6 +10,7 @@
 
 use super::admin::Admin;
 use super::AppState;
+use crate::handoff::PauseReason;
 use crate::store::{now_ms, InboxCounts, InboxEntry, InboxMarker, Store, StoreError};
 use axum::extract::{Path, Query, State};
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -157,18 +158,19 @@ async fn look(store: &Store, latest: &Latest, due: bool, seen: &mut Option<Inbox
 /// One conversation as the inbox shows it. Numbers are masked; the web
 /// chat's label is masked when stored.
 fn view(entry: &InboxEntry) -> Value {
+    let pause = entry.mode.pause.as_ref();
     json!({
         "id": entry.user_id,
         "person": entry.person.masked(),
         "name": entry.profile_name,
         "channel": entry.person.channel().as_str(),
         "group": entry.group.as_str(),
-        "mode": entry.mode,
-        "pauseReason": entry.pause_reason,
-        "pausedBy": entry.paused_by,
-        "pausedAt": entry.paused_at,
-        "pausedUntil": entry.paused_until,
-        "waitingSince": entry.waiting_since,
+        "mode": entry.mode.mode.as_str(),
+        "pauseReason": pause.and_then(|p| p.reason).map(PauseReason::as_str),
+        "pausedBy": pause.and_then(|p| p.by.as_deref()),
+        "pausedAt": pause.and_then(|p| p.at),
+        "pausedUntil": pause.and_then(|p| p.until),
+        "waitingSince": entry.mode.waiting_since,
         "unread": entry.unread,
         "lastMessage": entry.last.as_ref().map(|last| json!({
             "from": last.from,

@@ -4,9 +4,11 @@
 //! pick one: unread messages, the last message, the pause, the 24-hour
 //! window. Plus what tells a process the inbox may have moved.
 
+use super::handoff::{mode_from_row, MODE_COLUMNS};
 use super::people::Recipient;
 use super::transcripts::shown_status;
 use super::{Store, StoreError};
+use crate::handoff::ConversationMode;
 use sqlx::Row;
 
 /// WhatsApp's customer-service window: free text is accepted for 24 hours
@@ -60,14 +62,9 @@ pub struct InboxEntry {
     pub person: Recipient,
     pub profile_name: Option<String>,
     pub group: InboxGroup,
-    /// `human` while a pause is in effect, else `bot` (an expired pause
-    /// reads as `bot` before the next message writes it back).
-    pub mode: &'static str,
-    pub pause_reason: Option<String>,
-    pub paused_by: Option<String>,
-    pub paused_at: Option<i64>,
-    pub paused_until: Option<i64>,
-    pub waiting_since: Option<i64>,
+    /// As in effect at the moment of reading: a pause past its end reads
+    /// as the bot's, before the next message writes it back.
+    pub mode: ConversationMode,
     /// Customer messages received since an agent last opened it.
     pub unread: i64,
     pub last: Option<LastMessage>,
@@ -101,6 +98,9 @@ pub struct InboxMarker {
 /// the predicate of the partial index `users_in_handoff` (migration 0010),
 /// so both databases use that index.
 const IN_HANDOFF: &str = "(mode = 'human' OR waiting_since IS NOT NULL)";
+/// Whether the pause of a `users` row holds at `$1` (as `handoff::holds`);
+/// a person waits for a human only while it does.
+const HOLDS: &str = "mode = 'human' AND (paused_until IS NULL OR paused_until > $1)";
 
 impl Store {
     /// The first `limit` conversations of the inbox at `now`.
@@ -140,8 +140,7 @@ impl Store {
         // expression, hence the outer query.
         let sql = format!(
             "WITH candidates AS (SELECT id AS user_id FROM users WHERE {IN_HANDOFF} UNION {recent}), \
-             listed AS (SELECT u.id, u.channel, u.phone, u.bsuid, u.address, u.profile_name, u.mode, \
-                 u.pause_reason, u.paused_by, u.paused_at, u.paused_until, u.waiting_since, \
+             listed AS (SELECT u.id, u.channel, u.phone, u.bsuid, u.address, u.profile_name, {MODE_COLUMNS}, \
                  (SELECT m.id FROM inbound_messages m WHERE m.user_id = u.id \
                     ORDER BY m.received_at DESC, m.id DESC LIMIT 1) AS last_in, \
                  (SELECT o.id FROM outbound_messages o WHERE o.user_id = u.id AND o.state <> 'cancelled' \
@@ -153,9 +152,8 @@ impl Store {
                  i.received_at AS in_at, SUBSTR(i.body, 1, {cut}) AS in_text, \
                  o.origin AS out_origin, o.created_at AS out_at, SUBSTR(o.body, 1, {cut}) AS out_text, \
                  o.state AS out_state, o.status AS out_status, \
-                 CAST(CASE WHEN l.waiting_since IS NOT NULL THEN 0 \
-                   WHEN l.mode = 'human' AND (l.paused_until IS NULL OR l.paused_until > $1) THEN 1 \
-                   ELSE 2 END AS BIGINT) AS grp, \
+                 CAST(CASE WHEN NOT ({HOLDS}) THEN 2 WHEN waiting_since IS NOT NULL THEN 0 ELSE 1 END \
+                   AS BIGINT) AS grp, \
                  CAST(CASE WHEN COALESCE(i.received_at, 0) >= COALESCE(o.created_at, 0) \
                    THEN COALESCE(i.received_at, 0) ELSE o.created_at END AS BIGINT) AS activity \
                FROM listed l LEFT JOIN inbound_messages i ON i.id = l.last_in \
@@ -176,9 +174,8 @@ impl Store {
     /// Conversations waiting for a person, and paused ones, at `now`.
     pub async fn inbox_counts(&self, now: i64) -> Result<InboxCounts, StoreError> {
         let row = sqlx::query(&format!(
-            "SELECT COUNT(waiting_since) AS waiting, \
-               COUNT(CASE WHEN mode = 'human' AND (paused_until IS NULL OR paused_until > $1) THEN 1 END) AS paused \
-             FROM users WHERE {IN_HANDOFF}"
+            "SELECT COUNT(CASE WHEN waiting_since IS NOT NULL THEN 1 END) AS waiting, COUNT(*) AS paused \
+             FROM users WHERE {IN_HANDOFF} AND {HOLDS}"
         ))
         .bind(now)
         .fetch_one(&self.reader)
@@ -229,8 +226,6 @@ fn entry(row: &sqlx::any::AnyRow, person: Recipient, now: i64) -> Result<InboxEn
         1 => InboxGroup::Paused,
         _ => InboxGroup::Bot,
     };
-    let mode: String = row.try_get("mode")?;
-    let paused_until: Option<i64> = row.try_get("paused_until")?;
     let in_at: Option<i64> = row.try_get("in_at")?;
     let out_at: Option<i64> = row.try_get("out_at")?;
     let customer_last = in_at.is_some_and(|in_at| out_at.is_none_or(|out_at| in_at >= out_at));
@@ -249,21 +244,12 @@ fn entry(row: &sqlx::any::AnyRow, person: Recipient, now: i64) -> Result<InboxEn
         }
         _ => None,
     };
-    let paused = mode == "human" && paused_until.is_none_or(|until| until > now);
-    // What a pause that ended left behind is history, shown in the
-    // transcript's events, not a state of the conversation.
-    let if_paused = |value: Option<String>| value.filter(|_| paused);
     Ok(InboxEntry {
         user_id: row.try_get("id")?,
         person,
         profile_name: row.try_get("profile_name")?,
         group,
-        mode: if paused { "human" } else { "bot" },
-        pause_reason: if_paused(row.try_get("pause_reason")?),
-        paused_by: if_paused(row.try_get("paused_by")?),
-        paused_at: row.try_get::<Option<i64>, _>("paused_at")?.filter(|_| paused),
-        paused_until: paused_until.filter(|_| paused),
-        waiting_since: row.try_get("waiting_since")?,
+        mode: mode_from_row(row, now)?,
         unread: row.try_get("unread")?,
         last,
         window_open_until: in_at.map(|at| at.saturating_add(CUSTOMER_WINDOW_MS)),

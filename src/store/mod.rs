@@ -5,6 +5,7 @@
 mod activity;
 mod claim;
 mod cleanup;
+mod handoff;
 mod inbox;
 mod ingest;
 mod outbox;

@@ -1,0 +1,204 @@
+//! Human handoff: who answers a person, the bot or someone of the business.
+//! The mode is data (`users.mode` and the pause fields), read in the same
+//! transaction that claims a turn and in the one that queues its reply, so
+//! a pause holds across crashes, restarts and replicas, and a pause that
+//! commits while the LLM is thinking wins over the bot's reply.
+
+use std::time::Duration;
+
+/// Who answers a person.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Bot,
+    /// Paused: a person of the business answers; the bot stays silent.
+    Human,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Bot => "bot",
+            Mode::Human => "human",
+        }
+    }
+}
+
+/// Why the bot stepped back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PauseReason {
+    /// An agent answered from the admin page.
+    AgentReply,
+    /// The business answered from the WhatsApp Business app.
+    PhoneReply,
+    /// The person asked for a human.
+    CustomerAsked,
+    /// An operator pressed Pause.
+    Admin,
+}
+
+impl PauseReason {
+    pub const ALL: [PauseReason; 4] = [Self::AgentReply, Self::PhoneReply, Self::CustomerAsked, Self::Admin];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AgentReply => "agent_reply",
+            Self::PhoneReply => "phone_reply",
+            Self::CustomerAsked => "customer_asked",
+            Self::Admin => "admin",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|reason| reason.as_str() == raw)
+    }
+}
+
+/// Who paused or resumed a conversation: an agent's name, or one of the
+/// fixed names below. Shown in transcripts, so it is one short line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor(String);
+
+/// Longest name an actor may have, in characters.
+pub const MAX_ACTOR_CHARS: usize = 64;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HandoffError {
+    #[error("a name must be 1 to {MAX_ACTOR_CHARS} characters on one line")]
+    ActorName,
+}
+
+impl Actor {
+    pub fn new(name: &str) -> Result<Self, HandoffError> {
+        let name = name.trim();
+        let chars = name.chars().count();
+        if chars == 0 || chars > MAX_ACTOR_CHARS || name.chars().any(char::is_control) {
+            return Err(HandoffError::ActorName);
+        }
+        Ok(Self(name.to_owned()))
+    }
+
+    /// The person themselves (they asked for a human).
+    pub fn customer() -> Self {
+        Self("customer".to_owned())
+    }
+
+    /// The admin token, or the WhatsApp Business app.
+    pub fn admin() -> Self {
+        Self("admin".to_owned())
+    }
+
+    pub fn phone() -> Self {
+        Self("phone".to_owned())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// What an expired pause is resumed by in the audit trail.
+pub const EXPIRY: &str = "expiry";
+
+/// A pause about to be stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pause {
+    pub reason: PauseReason,
+    pub by: Actor,
+    /// Unix ms; `None` holds until someone resumes the bot.
+    pub until: Option<i64>,
+}
+
+impl Pause {
+    /// A pause from `now` for `length` (`None`: until resumed by hand).
+    pub fn new(reason: PauseReason, by: Actor, now: i64, length: Option<Duration>) -> Self {
+        let until = length.map(|length| now.saturating_add(i64::try_from(length.as_millis()).unwrap_or(i64::MAX)));
+        Self { reason, by, until }
+    }
+}
+
+/// A conversation's mode as stored, read at one moment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConversationMode {
+    /// In effect at the moment it was read: a pause past its end reads as
+    /// `Bot`, even before the next claim writes it back.
+    pub mode: Mode,
+    /// The pause in effect, when `mode` is `Human`.
+    pub pause: Option<PauseState>,
+    /// The person asked for a human at this moment (Unix ms) and nobody has
+    /// answered since.
+    pub waiting_since: Option<i64>,
+    /// When an agent last opened the conversation.
+    pub agent_seen_at: Option<i64>,
+}
+
+/// A pause in effect, as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PauseState {
+    pub reason: Option<PauseReason>,
+    pub by: Option<String>,
+    pub at: Option<i64>,
+    pub until: Option<i64>,
+}
+
+/// Whether a pause stored with `mode` and `until` holds at `now`.
+pub fn holds(mode: &str, until: Option<i64>, now: i64) -> bool {
+    mode == Mode::Human.as_str() && until.is_none_or(|until| until > now)
+}
+
+/// What [`crate::store::Store::pause`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PauseOutcome {
+    /// The bot was answering before: the mode changed (and was recorded).
+    pub changed: bool,
+    /// When the pause now ends (Unix ms); `None` until resumed by hand.
+    pub until: Option<i64>,
+    /// Parts of bot replies that were still waiting to be sent and now
+    /// never will be.
+    pub cancelled: u64,
+}
+
+/// What [`crate::store::Store::resume`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ResumeOutcome {
+    /// A pause was in effect and has ended.
+    pub changed: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn actor_names_are_one_short_line() {
+        assert_eq!(Actor::new("  Sari ").unwrap().as_str(), "Sari");
+        for bad in ["", "   ", "Sa\nri", &"x".repeat(MAX_ACTOR_CHARS + 1)] {
+            assert_eq!(Actor::new(bad), Err(HandoffError::ActorName), "{bad:?}");
+        }
+        assert!(Actor::new(&"é".repeat(MAX_ACTOR_CHARS)).is_ok());
+    }
+
+    #[test]
+    fn a_pause_ends_after_its_length_or_never() {
+        let pause = Pause::new(PauseReason::Admin, Actor::admin(), 1_000, Some(Duration::from_secs(2)));
+        assert_eq!(pause.until, Some(3_000));
+        assert_eq!(Pause::new(PauseReason::Admin, Actor::admin(), 1_000, None).until, None);
+        let long = Pause::new(PauseReason::Admin, Actor::admin(), 1_000, Some(Duration::MAX));
+        assert_eq!(long.until, Some(i64::MAX));
+    }
+
+    #[test]
+    fn a_pause_holds_until_it_ends() {
+        assert!(holds("human", None, 5));
+        assert!(holds("human", Some(6), 5));
+        assert!(!holds("human", Some(5), 5));
+        assert!(!holds("bot", None, 5));
+    }
+
+    #[test]
+    fn reasons_read_back() {
+        for reason in PauseReason::ALL {
+            assert_eq!(PauseReason::parse(reason.as_str()), Some(reason));
+        }
+        assert_eq!(PauseReason::parse("bored"), None);
+    }
+}
