@@ -33,9 +33,10 @@ pub const MAX_STREAMS: usize = 64;
 /// How often the marker is read while someone watches.
 const POLL: Duration = Duration::from_secs(1);
 /// The inbox is read again this often even when the marker stood still:
-/// delivery statuses and reads on other replicas, drafts and pauses that
-/// ran out move nothing the marker sees.
-const REFRESH: Duration = Duration::from_secs(5);
+/// what other replicas change without a new row (delivery statuses, reads)
+/// and pauses running out move nothing the marker sees. This process's own
+/// changes show at once.
+const REFRESH: Duration = Duration::from_secs(15);
 /// After reading, changes are gathered this long, so a burst of webhooks
 /// costs one read, not one each.
 const SETTLE: Duration = Duration::from_millis(250);
@@ -190,7 +191,11 @@ pub struct Limit {
 
 /// `GET /api/admin/inbox?limit=200`: waiting for a person (longest waiting
 /// first), then paused, then the rest (most recent activity first).
-pub async fn list(_: Admin, State(state): State<AppState>, Query(limit): Query<Limit>) -> Result<Json<Value>, InboxError> {
+pub async fn list(
+    _: Admin,
+    State(state): State<AppState>,
+    Query(limit): Query<Limit>,
+) -> Result<Json<Value>, InboxError> {
     let now = now_ms();
     let entries = state.store.inbox(now, limit.limit.unwrap_or(LISTED).clamp(1, LISTED)).await?;
     let counts = state.store.inbox_counts(now).await?;

@@ -23,7 +23,7 @@ use crate::webhook;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::routing::{get, post};
 use axum::Router;
-pub use inbox::InboxFeed;
+pub use inbox::{InboxFeed, MAX_STREAMS as MAX_INBOX_STREAMS};
 use std::sync::Arc;
 
 /// Meta's payloads are a few kB; anything near this is not from Meta.

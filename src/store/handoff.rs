@@ -11,7 +11,8 @@ use crate::handoff::{
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
-pub(super) const MODE_COLUMNS: &str = "mode, pause_reason, paused_by, paused_at, paused_until, waiting_since, agent_seen_at";
+pub(super) const MODE_COLUMNS: &str =
+    "mode, pause_reason, paused_by, paused_at, paused_until, waiting_since, agent_seen_at";
 
 impl Store {
     /// Pauses the bot for `user_id` (a pause in effect gets the new reason,
@@ -21,6 +22,7 @@ impl Store {
         let mut tx = self.write_tx().await?;
         let outcome = pause_in(&mut tx, self.backend, user_id, pause, now).await?;
         tx.commit().await?;
+        self.conversations_changed();
         Ok(outcome)
     }
 
@@ -30,6 +32,7 @@ impl Store {
         let mut tx = self.write_tx().await?;
         let outcome = resume_in(&mut tx, self.backend, user_id, by, now).await?;
         tx.commit().await?;
+        self.conversations_changed();
         Ok(outcome)
     }
 

@@ -115,20 +115,19 @@ impl Store {
             return Ok(listed);
         }
         let everyone = format!(
-            "SELECT id FROM (SELECT u.id, \
+            "SELECT id FROM (SELECT id, newest FROM (SELECT u.id, \
                (SELECT MAX(m.received_at) FROM inbound_messages m WHERE m.user_id = u.id) AS newest FROM users u) \
-             everyone WHERE newest IS NOT NULL ORDER BY newest DESC LIMIT {limit}"
+             active WHERE newest IS NOT NULL ORDER BY newest DESC LIMIT {limit}) everyone"
         );
         self.inbox_of(&everyone, now, limit).await
     }
 
     /// Whether the window of recent messages holds every message there is.
     async fn inbound_fits_window(&self) -> Result<bool, StoreError> {
-        let row = sqlx::query(
-            "SELECT COALESCE(MIN(id), 0) AS oldest, COALESCE(MAX(id), 0) AS newest FROM inbound_messages",
-        )
-        .fetch_one(&self.reader)
-        .await?;
+        let row =
+            sqlx::query("SELECT COALESCE(MIN(id), 0) AS oldest, COALESCE(MAX(id), 0) AS newest FROM inbound_messages")
+                .fetch_one(&self.reader)
+                .await?;
         let (oldest, newest): (i64, i64) = (row.try_get("oldest")?, row.try_get("newest")?);
         Ok(oldest > newest - RECENT_MESSAGES)
     }

@@ -7,6 +7,7 @@ mod conversation;
 mod delivery;
 mod helpers;
 mod housekeeping;
+mod inbox;
 mod knowledge;
 mod limits;
 mod operations;
