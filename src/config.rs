@@ -3,6 +3,7 @@
 //! restart per typo. Missing credentials are not problems: the parts that
 //! need them stay off and `missing_credentials` says which.
 
+use crate::handoff::BusinessHours;
 use crate::webchat::TrustedProxies;
 use secrecy::SecretString;
 use std::net::{IpAddr, Ipv4Addr};
@@ -43,6 +44,7 @@ pub struct Settings {
     pub retention: RetentionSettings,
     pub outbox: OutboxSettings,
     pub limits: LimitSettings,
+    pub handoff: HandoffSettings,
 }
 
 /// What one visitor of the web chat may take, besides everyone's share.
@@ -154,6 +156,19 @@ pub struct LimitSettings {
     pub daily_token_budget: Option<i64>,
 }
 
+/// When the bot steps back for a person of the business.
+#[derive(Debug, Clone)]
+pub struct HandoffSettings {
+    /// How long a pause lasts (`HANDOFF_PAUSE_HOURS`); `None` until someone
+    /// resumes the bot.
+    pub pause_for: Option<Duration>,
+    /// When people of the business answer, for the handoff reply.
+    pub business_hours: BusinessHours,
+    /// Typed at the start of an agent's reply, resumes the bot instead of
+    /// being sent.
+    pub resume_command: String,
+}
+
 #[derive(Debug, thiserror::Error)]
 #[error("invalid configuration:\n  - {}", problems.join("\n  - "))]
 pub struct ConfigError {
@@ -251,7 +266,34 @@ impl<F: Fn(&str) -> Option<String>> Reader<'_, F> {
             retention: self.retention(),
             outbox: self.outbox(),
             limits: self.limits(),
+            handoff: self.handoff(),
         }
+    }
+
+    fn handoff(&mut self) -> HandoffSettings {
+        let raw = self.text("HANDOFF_PAUSE_HOURS");
+        let pause_for = match raw.as_deref().map_or(Ok(12.0), str::parse::<f64>) {
+            Ok(hours) if hours == 0.0 => None,
+            Ok(hours) if hours.is_finite() && hours > 0.0 && hours <= 24.0 * 365.0 => {
+                Some(Duration::from_secs_f64(hours * 3600.0))
+            }
+            _ => {
+                self.problems.push(format!(
+                    "HANDOFF_PAUSE_HOURS must be a number of hours from 0 (until resumed) to 8760, got {raw:?}"
+                ));
+                None
+            }
+        };
+        let business_hours =
+            BusinessHours::parse(&self.text("BUSINESS_HOURS").unwrap_or_default()).unwrap_or_else(|problem| {
+                self.problems.push(format!("BUSINESS_HOURS {problem}"));
+                BusinessHours::default()
+            });
+        let resume_command = self.text("HANDOFF_RESUME_COMMAND").unwrap_or_else(|| "#bot".into());
+        if resume_command.chars().count() > 32 || resume_command.contains(char::is_whitespace) {
+            self.problems.push(format!("HANDOFF_RESUME_COMMAND must be one word such as #bot, got {resume_command:?}"));
+        }
+        HandoffSettings { pause_for, business_hours, resume_command }
     }
 
     fn limits(&mut self) -> LimitSettings {
@@ -623,6 +665,36 @@ mod tests {
         for key in
             ["WEB_CHAT_LINK_DOMAINS", "TRUSTED_PROXIES", "WEB_CHAT_MAX_STREAMS", "WEB_CHAT_CONVERSATIONS_PER_HOUR"]
         {
+            assert!(err.to_string().contains(key), "{key} in {err}");
+        }
+    }
+
+    #[test]
+    fn handoff_settings_have_defaults_and_are_checked_with_the_rest() {
+        let handoff = read(&[]).unwrap().handoff;
+        assert_eq!(handoff.pause_for, Some(Duration::from_secs(12 * 3600)));
+        assert!(handoff.business_hours.is_open(0));
+        assert_eq!(handoff.resume_command, "#bot");
+        let handoff = read(&[
+            ("HANDOFF_PAUSE_HOURS", "0.0005"),
+            ("BUSINESS_HOURS", "Mon-Fri 08:00-17:00 Asia/Jakarta"),
+            ("HANDOFF_RESUME_COMMAND", "/bot"),
+        ])
+        .unwrap()
+        .handoff;
+        assert_eq!(handoff.pause_for, Some(Duration::from_millis(1800)));
+        assert_eq!(handoff.business_hours.describe(), "Senin–Jumat 08.00–17.00 WIB");
+        assert_eq!(handoff.resume_command, "/bot");
+        assert_eq!(read(&[("HANDOFF_PAUSE_HOURS", "0")]).unwrap().handoff.pause_for, None);
+        let err = read(&[
+            ("HANDOFF_PAUSE_HOURS", "-1"),
+            ("BUSINESS_HOURS", "Mon-Fri 08:00-17:00 Europe/Berlin"),
+            ("HANDOFF_RESUME_COMMAND", "hey bot"),
+            ("PORT", "eighty"),
+        ])
+        .unwrap_err();
+        assert_eq!(err.problems.len(), 4, "{err}");
+        for key in ["HANDOFF_PAUSE_HOURS", "BUSINESS_HOURS", "HANDOFF_RESUME_COMMAND"] {
             assert!(err.to_string().contains(key), "{key} in {err}");
         }
     }

@@ -1,4 +1,5 @@
 use super::admin::AdminError;
+use super::handoff::HandoffRequestError;
 use super::inbox::InboxError;
 use super::knowledge::RefreshFailed;
 use super::operations::OperationsError;
@@ -112,6 +113,21 @@ impl IntoResponse for Overloaded {
         metrics::counter!("wa_public_reads_refused_total").increment(1);
         let body = Json(json!({ "error": self.to_string() }));
         (StatusCode::SERVICE_UNAVAILABLE, [(header::RETRY_AFTER, "1")], body).into_response()
+    }
+}
+
+impl IntoResponse for HandoffRequestError {
+    fn into_response(self) -> Response {
+        let status = match &self {
+            HandoffRequestError::NotFound => StatusCode::NOT_FOUND,
+            HandoffRequestError::Body(_) => StatusCode::BAD_REQUEST,
+            HandoffRequestError::Store(error) => {
+                tracing::error!(%error, "pause or resume failed");
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+        };
+        let message = if status.is_server_error() { "database error".to_owned() } else { self.to_string() };
+        (status, Json(json!({ "error": message }))).into_response()
     }
 }
 

@@ -4,6 +4,7 @@
 mod admin;
 mod chat;
 mod error;
+mod handoff;
 mod inbox;
 mod knowledge;
 mod operations;
@@ -60,7 +61,9 @@ async fn render_metrics(State(state): State<AppState>) -> String {
     }
     match state.store.outbox_counts().await {
         Ok(counts) => {
-            for waiting in SendState::ALL.into_iter().filter(|state| *state != SendState::Sent) {
+            // Sent and cancelled rows are history, not work: no gauge.
+            let watched = SendState::ALL.into_iter().filter(|state| !matches!(state, SendState::Sent | SendState::Cancelled));
+            for waiting in watched {
                 let count = counts.iter().find(|(state, _)| *state == waiting).map_or(0, |(_, n)| *n);
                 metrics::gauge!("wa_outbox_messages", "state" => waiting.as_str()).set(count as f64);
             }
@@ -91,6 +94,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/admin/conversations/{id}/read", post(inbox::read))
         .route("/api/admin/inbox", get(inbox::list))
         .route("/api/admin/inbox/events", get(inbox::events))
+        .route("/api/admin/conversations/{id}/pause", post(handoff::pause))
+        .route("/api/admin/conversations/{id}/resume", post(handoff::resume))
         .route("/api/admin/activity", get(operations::activity))
         .route("/api/admin/errors", get(operations::errors))
         .route("/api/admin/outbox", get(outbox::undelivered))

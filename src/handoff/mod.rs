@@ -4,7 +4,94 @@
 //! a pause holds across crashes, restarts and replicas, and a pause that
 //! commits while the LLM is thinking wins over the bot's reply.
 
+mod hours;
+mod phrases;
+
+pub use hours::BusinessHours;
+pub use phrases::HandoffPhrases;
+
+use crate::config::HandoffSettings;
+use std::sync::Arc;
 use std::time::Duration;
+
+/// The handoff's settings and phrases, and the one place every pause that
+/// committed is reported (counted, logged, and where notifications start).
+#[derive(Clone)]
+pub struct Handoffs {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    settings: HandoffSettings,
+    phrases: HandoffPhrases,
+}
+
+impl Handoffs {
+    pub fn new(settings: HandoffSettings, phrases: HandoffPhrases) -> Self {
+        Self { inner: Arc::new(Inner { settings, phrases }) }
+    }
+
+    pub fn settings(&self) -> &HandoffSettings {
+        &self.inner.settings
+    }
+
+    /// A pause from `now` for `HANDOFF_PAUSE_HOURS`.
+    pub fn pause(&self, reason: PauseReason, by: Actor, now: i64) -> Pause {
+        Pause::new(reason, by, now, self.inner.settings.pause_for)
+    }
+
+    /// The phrase with which `text` asks for a person, if it does.
+    pub fn asked_for_person(&self, text: &str) -> Option<String> {
+        self.inner.phrases.asked_for_person(text)
+    }
+
+    /// The handoff reply from its template (`prompts/handoff.md`): lines
+    /// starting with `[buka]` are kept while the business is open (or has
+    /// no hours set), those with `[tutup]` while it is closed; `{jam}`
+    /// becomes the business hours and `{buka_lagi}` when it opens next.
+    pub fn reply(&self, template: &str, now: i64) -> String {
+        let hours = &self.inner.settings.business_hours;
+        let open = hours.is_open(now);
+        let kept: Vec<&str> = template
+            .lines()
+            .filter_map(|line| match (line.strip_prefix("[buka]"), line.strip_prefix("[tutup]")) {
+                (Some(line), _) => open.then_some(line.trim_start()),
+                (_, Some(line)) => (!open).then_some(line.trim_start()),
+                _ => Some(line),
+            })
+            .collect();
+        kept.join("\n")
+            .trim()
+            .replace("{jam}", &hours.describe())
+            .replace("{buka_lagi}", &hours.next_opening(now).unwrap_or_default())
+    }
+
+    /// Called after every pause committed. Counts and logs the ones that
+    /// handed a conversation from the bot to a person.
+    pub fn paused(&self, user_id: i64, pause: &Pause, outcome: &PauseOutcome) {
+        if outcome.cancelled > 0 {
+            tracing::info!(conversation = user_id, cancelled = outcome.cancelled, "bot replies not sent: paused");
+        }
+        if !outcome.changed {
+            return;
+        }
+        metrics::counter!("wa_handoffs_total", "reason" => pause.reason.as_str()).increment(1);
+        tracing::info!(
+            conversation = user_id,
+            reason = pause.reason.as_str(),
+            by = pause.by.as_str(),
+            until = pause.until,
+            "bot paused: a person of the business has the conversation"
+        );
+    }
+
+    /// Called after every resume committed.
+    pub fn resumed(&self, user_id: i64, by: &Actor, outcome: &ResumeOutcome) {
+        if outcome.changed {
+            tracing::info!(conversation = user_id, by = by.as_str(), "bot resumed");
+        }
+    }
+}
 
 /// Who answers a person.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

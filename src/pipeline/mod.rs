@@ -9,6 +9,7 @@ use crate::buffer::{Debouncer, Hooks};
 use crate::channel::{Channel, Channels};
 use crate::config::{BufferSettings, LimitSettings};
 use crate::domain::{InboundMessage, Source, StatusUpdate};
+use crate::handoff::{Actor, Handoffs, Pause, PauseReason};
 use crate::incidents::{IncidentKind, Incidents};
 use crate::knowledge::{unique_sources, Passage, Retriever};
 use crate::limits::{Admission, Limits};
@@ -16,7 +17,7 @@ use crate::llm::{ChatMessage, LlmClient, LlmError, Role};
 use crate::outbox::Outbox;
 use crate::prompt::Prompts;
 use crate::store::{
-    now_ms, Claim, ClaimWindow, ClaimedTurn, IngestOutcome, LlmUsage, QueuedReply, Recipient, ReplyRecord, Store,
+    now_ms, Answered, Claim, ClaimWindow, ClaimedTurn, IngestOutcome, LlmUsage, QueuedReply, Recipient, ReplyRecord, Store,
     StoreError,
 };
 use crate::whatsapp::{markdown_to_whatsapp, split_for_whatsapp, MAX_MESSAGE_CHARS};
@@ -66,18 +67,22 @@ struct Inner {
     stopping: AtomicBool,
     shutdown_grace: Duration,
     limits: Limits,
+    handoffs: Handoffs,
 }
 
 /// A reply and how it came about, for the turn's log line.
 struct Composed {
     reply: String,
     /// `llm`, `offline`, `fallback`, `unreadable`, `limited` (over
-    /// `MAX_TURNS_PER_HOUR`), or `resumed` (saved by an earlier version that
-    /// saved replies before sending them).
+    /// `MAX_TURNS_PER_HOUR`), `handoff` (the person asked for a human), or
+    /// `resumed` (saved by an earlier version that saved replies before
+    /// sending them).
     kind: &'static str,
     passages: usize,
     usage: LlmUsage,
     sources: Vec<Source>,
+    /// The pause that goes with the reply (the handoff reply's).
+    pause: Option<Pause>,
 }
 
 pub struct Parts {
@@ -91,6 +96,7 @@ pub struct Parts {
     pub buffer: BufferSettings,
     pub outbox: Outbox,
     pub limits: LimitSettings,
+    pub handoffs: Handoffs,
 }
 
 impl Pipeline {
@@ -131,6 +137,7 @@ impl Pipeline {
                 stopping: AtomicBool::new(false),
                 shutdown_grace: parts.buffer.shutdown_grace,
                 limits: Limits::new(parts.limits, parts.store.clone()),
+                handoffs: parts.handoffs,
                 store: parts.store,
             }),
         };
@@ -164,6 +171,10 @@ impl Pipeline {
 
     pub fn llm(&self) -> &LlmClient {
         &self.inner.llm
+    }
+
+    pub fn handoffs(&self) -> &Handoffs {
+        &self.inner.handoffs
     }
 
     /// Every channel's way in: stores what arrived and, once it is
@@ -293,6 +304,10 @@ impl Pipeline {
                 Claim::NotYet { due_at } => inner.debouncer.retry_at(user_id, instant_at(due_at, now)),
                 Claim::Busy => retry_in(user_id, BUSY_RETRY),
                 Claim::Nothing => {}
+                Claim::Held { turn_id, messages } => {
+                    metrics::counter!("wa_turns_total", "outcome" => "held").increment(1);
+                    tracing::info!(turn = %turn_id, messages, "held for a person of the business; the bot stays silent");
+                }
             }
         }
     }
@@ -326,6 +341,7 @@ impl Pipeline {
                     passages: 0,
                     usage: LlmUsage::default(),
                     sources: saved.sources.clone(),
+                    pause: None,
                 };
                 (turn.user_text(), resumed)
             }
@@ -350,9 +366,19 @@ impl Pipeline {
         let give_up_at = now + inner.outbox.retry_for().as_millis() as i64;
         let queued =
             QueuedReply { turn_id: &turn.id, token: &turn.token, user_id: turn.user_id, parts: &parts, give_up_at };
-        match inner.store.answer_turn(&record, &queued, now).await {
-            Ok(true) => inner.outbox.wake(),
-            Ok(false) => {
+        match inner.store.answer_turn(&record, &queued, composed.pause.as_ref(), now).await {
+            Ok(Answered::Queued { pause }) => {
+                if let (Some(outcome), Some(pause)) = (pause, &composed.pause) {
+                    inner.handoffs.paused(turn.user_id, pause, &outcome);
+                }
+                inner.outbox.wake();
+            }
+            Ok(Answered::Draft) => {
+                metrics::counter!("wa_turns_total", "outcome" => "draft").increment(1);
+                tracing::info!(turn = %turn.id, "paused while the reply was written; kept as a draft, not sent");
+                return;
+            }
+            Ok(Answered::Lost) => {
                 tracing::warn!(turn = %turn.id, "another attempt settled this turn; dropping this reply");
                 return;
             }
@@ -436,9 +462,19 @@ impl Pipeline {
             passages: 0,
             usage: LlmUsage::default(),
             sources: Vec::new(),
+            pause: None,
         };
         let composed = if user_text.is_empty() {
             without_llm(inner.prompts.unreadable.clone(), "unreadable")
+        } else if let Some(phrase) = inner.handoffs.asked_for_person(&user_text) {
+            // Before the limits too: someone out of questions for the bot
+            // may still ask for a person.
+            tracing::info!(turn = %turn.id, phrase, "the person asked for a human");
+            let now = now_ms();
+            Composed {
+                pause: Some(inner.handoffs.pause(PauseReason::CustomerAsked, Actor::customer(), now)),
+                ..without_llm(inner.handoffs.reply(&inner.prompts.handoff, now), "handoff")
+            }
         } else {
             match inner.limits.admit(&turn.recent, now_ms()) {
                 Admission::Notify { minutes_to_wait } => {
@@ -482,7 +518,14 @@ impl Pipeline {
                     prompt_tokens: completion.prompt_tokens,
                     completion_tokens: completion.completion_tokens,
                 };
-                return Composed { reply: completion.text, kind: "llm", passages: passages.len(), usage, sources };
+                return Composed {
+                    reply: completion.text,
+                    kind: "llm",
+                    passages: passages.len(),
+                    usage,
+                    sources,
+                    pause: None,
+                };
             }
             Err(error) => error,
         };
@@ -511,7 +554,7 @@ impl Pipeline {
         };
         metrics::counter!("wa_offline_answers_total", "found" => if sources.is_empty() { "no" } else { "yes" })
             .increment(1);
-        Composed { reply, kind, passages: passages.len(), usage: LlmUsage::default(), sources }
+        Composed { reply, kind, passages: passages.len(), usage: LlmUsage::default(), sources, pause: None }
     }
 }
 

@@ -32,9 +32,12 @@ pub struct Prompts {
     pub limit_reached: String,
     /// Tells the LLM the person's turn was cut to `MAX_TURN_CHARS`.
     pub turn_cut: String,
+    /// Sent once when a person asks for a human (see `Handoffs::reply` for
+    /// its `[buka]`/`[tutup]` lines and placeholders).
+    pub handoff: String,
 }
 
-const DEFAULTS: [(&str, &str); 9] = [
+const DEFAULTS: [(&str, &str); 10] = [
     ("system.md", include_str!("../../prompts/system.md")),
     ("context.md", include_str!("../../prompts/context.md")),
     ("unreadable.md", include_str!("../../prompts/unreadable.md")),
@@ -44,6 +47,7 @@ const DEFAULTS: [(&str, &str); 9] = [
     ("not_found.md", include_str!("../../prompts/not_found.md")),
     ("limit_reached.md", include_str!("../../prompts/limit_reached.md")),
     ("turn_cut.md", include_str!("../../prompts/turn_cut.md")),
+    ("handoff.md", include_str!("../../prompts/handoff.md")),
 ];
 
 impl Prompts {
@@ -65,8 +69,8 @@ impl Prompts {
         Self::from_texts(DEFAULTS.map(|(_, text)| text.trim().to_owned()))
     }
 
-    fn from_texts(texts: [String; 9]) -> Self {
-        let [system, context_header, unreadable, llm_unavailable, offline_intro, offline_outro, not_found, limit_reached, turn_cut] =
+    fn from_texts(texts: [String; 10]) -> Self {
+        let [system, context_header, unreadable, llm_unavailable, offline_intro, offline_outro, not_found, limit_reached, turn_cut, handoff] =
             texts;
         Self {
             system,
@@ -78,6 +82,7 @@ impl Prompts {
             not_found,
             limit_reached,
             turn_cut,
+            handoff,
         }
     }
 
@@ -106,8 +111,11 @@ impl Prompts {
         }
         let mut messages = vec![ChatMessage { role: Role::System, content: system }];
         for turn in history {
-            messages.push(ChatMessage { role: Role::User, content: turn.user.clone() });
-            messages.push(ChatMessage { role: Role::Assistant, content: turn.assistant.clone() });
+            for (role, content) in [(Role::User, &turn.user), (Role::Assistant, &turn.assistant)] {
+                if !content.is_empty() {
+                    messages.push(ChatMessage { role, content: content.clone() });
+                }
+            }
         }
         messages.push(ChatMessage { role: Role::User, content: user_text.to_owned() });
         messages

@@ -8,6 +8,7 @@ pub use admin_token::AdminAccess;
 use crate::api::{router, AppState, InboxFeed};
 use crate::channel::Channels;
 use crate::config::Settings;
+use crate::handoff::{HandoffPhrases, Handoffs};
 use crate::incidents::{IncidentKind, Incidents};
 use crate::knowledge::{KnowledgeBase, KnowledgeError};
 use crate::llm::LlmClient;
@@ -50,7 +51,9 @@ impl Application {
     pub async fn build(mut settings: Settings) -> Result<Self, StartupError> {
         let admin_access = admin_token::provide(&mut settings);
         let store = Store::connect(&settings.database_url).await?;
-        let (prompts, notes) = Prompts::load(&settings.prompts_dir);
+        let (prompts, mut notes) = Prompts::load(&settings.prompts_dir);
+        let (phrases, phrases_note) = HandoffPhrases::load(&settings.prompts_dir);
+        notes.extend(phrases_note);
         for note in notes {
             tracing::warn!("{note}");
         }
@@ -78,6 +81,7 @@ impl Application {
             buffer: settings.buffer,
             outbox: outbox.clone(),
             limits: settings.limits,
+            handoffs: Handoffs::new(settings.handoff.clone(), phrases),
         });
         let address = std::net::SocketAddr::new(settings.bind_address, settings.port);
         let listener = TcpListener::bind(address).await.map_err(|source| StartupError::Bind { address, source })?;

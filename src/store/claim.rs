@@ -3,10 +3,12 @@
 //! one process can win a person's claim; the rest of the turn's life is in
 //! `turns`.
 
+use super::handoff::end_expired;
 use super::people::Recipient;
 use super::turns::{combine, load_history};
 use super::usage::{recent_turns, HOUR_MS};
 use super::{bind_ids, Backend, Claim, ClaimWindow, ClaimedTurn, Params, Store, StoreError, TurnMessage};
+use crate::handoff::{holds, Mode};
 use sqlx::{Any, Row, Transaction};
 use std::collections::HashMap;
 
@@ -85,7 +87,7 @@ async fn claim_chunk(
     }
     let mut waiting = read_waiting(tx, backend, user_ids, now).await?;
     let mut claims = Vec::with_capacity(user_ids.len());
-    let mut due = Vec::new();
+    let (mut due, mut held, mut expired) = (Vec::new(), Vec::new(), Vec::new());
     for &user_id in user_ids {
         let claim = match waiting.get(&user_id) {
             None => Claim::Nothing,
@@ -95,22 +97,49 @@ async fn claim_chunk(
                 if due_at > now {
                     Claim::NotYet { due_at }
                 } else {
-                    due.push(user_id);
+                    match person.mode {
+                        Held::Paused => held.push(user_id),
+                        Held::Expired => {
+                            expired.push(user_id);
+                            due.push(user_id);
+                        }
+                        Held::No => due.push(user_id),
+                    }
                     continue;
                 }
             }
         };
         claims.push((user_id, claim));
     }
-    if due.is_empty() {
+    if due.is_empty() && held.is_empty() {
         return Ok(claims);
     }
-    continue_sessions(tx, backend, &due, &waiting, now).await?;
+    end_expired(tx, backend, &expired, now).await?;
+    let claimed: Vec<i64> = due.iter().chain(&held).copied().collect();
+    continue_sessions(tx, backend, &claimed, &waiting, now).await?;
     // One id prefix for the batch: every turn id is `<prefix>-<user id>`,
     // which the statements below compute in SQL for all people at once.
     let prefix = uuid::Uuid::new_v4().to_string();
-    create_turns(tx, backend, &prefix, &due, owner, now, now + window.lease_ms).await?;
-    let mut messages = attach_messages(tx, backend, &prefix, &due).await?;
+    create_turns(tx, backend, &prefix, &due, owner, TurnStart::Answering { lease_until: now + window.lease_ms }, now)
+        .await?;
+    create_turns(tx, backend, &prefix, &held, owner, TurnStart::Held, now).await?;
+    let mut messages = attach_messages(tx, backend, &prefix, &claimed).await?;
+    for user_id in held {
+        let turn_id = format!("{prefix}-{user_id}");
+        let said = messages.remove(&user_id).unwrap_or_default();
+        let text = combine(said.iter().map(|m| m.body.as_deref()));
+        // Kept on the turn, where the bot's history reads the person's side
+        // of the conversation once it is back.
+        sqlx::query("UPDATE turns SET user_text = $1 WHERE id = $2")
+            .bind(Some(text).filter(|text| !text.is_empty()))
+            .bind(&turn_id)
+            .execute(&mut **tx)
+            .await?;
+        claims.push((user_id, Claim::Held { turn_id, messages: said.len() }));
+    }
+    if due.is_empty() {
+        return Ok(claims);
+    }
     let mut history = load_history(tx, backend, &due, window.history_turns).await?;
     let mut recent = recent_turns(tx, backend, &due, now - HOUR_MS).await?;
     for user_id in due {
@@ -140,6 +169,15 @@ struct Waiting {
     /// Their session, unless it ended with a long silence.
     recent_session: Option<i64>,
     recipient: Option<Recipient>,
+    mode: Held,
+}
+
+/// Whether a person's turn is held for a human.
+enum Held {
+    No,
+    Paused,
+    /// Their pause has run out: the bot answers, and their row says so.
+    Expired,
 }
 
 /// Everything the claim decides on, for all of `user_ids` in one query.
@@ -155,7 +193,7 @@ async fn read_waiting(
            CAST(CASE WHEN EXISTS (SELECT 1 FROM turns t WHERE t.user_id = i.user_id AND t.status = 'answering' \
              AND t.lease_until > {}) THEN 1 ELSE 0 END AS BIGINT) AS busy, \
            (SELECT MAX(s.id) FROM sessions s WHERE s.user_id = i.user_id AND s.last_activity_at > {}) AS session_id, \
-           u.channel, u.phone, u.bsuid, u.address \
+           u.channel, u.phone, u.bsuid, u.address, u.mode, u.paused_until \
          FROM inbound_messages i JOIN users u ON u.id = i.user_id \
          WHERE i.turn_id IS NULL AND i.wants_reply AND i.user_id IN ({}) GROUP BY i.user_id, u.id",
         p.one(),
@@ -165,7 +203,14 @@ async fn read_waiting(
     let query = sqlx::query(&sql).bind(now).bind(now - SESSION_GAP_MS);
     let mut waiting = HashMap::with_capacity(user_ids.len());
     for row in bind_ids(query, user_ids).fetch_all(&mut **tx).await? {
+        let (mode, until): (String, Option<i64>) = (row.try_get("mode")?, row.try_get("paused_until")?);
+        let mode = match (holds(&mode, until, now), mode == Mode::Human.as_str()) {
+            (true, _) => Held::Paused,
+            (false, true) => Held::Expired,
+            (false, false) => Held::No,
+        };
         let person = Waiting {
+            mode,
             first_at: row.try_get("first_at")?,
             last_at: row.try_get("last_at")?,
             busy: row.try_get::<i64, _>("busy")? != 0,
@@ -210,30 +255,48 @@ async fn continue_sessions(
     Ok(())
 }
 
-/// One `answering` turn per due person, owned by `owner` until `lease_until`.
+/// How a claimed turn starts.
+enum TurnStart {
+    /// Owned by the claimer until `lease_until`, to be answered.
+    Answering { lease_until: i64 },
+    /// Settled at once: its messages are consumed and nobody is answered.
+    Held,
+}
+
+/// One turn per person of `people`, owned by `owner`.
 async fn create_turns(
     tx: &mut Transaction<'_, Any>,
     backend: Backend,
     prefix: &str,
-    due: &[i64],
+    people: &[i64],
     owner: &str,
+    start: TurnStart,
     now: i64,
-    lease_until: i64,
 ) -> Result<(), StoreError> {
+    if people.is_empty() {
+        return Ok(());
+    }
+    let (status, lease_until, answered_at) = match start {
+        TurnStart::Answering { lease_until } => ("answering", lease_until, None),
+        TurnStart::Held => ("held", now, Some(now)),
+    };
     let mut p = Params::new(backend);
     let sql = format!(
-        "INSERT INTO turns (id, user_id, session_id, owner, lease_until, created_at, last_message_at, status) \
+        "INSERT INTO turns (id, user_id, session_id, owner, lease_until, created_at, answered_at, status, \
+           last_message_at) \
          SELECT {} || '-' || i.user_id, i.user_id, (SELECT MAX(s.id) FROM sessions s WHERE s.user_id = i.user_id), \
-           {}, {}, {}, MAX(i.received_at), 'answering' \
+           {}, {}, {}, {}, {}, MAX(i.received_at) \
          FROM inbound_messages i WHERE i.turn_id IS NULL AND i.wants_reply AND i.user_id IN ({}) GROUP BY i.user_id",
         p.one(),
         p.one(),
         p.one(),
         p.one(),
-        p.list(due.len())
+        p.one(),
+        p.one(),
+        p.list(people.len())
     );
-    let query = sqlx::query(&sql).bind(prefix).bind(owner).bind(lease_until).bind(now);
-    bind_ids(query, due).execute(&mut **tx).await?;
+    let query = sqlx::query(&sql).bind(prefix).bind(owner).bind(lease_until).bind(now).bind(answered_at).bind(status);
+    bind_ids(query, people).execute(&mut **tx).await?;
     Ok(())
 }
 

@@ -21,17 +21,19 @@ pub struct Deleted {
     pub delivery_statuses: u64,
     pub inbound_messages: u64,
     pub sessions: u64,
+    pub handoff_events: u64,
     pub users: u64,
 }
 
 impl Deleted {
-    pub fn by_table(&self) -> [(&'static str, u64); 6] {
+    pub fn by_table(&self) -> [(&'static str, u64); 7] {
         [
             ("turns", self.turns),
             ("outbound_messages", self.outbound_messages),
             ("delivery_statuses", self.delivery_statuses),
             ("inbound_messages", self.inbound_messages),
             ("sessions", self.sessions),
+            ("handoff_events", self.handoff_events),
             ("users", self.users),
         ]
     }
@@ -103,6 +105,15 @@ const SESSIONS: Sweep = Sweep {
     dependents: &[],
 };
 
+/// Pauses and resumes as old as the conversations that go.
+const HANDOFF_EVENTS: Sweep = Sweep {
+    table: "handoff_events",
+    key: "id",
+    old: "at < $3",
+    counter: |d| &mut d.handoff_events,
+    dependents: &[],
+};
+
 /// People with nothing left. Messages in a turn went with their turn, so
 /// only messages outside one need looking for; they are found through the
 /// `turn_id` index, as `inbound_messages` has no index on `user_id`.
@@ -113,6 +124,7 @@ const USERS: Sweep = Sweep {
           AND NOT EXISTS (SELECT 1 FROM sessions s WHERE s.user_id = users.id) \
           AND NOT EXISTS (SELECT 1 FROM turns t WHERE t.user_id = users.id) \
           AND NOT EXISTS (SELECT 1 FROM outbound_messages o WHERE o.user_id = users.id) \
+          AND NOT EXISTS (SELECT 1 FROM handoff_events h WHERE h.user_id = users.id) \
           AND id NOT IN (SELECT m.user_id FROM inbound_messages m WHERE m.turn_id IS NULL)",
     counter: |d| &mut d.users,
     dependents: &[],
@@ -128,6 +140,7 @@ impl Store {
         self.sweep(&UNANSWERED_MESSAGES, 0_i64, cutoff, &mut deleted).await?;
         self.sweep(&STRAY_STATUSES, String::new(), cutoff, &mut deleted).await?;
         self.sweep(&SESSIONS, 0_i64, cutoff, &mut deleted).await?;
+        self.sweep(&HANDOFF_EVENTS, 0_i64, cutoff, &mut deleted).await?;
         self.sweep(&USERS, 0_i64, cutoff, &mut deleted).await?;
         Ok(deleted)
     }

@@ -24,7 +24,7 @@ pub use people::Recipient;
 pub use stats::{DayStats, HourStats, Stats};
 pub use transcripts::{Transcript, TranscriptEntry};
 pub use turns::{
-    Claim, ClaimWindow, ClaimedTurn, HistoryTurn, LlmUsage, PendingConversation, ReplyRecord, SavedReply, TurnMessage,
+    Answered, Claim, ClaimWindow, ClaimedTurn, HistoryTurn, LlmUsage, PendingConversation, ReplyRecord, SavedReply, TurnMessage,
 };
 pub use usage::{RecentTurns, HOUR_MS};
 

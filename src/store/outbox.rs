@@ -14,6 +14,14 @@ use sqlx::{Any, Row, Transaction};
 const UNSENT: &str = "('queued', 'sending', 'failed_retryable')";
 /// States the sender takes rows from.
 const DUE: &str = "('queued', 'failed_retryable')";
+/// The state of a row whose attempt ended without sending it: waiting for
+/// another, unless it is a bot part and its person was handed to a human
+/// after it was made (it was being sent when the pause committed). Nothing
+/// of the bot's goes out after a pause; the handoff reply, queued with its
+/// pause, is not older than it and still goes.
+const NOT_SENT_YET: &str = "CASE WHEN origin = 'bot' AND EXISTS (SELECT 1 FROM users h \
+       WHERE h.id = outbound_messages.user_id AND h.mode = 'human' AND h.paused_at > outbound_messages.created_at) \
+     THEN 'cancelled' ELSE 'failed_retryable' END";
 
 /// Where a message is on its way out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,11 +37,21 @@ pub enum SendState {
     FailedPermanent,
     /// Still failing when `SEND_RETRY_HOURS` ran out; an operator may retry it.
     Dead,
+    /// A part of a bot reply its person was handed to a human before it was
+    /// sent: never sent, and it holds nothing back.
+    Cancelled,
 }
 
 impl SendState {
-    pub const ALL: [SendState; 6] =
-        [Self::Queued, Self::Sending, Self::Sent, Self::FailedRetryable, Self::FailedPermanent, Self::Dead];
+    pub const ALL: [SendState; 7] = [
+        Self::Queued,
+        Self::Sending,
+        Self::Sent,
+        Self::FailedRetryable,
+        Self::FailedPermanent,
+        Self::Dead,
+        Self::Cancelled,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -43,6 +61,7 @@ impl SendState {
             Self::FailedRetryable => "failed_retryable",
             Self::FailedPermanent => "failed_permanent",
             Self::Dead => "dead",
+            Self::Cancelled => "cancelled",
         }
     }
 
@@ -232,10 +251,12 @@ impl Store {
         }
         let mut tx = self.write_tx().await?;
         let orphaned = sqlx::query(
-            "UPDATE outbound_messages SET state = 'failed_retryable', ambiguous = TRUE, next_attempt_at = $1, \
-               lease_token = NULL, lease_until = NULL, error_title = 'the sender stopped before an answer came', \
-               updated_at = $2 \
-             WHERE state = 'sending' AND lease_until <= $2",
+            &format!(
+                "UPDATE outbound_messages SET state = {NOT_SENT_YET}, ambiguous = TRUE, next_attempt_at = $1, \
+                   lease_token = NULL, lease_until = NULL, error_title = 'the sender stopped before an answer came', \
+                   updated_at = $2 \
+                 WHERE state = 'sending' AND lease_until <= $2"
+            ),
         )
         .bind(now + ambiguous_wait_ms)
         .bind(now)
@@ -377,11 +398,11 @@ impl Store {
                 }
             }
             SendOutcome::Retry { at, code, title } => {
-                sqlx::query(
-                    "UPDATE outbound_messages SET state = 'failed_retryable', ambiguous = FALSE, next_attempt_at = $3, \
+                sqlx::query(&format!(
+                    "UPDATE outbound_messages SET state = {NOT_SENT_YET}, ambiguous = FALSE, next_attempt_at = $3, \
                        error_code = $4, error_title = $5, lease_token = NULL, lease_until = NULL, updated_at = $6 \
-                     WHERE id = $1 AND lease_token = $2",
-                )
+                     WHERE id = $1 AND lease_token = $2"
+                ))
                 .bind(send.id)
                 .bind(&send.token)
                 .bind(at)
@@ -393,11 +414,11 @@ impl Store {
                 None
             }
             SendOutcome::Ambiguous { check_at, title } => {
-                sqlx::query(
-                    "UPDATE outbound_messages SET state = 'failed_retryable', ambiguous = TRUE, next_attempt_at = $3, \
+                sqlx::query(&format!(
+                    "UPDATE outbound_messages SET state = {NOT_SENT_YET}, ambiguous = TRUE, next_attempt_at = $3, \
                        error_code = NULL, error_title = $4, lease_token = NULL, lease_until = NULL, updated_at = $5 \
-                     WHERE id = $1 AND lease_token = $2",
-                )
+                     WHERE id = $1 AND lease_token = $2"
+                ))
                 .bind(send.id)
                 .bind(&send.token)
                 .bind(check_at)

@@ -3,11 +3,13 @@
 //! process can win, and its lease lets another process finish it if the
 //! owner dies.
 
+use super::handoff::{pause_in, paused_now};
 use super::outbox::QueuedReply;
 use super::people::Recipient;
 use super::usage::{recent_turns, RecentTurns, HOUR_MS};
 use super::{bind_ids, Backend, Params, Store, StoreError};
 use crate::domain::Source;
+use crate::handoff::{Pause, PauseOutcome};
 use sqlx::{Any, Row, Transaction};
 use std::collections::HashMap;
 
@@ -24,6 +26,22 @@ pub enum Claim {
     Busy,
     /// Nothing waits for a reply (already claimed elsewhere).
     Nothing,
+    /// A person of the business has the conversation: the person's
+    /// `messages` were consumed by turn `turn_id`, which nobody answers.
+    Held { turn_id: String, messages: usize },
+}
+
+/// What became of a reply handed to [`Store::answer_turn`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answered {
+    /// Saved and its parts queued, after the pause it came with (`None`
+    /// without one).
+    Queued { pause: Option<PauseOutcome> },
+    /// The bot was paused while the reply was written: it is kept as the
+    /// turn's draft for the agents, and nothing is queued.
+    Draft,
+    /// Another attempt owns or settled the turn: nothing was saved.
+    Lost,
 }
 
 #[derive(Debug, Clone)]
@@ -71,6 +89,8 @@ pub struct TurnMessage {
     pub body: Option<String>,
 }
 
+/// One exchange of the past. Either side may be empty: the person's words
+/// nobody answered, or an agent writing first.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HistoryTurn {
     pub user: String,
@@ -173,19 +193,23 @@ impl Store {
 
     /// Settles the turn with its reply and queues the reply's parts in the
     /// outbox, in one transaction: a turn is answered once, and its reply
-    /// queued once, however many attempts got this far. Returns `false`
-    /// (and changes nothing) when `reply.token` no longer owns the turn.
+    /// queued once, however many attempts got this far. With `pause`, the
+    /// bot is paused in that transaction too, before the parts are queued
+    /// (so the pause does not cancel them). If the bot was paused meanwhile
+    /// the reply is only kept, as a draft.
     pub async fn answer_turn(
         &self,
         record: &ReplyRecord<'_>,
         reply: &QueuedReply<'_>,
+        pause: Option<&Pause>,
         now: i64,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Answered, StoreError> {
         let mut tx = self.write_tx().await?;
+        let paused = paused_now(&mut tx, reply.user_id, now).await?;
         let answered = sqlx::query(
             "UPDATE turns SET user_text = $1, reply_text = $2, reply_kind = $3, model = $4, llm_latency_ms = $5, \
-               prompt_tokens = $6, completion_tokens = $7, sources = $8, status = 'answered', answered_at = $9 \
-             WHERE id = $10 AND owner = $11 AND status = 'answering'",
+               prompt_tokens = $6, completion_tokens = $7, sources = $8, status = $9, answered_at = $10 \
+             WHERE id = $11 AND owner = $12 AND status = 'answering'",
         )
         .bind(record.user_text)
         .bind(record.reply)
@@ -195,6 +219,7 @@ impl Store {
         .bind(record.usage.prompt_tokens)
         .bind(record.usage.completion_tokens)
         .bind(sources_json(record.sources))
+        .bind(if paused { "draft" } else { "answered" })
         .bind(now)
         .bind(reply.turn_id)
         .bind(reply.token)
@@ -202,12 +227,21 @@ impl Store {
         .await?
         .rows_affected();
         if answered != 1 {
-            return Ok(false);
+            return Ok(Answered::Lost);
         }
+        if paused {
+            tx.commit().await?;
+            self.conversations_changed();
+            return Ok(Answered::Draft);
+        }
+        let paused = match pause {
+            Some(pause) => pause_in(&mut tx, self.backend, reply.user_id, pause, now).await?,
+            None => None,
+        };
         Store::queue_parts(&mut tx, self.backend, reply, now).await?;
         tx.commit().await?;
         self.conversations_changed();
-        Ok(true)
+        Ok(Answered::Queued { pause: paused })
     }
 
     /// Extends this attempt's lease; `false` means another attempt took the
@@ -278,10 +312,13 @@ pub(super) async fn apply_early_statuses(tx: &mut Transaction<'_, Any>, wa_id: &
     Ok(())
 }
 
-/// The last `limit` answered turns of each person, oldest first, in one
-/// query. Fallback apologies are left out: they would teach the model
-/// nothing and crowd out real answers. So are turns whose words were not
-/// kept (`ENABLE_CHAT_LOGGING=false`).
+/// The last `limit` exchanges of each person, oldest first, in one query:
+/// turns the LLM answered, and what was said while a person of the business
+/// had the conversation (the person's held and drafted turns, the agents'
+/// and the phone's messages), interleaved by time. Fallback apologies are
+/// left out: they would teach the model nothing and crowd out real answers.
+/// So are turns whose words were not kept (`ENABLE_CHAT_LOGGING=false`)
+/// and drafts' replies, which the person never saw.
 pub(super) async fn load_history(
     tx: &mut Transaction<'_, Any>,
     backend: Backend,
@@ -291,22 +328,54 @@ pub(super) async fn load_history(
     let mut p = Params::new(backend);
     let sql = format!(
         "SELECT user_id, user_text, reply_text FROM ( \
-           SELECT user_id, user_text, reply_text, created_at, \
-                  ROW_NUMBER() OVER (PARTITION BY user_id ORDER BY created_at DESC) AS recent \
-           FROM turns WHERE status = 'answered' AND reply_kind = 'llm' \
-             AND user_text IS NOT NULL AND reply_text IS NOT NULL AND user_id IN ({}) \
-         ) latest WHERE recent <= {} ORDER BY user_id, created_at",
+           SELECT user_id, at, user_text, reply_text, \
+                  ROW_NUMBER() OVER (PARTITION BY user_id ORDER BY at DESC) AS recent \
+           FROM ( \
+             SELECT user_id, last_message_at AS at, user_text, \
+                    CASE WHEN status = 'answered' THEN reply_text END AS reply_text \
+             FROM turns WHERE user_id IN ({}) AND user_text IS NOT NULL \
+               AND ((status = 'answered' AND reply_kind = 'llm' AND reply_text IS NOT NULL) \
+                 OR status IN ('held', 'draft')) \
+             UNION ALL \
+             SELECT user_id, created_at AS at, NULL AS user_text, body AS reply_text \
+             FROM outbound_messages WHERE user_id IN ({}) AND origin IN ('agent', 'echo') AND body IS NOT NULL \
+               AND state NOT IN ('failed_permanent', 'dead', 'cancelled') \
+           ) said \
+         ) latest WHERE recent <= {} ORDER BY user_id, at",
+        p.list(user_ids.len()),
         p.list(user_ids.len()),
         p.one()
     );
+    let query = bind_ids(bind_ids(sqlx::query(&sql), user_ids), user_ids).bind(limit as i64);
     let mut history: HashMap<i64, Vec<HistoryTurn>> = HashMap::new();
-    for row in bind_ids(sqlx::query(&sql), user_ids).bind(limit as i64).fetch_all(&mut **tx).await? {
-        history
-            .entry(row.try_get("user_id")?)
-            .or_default()
-            .push(HistoryTurn { user: row.try_get("user_text")?, assistant: row.try_get("reply_text")? });
+    for row in query.fetch_all(&mut **tx).await? {
+        let turns = history.entry(row.try_get("user_id")?).or_default();
+        said(turns, row.try_get("user_text")?, row.try_get("reply_text")?);
     }
     Ok(history)
+}
+
+/// Adds what was said next to `turns`: the person's words after an answer
+/// start a new turn, and words of the same side in a row join into one.
+fn said(turns: &mut Vec<HistoryTurn>, user: Option<String>, reply: Option<String>) {
+    fn join(to: &mut String, text: String) {
+        if !to.is_empty() {
+            to.push('\n');
+        }
+        to.push_str(&text);
+    }
+    if let Some(user) = user {
+        match turns.last_mut() {
+            Some(last) if last.assistant.is_empty() => join(&mut last.user, user),
+            _ => turns.push(HistoryTurn { user, assistant: String::new() }),
+        }
+    }
+    if let Some(reply) = reply {
+        match turns.last_mut() {
+            Some(last) => join(&mut last.assistant, reply),
+            None => turns.push(HistoryTurn { user: String::new(), assistant: reply }),
+        }
+    }
 }
 
 async fn load_turn(

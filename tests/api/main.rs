@@ -5,6 +5,7 @@
 mod admin_views;
 mod conversation;
 mod delivery;
+mod handoff;
 mod helpers;
 mod housekeeping;
 mod inbox;

@@ -35,6 +35,22 @@ pub fn indonesian() -> TextAnalyzer {
         .build()
 }
 
+/// The words of `text` as the analyzer reads them (spellings, stems), but with every word kept:
+/// for matching phrases such as the handoff list, where "sama" and "ke" are what matters.
+pub(crate) fn words(text: &str) -> Vec<String> {
+    let mut analyzer = TextAnalyzer::builder(WordTokenizer::default())
+        .filter(RemoveLongFilter::limit(MAX_TOKEN_BYTES))
+        .filter(LowerCaser)
+        .filter(AsciiFoldingFilter)
+        .filter(InformalSpelling)
+        .filter(Stemming)
+        .build();
+    let mut stream = analyzer.token_stream(text);
+    let mut words = Vec::new();
+    stream.process(&mut |token| words.push(token.text.clone()));
+    words
+}
+
 type InformalTable = HashMap<&'static str, Box<[&'static str]>>;
 
 static INFORMAL: LazyLock<InformalTable> = LazyLock::new(|| parse_informal(include_str!("informal.tsv")));
