@@ -3,7 +3,7 @@
 //! restart per typo. Missing credentials are not problems: the parts that
 //! need them stay off and `missing_credentials` says which.
 
-use crate::handoff::BusinessHours;
+use crate::handoff::{Actor, BusinessHours};
 use crate::webchat::TrustedProxies;
 use secrecy::SecretString;
 use std::net::{IpAddr, Ipv4Addr};
@@ -30,6 +30,12 @@ pub struct Settings {
     /// Unset means the server makes one up at start-up and keeps it in
     /// `DATA_DIR/admin-token` (see `startup`).
     pub admin_token: Option<SecretString>,
+    /// People who answer customers from the admin page (`ADMIN_AGENTS`),
+    /// each with a token of their own; the admin token acts as "admin".
+    pub agents: Vec<Agent>,
+    /// Where to tell the team that a customer asked for a person; `None`
+    /// without `HANDOFF_NOTIFY_URL`.
+    pub notify: Option<NotifySettings>,
     /// The web chat at `/` and its API; an operator who only wants
     /// WhatsApp turns it off.
     pub web_chat_enabled: bool,
@@ -45,6 +51,33 @@ pub struct Settings {
     pub outbox: OutboxSettings,
     pub limits: LimitSettings,
     pub handoff: HandoffSettings,
+}
+
+/// The name an agent's messages carry, and the token that proves it.
+#[derive(Debug, Clone)]
+pub struct Agent {
+    pub name: Actor,
+    pub token: SecretString,
+}
+
+/// Shortest agent token accepted: long enough that guessing one over HTTP
+/// is hopeless.
+pub const MIN_AGENT_TOKEN_CHARS: usize = 16;
+/// Names the server itself writes into transcripts and handoff events.
+const RESERVED_AGENT_NAMES: [&str; 4] = ["admin", "customer", "phone", crate::handoff::EXPIRY];
+
+/// `HANDOFF_NOTIFY_URL`: a signed POST for every customer who asks for a
+/// person, retried a bounded number of times.
+#[derive(Debug, Clone)]
+pub struct NotifySettings {
+    pub url: String,
+    /// Signs each body (HMAC-SHA256), so the receiver knows it is ours.
+    pub secret: SecretString,
+    /// How long one attempt waits for the receiver.
+    pub attempt_timeout: Duration,
+    /// The wait before the first retry; it doubles after each. Not read from
+    /// the environment: tests shorten it.
+    pub first_retry: Duration,
 }
 
 /// What one visitor of the web chat may take, besides everyone's share.
@@ -241,6 +274,7 @@ impl<F: Fn(&str) -> Option<String>> Reader<'_, F> {
         if max_wait < quiet {
             self.problems.push("MESSAGE_BUFFER_MAX_SECONDS must not be less than MESSAGE_BUFFER_SECONDS".into());
         }
+        let admin_token = self.secret(&["ADMIN_API_TOKEN"]);
         Settings {
             port: self.number("PORT", 3000),
             bind_address: self.ip("BIND_ADDRESS", IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
@@ -257,7 +291,9 @@ impl<F: Fn(&str) -> Option<String>> Reader<'_, F> {
                 shutdown_grace: self.seconds("SHUTDOWN_GRACE_SECONDS", 10.0),
             },
             history_turns: self.number("CONVERSATION_HISTORY_TURNS", 10),
-            admin_token: self.secret(&["ADMIN_API_TOKEN"]),
+            agents: self.agents(admin_token.as_ref()),
+            admin_token,
+            notify: self.notify(),
             web_chat_enabled: self.flag("WEB_CHAT_ENABLED", true),
             web_chat_messages_per_minute: self.web_chat_rate(),
             web_chat_limits: self.web_chat_limits(),
@@ -268,6 +304,72 @@ impl<F: Fn(&str) -> Option<String>> Reader<'_, F> {
             limits: self.limits(),
             handoff: self.handoff(),
         }
+    }
+
+    /// `ADMIN_AGENTS="Sari:token1,Budi:token2"`. Problems name the agent or
+    /// the entry's position, never a token.
+    fn agents(&mut self, admin_token: Option<&SecretString>) -> Vec<Agent> {
+        use secrecy::ExposeSecret;
+        let list = self.text("ADMIN_AGENTS").unwrap_or_default();
+        let mut agents: Vec<Agent> = Vec::new();
+        for (index, entry) in list.split(',').map(str::trim).enumerate().filter(|(_, e)| !e.is_empty()) {
+            let position = index + 1;
+            let Some((name, token)) = entry.split_once(':').map(|(n, t)| (n.trim(), t.trim())) else {
+                self.problems.push(format!("ADMIN_AGENTS entry {position} must look like Name:token"));
+                continue;
+            };
+            let Ok(actor) = Actor::new(name) else {
+                self.problems.push(format!(
+                    "ADMIN_AGENTS entry {position} needs a name of 1 to {} characters before ':'",
+                    crate::handoff::MAX_ACTOR_CHARS
+                ));
+                continue;
+            };
+            if RESERVED_AGENT_NAMES.iter().any(|reserved| name.eq_ignore_ascii_case(reserved)) {
+                self.problems.push(format!(
+                    "ADMIN_AGENTS: {name:?} is a name the server uses itself ({}); pick another",
+                    RESERVED_AGENT_NAMES.join(", ")
+                ));
+            }
+            if token.chars().count() < MIN_AGENT_TOKEN_CHARS {
+                self.problems.push(format!(
+                    "ADMIN_AGENTS: the token of {name} is shorter than {MIN_AGENT_TOKEN_CHARS} characters"
+                ));
+            }
+            if let Some(twin) = agents.iter().find(|a| a.token.expose_secret() == token) {
+                self.problems.push(format!("ADMIN_AGENTS: {} and {name} have the same token", twin.name.as_str()));
+            }
+            if admin_token.is_some_and(|admin| admin.expose_secret() == token) {
+                self.problems.push(format!("ADMIN_AGENTS: the token of {name} is ADMIN_API_TOKEN"));
+            }
+            agents.push(Agent { name: actor, token: SecretString::from(token) });
+        }
+        agents
+    }
+
+    fn notify(&mut self) -> Option<NotifySettings> {
+        let secret = self.secret(&["HANDOFF_NOTIFY_SECRET"]);
+        let Some(url) = self.text("HANDOFF_NOTIFY_URL") else {
+            if secret.is_some() {
+                self.problems.push("HANDOFF_NOTIFY_SECRET is set but HANDOFF_NOTIFY_URL is not".into());
+            }
+            return None;
+        };
+        // Not echoed: a receiver's URL often carries its own secret (Slack's
+        // incoming webhooks do).
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            self.problems.push("HANDOFF_NOTIFY_URL must be an http(s) URL".into());
+        }
+        let Some(secret) = secret else {
+            self.problems.push("HANDOFF_NOTIFY_URL needs HANDOFF_NOTIFY_SECRET, which signs every notification".into());
+            return None;
+        };
+        Some(NotifySettings {
+            url,
+            secret,
+            attempt_timeout: Duration::from_secs(10),
+            first_retry: Duration::from_secs(8),
+        })
     }
 
     fn handoff(&mut self) -> HandoffSettings {
@@ -670,6 +772,59 @@ mod tests {
     }
 
     #[test]
+    fn agents_are_named_tokens_and_every_problem_names_no_token() {
+        let agents = read(&[("ADMIN_AGENTS", " Sari:sari-token-0123456789 , Budi Santoso : budi-token-0123456789,")])
+            .unwrap()
+            .agents;
+        let names: Vec<&str> = agents.iter().map(|a| a.name.as_str()).collect();
+        assert_eq!(names, ["Sari", "Budi Santoso"]);
+        assert_eq!(agents[1].token.expose_secret(), "budi-token-0123456789");
+        assert!(read(&[]).unwrap().agents.is_empty());
+
+        let err = read(&[
+            ("ADMIN_API_TOKEN", "the-admin-token-0123456789"),
+            (
+                "ADMIN_AGENTS",
+                "no-colon-here, :nameless-token-0123456789, Sari:short, Budi:same-token-0123456789, \
+                 Ani:same-token-0123456789, Phone:phone-token-0123456789, Dewi:the-admin-token-0123456789",
+            ),
+        ])
+        .unwrap_err();
+        assert_eq!(err.problems.len(), 6, "{err}");
+        let text = err.to_string();
+        for expected in ["entry 1", "entry 2", "Sari is shorter", "Budi and Ani", "\"Phone\"", "Dewi is ADMIN_API_TOKEN"]
+        {
+            assert!(text.contains(expected), "{expected} in {text}");
+        }
+        for token in ["short", "same-token", "the-admin-token", "nameless-token"] {
+            assert!(!text.contains(token), "{token} leaked into {text}");
+        }
+    }
+
+    #[test]
+    fn notifications_need_a_url_and_a_secret_together() {
+        assert!(read(&[]).unwrap().notify.is_none());
+        let notify = read(&[
+            ("HANDOFF_NOTIFY_URL", "https://hooks.example.com/wa/"),
+            ("HANDOFF_NOTIFY_SECRET", "notify-secret-0123456789"),
+        ])
+        .unwrap()
+        .notify
+        .unwrap();
+        assert_eq!(notify.url, "https://hooks.example.com/wa/", "kept as written");
+        assert_eq!(notify.secret.expose_secret(), "notify-secret-0123456789");
+        for pairs in [
+            &[("HANDOFF_NOTIFY_URL", "https://hooks.example.com/wa")][..],
+            &[("HANDOFF_NOTIFY_SECRET", "notify-secret-0123456789")],
+            &[("HANDOFF_NOTIFY_URL", "hooks.example.com/T0/secret-path"), ("HANDOFF_NOTIFY_SECRET", "s")],
+        ] {
+            let err = read(pairs).unwrap_err();
+            assert_eq!(err.problems.len(), 1, "{err}");
+            assert!(!err.to_string().contains("secret-path"), "the URL is not echoed: {err}");
+        }
+    }
+
+    #[test]
     fn handoff_settings_have_defaults_and_are_checked_with_the_rest() {
         let handoff = read(&[]).unwrap().handoff;
         assert_eq!(handoff.pause_for, Some(Duration::from_secs(12 * 3600)));
@@ -701,8 +856,17 @@ mod tests {
 
     #[test]
     fn secrets_do_not_show_in_debug_output() {
-        let settings = read(&[("META_APP_SECRET", "s3cr3t-value"), ("OPENROUTER_API_KEY", "sk-or-123")]).unwrap();
+        let settings = read(&[
+            ("META_APP_SECRET", "s3cr3t-value"),
+            ("OPENROUTER_API_KEY", "sk-or-123"),
+            ("ADMIN_AGENTS", "Sari:sari-token-0123456789"),
+            ("HANDOFF_NOTIFY_URL", "https://hooks.example.com/wa"),
+            ("HANDOFF_NOTIFY_SECRET", "notify-secret-0123456789"),
+        ])
+        .unwrap();
         let debug = format!("{settings:?}");
-        assert!(!debug.contains("s3cr3t-value") && !debug.contains("sk-or-123"));
+        for secret in ["s3cr3t-value", "sk-or-123", "sari-token", "notify-secret"] {
+            assert!(!debug.contains(secret), "{secret}");
+        }
     }
 }

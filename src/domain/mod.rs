@@ -5,6 +5,7 @@
 mod bsuid;
 mod channel_kind;
 mod conversation_key;
+mod echo;
 mod inbound;
 mod masking;
 mod person;
@@ -17,6 +18,7 @@ mod wa_message_id;
 pub use bsuid::Bsuid;
 pub use channel_kind::ChannelKind;
 pub use conversation_key::ConversationKey;
+pub use echo::Echo;
 pub use inbound::{InboundMessage, MessageContent};
 pub use masking::mask_middle;
 pub use person::PersonRef;

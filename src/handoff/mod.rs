@@ -5,7 +5,9 @@
 //! commits while the LLM is thinking wins over the bot's reply.
 
 mod hours;
+pub mod notify;
 mod phrases;
+pub mod window;
 
 pub use hours::BusinessHours;
 pub use phrases::HandoffPhrases;

@@ -3,6 +3,7 @@
 //! are Unix milliseconds from our clock, so the same integers work on both.
 
 mod activity;
+mod agent;
 mod claim;
 mod cleanup;
 mod handoff;
@@ -16,6 +17,7 @@ mod turns;
 mod usage;
 
 pub use activity::ConversationSummary;
+pub use agent::{AgentMessage, AgentSend, EchoAction, EchoOutcome, Handover, QueuedPart};
 pub use cleanup::Deleted;
 pub use inbox::{InboxCounts, InboxEntry, InboxGroup, InboxMarker, LastMessage, CUSTOMER_WINDOW_MS};
 pub use ingest::IngestOutcome;

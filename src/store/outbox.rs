@@ -180,6 +180,71 @@ pub struct QueuedReply<'a> {
     pub give_up_at: i64,
 }
 
+/// Parts of one message about to be queued.
+pub(super) struct NewParts<'a> {
+    pub user_id: i64,
+    /// `bot` or `agent`.
+    pub origin: &'static str,
+    pub turn_id: Option<&'a str>,
+    pub author: Option<&'a str>,
+    pub idempotency_key: Option<&'a str>,
+    pub parts: &'a [String],
+    pub give_up_at: i64,
+}
+
+/// Queues `message`'s parts in `tx` and returns the ids of those that were
+/// new, in order; a part already queued (the same turn, or the same agent
+/// message under its key) is left as it is and not returned.
+pub(super) async fn insert_parts(
+    tx: &mut Transaction<'_, Any>,
+    backend: Backend,
+    message: &NewParts<'_>,
+    now: i64,
+) -> Result<Vec<i64>, StoreError> {
+    if message.parts.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut p = Params::new(backend);
+    let values: Vec<String> = message
+        .parts
+        .iter()
+        .map(|_| {
+            let user = p.one();
+            let channel = format!("(SELECT channel FROM users WHERE id = {})", p.one());
+            format!("({user}, {channel}, {}, 'queued', 0, {}, 'pending', 0, {})", p.list(5), p.list(2), p.list(4))
+        })
+        .collect();
+    let sql = format!(
+        "INSERT INTO outbound_messages (user_id, channel, origin, turn_id, part_index, final_part, body, state, \
+           attempts, next_attempt_at, give_up_at, status, status_rank, created_at, updated_at, author, \
+           idempotency_key) \
+         VALUES {} ON CONFLICT DO NOTHING RETURNING id",
+        values.join(", ")
+    );
+    let last = message.parts.len() - 1;
+    let mut query = sqlx::query_scalar(&sql);
+    for (index, body) in message.parts.iter().enumerate() {
+        query = query
+            .bind(message.user_id)
+            .bind(message.user_id)
+            .bind(message.origin)
+            .bind(message.turn_id)
+            .bind(index as i64)
+            .bind(index == last)
+            .bind(body.as_str())
+            .bind(now)
+            .bind(message.give_up_at)
+            .bind(now)
+            .bind(now)
+            .bind(message.author)
+            .bind(message.idempotency_key);
+    }
+    let mut ids: Vec<i64> = query.fetch_all(&mut **tx).await?;
+    // Ids grow with the parts of one insert, so sorted is in part order.
+    ids.sort_unstable();
+    Ok(ids)
+}
+
 impl Store {
     /// Queues a reply's parts in the transaction `tx` that also settles its
     /// turn, so a reply is queued exactly when its turn is answered.
@@ -189,48 +254,16 @@ impl Store {
         reply: &QueuedReply<'_>,
         now: i64,
     ) -> Result<(), StoreError> {
-        if reply.parts.is_empty() {
-            return Ok(());
-        }
-        let mut p = Params::new(backend);
-        let values: Vec<String> = reply
-            .parts
-            .iter()
-            .map(|_| {
-                let user = p.one();
-                let channel = format!("(SELECT channel FROM users WHERE id = {})", p.one());
-                format!(
-                    "({user}, {channel}, 'bot', {}, 'queued', 0, {}, {}, 'pending', 0, {}, {})",
-                    p.list(4),
-                    p.one(),
-                    p.one(),
-                    p.one(),
-                    p.one()
-                )
-            })
-            .collect();
-        let sql = format!(
-            "INSERT INTO outbound_messages (user_id, channel, origin, turn_id, part_index, final_part, body, state, \
-               attempts, next_attempt_at, give_up_at, status, status_rank, created_at, updated_at) \
-             VALUES {} ON CONFLICT (turn_id, part_index) DO NOTHING",
-            values.join(", ")
-        );
-        let last = reply.parts.len() - 1;
-        let mut query = sqlx::query(&sql);
-        for (index, body) in reply.parts.iter().enumerate() {
-            query = query
-                .bind(reply.user_id)
-                .bind(reply.user_id)
-                .bind(reply.turn_id)
-                .bind(index as i64)
-                .bind(index == last)
-                .bind(body.as_str())
-                .bind(now)
-                .bind(reply.give_up_at)
-                .bind(now)
-                .bind(now);
-        }
-        query.execute(&mut **tx).await?;
+        let parts = NewParts {
+            user_id: reply.user_id,
+            origin: "bot",
+            turn_id: Some(reply.turn_id),
+            author: None,
+            idempotency_key: None,
+            parts: reply.parts,
+            give_up_at: reply.give_up_at,
+        };
+        insert_parts(tx, backend, &parts, now).await?;
         Ok(())
     }
 
@@ -456,31 +489,22 @@ impl Store {
         if !matches!(state, SendState::FailedPermanent | SendState::Dead) {
             return Ok(Some(RetryOutcome::Unchanged(state)));
         }
-        let turn_id: Option<String> = row.try_get("turn_id")?;
-        let requeue = "UPDATE outbound_messages SET state = 'queued', next_attempt_at = $1, give_up_at = $2, \
-                         error_code = NULL, error_title = NULL, ambiguous = FALSE, updated_at = $1 \
-                       WHERE state IN ('failed_permanent', 'dead') AND ";
-        match &turn_id {
-            Some(turn_id) => {
-                sqlx::query(&format!("{requeue} turn_id = $3"))
-                    .bind(now)
-                    .bind(now + retry_for_ms)
-                    .bind(turn_id)
-                    .execute(&mut *tx)
-                    .await?;
-                sqlx::query("UPDATE turns SET status = 'answered' WHERE id = $1 AND status = 'failed'")
-                    .bind(turn_id)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            None => {
-                sqlx::query(&format!("{requeue} id = $3"))
-                    .bind(now)
-                    .bind(now + retry_for_ms)
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await?;
-            }
+        sqlx::query(&format!(
+            "UPDATE outbound_messages SET state = 'queued', next_attempt_at = $1, give_up_at = $2, \
+               error_code = NULL, error_title = NULL, ambiguous = FALSE, updated_at = $1 \
+             WHERE state IN ('failed_permanent', 'dead') AND (id = $3 OR {})",
+            same_message("$3")
+        ))
+        .bind(now)
+        .bind(now + retry_for_ms)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        if let Some(turn_id) = row.try_get::<Option<String>, _>("turn_id")? {
+            sqlx::query("UPDATE turns SET status = 'answered' WHERE id = $1 AND status = 'failed'")
+                .bind(turn_id)
+                .execute(&mut *tx)
+                .await?;
         }
         tx.commit().await?;
         self.conversations_changed();
@@ -531,6 +555,17 @@ impl Store {
 const OPERATOR_VIEW: &str = "SELECT o.id, o.user_id, o.origin, o.state, o.body, o.attempts, o.error_code, \
        o.error_title, o.created_at, o.updated_at, o.next_attempt_at, u.channel, u.phone, u.bsuid, u.address \
      FROM outbound_messages o JOIN users u ON u.id = o.user_id";
+
+/// Rows of the same message as row `id`: the parts of a bot reply share
+/// its turn, those of an agent's message its key (in one conversation).
+/// Other rows (echoes) are a message of their own.
+fn same_message(id: &str) -> String {
+    format!(
+        "(turn_id = (SELECT turn_id FROM outbound_messages WHERE id = {id}) \
+          OR (idempotency_key = (SELECT idempotency_key FROM outbound_messages WHERE id = {id}) \
+              AND user_id = (SELECT user_id FROM outbound_messages WHERE id = {id})))"
+    )
+}
 
 fn operator_view(row: &sqlx::any::AnyRow) -> Result<UndeliveredMessage, StoreError> {
     let state: String = row.try_get("state")?;
@@ -601,17 +636,21 @@ async fn give_up(
     .execute(&mut **tx)
     .await?
     .rows_affected();
-    let Some(turn_id) = send.turn_id.as_deref().filter(|_| updated == 1) else { return Ok(()) };
+    if updated != 1 {
+        return Ok(());
+    }
     sqlx::query(&format!(
         "UPDATE outbound_messages SET state = $1, error_title = 'held back: an earlier part was not sent', \
-           updated_at = $2 WHERE turn_id = $3 AND part_index > $4 AND state IN {DUE}"
+           updated_at = $2 WHERE {} AND part_index > $4 AND state IN {DUE}",
+        same_message("$3")
     ))
     .bind(state)
     .bind(now)
-    .bind(turn_id)
+    .bind(send.id)
     .bind(send.part_index)
     .execute(&mut **tx)
     .await?;
+    let Some(turn_id) = send.turn_id.as_deref() else { return Ok(()) };
     sqlx::query("UPDATE turns SET status = 'failed' WHERE id = $1").bind(turn_id).execute(&mut **tx).await?;
     Ok(())
 }

@@ -8,7 +8,7 @@
 //! unanswered.
 
 use crate::domain::{
-    clean_text, Bsuid, DeliveryStatus, InboundMessage, MessageContent, PersonRef, PhoneNumber, StatusUpdate,
+    clean_text, Bsuid, DeliveryStatus, Echo, InboundMessage, MessageContent, PersonRef, PhoneNumber, StatusUpdate,
     WaMessageId,
 };
 use serde_json::{Map, Value};
@@ -18,6 +18,8 @@ use serde_json::{Map, Value};
 pub struct WebhookBatch {
     pub messages: Vec<InboundMessage>,
     pub statuses: Vec<StatusUpdate>,
+    /// What the business sent from the WhatsApp Business app (coexistence).
+    pub echoes: Vec<Echo>,
     /// Entries we understood but do not act on (account updates, templates, calls, unknown fields ...), and
     /// messages/statuses dropped because an id or sender failed validation; counted, never an error.
     pub ignored: usize,
@@ -55,12 +57,15 @@ const FORM_REPLY: &str = "[formulir]";
 
 impl WebhookBatch {
     fn add_change(&mut self, change: &Value) {
-        // Account, template, call and echo updates are not customers talking.
+        let value = &change["value"];
+        if change["field"] == "smb_message_echoes" {
+            return self.add_echoes(value);
+        }
+        // Account, template and call updates are not customers talking.
         if change["field"] != "messages" {
             self.ignored += 1;
             return;
         }
-        let value = &change["value"];
         let (messages, statuses) = (array(&value["messages"]), array(&value["statuses"]));
         if messages.is_empty() && statuses.is_empty() {
             // e.g. a change with only an `errors` array: nothing to act on,
@@ -72,6 +77,16 @@ impl WebhookBatch {
         let messages = messages.iter().map(|message| inbound_message(message, &contacts));
         self.ignored += keep(messages, &mut self.messages);
         self.ignored += keep(statuses.iter().map(status_update), &mut self.statuses);
+    }
+
+    fn add_echoes(&mut self, value: &Value) {
+        let echoes = array(&value["message_echoes"]);
+        if echoes.is_empty() {
+            self.ignored += 1;
+            return;
+        }
+        let contacts: Vec<Contact> = array(&value["contacts"]).iter().map(Contact::read).collect();
+        self.ignored += keep(echoes.iter().map(|e| echo(e, &contacts)), &mut self.echoes);
     }
 }
 
@@ -88,19 +103,37 @@ fn keep<T>(read: impl Iterator<Item = Option<T>>, into: &mut Vec<T>) -> usize {
 }
 
 fn inbound_message(message: &Value, contacts: &[Contact]) -> Option<InboundMessage> {
+    let content = content(message)?;
+    Some(InboundMessage {
+        id: message_id(&message["id"])?,
+        from: person(Ids::of_sender(message), contacts)?,
+        sent_at: unix_seconds(&message["timestamp"]),
+        content,
+    })
+}
+
+/// An echo is addressed `to` the customer (`from` is the business's own
+/// number). Edits and revokes of earlier echoes are not new messages.
+fn echo(echo: &Value, contacts: &[Contact]) -> Option<Echo> {
+    let content = content(echo)?;
+    let to = Ids { phone: phone(&echo["to"]), bsuid: bsuid(&echo["to_user_id"]) };
+    Some(Echo {
+        id: message_id(&echo["id"])?,
+        to: person(to, contacts)?,
+        sent_at: unix_seconds(&echo["timestamp"]),
+        content,
+    })
+}
+
+/// A message's content; `None` for corrections, which are not messages.
+fn content(message: &Value) -> Option<MessageContent> {
     let kind = message["type"].as_str().unwrap_or("unknown");
     if CORRECTIONS.contains(&kind) {
         return None;
     }
-    Some(InboundMessage {
-        id: message_id(&message["id"])?,
-        from: sender(message, contacts)?,
-        sent_at: unix_seconds(&message["timestamp"]),
-        // The type names the field holding the body: `"type": "image"` goes
-        // with `"image": {...}`.
-        content: readable_content(kind, &message[kind])
-            .unwrap_or_else(|| MessageContent::Unsupported { kind: clean_text(kind) }),
-    })
+    // The type names the field holding the body: `"type": "image"` goes
+    // with `"image": {...}`.
+    Some(readable_content(kind, &message[kind]).unwrap_or_else(|| MessageContent::Unsupported { kind: clean_text(kind) }))
 }
 
 /// `None` when the type is unknown or its body is missing or malformed; the
@@ -216,10 +249,9 @@ impl Contact {
     }
 }
 
-/// What the message says about its sender wins; the matching contact fills
-/// in what the message leaves out (the BSUID, the parent id, the name).
-fn sender(message: &Value, contacts: &[Contact]) -> Option<PersonRef> {
-    let stated = Ids::of_sender(message);
+/// What the message says about the customer wins; the matching contact
+/// fills in what the message leaves out (the BSUID, the parent id, the name).
+fn person(stated: Ids, contacts: &[Contact]) -> Option<PersonRef> {
     let contact = contact_of(&stated, contacts);
     let phone = stated.phone.or_else(|| contact?.ids.phone.clone());
     let bsuid = stated.bsuid.or_else(|| contact?.ids.bsuid.clone());
@@ -362,7 +394,7 @@ mod tests {
         for path in paths {
             let batch =
                 parse_webhook(&std::fs::read(&path).unwrap()).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-            let seen = batch.messages.len() + batch.statuses.len() + batch.ignored;
+            let seen = batch.messages.len() + batch.statuses.len() + batch.echoes.len() + batch.ignored;
             assert_eq!(seen, 1, "{}: {batch:?}", path.display());
         }
     }
@@ -704,7 +736,6 @@ mod tests {
             "account_update__account_deleted",
             "template_status_update__approved",
             "call_status__call_status",
-            "outgoing_message__text",
             "user_marketing_preferences__signup",
         ] {
             assert_eq!(parse(&fixture(name)), WebhookBatch { ignored: 1, ..Default::default() }, "{name}");
@@ -713,6 +744,46 @@ mod tests {
             v["messages"].take();
         });
         assert_eq!(parse(&errors_only), WebhookBatch { ignored: 1, ..Default::default() });
+    }
+
+    #[test]
+    fn echoes_are_messages_the_business_sent_to_the_customer() {
+        let batch = parse(&fixture("smb_message_echoes__text"));
+        assert_eq!((batch.messages.len(), batch.statuses.len(), batch.ignored), (0, 0, 0), "{batch:?}");
+        let [echo] = <[Echo; 1]>::try_from(batch.echoes).unwrap();
+        assert_eq!(echo.to, person(Some("6281234567789"), Some("ID.13491208655302741918")), "`to` is the customer");
+        assert_eq!(echo.sent_at, 1739321024);
+        let expected = "Halo kak Budi, saya Sari dari toko. Pesanannya sudah kami kirim ya.";
+        assert_eq!(echo.content, MessageContent::Text(expected.into()));
+
+        let photo = fixture_with("smb_message_echoes__text", "/entry/0/changes/0/value/message_echoes/0", |e| {
+            e["type"] = json!("image");
+            e["image"] = json!({ "id": "1234", "mime_type": "image/jpeg" });
+        });
+        assert_eq!(parse(&photo).echoes[0].content, media("image", None));
+    }
+
+    #[test]
+    fn an_echo_without_its_customer_takes_them_from_the_contact() {
+        let batch = parse(&fixture("outgoing_message__text"));
+        let [echo] = <[Echo; 1]>::try_from(batch.echoes).unwrap();
+        assert_eq!((echo.to, echo.content), (test_name(), MessageContent::Text("Test message".into())));
+    }
+
+    #[test]
+    fn corrections_and_empty_echo_changes_are_ignored() {
+        for name in ["outgoing_message__edit", "outgoing_message__delete"] {
+            assert_eq!(parse(&fixture(name)), WebhookBatch { ignored: 1, ..Default::default() }, "{name}");
+        }
+        let nothing = fixture_with("smb_message_echoes__text", "/entry/0/changes/0/value", |v| {
+            v["message_echoes"] = json!([]);
+        });
+        assert_eq!(parse(&nothing), WebhookBatch { ignored: 1, ..Default::default() });
+        let nobody = fixture_with("smb_message_echoes__text", "/entry/0/changes/0/value/message_echoes/0", |e| {
+            e["to"] = json!("<WHATSAPP_USER_PHONE_NUMBER>");
+            e["to_user_id"].take();
+        });
+        assert_eq!(parse(&nobody), WebhookBatch { ignored: 1, ..Default::default() });
     }
 
     #[test]
