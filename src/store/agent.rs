@@ -116,6 +116,7 @@ impl Store {
             }
         }
         tx.commit().await?;
+        self.conversations_changed();
         Ok(AgentSend::Queued(ids.into_iter().map(|id| QueuedPart { id, state: SendState::Queued }).collect()))
     }
 
@@ -148,6 +149,7 @@ impl Store {
             }
         }
         tx.commit().await?;
+        self.conversations_changed();
         Ok(outcome)
     }
 

@@ -8,12 +8,10 @@ use super::handoff::{mode_from_row, MODE_COLUMNS};
 use super::people::Recipient;
 use super::transcripts::shown_status;
 use super::{Store, StoreError};
+use crate::handoff::window::ReplyWindow;
 use crate::handoff::ConversationMode;
 use sqlx::Row;
 
-/// WhatsApp's customer-service window: free text is accepted for 24 hours
-/// after the customer's last message.
-pub const CUSTOMER_WINDOW_MS: i64 = 24 * 60 * 60 * 1000;
 /// Characters of the last message shown in the list.
 const PREVIEW_CHARS: usize = 120;
 /// The newest inbound messages searched for the most recently active people.
@@ -68,7 +66,8 @@ pub struct InboxEntry {
     /// Customer messages received since an agent last opened it.
     pub unread: i64,
     pub last: Option<LastMessage>,
-    /// When the 24-hour window closes; `None` before any customer message.
+    /// When WhatsApp's 24-hour window closes; `None` before any customer
+    /// message, and in the web chat, which has no window.
     pub window_open_until: Option<i64>,
 }
 
@@ -245,13 +244,13 @@ fn entry(row: &sqlx::any::AnyRow, person: Recipient, now: i64) -> Result<InboxEn
     };
     Ok(InboxEntry {
         user_id: row.try_get("id")?,
+        window_open_until: ReplyWindow::of(person.channel(), in_at).open_until(),
         person,
         profile_name: row.try_get("profile_name")?,
         group,
         mode: mode_from_row(row, now)?,
         unread: row.try_get("unread")?,
         last,
-        window_open_until: in_at.map(|at| at.saturating_add(CUSTOMER_WINDOW_MS)),
     })
 }
 

@@ -19,7 +19,7 @@ mod usage;
 pub use activity::ConversationSummary;
 pub use agent::{AgentMessage, AgentSend, EchoAction, EchoOutcome, Handover, QueuedPart};
 pub use cleanup::Deleted;
-pub use inbox::{InboxCounts, InboxEntry, InboxGroup, InboxMarker, LastMessage, CUSTOMER_WINDOW_MS};
+pub use inbox::{InboxCounts, InboxEntry, InboxGroup, InboxMarker, LastMessage};
 pub use ingest::IngestOutcome;
 pub use outbox::{ClaimedSend, FinishedReply, QueuedReply, RetryOutcome, SendOutcome, SendState, UndeliveredMessage};
 pub use people::Recipient;
