@@ -296,6 +296,8 @@
       api('/api/whatsapp/status').then(renderStatus),
       // the stream keeps the inbox current; without it the list is read here
       state.streamUp ? Promise.resolve(renderInbox()) : loadInbox(),
+      // delivery ticks, drafts and minutes waiting in the open conversation
+      state.selectedId != null ? loadTranscript(state.selectedId, false) : Promise.resolve(),
       loadOutbox(),
       api('/api/admin/errors?limit=50').then(renderErrors)
     ];
@@ -779,7 +781,7 @@
       wait.setAttribute('data-testid', 'waiting-badge');
       badges.appendChild(wait);
     }
-    if (c.mode === 'human') {
+    if (c.mode === 'human' && c.group !== 'waiting') {
       var paused = h('span', 'tag paused', 'Bot dijeda');
       paused.setAttribute('data-testid', 'paused-badge');
       badges.appendChild(paused);
@@ -918,8 +920,15 @@
     return api('/api/admin/conversations/' + encodeURIComponent(id)).then(function (t) {
       if (String(state.selectedId) !== String(id)) return;
       state.selectedSig = sig;
+      var unchanged = !scrollDown && JSON.stringify(t) === JSON.stringify(state.transcriptData);
       state.transcriptData = t;
-      renderTranscript(t, scrollDown);
+      // an unchanged transcript is left alone, so a text the agent is selecting stays selected
+      if (unchanged) {
+        renderHead(t);
+        updateComposer();
+      } else {
+        renderTranscript(t, scrollDown);
+      }
       markRead(id, t);
     }).catch(function (err) {
       if (handleAuthFailure(err)) return;
@@ -958,7 +967,13 @@
     return parts.join(' ');
   }
 
+  // The conversation's state as the live list last said it (the transcript may be older).
+  function stateOf(t) {
+    return state.inbox.rows[t.id] || t;
+  }
+
   function renderHead(t) {
+    var c = stateOf(t);
     var head = [];
     var channel = t.channel === 'whatsapp' ? 'whatsapp' : 'web';
     var id = h('div', 'head-who');
@@ -969,23 +984,22 @@
     head.push(id);
     var mode = h('div', 'head-mode');
     var label;
-    if (t.waitingSince != null) {
-      label = h('span', 'pill bad', 'Menunggu CS sejak ' + when(t.waitingSince) + ' (' + waited(t.waitingSince) + ')');
-    } else if (t.mode === 'human') {
-      label = h('span', 'pill warn', pauseText(t));
+    if (c.waitingSince != null) {
+      label = h('span', 'pill bad', 'Menunggu CS sejak ' + when(c.waitingSince) + ' (' + waited(c.waitingSince) + ')');
+    } else if (c.mode === 'human') {
+      label = h('span', 'pill warn', pauseText(c));
     } else {
       label = h('span', 'pill ok', 'Bot aktif');
     }
     label.setAttribute('data-testid', 'mode-state');
     mode.appendChild(label);
-    if (t.waitingSince != null && t.mode === 'human') mode.appendChild(h('span', 'muted', pauseText(t)));
-    mode.appendChild(modeButton(t));
+    if (c.waitingSince != null && c.mode === 'human') mode.appendChild(h('span', 'muted', pauseText(c)));
+    mode.appendChild(modeButton(t.id, c.mode === 'human'));
     head.push(mode);
     el.transcriptHead.replaceChildren.apply(el.transcriptHead, head);
   }
 
-  function modeButton(t) {
-    var paused = t.mode === 'human';
+  function modeButton(id, paused) {
     var b = h('button', 'btn btn-small ' + (paused ? 'btn-primary' : 'btn-outline'), paused ? 'Lanjutkan bot' : 'Jeda bot');
     b.type = 'button';
     b.setAttribute('data-testid', paused ? 'resume-button' : 'pause-button');
@@ -993,7 +1007,6 @@
     b.disabled = !!state.modeBusy;
     b.addEventListener('click', function () {
       if (state.modeBusy) return;
-      var id = t.id;
       state.modeBusy = true;
       b.disabled = true;
       api('/api/admin/conversations/' + encodeURIComponent(id) + (paused ? '/resume' : '/pause'), { method: 'POST' })
@@ -1109,13 +1122,19 @@
     el.replyError.hidden = !text;
   }
 
+  // When WhatsApp's 24-hour window closes: the transcript's word, else the list's.
+  function windowOf(t) {
+    return t.windowOpenUntil !== undefined ? t.windowOpenUntil : stateOf(t).windowOpenUntil;
+  }
+
   // Why the agent cannot write here, before they type; null when they can.
   function closedReason(t) {
     if (!t || t.channel !== 'whatsapp') return null;
-    if (t.windowOpenUntil != null && Number(t.windowOpenUntil) > serverNow()) return null;
-    return t.windowOpenUntil == null
+    var until = windowOf(t);
+    if (until != null && Number(until) > serverNow()) return null;
+    return until == null
       ? 'Pelanggan ini belum pernah menulis, jadi WhatsApp belum menerima pesan biasa darinya.'
-      : 'Pesan terakhir pelanggan sudah lebih dari 24 jam (' + when(Number(t.windowOpenUntil) - 86400000) + ').';
+      : 'Pesan terakhir pelanggan sudah lebih dari 24 jam (' + when(Number(until) - 86400000) + ').';
   }
 
   function updateComposer() {
@@ -1129,9 +1148,9 @@
     if (reason) {
       el.replyNotice.appendChild(h('strong', null, 'Balasan tidak bisa dikirim. '));
       el.replyNotice.appendChild(document.createTextNode(reason + ' Di luar jendela layanan 24 jam WhatsApp menolak pesan bebas (kode 131047). Tunggu pelanggan menulis lagi, atau hubungi lewat cara lain.'));
-    } else if (t.channel === 'whatsapp' && t.windowOpenUntil != null) {
+    } else if (t.channel === 'whatsapp' && windowOf(t) != null) {
       // the window may close while the page is open
-      var left = Number(t.windowOpenUntil) - serverNow() + 500;
+      var left = Number(windowOf(t)) - serverNow() + 500;
       if (left < 86400000) state.windowTimer = setTimeout(updateComposer, left);
     }
     el.replyInput.disabled = !!reason;
