@@ -563,8 +563,10 @@
 
   var SEND_STATE = {
     failed_permanent: 'Gagal', dead: 'Mati', failed_retryable: 'Dicoba ulang',
-    queued: 'Antre', sending: 'Mengirim', sent: 'Terkirim'
+    queued: 'Antre', sending: 'Mengirim', sent: 'Terkirim', cancelled: 'Dibatalkan'
   };
+  // a message in these states will not change any more: no need to ask again
+  var SETTLED = { sent: true, cancelled: true };
   var RETRYABLE_BY_HAND = { failed_permanent: true, dead: true };
   // Graph codes an operator meets most; the server's own text is shown beside them
   var GRAPH_HINT = {
@@ -600,8 +602,8 @@
       var list = data && Array.isArray(data.messages) ? data.messages : [];
       var listed = {};
       list.forEach(function (m) { listed[m.id] = true; });
-      // a sent message stays sent: only the others are asked again
-      var ids = Object.keys(state.followed).filter(function (id) { return state.followed[id].state !== 'sent' && !listed[id]; });
+      // a sent (or cancelled) message stays so: only the others are asked again
+      var ids = Object.keys(state.followed).filter(function (id) { return !SETTLED[state.followed[id].state] && !listed[id]; });
       return Promise.all(ids.map(function (id) {
         return api('/api/admin/outbox/' + encodeURIComponent(id)).then(function (m) { return { id: id, m: m }; }, function (err) {
           if (err instanceof ApiError && err.status === 404) return { id: id, m: null };
@@ -620,7 +622,7 @@
 
   function followWhilePending() {
     clearTimeout(state.followTimer);
-    var pending = Object.keys(state.followed).some(function (id) { return state.followed[id].state !== 'sent'; });
+    var pending = Object.keys(state.followed).some(function (id) { return !SETTLED[state.followed[id].state]; });
     if (pending) {
       state.followTimer = setTimeout(function () {
         if (state.token) loadOutbox().catch(handleAuthFailure);
@@ -907,7 +909,7 @@
   var STATUS_LABEL = {
     sent: '✓ terkirim', delivered: '✓✓ diterima', read: '✓✓ dibaca', failed: '✗ gagal',
     queued: '⏱ antre', sending: '⏱ mengirim', failed_retryable: '⏱ dicoba ulang', failed_permanent: '✗ gagal',
-    dead: '✗ mati', cancelled: 'dibatalkan'
+    dead: '✗ mati', cancelled: '⊘ dibatalkan (diambil alih petugas)'
   };
   var STATUS_CLASS = { failed: 'failed', failed_permanent: 'failed', dead: 'failed', read: 'read' };
 

@@ -375,7 +375,7 @@ impl<F: Fn(&str) -> Option<String>> Reader<'_, F> {
     fn handoff(&mut self) -> HandoffSettings {
         let raw = self.text("HANDOFF_PAUSE_HOURS");
         let pause_for = match raw.as_deref().map_or(Ok(12.0), str::parse::<f64>) {
-            Ok(hours) if hours == 0.0 => None,
+            Ok(0.0) => None,
             Ok(hours) if hours.is_finite() && hours > 0.0 && hours <= 24.0 * 365.0 => {
                 Some(Duration::from_secs_f64(hours * 3600.0))
             }

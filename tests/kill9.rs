@@ -95,32 +95,52 @@ fn llm_answering(delay: Duration) -> Mock {
     )
 }
 
+/// Fake Graph API and OpenRouter (answering after `llm_delay`), a data
+/// folder and a port for the binary, which `start` runs.
+struct Setup {
+    graph: MockServer,
+    llm: MockServer,
+    data_dir: tempfile::TempDir,
+    port: u16,
+    client: reqwest::Client,
+}
+
+impl Setup {
+    async fn new(llm_delay: Duration) -> Self {
+        let (graph, llm) = (MockServer::start().await, MockServer::start().await);
+        graph_accepting().mount(&graph).await;
+        llm_answering(llm_delay).mount(&llm).await;
+        let data_dir = tempfile::tempdir().unwrap();
+        Self { graph, llm, data_dir, port: free_port(), client: reqwest::Client::new() }
+    }
+
+    /// Starts the binary and waits until it answers.
+    async fn start(&self) -> Child {
+        let server = start(self.port, self.data_dir.path(), &self.graph.uri(), &self.llm.uri());
+        wait_healthy(&self.client, self.port).await;
+        server
+    }
+}
+
 #[tokio::test]
 async fn sigkill_in_the_quiet_window_still_gets_exactly_one_reply() {
-    let graph = MockServer::start().await;
-    let llm = MockServer::start().await;
-    graph_accepting().mount(&graph).await;
-    llm_answering(Duration::ZERO).mount(&llm).await;
-    let data_dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let client = reqwest::Client::new();
-    let mut server = start(port, data_dir.path(), &graph.uri(), &llm.uri());
-    wait_healthy(&client, port).await;
+    let setup = Setup::new(Duration::ZERO).await;
+    let (Setup { graph, llm, client, .. }, port) = (&setup, setup.port);
+    let mut server = setup.start().await;
 
     for (id, text) in [("wamid.k9.1", "halo"), ("wamid.k9.2", "jam buka kapan?")] {
-        say(&client, port, id, text).await;
+        say(client, port, id, text).await;
     }
     server.kill().expect("SIGKILL");
     server.wait().unwrap();
-    assert_eq!(texts_sent(&graph).await, 0, "killed before the quiet window ended");
+    assert_eq!(texts_sent(graph).await, 0, "killed before the quiet window ended");
 
-    let mut restarted = start(port, data_dir.path(), &graph.uri(), &llm.uri());
-    wait_healthy(&client, port).await;
-    wait_for_text(&graph, Duration::from_secs(10)).await;
+    let mut restarted = setup.start().await;
+    wait_for_text(graph, Duration::from_secs(10)).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     restarted.kill().ok();
     restarted.wait().ok();
-    assert_eq!(texts_sent(&graph).await, 1);
+    assert_eq!(texts_sent(graph).await, 1);
     let llm_calls = llm.received_requests().await.unwrap();
     assert_eq!(llm_calls.len(), 1);
     let request: Value = serde_json::from_slice(&llm_calls[0].body).unwrap();
@@ -132,16 +152,10 @@ async fn sigkill_in_the_quiet_window_still_gets_exactly_one_reply() {
 /// lease ends (its recovery scan runs every 10 s) and answers once.
 #[tokio::test]
 async fn sigkill_while_the_llm_thinks_is_answered_once_within_a_lease_and_a_third() {
-    let graph = MockServer::start().await;
-    let llm = MockServer::start().await;
-    graph_accepting().mount(&graph).await;
-    llm_answering(Duration::from_secs(3)).mount(&llm).await;
-    let data_dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let client = reqwest::Client::new();
-    let mut server = start(port, data_dir.path(), &graph.uri(), &llm.uri());
-    wait_healthy(&client, port).await;
-    say(&client, port, "wamid.k9.lease", "halo").await;
+    let setup = Setup::new(Duration::from_secs(3)).await;
+    let (Setup { graph, llm, client, .. }, port) = (&setup, setup.port);
+    let mut server = setup.start().await;
+    say(client, port, "wamid.k9.lease", "halo").await;
     while llm.received_requests().await.unwrap_or_default().is_empty() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -149,15 +163,44 @@ async fn sigkill_while_the_llm_thinks_is_answered_once_within_a_lease_and_a_thir
     let killed_at = std::time::Instant::now();
     server.wait().unwrap();
 
-    let mut restarted = start(port, data_dir.path(), &graph.uri(), &llm.uri());
-    wait_healthy(&client, port).await;
-    wait_for_text(&graph, Duration::from_secs(50)).await;
+    let mut restarted = setup.start().await;
+    wait_for_text(graph, Duration::from_secs(50)).await;
     let recovered_in = killed_at.elapsed();
     eprintln!("kill -9 while the LLM thinks: reply {:.1} s after the kill", recovered_in.as_secs_f64());
     tokio::time::sleep(Duration::from_secs(2)).await;
     restarted.kill().ok();
     restarted.wait().ok();
-    assert_eq!(texts_sent(&graph).await, 1);
+    assert_eq!(texts_sent(graph).await, 1);
     assert!(recovered_in < Duration::from_secs(45), "answered {recovered_in:?} after the kill");
     assert_eq!(llm.received_requests().await.unwrap().len(), 2, "the dead process's request, then the new one");
+}
+
+/// The pause is data: a server killed while a paused person's message waits
+/// in its quiet window answers neither it nor the next one after a restart.
+#[tokio::test]
+async fn sigkill_while_paused_keeps_the_bot_silent_after_the_restart() {
+    let setup = Setup::new(Duration::ZERO).await;
+    let (Setup { graph, llm, client, data_dir, .. }, port) = (&setup, setup.port);
+    let mut server = setup.start().await;
+    say(client, port, "wamid.k9.pause.1", "halo").await;
+    wait_for_text(graph, Duration::from_secs(10)).await;
+
+    let token = std::fs::read_to_string(data_dir.path().join("admin-token")).unwrap();
+    let conversations = format!("http://127.0.0.1:{port}/api/admin/conversations");
+    let response = client.get(&conversations).bearer_auth(token.trim()).send().await.unwrap();
+    let listed: Value = response.json().await.unwrap();
+    let pause = format!("{conversations}/{}/pause", listed["conversations"][0]["id"]);
+    assert_eq!(client.post(pause).bearer_auth(token.trim()).send().await.unwrap().status(), 200);
+    say(client, port, "wamid.k9.pause.2", "masih di sana?").await;
+    server.kill().expect("SIGKILL");
+    server.wait().unwrap();
+
+    let mut restarted = setup.start().await;
+    say(client, port, "wamid.k9.pause.3", "halo? kok diam").await;
+    // Two quiet windows and then some.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    restarted.kill().ok();
+    restarted.wait().ok();
+    assert_eq!(texts_sent(graph).await, 1, "only the answer from before the pause");
+    assert_eq!(llm.received_requests().await.unwrap().len(), 1);
 }

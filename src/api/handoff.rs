@@ -45,7 +45,7 @@ pub async fn pause(
     let handoffs = state.pipeline.handoffs();
     let length = match pause_hours(&body)? {
         None => handoffs.settings().pause_for,
-        Some(hours) if hours == 0.0 => None,
+        Some(0.0) => None,
         Some(hours) => Some(Duration::from_secs_f64(hours * 3600.0)),
     };
     let now = now_ms();
@@ -100,7 +100,9 @@ mod tests {
         assert_eq!(pause_hours(b"{}").unwrap(), None);
         assert_eq!(pause_hours(br#"{"hours": 0}"#).unwrap(), Some(0.0));
         assert_eq!(pause_hours(br#"{"hours": 1.5}"#).unwrap(), Some(1.5));
-        for bad in [&br#"{"hours": -1}"#[..], br#"{"hours": 9000}"#, br#"{"hours": "2"}"#, br#"{"hour": 2}"#, b"2", b"{"] {
+        for bad in
+            [&br#"{"hours": -1}"#[..], br#"{"hours": 9000}"#, br#"{"hours": "2"}"#, br#"{"hour": 2}"#, b"2", b"{"]
+        {
             assert!(matches!(pause_hours(bad), Err(HandoffRequestError::Body(_))), "{}", String::from_utf8_lossy(bad));
         }
     }

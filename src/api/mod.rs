@@ -62,7 +62,8 @@ async fn render_metrics(State(state): State<AppState>) -> String {
     match state.store.outbox_counts().await {
         Ok(counts) => {
             // Sent and cancelled rows are history, not work: no gauge.
-            let watched = SendState::ALL.into_iter().filter(|state| !matches!(state, SendState::Sent | SendState::Cancelled));
+            let watched =
+                SendState::ALL.into_iter().filter(|state| !matches!(state, SendState::Sent | SendState::Cancelled));
             for waiting in watched {
                 let count = counts.iter().find(|(state, _)| *state == waiting).map_or(0, |(_, n)| *n);
                 metrics::gauge!("wa_outbox_messages", "state" => waiting.as_str()).set(count as f64);

@@ -50,12 +50,14 @@ const ZONES: [(&str, i32, &str); 14] = [
     ("Etc/UTC", 0, "UTC"),
 ];
 
+/// One day's opening minutes `[from, to)`, in order.
+type Ranges = Vec<(u16, u16)>;
+
 /// When the business answers. Built only by parsing, so it is always valid.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BusinessHours {
-    /// Per weekday (Monday first), opening minutes `[from, to)` in order;
-    /// `None` is always open.
-    week: Option<[Vec<(u16, u16)>; 7]>,
+    /// Per weekday, Monday first; `None` is always open.
+    week: Option<[Ranges; 7]>,
     offset_minutes: i32,
     zone_label: String,
 }
@@ -75,7 +77,7 @@ impl BusinessHours {
         }
         let (schedule, zone) = raw.rsplit_once(char::is_whitespace).ok_or_else(|| needs_zone(raw))?;
         let (offset_minutes, zone_label) = parse_zone(zone).ok_or_else(|| needs_zone(zone))?;
-        let mut week: [Vec<(u16, u16)>; 7] = Default::default();
+        let mut week: [Ranges; 7] = Default::default();
         let (mut days, mut last_days): (Vec<usize>, Vec<usize>) = (Vec::new(), Vec::new());
         for item in schedule.split([',', ' ', '\t']).filter(|item| !item.is_empty()) {
             if item.starts_with(|c: char| c.is_ascii_digit()) {
@@ -136,7 +138,7 @@ impl BusinessHours {
     /// WIB"; "setiap saat" when always open.
     pub fn describe(&self) -> String {
         let Some(week) = &self.week else { return "setiap saat".to_owned() };
-        let mut groups: Vec<(&Vec<(u16, u16)>, Vec<usize>)> = Vec::new();
+        let mut groups: Vec<(&Ranges, Vec<usize>)> = Vec::new();
         for (day, ranges) in week.iter().enumerate().filter(|(_, ranges)| !ranges.is_empty()) {
             match groups.iter_mut().find(|(same, _)| *same == ranges) {
                 Some((_, days)) => days.push(day),
@@ -152,7 +154,8 @@ impl BusinessHours {
                 text.push_str(", ");
             }
             text.push_str(&days_text(&days));
-            let hours: Vec<String> = ranges.iter().map(|&(from, to)| format!("{}–{}", clock(from), clock(to))).collect();
+            let hours: Vec<String> =
+                ranges.iter().map(|&(from, to)| format!("{}–{}", clock(from), clock(to))).collect();
             let _ = write!(text, " {}", hours.join(" dan "));
         }
         let _ = write!(text, " {}", self.zone_label);

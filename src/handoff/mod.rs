@@ -283,6 +283,33 @@ mod tests {
         assert!(!holds("bot", None, 5));
     }
 
+    fn handoffs(business_hours: &str) -> Handoffs {
+        let settings = HandoffSettings {
+            pause_for: Some(Duration::from_secs(3600)),
+            business_hours: BusinessHours::parse(business_hours).unwrap(),
+            resume_command: "#bot".to_owned(),
+        };
+        Handoffs::new(settings, HandoffPhrases::builtin())
+    }
+
+    #[test]
+    fn the_reply_keeps_the_lines_for_open_or_closed() {
+        let template =
+            "Petugas akan membalas.\n\n[buka] Mohon ditunggu.\n[tutup]Jam kami {jam}; buka lagi {buka_lagi}.";
+        // Monday 1 December 2025, 10:00 in Jakarta (03:00 UTC).
+        let monday_ten = 1_764_558_000_000;
+        let open = handoffs("Mon-Fri 08:00-17:00 Asia/Jakarta");
+        assert_eq!(open.reply(template, monday_ten), "Petugas akan membalas.\n\nMohon ditunggu.");
+        let closed = handoffs("Sat 08:00-12:00 Asia/Jakarta");
+        assert_eq!(
+            closed.reply(template, monday_ten),
+            "Petugas akan membalas.\n\nJam kami Sabtu 08.00–12.00 WIB; buka lagi Sabtu pukul 08.00 WIB."
+        );
+        assert_eq!(handoffs("").reply(template, monday_ten), "Petugas akan membalas.\n\nMohon ditunggu.");
+        let pause = open.pause(PauseReason::CustomerAsked, Actor::customer(), 1_000);
+        assert_eq!(pause.until, Some(3_601_000));
+    }
+
     #[test]
     fn reasons_read_back() {
         for reason in PauseReason::ALL {

@@ -66,8 +66,11 @@ impl HandoffPhrases {
                     Some(rest) => (true, rest),
                     None => (false, line),
                 };
-                let slots: Vec<Vec<Vec<String>>> =
-                    slots.split_whitespace().map(|slot| choices_of(slot, &sets)).collect::<Result<_, _>>().map_err(at_line)?;
+                let slots: Vec<Vec<Vec<String>>> = slots
+                    .split_whitespace()
+                    .map(|slot| choices_of(slot, &sets))
+                    .collect::<Result<_, _>>()
+                    .map_err(at_line)?;
                 let count = slots.iter().try_fold(1_usize, |count, slot| count.checked_mul(slot.len()));
                 if count.is_none_or(|count| count > MAX_PER_LINE) {
                     return Err(at_line(format!("more than {MAX_PER_LINE} phrases")));

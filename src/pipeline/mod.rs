@@ -17,8 +17,8 @@ use crate::llm::{ChatMessage, LlmClient, LlmError, Role};
 use crate::outbox::Outbox;
 use crate::prompt::Prompts;
 use crate::store::{
-    now_ms, Answered, Claim, ClaimWindow, ClaimedTurn, IngestOutcome, LlmUsage, QueuedReply, Recipient, ReplyRecord, Store,
-    StoreError,
+    now_ms, Answered, Claim, ClaimWindow, ClaimedTurn, IngestOutcome, LlmUsage, QueuedReply, Recipient, ReplyRecord,
+    Store, StoreError,
 };
 use crate::whatsapp::{markdown_to_whatsapp, split_for_whatsapp, MAX_MESSAGE_CHARS};
 use dashmap::DashSet;

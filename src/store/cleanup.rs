@@ -106,13 +106,8 @@ const SESSIONS: Sweep = Sweep {
 };
 
 /// Pauses and resumes as old as the conversations that go.
-const HANDOFF_EVENTS: Sweep = Sweep {
-    table: "handoff_events",
-    key: "id",
-    old: "at < $3",
-    counter: |d| &mut d.handoff_events,
-    dependents: &[],
-};
+const HANDOFF_EVENTS: Sweep =
+    Sweep { table: "handoff_events", key: "id", old: "at < $3", counter: |d| &mut d.handoff_events, dependents: &[] };
 
 /// People with nothing left. Messages in a turn went with their turn, so
 /// only messages outside one need looking for; they are found through the

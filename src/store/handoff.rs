@@ -55,9 +55,8 @@ pub(super) async fn pause_in(
     pause: &Pause,
     now: i64,
 ) -> Result<Option<PauseOutcome>, StoreError> {
-    let Some(before) = lock_mode(tx, user_id, now).await? else { return Ok(None) };
-    end_expired(tx, backend, &[user_id], now).await?;
-    let changed = before.mode == Mode::Bot;
+    let Some(before) = mode_now(tx, backend, user_id, now).await? else { return Ok(None) };
+    let changed = before == Mode::Bot;
     // Someone answering the person ends their wait; a pause by an operator
     // leaves it as it was.
     let waiting_since = match pause.reason {
@@ -101,9 +100,8 @@ pub(super) async fn resume_in(
     by: &Actor,
     now: i64,
 ) -> Result<Option<ResumeOutcome>, StoreError> {
-    let Some(before) = lock_mode(tx, user_id, now).await? else { return Ok(None) };
-    end_expired(tx, backend, &[user_id], now).await?;
-    let changed = before.mode == Mode::Human;
+    let Some(before) = mode_now(tx, backend, user_id, now).await? else { return Ok(None) };
+    let changed = before == Mode::Human;
     if changed {
         record_event(tx, user_id, now, "resume", None, by.as_str(), None).await?;
         sqlx::query(&format!("UPDATE users SET {BACK_TO_BOT} WHERE id = $1")).bind(user_id).execute(&mut **tx).await?;
@@ -111,11 +109,19 @@ pub(super) async fn resume_in(
     Ok(Some(ResumeOutcome { changed }))
 }
 
-/// Whether the bot is paused for `user_id` at `now`, after taking the
-/// person's row for the rest of the transaction: a pause committed before
-/// this is seen, and one committed after waits until this commits.
-pub(super) async fn paused_now(tx: &mut Transaction<'_, Any>, user_id: i64, now: i64) -> Result<bool, StoreError> {
-    Ok(lock_mode(tx, user_id, now).await?.is_some_and(|mode| mode.mode == Mode::Human))
+/// Who answers `user_id` at `now` (`None`: no such person), after taking
+/// their row for the rest of the transaction: a pause committed before is
+/// seen, one committed after waits until this transaction ends. A pause
+/// that ran out is ended here.
+pub(super) async fn mode_now(
+    tx: &mut Transaction<'_, Any>,
+    backend: Backend,
+    user_id: i64,
+    now: i64,
+) -> Result<Option<Mode>, StoreError> {
+    let Some(mode) = lock_mode(tx, user_id, now).await? else { return Ok(None) };
+    end_expired(tx, backend, &[user_id], now).await?;
+    Ok(Some(mode.mode))
 }
 
 const BACK_TO_BOT: &str = "mode = 'bot', pause_reason = NULL, paused_by = NULL, paused_at = NULL, \

@@ -26,7 +26,8 @@ pub use people::Recipient;
 pub use stats::{DayStats, HourStats, Stats};
 pub use transcripts::{Transcript, TranscriptEntry};
 pub use turns::{
-    Answered, Claim, ClaimWindow, ClaimedTurn, HistoryTurn, LlmUsage, PendingConversation, ReplyRecord, SavedReply, TurnMessage,
+    Answered, Claim, ClaimWindow, ClaimedTurn, HistoryTurn, LlmUsage, PendingConversation, ReplyRecord, SavedReply,
+    TurnMessage,
 };
 pub use usage::{RecentTurns, HOUR_MS};
 

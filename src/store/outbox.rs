@@ -283,14 +283,12 @@ impl Store {
             return Ok((Vec::new(), 0));
         }
         let mut tx = self.write_tx().await?;
-        let orphaned = sqlx::query(
-            &format!(
-                "UPDATE outbound_messages SET state = {NOT_SENT_YET}, ambiguous = TRUE, next_attempt_at = $1, \
+        let orphaned = sqlx::query(&format!(
+            "UPDATE outbound_messages SET state = {NOT_SENT_YET}, ambiguous = TRUE, next_attempt_at = $1, \
                    lease_token = NULL, lease_until = NULL, error_title = 'the sender stopped before an answer came', \
                    updated_at = $2 \
                  WHERE state = 'sending' AND lease_until <= $2"
-            ),
-        )
+        ))
         .bind(now + ambiguous_wait_ms)
         .bind(now)
         .execute(&mut *tx)

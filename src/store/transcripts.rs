@@ -25,7 +25,7 @@ pub enum TranscriptEntry {
         at: i64,
         /// Once sent: `sent` (accepted by the channel), `delivered`, `read` or
         /// `failed`. Before: the outbox state (`queued`, `sending`,
-        /// `failed_retryable`, `failed_permanent`, `dead`).
+        /// `failed_retryable`, `failed_permanent`, `dead`, `cancelled`).
         status: String,
         /// The turn it answers; `None` for messages not written by the bot.
         turn_id: Option<String>,

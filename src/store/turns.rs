@@ -3,13 +3,13 @@
 //! process can win, and its lease lets another process finish it if the
 //! owner dies.
 
-use super::handoff::{pause_in, paused_now};
+use super::handoff::{mode_now, pause_in};
 use super::outbox::QueuedReply;
 use super::people::Recipient;
 use super::usage::{recent_turns, RecentTurns, HOUR_MS};
 use super::{bind_ids, Backend, Params, Store, StoreError};
 use crate::domain::Source;
-use crate::handoff::{Pause, PauseOutcome};
+use crate::handoff::{Mode, Pause, PauseOutcome};
 use sqlx::{Any, Row, Transaction};
 use std::collections::HashMap;
 
@@ -205,7 +205,7 @@ impl Store {
         now: i64,
     ) -> Result<Answered, StoreError> {
         let mut tx = self.write_tx().await?;
-        let paused = paused_now(&mut tx, reply.user_id, now).await?;
+        let paused = mode_now(&mut tx, self.backend, reply.user_id, now).await? == Some(Mode::Human);
         let answered = sqlx::query(
             "UPDATE turns SET user_text = $1, reply_text = $2, reply_kind = $3, model = $4, llm_latency_ms = $5, \
                prompt_tokens = $6, completion_tokens = $7, sources = $8, status = $9, answered_at = $10 \

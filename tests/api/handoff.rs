@@ -103,7 +103,8 @@ async fn a_pause_holds_over_quiet_windows_and_a_resume_answers_the_next_message_
     let llm = app.llm_requests().await;
     assert_eq!(llm.len(), 2);
     let said: Vec<(String, String)> = conversation(&llm[1]);
-    let expected = [("user", "halo"), ("assistant", "Halo kak!"), ("user", "halo?\nkok diam\njadi gimana"), ("user", "halo lagi")];
+    let expected =
+        [("user", "halo"), ("assistant", "Halo kak!"), ("user", "halo?\nkok diam\njadi gimana"), ("user", "halo lagi")];
     assert_eq!(said, expected.map(|(role, text)| (role.to_owned(), text.to_owned())));
     let events = app.count("SELECT COUNT(*) FROM handoff_events WHERE actor = 'admin' AND reason IS NULL").await;
     assert_eq!(events, 1, "the resume");
@@ -129,13 +130,7 @@ async fn a_pause_during_the_quiet_window_wins(backend: Backend) {
 async fn a_pause_while_the_llm_thinks_keeps_the_reply_as_a_draft(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     graph_accepts_sends(&app.graph).await;
-    Mock::given(method("POST"))
-        .and(path(LLM_PATH))
-        .respond_with(
-            ResponseTemplate::new(200).set_body_json(completion("Jawaban terlambat.")).set_delay(Duration::from_secs(2)),
-        )
-        .mount(&app.llm)
-        .await;
+    llm_answers_after(&app.llm, "Jawaban terlambat.", Duration::from_secs(2)).await;
     app.say(PERSON, "wamid.draft.1", "syarat daftar apa aja?").await;
     wait_until(|| async { !app.llm_requests().await.is_empty() }).await;
     pause(&app, user_id(&app).await).await;
@@ -190,7 +185,8 @@ async fn an_expired_pause_gives_the_bot_back_with_what_the_humans_said(backend: 
     ];
     assert_eq!(conversation(&llm[1]), expected.map(|(role, text)| (role.to_owned(), text.to_owned())));
     assert_eq!(app.count("SELECT COUNT(*) FROM users WHERE mode = 'bot' AND paused_until IS NULL").await, 1);
-    let expiry = format!("SELECT COUNT(*) FROM handoff_events WHERE action = 'resume' AND actor = 'expiry' AND at = {until}");
+    let expiry =
+        format!("SELECT COUNT(*) FROM handoff_events WHERE action = 'resume' AND actor = 'expiry' AND at = {until}");
     assert_eq!(app.count(&expiry).await, 1, "the resume is recorded when the pause ended");
 }
 
@@ -272,8 +268,10 @@ async fn a_pause_cancels_bot_parts_not_yet_sent_and_holds_nothing_back(backend: 
     graph_refuses_first_text(&app, Duration::ZERO, 60).await;
     llm_answers(&app.llm, "Jawaban bot.").await;
     app.say(PERSON, "wamid.cancel.1", "halo").await;
-    wait_until(|| async { app.count("SELECT COUNT(*) FROM outbound_messages WHERE state = 'failed_retryable'").await == 1 })
-        .await;
+    wait_until(|| async {
+        app.count("SELECT COUNT(*) FROM outbound_messages WHERE state = 'failed_retryable'").await == 1
+    })
+    .await;
     let user = user_id(&app).await;
     let paused = pause(&app, user).await;
     assert_eq!(paused["cancelled"], 1, "{paused}");

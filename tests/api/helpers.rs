@@ -411,6 +411,15 @@ pub async fn llm_answers(llm: &MockServer, answer: &str) {
         .await;
 }
 
+/// The LLM answers `answer` after thinking for `delay`.
+pub async fn llm_answers_after(llm: &MockServer, answer: &str, delay: Duration) {
+    Mock::given(method("POST"))
+        .and(path(LLM_PATH))
+        .respond_with(ResponseTemplate::new(200).set_body_json(completion(answer)).set_delay(delay))
+        .mount(llm)
+        .await;
+}
+
 pub fn completion(answer: &str) -> Value {
     json!({
         "id": "gen-1",
