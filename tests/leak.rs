@@ -32,7 +32,18 @@ async fn debug_logs_never_show_full_numbers_or_secrets() {
         .with_writer(move || writer.clone())
         .init();
 
-    let app = TestApp::spawn(Backend::Sqlite).await;
+    // The receiver's URL may carry its own secret; nothing listens on it, so
+    // the failed attempt is logged.
+    let notify_url = "http://127.0.0.1:9/T0123/hook-secret-path";
+    let app = TestApp::spawn_with(
+        Backend::Sqlite,
+        &[
+            ("ADMIN_AGENTS", "Sari:sari-agent-token-0123456789"),
+            ("HANDOFF_NOTIFY_URL", notify_url),
+            ("HANDOFF_NOTIFY_SECRET", "notify-signing-secret-0123"),
+        ],
+    )
+    .await;
     graph_accepts_sends(&app.graph).await;
     llm_answers(&app.llm, "Halo kak, syaratnya fotokopi KK.").await;
     app.say("6281234567789", "wamid.leak.1", "halo kak").await;
@@ -67,6 +78,17 @@ async fn debug_logs_never_show_full_numbers_or_secrets() {
     drop(events);
     let admin = app.client.get(format!("{}/api/admin/conversations", app.address)).bearer_auth(ADMIN_TOKEN);
     assert_eq!(admin.send().await.unwrap().status(), 200);
+    // An agent answers, a wrong agent token is refused, the phone answers,
+    // and a customer asks for a person (the notification fails).
+    let agent_reply = |token: &'static str| {
+        let url = format!("{}/api/admin/conversations/1/messages", app.address);
+        app.client.post(url).bearer_auth(token).json(&serde_json::json!({ "text": "Halo kak, saya Sari" })).send()
+    };
+    assert_eq!(agent_reply("sari-agent-token-0123456789").await.unwrap().status(), 201);
+    assert_eq!(agent_reply("sari-agent-token-0123456780").await.unwrap().status(), 401);
+    assert_eq!(app.post_webhook(&fixture("smb_message_echoes__text.json")).await.status(), 200);
+    app.say("6289912345678", "wamid.leak.3", "mau ngomong sama admin").await;
+    wait_until(|| async { app.metric("wa_handoff_notify_total{outcome=\"retry\"}").await >= 1.0 }).await;
 
     let log = String::from_utf8_lossy(&captured.0.lock().unwrap()).into_owned();
     assert!(log.contains("turn"), "the conversation was logged at all:\n{log}");
@@ -79,6 +101,10 @@ async fn debug_logs_never_show_full_numbers_or_secrets() {
         OPENROUTER_KEY,
         VERIFY_TOKEN,
         ADMIN_TOKEN,
+        "sari-agent-token",
+        "6289912345678",
+        "hook-secret-path",
+        "notify-signing-secret",
         &chat_secret,
         // The conversation's key is shown masked, like a number.
         &hex::encode(<sha2::Sha256 as sha2::Digest>::digest(chat_secret.as_bytes())),

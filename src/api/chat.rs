@@ -5,7 +5,7 @@
 
 use super::AppState;
 use crate::domain::{ChannelKind, ConversationKey, PhoneNumber, Source};
-use crate::store::{now_ms, TranscriptEntry};
+use crate::store::{now_ms, Audience, TranscriptEntry};
 use crate::webchat::{inbound_message, shown_id, ConversationSecret, WebChatError};
 use axum::extract::{ConnectInfo, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -148,21 +148,23 @@ pub async fn events(
 pub async fn history(State(state): State<AppState>, headers: HeaderMap) -> Result<impl IntoResponse, WebChatError> {
     enabled(&state)?;
     let (key, user_id) = conversation(&state, &headers).await?;
-    let mut entries = state.store.transcript(user_id, HISTORY).await?.map(|t| t.entries).unwrap_or_default();
+    let transcript = state.store.transcript(user_id, HISTORY, Audience::Customer).await?;
+    let mut entries = transcript.map(|t| t.entries).unwrap_or_default();
     for entry in &mut entries {
         if let TranscriptEntry::Customer { id, .. } = entry {
             *id = shown_id(&key, id);
         }
     }
-    let lines = json!({ "messages": entries.iter().map(ChatLine::from).collect::<Vec<_>>() });
+    let lines = json!({ "messages": entries.iter().filter_map(ChatLine::shown).collect::<Vec<_>>() });
     // A conversation's words are nobody else's: no shared cache keeps them.
     Ok(([(header::CACHE_CONTROL, "private, no-store")], Json(lines)))
 }
 
-/// One line of a transcript as both the web chat and the admin page show it.
+/// One line of the conversation as the visitor's window shows it. Whoever
+/// of the business wrote a message, it is the business's bubble.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct ChatLine<'a> {
+struct ChatLine<'a> {
     id: Option<&'a str>,
     from: &'static str,
     text: Option<&'a str>,
@@ -176,10 +178,11 @@ pub struct ChatLine<'a> {
     sources: Option<&'a [Source]>,
 }
 
-impl<'a> From<&'a TranscriptEntry> for ChatLine<'a> {
-    fn from(entry: &'a TranscriptEntry) -> Self {
+impl<'a> ChatLine<'a> {
+    /// `None` for what only the business sees.
+    fn shown(entry: &'a TranscriptEntry) -> Option<Self> {
         match entry {
-            TranscriptEntry::Customer { id, text, kind, at } => ChatLine {
+            TranscriptEntry::Customer { id, text, kind, at } => Some(ChatLine {
                 id: Some(id),
                 from: "customer",
                 text: text.as_deref(),
@@ -188,17 +191,18 @@ impl<'a> From<&'a TranscriptEntry> for ChatLine<'a> {
                 status: None,
                 turn_id: None,
                 sources: None,
-            },
-            TranscriptEntry::Bot { id, text, kind, at, status, turn_id, sources } => ChatLine {
-                id: id.as_deref(),
+            }),
+            TranscriptEntry::Outbound(sent) => Some(ChatLine {
+                id: sent.id.as_deref(),
                 from: "bot",
-                text: text.as_deref(),
-                kind: kind.as_deref(),
-                at: *at,
-                status: Some(status),
-                turn_id: turn_id.as_deref(),
-                sources: sources.as_deref(),
-            },
+                text: sent.text.as_deref(),
+                kind: sent.kind.as_deref(),
+                at: sent.at,
+                status: Some(sent.status()),
+                turn_id: sent.turn_id.as_deref(),
+                sources: sent.sources.as_deref(),
+            }),
+            TranscriptEntry::Draft { .. } | TranscriptEntry::Handoff { .. } => None,
         }
     }
 }

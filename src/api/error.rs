@@ -1,4 +1,5 @@
 use super::admin::AdminError;
+use super::agent::{self, AgentError};
 use super::handoff::HandoffRequestError;
 use super::inbox::InboxError;
 use super::knowledge::RefreshFailed;
@@ -113,6 +114,29 @@ impl IntoResponse for Overloaded {
         metrics::counter!("wa_public_reads_refused_total").increment(1);
         let body = Json(json!({ "error": self.to_string() }));
         (StatusCode::SERVICE_UNAVAILABLE, [(header::RETRY_AFTER, "1")], body).into_response()
+    }
+}
+
+impl IntoResponse for AgentError {
+    fn into_response(self) -> Response {
+        agent::count(self.outcome());
+        let status = match &self {
+            AgentError::Body(_) | AgentError::EmptyText | AgentError::TooLong | AgentError::Key => {
+                StatusCode::BAD_REQUEST
+            }
+            AgentError::NotFound => StatusCode::NOT_FOUND,
+            AgentError::OutsideWindow(_) | AgentError::KeyReused => StatusCode::CONFLICT,
+            AgentError::Store(error) => {
+                tracing::error!(%error, "agent message not queued");
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+        };
+        let message = if status.is_server_error() { "database error".to_owned() } else { self.to_string() };
+        let mut body = json!({ "error": message, "code": self.outcome() });
+        if let AgentError::OutsideWindow(closed_at) = self {
+            body["windowOpenUntil"] = json!(closed_at);
+        }
+        (status, Json(body)).into_response()
     }
 }
 

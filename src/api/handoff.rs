@@ -5,7 +5,7 @@
 
 use super::admin::Admin;
 use super::AppState;
-use crate::handoff::{Actor, Pause, PauseReason};
+use crate::handoff::{Pause, PauseReason};
 use crate::store::{now_ms, StoreError};
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -37,7 +37,7 @@ struct PauseBody {
 /// `{"hours": 2}`: the bot stays silent for that long (0: until resumed;
 /// no hours: `HANDOFF_PAUSE_HOURS`). Answers the conversation's new mode.
 pub async fn pause(
-    _: Admin,
+    Admin { agent }: Admin,
     State(state): State<AppState>,
     Path(user_id): Path<i64>,
     body: Bytes,
@@ -49,7 +49,7 @@ pub async fn pause(
         Some(hours) => Some(Duration::from_secs_f64(hours * 3600.0)),
     };
     let now = now_ms();
-    let pause = Pause::new(PauseReason::Admin, Actor::admin(), now, length);
+    let pause = Pause::new(PauseReason::Admin, agent, now, length);
     let outcome = state.store.pause(user_id, &pause, now).await?.ok_or(HandoffRequestError::NotFound)?;
     handoffs.paused(user_id, &pause, &outcome);
     Ok(Json(json!({
@@ -64,11 +64,10 @@ pub async fn pause(
 /// `POST /api/admin/conversations/{id}/resume`: the bot answers the
 /// person's next message.
 pub async fn resume(
-    _: Admin,
+    Admin { agent: by }: Admin,
     State(state): State<AppState>,
     Path(user_id): Path<i64>,
 ) -> Result<Json<Value>, HandoffRequestError> {
-    let by = Actor::admin();
     let outcome = state.store.resume(user_id, &by, now_ms()).await?.ok_or(HandoffRequestError::NotFound)?;
     state.pipeline.handoffs().resumed(user_id, &by, &outcome);
     Ok(Json(json!({ "id": user_id, "mode": "bot", "until": null, "changed": outcome.changed })))

@@ -2,6 +2,7 @@
 //! errors become HTTP responses.
 
 mod admin;
+mod agent;
 mod chat;
 mod error;
 mod handoff;
@@ -92,6 +93,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/whatsapp/refresh-kb", post(knowledge::refresh))
         .route("/api/admin/conversations", get(operations::conversations))
         .route("/api/admin/conversations/{id}", get(operations::transcript))
+        .route("/api/admin/conversations/{id}/messages", post(agent::send))
         .route("/api/admin/conversations/{id}/read", post(inbox::read))
         .route("/api/admin/inbox", get(inbox::list))
         .route("/api/admin/inbox/events", get(inbox::events))

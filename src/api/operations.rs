@@ -3,9 +3,9 @@
 //! operator needs to tell conversations apart, not to dial them.
 
 use super::admin::Admin;
-use super::chat::ChatLine;
 use super::AppState;
-use crate::store::{now_ms, ConversationSummary, StoreError};
+use crate::handoff::PauseReason;
+use crate::store::{now_ms, Audience, ConversationSummary, StoreError, TranscriptEntry};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
@@ -52,16 +52,72 @@ pub async fn conversations(
     Ok(Json(json!({ "conversations": listed.iter().map(summary).collect::<Vec<_>>() })))
 }
 
-/// `GET /api/admin/conversations/{id}`: the last 200 messages both ways.
+/// `GET /api/admin/conversations/{id}`: the last 200 entries of the
+/// conversation (messages both ways, the bot's drafts, every pause and
+/// resume), who answers the person now, and until when an agent's message
+/// can reach them.
 pub async fn transcript(
     _: Admin,
     State(state): State<AppState>,
     Path(user_id): Path<i64>,
 ) -> Result<Json<Value>, OperationsError> {
-    let transcript = state.store.transcript(user_id, 200).await?.ok_or(OperationsError::NotFound)?;
+    let now = now_ms();
+    let store = &state.store;
+    let transcript = store.transcript(user_id, 200, Audience::Staff).await?.ok_or(OperationsError::NotFound)?;
+    let mode = store.conversation_mode(user_id, now).await?.ok_or(OperationsError::NotFound)?;
+    let window = store.reply_window(user_id).await?.ok_or(OperationsError::NotFound)?;
+    let pause = mode.pause.as_ref();
     let mut view = summary(&transcript.summary);
-    view["messages"] = json!(transcript.entries.iter().map(ChatLine::from).collect::<Vec<_>>());
+    for (key, value) in [
+        ("mode", json!(mode.mode.as_str())),
+        ("pauseReason", json!(pause.and_then(|p| p.reason).map(PauseReason::as_str))),
+        ("pausedBy", json!(pause.and_then(|p| p.by.as_deref()))),
+        ("pausedAt", json!(pause.and_then(|p| p.at))),
+        ("pausedUntil", json!(pause.and_then(|p| p.until))),
+        ("waitingSince", json!(mode.waiting_since)),
+        ("agentSeenAt", json!(mode.agent_seen_at)),
+        // Null for the web chat (no window) and for a customer who never
+        // wrote; `canReply` says which.
+        ("windowOpenUntil", json!(window.open_until())),
+        ("canReply", json!(window.open_at(now))),
+        ("messages", json!(transcript.entries.iter().map(staff_line).collect::<Vec<_>>())),
+    ] {
+        view[key] = value;
+    }
     Ok(Json(view))
+}
+
+/// One entry as the people of the business see it: `type` is `message`,
+/// `draft` (written by the bot while a pause committed, never sent) or
+/// `handoff` (a pause or resume); messages say who they are `from`.
+fn staff_line(entry: &TranscriptEntry) -> Value {
+    match entry {
+        TranscriptEntry::Customer { id, text, kind, at } => {
+            json!({ "type": "message", "id": id, "from": "customer", "text": text, "kind": kind, "at": at })
+        }
+        TranscriptEntry::Outbound(sent) => json!({
+            "type": "message",
+            "id": sent.id,
+            "from": sent.from.as_str(),
+            "author": sent.author,
+            "text": sent.text,
+            "kind": sent.kind,
+            "at": sent.at,
+            "status": sent.status(),
+            "state": sent.state,
+            "whatsappStatus": sent.whatsapp_status,
+            "errorCode": sent.error_code,
+            "error": sent.error_title,
+            "turnId": sent.turn_id,
+            "sources": sent.sources,
+        }),
+        TranscriptEntry::Draft { turn_id, text, at } => {
+            json!({ "type": "draft", "from": "bot", "turnId": turn_id, "text": text, "at": at })
+        }
+        TranscriptEntry::Handoff { action, reason, by, until, at } => {
+            json!({ "type": "handoff", "action": action, "reason": reason, "by": by, "until": until, "at": at })
+        }
+    }
 }
 
 /// `GET /api/admin/activity?hours=48`: messages, answers and time to reply

@@ -13,6 +13,7 @@ pub use hours::BusinessHours;
 pub use phrases::HandoffPhrases;
 
 use crate::config::HandoffSettings;
+use notify::{HandoffRequested, Notifier};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,11 +27,18 @@ pub struct Handoffs {
 struct Inner {
     settings: HandoffSettings,
     phrases: HandoffPhrases,
+    notifier: Notifier,
 }
 
 impl Handoffs {
+    /// Without notifications (see [`Handoffs::notifying`]).
     pub fn new(settings: HandoffSettings, phrases: HandoffPhrases) -> Self {
-        Self { inner: Arc::new(Inner { settings, phrases }) }
+        Self::notifying(settings, phrases, Notifier::off())
+    }
+
+    /// With `HANDOFF_NOTIFY_URL`'s notifications, when it is set.
+    pub fn notifying(settings: HandoffSettings, phrases: HandoffPhrases, notifier: Notifier) -> Self {
+        Self { inner: Arc::new(Inner { settings, phrases, notifier }) }
     }
 
     pub fn settings(&self) -> &HandoffSettings {
@@ -42,9 +50,22 @@ impl Handoffs {
         Pause::new(reason, by, now, self.inner.settings.pause_for)
     }
 
+    /// When `text` starts with the resume command (`HANDOFF_RESUME_COMMAND`,
+    /// in any case, then a space or nothing), the words after it; `None`
+    /// when it does not.
+    pub fn after_resume_command<'t>(&self, text: &'t str) -> Option<&'t str> {
+        after_command(text, &self.inner.settings.resume_command)
+    }
+
     /// The phrase with which `text` asks for a person, if it does.
     pub fn asked_for_person(&self, text: &str) -> Option<String> {
         self.inner.phrases.asked_for_person(text)
+    }
+
+    /// Called once a customer's request for a person committed its pause:
+    /// the team hears of it at `HANDOFF_NOTIFY_URL`, if set.
+    pub fn person_requested(&self, request: &HandoffRequested) {
+        self.inner.notifier.handoff_requested(request);
     }
 
     /// The handoff reply from its template (`prompts/handoff.md`): lines
@@ -93,6 +114,14 @@ impl Handoffs {
             tracing::info!(conversation = user_id, by = by.as_str(), "bot resumed");
         }
     }
+}
+
+fn after_command<'t>(text: &'t str, command: &str) -> Option<&'t str> {
+    let text = text.trim_start();
+    let head = text.get(..command.len())?;
+    let rest = &text[command.len()..];
+    let whole_word = rest.is_empty() || rest.starts_with(char::is_whitespace);
+    (head.eq_ignore_ascii_case(command) && whole_word).then(|| rest.trim())
 }
 
 /// Who answers a person.
@@ -308,6 +337,17 @@ mod tests {
         assert_eq!(handoffs("").reply(template, monday_ten), "Petugas akan membalas.\n\nMohon ditunggu.");
         let pause = open.pause(PauseReason::CustomerAsked, Actor::customer(), 1_000);
         assert_eq!(pause.until, Some(3_601_000));
+    }
+
+    #[test]
+    fn the_resume_command_is_a_whole_first_word_in_any_case() {
+        assert_eq!(after_command("#bot", "#bot"), Some(""));
+        assert_eq!(after_command("  #Bot  ", "#bot"), Some(""), "phones capitalise the first letter");
+        assert_eq!(after_command("#BOT Terima kasih kak\n", "#bot"), Some("Terima kasih kak"));
+        assert_eq!(after_command("#bot\nlanjut ya", "#bot"), Some("lanjut ya"));
+        for not in ["#botol", "pakai #bot", "bot", "#bo", "", "é#bot"] {
+            assert_eq!(after_command(not, "#bot"), None, "{not:?}");
+        }
     }
 
     #[test]

@@ -7,6 +7,7 @@
 
 use crate::config::NotifySettings;
 use crate::domain::ChannelKind;
+use crate::store::Store;
 use crate::webhook::sign;
 use secrecy::ExposeSecret;
 use serde::Serialize;
@@ -32,7 +33,6 @@ pub struct HandoffRequested {
     /// Masked: the receiver is often a chat channel many people read, and
     /// an agent replies from the inbox, which needs no number.
     pub masked_person: String,
-    pub name: Option<String>,
     /// What the customer wrote when they asked.
     pub text: String,
     /// Unix ms.
@@ -53,13 +53,15 @@ struct Body<'a> {
 }
 
 impl HandoffRequested {
-    fn body(&self) -> Vec<u8> {
+    /// `name` is the customer's profile name, read when the notification is
+    /// sent rather than carried by every turn.
+    fn body(&self, name: Option<&str>) -> Vec<u8> {
         let body = Body {
             event: "handoff_requested",
             conversation_id: self.conversation_id,
             channel: self.channel.as_str(),
             masked_phone: &self.masked_person,
-            name: self.name.as_deref(),
+            name,
             text: self.text.chars().take(MAX_TEXT_CHARS).collect(),
             at: self.at,
         };
@@ -76,6 +78,7 @@ pub struct Notifier {
 
 struct Target {
     http: reqwest::Client,
+    store: Store,
     settings: NotifySettings,
     in_flight: Arc<Semaphore>,
 }
@@ -91,14 +94,20 @@ enum Attempt {
 }
 
 impl Notifier {
-    pub fn new(settings: Option<&NotifySettings>) -> Result<Self, reqwest::Error> {
-        let Some(settings) = settings else { return Ok(Self { target: None }) };
+    /// Sends nothing.
+    pub fn off() -> Self {
+        Self { target: None }
+    }
+
+    pub fn new(settings: Option<&NotifySettings>, store: Store) -> Result<Self, reqwest::Error> {
+        let Some(settings) = settings else { return Ok(Self::off()) };
         let http = reqwest::Client::builder()
             .timeout(settings.attempt_timeout)
             // A redirect would carry the body somewhere nobody configured.
             .redirect(reqwest::redirect::Policy::none())
             .build()?;
-        let target = Target { http, settings: settings.clone(), in_flight: Arc::new(Semaphore::new(IN_FLIGHT)) };
+        let in_flight = Arc::new(Semaphore::new(IN_FLIGHT));
+        let target = Target { http, store, settings: settings.clone(), in_flight };
         Ok(Self { target: Some(Arc::new(target)) })
     }
 
@@ -110,9 +119,13 @@ impl Notifier {
             count("dropped");
             return;
         };
-        let (target, body, conversation) = (Arc::clone(target), event.body(), event.conversation_id);
+        let (target, event) = (Arc::clone(target), event.clone());
         tokio::spawn(async move {
-            target.deliver(conversation, body).await;
+            let name = target.store.profile_name(event.conversation_id).await.unwrap_or_else(|error| {
+                tracing::warn!(%error, "handoff notification sent without the customer's name");
+                None
+            });
+            target.deliver(event.conversation_id, event.body(name.as_deref())).await;
             drop(permit);
         });
     }
@@ -185,11 +198,10 @@ mod tests {
             conversation_id: 7,
             channel: ChannelKind::WhatsApp,
             masked_person: "6281******789".into(),
-            name: Some("Budi".into()),
             text: "x".repeat(5000),
             at: 1_700_000_000_000,
         };
-        let body: serde_json::Value = serde_json::from_slice(&event.body()).unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&event.body(Some("Budi"))).unwrap();
         assert_eq!(body["event"], "handoff_requested");
         assert_eq!(body["conversationId"], 7);
         assert_eq!(body["channel"], "whatsapp");

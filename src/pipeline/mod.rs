@@ -9,6 +9,7 @@ use crate::buffer::{Debouncer, Hooks};
 use crate::channel::{Channel, Channels};
 use crate::config::{BufferSettings, LimitSettings};
 use crate::domain::{InboundMessage, Source, StatusUpdate};
+use crate::handoff::notify::HandoffRequested;
 use crate::handoff::{Actor, Handoffs, Pause, PauseReason};
 use crate::incidents::{IncidentKind, Incidents};
 use crate::knowledge::{unique_sources, Passage, Retriever};
@@ -370,6 +371,15 @@ impl Pipeline {
             Ok(Answered::Queued { pause }) => {
                 if let (Some(outcome), Some(pause)) = (pause, &composed.pause) {
                     inner.handoffs.paused(turn.user_id, pause, &outcome);
+                    if outcome.changed && pause.reason == PauseReason::CustomerAsked {
+                        inner.handoffs.person_requested(&HandoffRequested {
+                            conversation_id: turn.user_id,
+                            channel: recipient.channel(),
+                            masked_person: recipient.masked(),
+                            text: user_text.clone(),
+                            at: now,
+                        });
+                    }
                 }
                 inner.outbox.wake();
             }

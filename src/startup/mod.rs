@@ -8,6 +8,7 @@ pub use admin_token::AdminAccess;
 use crate::api::{router, AppState, InboxFeed};
 use crate::channel::Channels;
 use crate::config::Settings;
+use crate::handoff::notify::Notifier;
 use crate::handoff::{HandoffPhrases, Handoffs};
 use crate::incidents::{IncidentKind, Incidents};
 use crate::knowledge::{KnowledgeBase, KnowledgeError};
@@ -81,7 +82,11 @@ impl Application {
             buffer: settings.buffer,
             outbox: outbox.clone(),
             limits: settings.limits,
-            handoffs: Handoffs::new(settings.handoff.clone(), phrases),
+            handoffs: Handoffs::notifying(
+                settings.handoff.clone(),
+                phrases,
+                Notifier::new(settings.notify.as_ref(), store.clone())?,
+            ),
         });
         let address = std::net::SocketAddr::new(settings.bind_address, settings.port);
         let listener = TcpListener::bind(address).await.map_err(|source| StartupError::Bind { address, source })?;

@@ -10,7 +10,7 @@ use super::people::{upsert_person, PeopleCache};
 use super::{Store, StoreError};
 use crate::domain::{ChannelKind, DeliveryStatus, Echo};
 use crate::handoff::window::ReplyWindow;
-use crate::handoff::{Actor, Pause};
+use crate::handoff::{Actor, Pause, PauseOutcome, ResumeOutcome};
 use sqlx::{Any, Row, Transaction};
 
 /// An agent's message, in the parts it is sent in.
@@ -40,10 +40,17 @@ pub struct QueuedPart {
     pub state: SendState,
 }
 
+/// What queuing a message of the business did to its conversation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Handed {
+    Paused(PauseOutcome),
+    Resumed(ResumeOutcome),
+}
+
 /// What became of an agent's message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AgentSend {
-    Queued(Vec<QueuedPart>),
+    Queued(Vec<QueuedPart>, Handed),
     /// The key was used before for the same text: those parts, nothing new.
     Repeated(Vec<QueuedPart>),
     /// The key was used before for another text; nothing queued.
@@ -51,18 +58,6 @@ pub enum AgentSend {
     /// WhatsApp would refuse free-form text now (131047); nothing queued.
     OutsideWindow(ReplyWindow),
     UnknownConversation,
-}
-
-/// What storing a webhook's echoes did.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct EchoOutcome {
-    /// New echoes, stored and pausing their conversations.
-    pub stored: usize,
-    /// Echoes that were the resume command: their conversations are back
-    /// with the bot.
-    pub resumed: usize,
-    /// Seen before (Meta redelivers): nothing changed.
-    pub duplicates: usize,
 }
 
 /// An echo as [`Store::store_echoes`] takes it: what it does was decided by
@@ -107,50 +102,54 @@ impl Store {
             tx.rollback().await?;
             return Ok(earlier_message(&self.pool, message).await?.unwrap_or(AgentSend::KeyReused));
         }
-        match message.then {
+        let handed = match message.then {
             Handover::Pause(pause) => {
-                pause_in(&mut tx, self.backend, message.user_id, pause, now).await?;
+                pause_in(&mut tx, self.backend, message.user_id, pause, now).await?.map(Handed::Paused)
             }
             Handover::Resume => {
-                resume_in(&mut tx, self.backend, message.user_id, message.author, now).await?;
+                resume_in(&mut tx, self.backend, message.user_id, message.author, now).await?.map(Handed::Resumed)
             }
-        }
+        };
+        // The person's row was read above in this transaction.
+        let Some(handed) = handed else { return Ok(AgentSend::UnknownConversation) };
         tx.commit().await?;
         self.conversations_changed();
-        Ok(AgentSend::Queued(ids.into_iter().map(|id| QueuedPart { id, state: SendState::Queued }).collect()))
+        let parts = ids.into_iter().map(|id| QueuedPart { id, state: SendState::Queued }).collect();
+        Ok(AgentSend::Queued(parts, handed))
     }
 
     /// Stores echoes as messages already sent to their customers and pauses
     /// (or, for the resume command, resumes) each conversation, all in one
     /// transaction, so a webhook is acknowledged only once all of it holds.
-    /// A redelivered echo changes nothing.
-    pub async fn store_echoes(&self, echoes: &[EchoAction<'_>], now: i64) -> Result<EchoOutcome, StoreError> {
-        let mut outcome = EchoOutcome::default();
+    /// Returns, for each echo in order, its conversation and what was done
+    /// to it; `None` for one seen before (Meta redelivers), which changes
+    /// nothing.
+    pub async fn store_echoes(
+        &self,
+        echoes: &[EchoAction<'_>],
+        now: i64,
+    ) -> Result<Vec<Option<(i64, Handed)>>, StoreError> {
         if echoes.is_empty() {
-            return Ok(outcome);
+            return Ok(Vec::new());
         }
         let mut tx = self.write_tx().await?;
         let mut people = PeopleCache::default();
+        let mut handed = Vec::with_capacity(echoes.len());
         for action in echoes {
             let user_id = upsert_person(&mut tx, &mut people, &action.echo.to, now).await?;
             if !insert_echo(&mut tx, user_id, action, now).await? {
-                outcome.duplicates += 1;
+                handed.push(None);
                 continue;
             }
-            match action.pause {
-                Some(pause) => {
-                    pause_in(&mut tx, self.backend, user_id, pause, now).await?;
-                    outcome.stored += 1;
-                }
-                None => {
-                    resume_in(&mut tx, self.backend, user_id, &Actor::phone(), now).await?;
-                    outcome.resumed += 1;
-                }
-            }
+            let done = match action.pause {
+                Some(pause) => pause_in(&mut tx, self.backend, user_id, pause, now).await?.map(Handed::Paused),
+                None => resume_in(&mut tx, self.backend, user_id, &Actor::phone(), now).await?.map(Handed::Resumed),
+            };
+            handed.push(done.map(|done| (user_id, done)));
         }
         tx.commit().await?;
         self.conversations_changed();
-        Ok(outcome)
+        Ok(handed)
     }
 
     /// The reply window of `user_id`'s conversation; `None` for an unknown

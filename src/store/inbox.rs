@@ -6,7 +6,7 @@
 
 use super::handoff::{mode_from_row, MODE_COLUMNS};
 use super::people::Recipient;
-use super::transcripts::shown_status;
+use super::transcripts::{shown_status, Sender};
 use super::{Store, StoreError};
 use crate::handoff::window::ReplyWindow;
 use crate::handoff::ConversationMode;
@@ -233,11 +233,12 @@ fn entry(row: &sqlx::any::AnyRow, person: Recipient, now: i64) -> Result<InboxEn
         }
         (false, _, Some(at)) => {
             let origin: String = row.try_get("out_origin")?;
+            let (out_state, out_status): (String, String) = (row.try_get("out_state")?, row.try_get("out_status")?);
             Some(LastMessage {
-                from: author_of(&origin),
+                from: Sender::of_origin(&origin).as_str(),
                 preview: preview(row.try_get("out_text")?),
                 at,
-                status: Some(shown_status(row.try_get("out_state")?, row.try_get("out_status")?)),
+                status: Some(shown_status(&out_state, &out_status).to_owned()),
             })
         }
         _ => None,
@@ -252,15 +253,6 @@ fn entry(row: &sqlx::any::AnyRow, person: Recipient, now: i64) -> Result<InboxEn
         unread: row.try_get("unread")?,
         last,
     })
-}
-
-/// Who wrote an outgoing message, from its outbox origin.
-fn author_of(origin: &str) -> &'static str {
-    match origin {
-        "agent" => "agent",
-        "echo" => "phone",
-        _ => "bot",
-    }
 }
 
 /// One line of at most [`PREVIEW_CHARS`] characters.
@@ -290,12 +282,5 @@ mod tests {
         assert!(cut.ends_with("kata…") || cut.ends_with("kat…") || cut.ends_with('…'), "{cut}");
         let exact = "é".repeat(PREVIEW_CHARS);
         assert_eq!(preview(Some(exact.clone())), Some(exact));
-    }
-
-    #[test]
-    fn outgoing_messages_name_their_author() {
-        assert_eq!(author_of("bot"), "bot");
-        assert_eq!(author_of("agent"), "agent");
-        assert_eq!(author_of("echo"), "phone");
     }
 }

@@ -17,14 +17,14 @@ mod turns;
 mod usage;
 
 pub use activity::ConversationSummary;
-pub use agent::{AgentMessage, AgentSend, EchoAction, EchoOutcome, Handover, QueuedPart};
+pub use agent::{AgentMessage, AgentSend, EchoAction, Handed, Handover, QueuedPart};
 pub use cleanup::Deleted;
 pub use inbox::{InboxCounts, InboxEntry, InboxGroup, InboxMarker, LastMessage};
 pub use ingest::IngestOutcome;
 pub use outbox::{ClaimedSend, FinishedReply, QueuedReply, RetryOutcome, SendOutcome, SendState, UndeliveredMessage};
 pub use people::Recipient;
 pub use stats::{DayStats, HourStats, Stats};
-pub use transcripts::{Transcript, TranscriptEntry};
+pub use transcripts::{Audience, OutboundEntry, Sender, Transcript, TranscriptEntry};
 pub use turns::{
     Answered, Claim, ClaimWindow, ClaimedTurn, HistoryTurn, LlmUsage, PendingConversation, ReplyRecord, SavedReply,
     TurnMessage,

@@ -584,13 +584,18 @@ fn operator_view(row: &sqlx::any::AnyRow) -> Result<UndeliveredMessage, StoreErr
 }
 
 /// After the last part of a reply went out: the turn's answer time becomes
-/// the moment the person got it, and its sources are returned.
+/// the moment the person got it, and its sources are returned. Without
+/// `keep_text` the words go: a reply's all at once, an agent's part by part.
 async fn finish_reply(
     tx: &mut Transaction<'_, Any>,
     send: &ClaimedSend,
     now: i64,
     keep_text: bool,
 ) -> Result<Option<FinishedReply>, StoreError> {
+    if send.turn_id.is_none() && !keep_text {
+        // An agent's words go once they are out, as a reply's do.
+        sqlx::query("UPDATE outbound_messages SET body = NULL WHERE id = $1").bind(send.id).execute(&mut **tx).await?;
+    }
     let (Some(turn_id), true) = (&send.turn_id, send.final_part) else { return Ok(None) };
     let Some(turn) = sqlx::query("UPDATE turns SET answered_at = $1 WHERE id = $2 RETURNING sources, last_message_at")
         .bind(now)

@@ -131,6 +131,15 @@ impl Recipient {
 }
 
 impl super::Store {
+    /// The name a person gave themselves (WhatsApp profile, web chat label).
+    pub async fn profile_name(&self, user_id: i64) -> Result<Option<String>, StoreError> {
+        let name = sqlx::query_scalar("SELECT profile_name FROM users WHERE id = $1")
+            .bind(user_id)
+            .fetch_optional(&self.reader)
+            .await?;
+        Ok(name.flatten())
+    }
+
     /// Creates the person behind a new web chat conversation, before any
     /// message: a message is only accepted for a conversation that exists,
     /// so a visitor cannot make up keys to dodge the limit on new ones.

@@ -8,8 +8,10 @@ pub use payload::{parse_webhook, PayloadError, WebhookBatch};
 pub use signature::{sign, verify, SignatureError};
 
 use crate::api::AppState;
+use crate::domain::{Echo, MessageContent};
+use crate::handoff::{Actor, PauseReason};
 use crate::incidents::IncidentKind;
-use crate::store::{now_ms, StoreError};
+use crate::store::{now_ms, EchoAction, Handed, StoreError};
 use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -69,7 +71,12 @@ pub async fn receive(
     signature::verify(secret.expose_secret().as_bytes(), header, &body)?;
     let batch = parse_webhook(&body)?;
     count_parsed(&batch);
-    let outcome = state.pipeline.accept(batch.messages, batch.statuses).await.inspect_err(|error| {
+    let stored = async {
+        let outcome = state.pipeline.accept(batch.messages, batch.statuses).await?;
+        take_echoes(&state, &batch.echoes).await?;
+        Ok::<_, StoreError>(outcome)
+    };
+    let outcome = stored.await.inspect_err(|error| {
         state.incidents.record(IncidentKind::Webhook, format!("could not store a webhook: {error}"), now_ms())
     })?;
     state.incidents.webhook_seen(now_ms());
@@ -84,6 +91,39 @@ pub async fn receive(
     Ok(StatusCode::OK)
 }
 
+/// What the business sent from the WhatsApp Business app: each echo is
+/// stored as a message of its conversation and pauses the bot, since a
+/// person of the business is answering. One that starts with the resume
+/// command gives the conversation back to the bot instead and is not kept
+/// as a message (the customer saw it already; it cannot be taken back).
+async fn take_echoes(state: &AppState, echoes: &[Echo]) -> Result<(), StoreError> {
+    if echoes.is_empty() {
+        return Ok(());
+    }
+    let handoffs = state.pipeline.handoffs();
+    let now = now_ms();
+    let pause = handoffs.pause(PauseReason::PhoneReply, Actor::phone(), now);
+    let keep_words = state.settings.retention.chat_logging;
+    let actions: Vec<EchoAction> = echoes
+        .iter()
+        .map(|echo| {
+            let command =
+                matches!(&echo.content, MessageContent::Text(text) if handoffs.after_resume_command(text).is_some());
+            EchoAction { echo, pause: (!command).then_some(&pause), text: keep_words.then(|| echo.text()) }
+        })
+        .collect();
+    let handed = state.store.store_echoes(&actions, now).await?;
+    let duplicates = handed.iter().filter(|done| done.is_none()).count();
+    for (user_id, done) in handed.into_iter().flatten() {
+        match done {
+            Handed::Paused(outcome) => handoffs.paused(user_id, &pause, &outcome),
+            Handed::Resumed(outcome) => handoffs.resumed(user_id, &Actor::phone(), &outcome),
+        }
+    }
+    tracing::debug!(echoes = echoes.len(), duplicates, "echoes of the WhatsApp Business app stored");
+    Ok(())
+}
+
 fn count_parsed(batch: &WebhookBatch) {
     for message in &batch.messages {
         metrics::counter!("wa_inbound_messages_total", "kind" => message.content.kind().to_owned(), "channel" => "whatsapp")
@@ -93,4 +133,5 @@ fn count_parsed(batch: &WebhookBatch) {
         metrics::counter!("wa_statuses_total", "status" => status.status.as_str()).increment(1);
     }
     metrics::counter!("wa_webhook_ignored_items_total").increment(batch.ignored as u64);
+    metrics::counter!("wa_echoes_total").increment(batch.echoes.len() as u64);
 }

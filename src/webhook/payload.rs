@@ -133,7 +133,10 @@ fn content(message: &Value) -> Option<MessageContent> {
     }
     // The type names the field holding the body: `"type": "image"` goes
     // with `"image": {...}`.
-    Some(readable_content(kind, &message[kind]).unwrap_or_else(|| MessageContent::Unsupported { kind: clean_text(kind) }))
+    Some(
+        readable_content(kind, &message[kind])
+            .unwrap_or_else(|| MessageContent::Unsupported { kind: clean_text(kind) }),
+    )
 }
 
 /// `None` when the type is unknown or its body is missing or malformed; the

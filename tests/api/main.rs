@@ -3,6 +3,7 @@
 //! TEST_DATABASE_URL is set, on PostgreSQL.
 
 mod admin_views;
+mod agent;
 mod conversation;
 mod delivery;
 mod handoff;

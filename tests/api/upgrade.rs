@@ -5,7 +5,7 @@
 use crate::helpers::{Backend, TestDatabase};
 use crate::on_both_backends;
 use sqlx::AnyPool;
-use wa_ai_bridge::store::{SendState, Store};
+use wa_ai_bridge::store::{Audience, SendState, Store};
 
 on_both_backends!(replies_stored_before_the_outbox_keep_their_state);
 
@@ -63,7 +63,7 @@ async fn replies_stored_before_the_outbox_keep_their_state(backend: Backend) {
     let undelivered = store.undelivered(10).await.unwrap();
     assert_eq!(undelivered.len(), 1);
     assert_eq!((undelivered[0].state, undelivered[0].error_code), (SendState::FailedPermanent, Some(131047)));
-    let transcript = store.transcript(1, 10).await.unwrap().expect("the person is still there");
+    let transcript = store.transcript(1, 10, Audience::Staff).await.unwrap().expect("the person is still there");
     assert_eq!(transcript.entries.len(), 3);
     store.close().await;
     pool.close().await;
