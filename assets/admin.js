@@ -1034,7 +1034,7 @@
   }
 
   function bubble(m) {
-    var from = m.draft ? 'draft' : ({ customer: 'customer', agent: 'agent', phone: 'phone' }[m.from] || 'bot');
+    var from = m.type === 'draft' ? 'draft' : ({ customer: 'customer', agent: 'agent', phone: 'phone' }[m.from] || 'bot');
     var row = h('div', 't-row ' + from);
     if (from === 'draft') row.classList.add('bot');
     var b = h('div', 't-bubble');
@@ -1055,6 +1055,13 @@
     }
     meta.appendChild(h('span', null, m.at ? clock(m.at) : ''));
     b.appendChild(meta);
+    if (STATUS_CLASS[m.status] === 'failed' && (m.errorCode != null || m.error)) {
+      var hint = m.errorCode != null ? GRAPH_HINT[m.errorCode] : null;
+      var err = h('p', 't-error', (m.errorCode != null ? 'Kode ' + m.errorCode + (hint ? ' (' + hint + ')' : '') : '') +
+        (m.errorCode != null && m.error ? ': ' : '') + (m.error || ''));
+      err.setAttribute('data-testid', 'message-error');
+      b.appendChild(err);
+    }
     if (Array.isArray(m.sources) && m.sources.length) {
       var src = h('div', 't-sources');
       src.appendChild(h('strong', null, 'Sumber:'));
@@ -1074,24 +1081,21 @@
   function renderTranscript(t, scrollDown) {
     t = t || {};
     renderHead(t);
-    var items = (Array.isArray(t.messages) ? t.messages : []).map(function (m) { return { at: m.at, m: m }; });
-    (Array.isArray(t.events) ? t.events : []).forEach(function (e) { items.push({ at: e.at, e: e }); });
-    // stable: a message and an event at the same moment keep the server's order
-    items = items.map(function (x, i) { x.i = i; return x; })
-      .sort(function (a, b) { return (Number(a.at) || 0) - (Number(b.at) || 0) || a.i - b.i; });
+    // in conversation order: messages, the bot's drafts and every pause and resume
+    var items = Array.isArray(t.messages) ? t.messages : [];
 
     var nearBottom = el.transcript.scrollHeight - el.transcript.scrollTop - el.transcript.clientHeight < 80;
     var rows = [];
     var lastDay = null;
-    items.forEach(function (x) {
-      var day = x.at ? new Date(x.at).toDateString() : null;
-      if (day && day !== lastDay) { rows.push(h('div', 't-day', dateLabel(x.at))); lastDay = day; }
-      if (x.e) {
-        var ev = h('div', 't-event', eventText(x.e) + ' · ' + clock(x.e.at));
+    items.forEach(function (m) {
+      var day = m.at ? new Date(m.at).toDateString() : null;
+      if (day && day !== lastDay) { rows.push(h('div', 't-day', dateLabel(m.at))); lastDay = day; }
+      if (m.type === 'handoff') {
+        var ev = h('div', 't-event', eventText(m) + ' · ' + clock(m.at));
         ev.setAttribute('data-testid', 'handoff-event');
         rows.push(ev);
       } else {
-        rows.push(bubble(x.m));
+        rows.push(bubble(m));
       }
     });
     if (!rows.length) rows.push(h('p', 'empty-state', 'Belum ada pesan.'));
@@ -1133,7 +1137,7 @@
   function closedReason(t) {
     if (!t || t.channel !== 'whatsapp') return null;
     var until = windowOf(t);
-    if (until != null && Number(until) > serverNow()) return null;
+    if (t.canReply !== false && until != null && Number(until) > serverNow()) return null;
     return until == null
       ? 'Pelanggan ini belum pernah menulis, jadi WhatsApp belum menerima pesan biasa darinya.'
       : 'Pesan terakhir pelanggan sudah lebih dari 24 jam (' + when(Number(until) - 86400000) + ').';

@@ -53,6 +53,11 @@ fn row<'a>(inbox: &'a Value, phone: &str) -> &'a Value {
     inbox["conversations"].as_array().unwrap().iter().find(|c| c["person"] == masked(phone)).expect("listed")
 }
 
+async fn pause(app: &TestApp, id: i64, body: Value) -> reqwest::StatusCode {
+    let url = format!("{}/api/admin/conversations/{id}/pause", app.address);
+    app.client.post(url).bearer_auth(ADMIN_TOKEN).json(&body).send().await.unwrap().status()
+}
+
 async fn read(app: &TestApp, id: i64, body: Option<Value>, token: Option<&str>) -> reqwest::Response {
     let mut request = app.client.post(format!("{}/api/admin/conversations/{id}/read", app.address));
     if let Some(token) = token {
@@ -69,29 +74,21 @@ async fn waiting_come_first_then_paused_then_the_rest(backend: Backend) {
     graph_accepts_sends(&app.graph).await;
     llm_answers(&app.llm, "Halo kak!").await;
     let people = ["6281200000001", "6281200000002", "6281200000003", "6281200000004", "6281200000005"];
-    for (n, phone) in people.iter().enumerate() {
+    let [expired, waiting, paused, waiting_longer, bot] = people;
+    for (n, phone) in [expired, paused, bot].iter().enumerate() {
         writes_and_is_answered(&app, phone, &format!("wamid.order.{n}"), n + 1).await;
     }
-    let [expired, waiting, paused, waiting_longer, bot] = people;
+    // Two ask for a person (answered with the handoff message), the longer waiting first.
+    writes_and_is_answered(&app, waiting_longer, "wamid.order.ask.1", 4).await;
+    app.say(waiting_longer, "wamid.order.ask.1b", "mau ngomong sama admin").await;
+    wait_until(|| async { app.sent_texts().await.len() >= 5 }).await;
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    app.say(waiting, "wamid.order.ask.2", "bisa sama CS aja?").await;
+    wait_until(|| async { app.sent_texts().await.len() >= 6 }).await;
+    assert_eq!(pause(&app, user_id(&app, paused).await, json!({ "hours": 1 })).await, 200);
+    assert_eq!(pause(&app, user_id(&app, expired).await, json!({ "hours": 0.0001 })).await, 200);
+    tokio::time::sleep(Duration::from_millis(500)).await;
     let now = now_ms();
-    let asked = "UPDATE users SET mode = 'human', pause_reason = 'customer_asked', paused_by = 'customer', \
-                 paused_at = $1, waiting_since = $1 WHERE id = $2";
-    execute(&app, asked, &[now - 60_000, user_id(&app, waiting).await]).await;
-    execute(&app, asked, &[now - 120_000, user_id(&app, waiting_longer).await]).await;
-    execute(
-        &app,
-        "UPDATE users SET mode = 'human', pause_reason = 'agent_reply', paused_by = 'Sari', paused_at = $1, \
-         paused_until = $2 WHERE id = $3",
-        &[now - 1000, now + HOUR_MS, user_id(&app, paused).await],
-    )
-    .await;
-    execute(
-        &app,
-        "UPDATE users SET mode = 'human', pause_reason = 'admin', paused_by = 'admin', paused_at = $1, \
-         paused_until = $2 WHERE id = $3",
-        &[now - 2 * HOUR_MS, now - HOUR_MS, user_id(&app, expired).await],
-    )
-    .await;
 
     let listed = inbox(&app).await;
     let order: Vec<&str> =
@@ -103,13 +100,15 @@ async fn waiting_come_first_then_paused_then_the_rest(backend: Backend) {
 
     let first = row(&listed, waiting_longer);
     assert_eq!((first["group"].as_str(), first["mode"].as_str()), (Some("waiting"), Some("human")));
-    assert_eq!(first["waitingSince"], now - 120_000);
+    assert!(first["waitingSince"].as_i64().unwrap() < row(&listed, waiting)["waitingSince"].as_i64().unwrap());
     assert_eq!((first["pauseReason"].as_str(), first["pausedBy"].as_str()), (Some("customer_asked"), Some("customer")));
-    assert!(first["pausedUntil"].is_null(), "until resumed by hand");
-    let by_agent = row(&listed, paused);
-    assert_eq!((by_agent["group"].as_str(), by_agent["pausedBy"].as_str()), (Some("paused"), Some("Sari")));
-    assert_eq!(by_agent["pausedUntil"], now + HOUR_MS);
-    assert!(by_agent["waitingSince"].is_null());
+    assert_eq!(first["unread"], 2);
+    assert_eq!(first["lastMessage"]["from"], "bot", "the handoff answer: {first}");
+    let by_hand = row(&listed, paused);
+    assert_eq!((by_hand["group"].as_str(), by_hand["pausedBy"].as_str()), (Some("paused"), Some("admin")));
+    let until = by_hand["pausedUntil"].as_i64().unwrap();
+    assert!((now..=now + HOUR_MS).contains(&until), "an hour from the pause: {by_hand}");
+    assert!(by_hand["waitingSince"].is_null());
     let ran_out = row(&listed, expired);
     assert_eq!((ran_out["group"].as_str(), ran_out["mode"].as_str()), (Some("bot"), Some("bot")), "{ran_out}");
     assert!(ran_out["pausedBy"].is_null(), "a pause that ran out is no state any more");
@@ -224,6 +223,22 @@ async fn the_stream_shows_what_this_and_another_replica_store(backend: Backend) 
     assert_eq!(paused["mode"], "human");
     assert_eq!(read(&app, id, None, Some(ADMIN_TOKEN)).await.status(), 200);
     until_row(&mut stream, there, |r| r["unread"] == 0).await;
+
+    // An agent answers through the other replica: no longer waiting, paused.
+    let written = Instant::now();
+    let reply = app
+        .client
+        .post(format!("{replica_address}/api/admin/conversations/{id}/messages"))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&json!({ "text": "Halo kak, saya bantu ya", "idempotencyKey": "inbox-live-1" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status(), 201);
+    let answered = until_row(&mut stream, there, |r| r["lastMessage"]["from"] == "agent").await;
+    assert!(written.elapsed() < Duration::from_secs(5), "shown after {:?}", written.elapsed());
+    assert_eq!((answered["group"].as_str(), answered["pauseReason"].as_str()), (Some("paused"), Some("agent_reply")));
+    assert_eq!(answered["lastMessage"]["text"], "Halo kak, saya bantu ya");
     drop(replica);
 }
 

@@ -113,6 +113,7 @@ test('inbox: past the 24-hour window the reply box says why before anyone types,
     const response = await route.fetch();
     const transcript = await response.json();
     transcript.windowOpenUntil = Date.now() - 60 * 60 * 1000;
+    transcript.canReply = false;
     await route.fulfill({ response, json: transcript });
   });
   await page.goto(server.baseUrl + '/admin');
