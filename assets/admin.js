@@ -35,6 +35,7 @@
     inbox: { rows: {}, order: [], waiting: 0, paused: 0, offset: 0, loaded: false },
     stream: null, // the open inbox event stream (its AbortController)
     streamUp: false,
+    streamConnecting: false,
     streamTimer: null,
     streamDelay: 1000,
     reply: { id: null, text: null, key: null }, // the message being sent and its idempotency key
@@ -295,7 +296,7 @@
     var jobs = [
       api('/api/whatsapp/status').then(renderStatus),
       // the stream keeps the inbox current; without it the list is read here
-      state.streamUp ? Promise.resolve(renderInbox()) : loadInbox(),
+      state.streamUp || state.streamConnecting ? Promise.resolve(renderInbox()) : loadInbox(),
       // delivery ticks, drafts and minutes waiting in the open conversation
       state.selectedId != null ? loadTranscript(state.selectedId, false) : Promise.resolve(),
       loadOutbox(),
@@ -406,7 +407,7 @@
       ['Webhook terakhir', wa.webhookLastSeen ? when(wa.webhookLastSeen) + ' (' + ago(wa.webhookLastSeen) + ')' : 'belum pernah']
     ], [incidentNote('Gagal kirim terakhir', sendErr)]));
 
-    cards.push(inboxCard(st.inbox));
+    cards.push(inboxCard(state.inbox.loaded ? state.inbox : st.inbox));
     cards.push(outboxCard(st.outbox));
 
     cards.push(card('Server', pill('ok', 'Berjalan'), [
@@ -709,17 +710,15 @@
 
   var STATE_LABEL = { idle: 'diam', buffered: 'menunggu', answering: 'menjawab' };
   var CHANNEL_LABEL = { web: 'Web', whatsapp: 'WhatsApp' };
-  var PAUSE_REASON = {
-    agent_reply: 'agen membalas', phone_reply: 'dibalas dari HP', customer_asked: 'pelanggan minta CS', admin: 'dijeda manual'
-  };
   var LAST_FROM = { bot: 'Bot: ', agent: 'Agen: ', phone: 'HP: ' };
   var STREAM_RETRY_MAX_MS = 30000;
 
   function serverNow() { return Date.now() + state.inbox.offset; }
 
-  // "5 mnt", "2 jam 10 mnt": how long someone has been waiting
+  // "< 1 mnt", "5 mnt", "2 jam 10 mnt": how long someone has been waiting
   function waited(since) {
-    return duration(Math.max(0, (serverNow() - Number(since)) / 1000)).replace(/ \d+ dtk$/, '');
+    var seconds = Math.max(0, (serverNow() - Number(since)) / 1000);
+    return seconds < 60 ? '< 1 mnt' : duration(seconds).replace(/ \d+ dtk$/, '');
   }
 
   function who(by) {
@@ -805,6 +804,8 @@
   function renderInbox() {
     var inbox = state.inbox;
     var waiting = inbox.waiting;
+    var card = el.cards.querySelector('[data-testid="inbox-card"]');
+    if (card && inbox.loaded) el.cards.replaceChild(inboxCard(inbox), card);
     el.inboxTabCount.textContent = waiting ? String(waiting) : '';
     el.inboxTabCount.hidden = !waiting;
     el.inboxSummary.textContent = inbox.loaded
@@ -837,9 +838,11 @@
     if (!state.token) return;
     var ctrl = new AbortController();
     state.stream = ctrl;
+    state.streamConnecting = true;
     var retry = function (err) {
       if (state.stream !== ctrl) return;
       state.streamUp = false;
+      state.streamConnecting = false;
       if (err instanceof ApiError && handleAuthFailure(err)) return;
       state.streamTimer = setTimeout(function () { if (state.stream === ctrl) connectInbox(); }, state.streamDelay);
       state.streamDelay = Math.min(state.streamDelay * 2, STREAM_RETRY_MAX_MS);
@@ -852,6 +855,7 @@
       if (state.stream !== ctrl) return null;
       if (!res.ok || !res.body) throw new ApiError(res.status, null);
       state.streamUp = true;
+      state.streamConnecting = false;
       state.streamDelay = 1000;
       return readEvents(res.body.getReader(), function (name, data) {
         if (state.stream === ctrl && name === 'inbox') applyInbox(data);
@@ -864,6 +868,7 @@
     var open = state.stream;
     state.stream = null;
     state.streamUp = false;
+    state.streamConnecting = false;
     if (open) open.abort();
   }
 
@@ -960,13 +965,17 @@
     return heading;
   }
 
+  // One line for a pause, in the header and in the transcript: why, by whom, until when.
+  function pauseLine(reason, by, until) {
+    var why = reason === 'customer_asked' ? 'Pelanggan minta dilayani CS; bot dijeda'
+      : reason === 'agent_reply' ? 'Bot dijeda: ' + who(by) + ' membalas'
+      : reason === 'phone_reply' ? 'Bot dijeda: dibalas dari HP (WhatsApp Business)'
+      : 'Bot dijeda oleh ' + who(by);
+    return why + (until ? ' sampai ' + when(until) : ' sampai dilanjutkan');
+  }
+
   function pauseText(t) {
-    if (t.mode !== 'human') return null;
-    var parts = ['Bot dijeda'];
-    if (t.pausedBy) parts.push('oleh ' + who(t.pausedBy));
-    if (t.pauseReason && PAUSE_REASON[t.pauseReason]) parts.push('(' + PAUSE_REASON[t.pauseReason] + ')');
-    parts.push(t.pausedUntil ? 'sampai ' + when(t.pausedUntil) : 'sampai dilanjutkan');
-    return parts.join(' ');
+    return pauseLine(t.pauseReason, t.pausedBy, t.pausedUntil);
   }
 
   // The conversation's state as the live list last said it (the transcript may be older).
@@ -1026,11 +1035,8 @@
   }
 
   function eventText(e) {
-    var by = who(e.by);
-    if (e.action === 'resume') return 'Bot dilanjutkan' + (e.by === 'expiry' ? ': waktu jeda habis' : ' oleh ' + by);
-    var text = 'Bot dijeda oleh ' + by;
-    if (e.reason && PAUSE_REASON[e.reason]) text += ' (' + PAUSE_REASON[e.reason] + ')';
-    return text + (e.until ? ', sampai ' + when(e.until) : ', sampai dilanjutkan');
+    if (e.action === 'resume') return 'Bot dilanjutkan' + (e.by === 'expiry' ? ': waktu jeda habis' : ' oleh ' + who(e.by));
+    return pauseLine(e.reason, e.by, e.until);
   }
 
   function bubble(m) {

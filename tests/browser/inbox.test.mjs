@@ -16,6 +16,11 @@ const AFTER_RESUME = 'jam buka hari sabtu?';
 
 let server;
 let browser;
+
+// the inbox section at the top of the screen, for the screenshots
+function showInbox(page) {
+  return page.evaluate(() => document.getElementById('kotak-masuk').scrollIntoView());
+}
 let graph;
 let sent = 0;
 
@@ -41,6 +46,9 @@ after(async () => {
 
 test('inbox: a waiting customer shows up live, the agent replies once, the bot waits for Resume', { timeout: 180_000 }, async () => {
   const { page, context, problems } = await newPage(browser, server.baseUrl, { width: 1280, height: 900 });
+  // live means from the event stream: the page never has to ask for the list
+  const inboxRequests = [];
+  page.on('request', (req) => { if (new URL(req.url()).pathname.startsWith('/api/admin/inbox')) inboxRequests.push(new URL(req.url()).pathname); });
   await page.goto(server.baseUrl + '/admin');
   await signInAdmin(page);
   const summary = page.getByTestId('inbox-summary');
@@ -53,11 +61,13 @@ test('inbox: a waiting customer shows up live, the agent replies once, the bot w
   assert.match(await waiting.getByTestId('waiting-badge').innerText(), /Menunggu CS/);
   assert.equal(await page.getByTestId('inbox-tab-count').innerText(), '1');
   assert.match(await page.title(), /^\(1\) /, 'the tab title counts who waits');
+  await until(async () => /1 menunggu CS/.test(await page.getByTestId('inbox-card').innerText()), { what: 'the status card counting it' });
   assert.match(await waiting.innerText(), /\d+\*{3,}\d+/, 'a masked number');
   assert.ok(!(await page.locator('body').innerText()).includes(PHONE), 'the full number appears nowhere on the page');
   await until(() => graph.texts.length === 1, { what: 'the handoff answer' });
   assert.match(graph.texts[0], /teruskan ke tim kami/, 'the bot answered with prompts/handoff.md');
   assert.equal(server.fake.count, 0, 'asking for a person never reaches the LLM');
+  await showInbox(page);
   await screenshot(page, 'inbox-waiting');
 
   // open it: the transcript, the state, an open reply box; opening reads it
@@ -81,6 +91,7 @@ test('inbox: a waiting customer shows up live, the agent replies once, the bot w
   const item = page.locator('[data-testid="conversation-item"]', { hasText: /\d+\*{3,}\d+/ }).first();
   await until(async () => (await item.getAttribute('data-group')) === 'paused', { what: 'no longer waiting, paused' });
   assert.match(await page.getByTestId('mode-state').innerText(), /Bot dijeda/);
+  await showInbox(page);
   await screenshot(page, 'inbox-replied');
 
   // the customer writes on: the page shows it, the bot does not answer
@@ -94,14 +105,18 @@ test('inbox: a waiting customer shows up live, the agent replies once, the bot w
   // Resume: the next message is the bot's again
   await page.getByTestId('resume-button').click();
   await until(async () => /Bot aktif/.test(await page.getByTestId('mode-state').innerText()), { what: 'the bot back' });
+  await until(async () => /Bot dilanjutkan oleh admin/.test(await transcript.getByTestId('handoff-event').last().innerText()),
+    { what: 'the resume in the transcript' });
   assert.equal((await say(AFTER_RESUME)).status, 200);
   const answer = 'Jawaban uji: ' + AFTER_RESUME;
   await until(() => graph.texts.includes(answer), { timeoutMs: 30_000, what: 'the bot answer after Resume' });
   await until(async () => (await transcript.locator('.t-row.bot', { hasText: answer }).count()) === 1, { what: 'the answer in the transcript' });
   await sleep(1500);
   assert.deepEqual(graph.texts.filter((t) => t === answer || t === REPLY), [REPLY, answer], 'each sent once');
+  await showInbox(page);
   await screenshot(page, 'inbox-resumed');
 
+  assert.deepEqual([...new Set(inboxRequests)], ['/api/admin/inbox/events'], 'everything came through the stream');
   assert.deepEqual(problems, [], 'no page errors and no external requests');
   await context.close();
 });
