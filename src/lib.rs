@@ -6,7 +6,8 @@
 //! [`knowledge`] (retrieve passages) -> [`prompt`] -> [`llm`] ->
 //! [`outbox`] (every message out, retried until sent) -> [`channel`]/[`whatsapp`]
 //! -> statuses back through [`webhook`].
-//! The [`webchat`] is a second channel through the same pipeline.
+//! The [`webchat`] is a second channel through the same pipeline, and
+//! [`handoff`] decides whether the bot or a person of the business answers.
 
 pub mod api;
 pub mod buffer;

@@ -11,6 +11,7 @@ use crate::handoff::{
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
+/// What [`mode_from_row`] reads, for queries that list people (the inbox).
 pub(super) const MODE_COLUMNS: &str =
     "mode, pause_reason, paused_by, paused_at, paused_until, waiting_since, agent_seen_at";
 
@@ -119,9 +120,23 @@ pub(super) async fn mode_now(
     user_id: i64,
     now: i64,
 ) -> Result<Option<Mode>, StoreError> {
-    let Some(mode) = lock_mode(tx, user_id, now).await? else { return Ok(None) };
-    end_expired(tx, backend, &[user_id], now).await?;
-    Ok(Some(mode.mode))
+    // Writing the row takes its lock on PostgreSQL; a plain read would not
+    // wait for a pause in flight.
+    let Some(row) = sqlx::query("UPDATE users SET mode = mode WHERE id = $1 RETURNING mode, paused_until")
+        .bind(user_id)
+        .fetch_optional(&mut **tx)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let (stored, until): (String, Option<i64>) = (row.try_get("mode")?, row.try_get("paused_until")?);
+    if holds(&stored, until, now) {
+        return Ok(Some(Mode::Human));
+    }
+    if stored == Mode::Human.as_str() {
+        end_expired(tx, backend, &[user_id], now).await?;
+    }
+    Ok(Some(Mode::Bot))
 }
 
 const BACK_TO_BOT: &str = "mode = 'bot', pause_reason = NULL, paused_by = NULL, paused_at = NULL, \
@@ -154,20 +169,6 @@ pub(super) async fn end_expired(
     let sql = format!("UPDATE users SET {BACK_TO_BOT} WHERE {}", expired(&mut p));
     bind_ids(sqlx::query(&sql), user_ids).bind(now).execute(&mut **tx).await?;
     Ok(())
-}
-
-/// Reads the person's mode while writing their row, which takes its lock
-/// on PostgreSQL (a plain read would not wait for a pause in flight).
-async fn lock_mode(
-    tx: &mut Transaction<'_, Any>,
-    user_id: i64,
-    now: i64,
-) -> Result<Option<ConversationMode>, StoreError> {
-    let row = sqlx::query(&format!("UPDATE users SET mode = mode WHERE id = $1 RETURNING {MODE_COLUMNS}"))
-        .bind(user_id)
-        .fetch_optional(&mut **tx)
-        .await?;
-    row.map(|row| mode_from_row(&row, now)).transpose()
 }
 
 async fn record_event(

@@ -7,6 +7,8 @@ use crate::helpers::*;
 use crate::on_both_backends;
 use serde_json::{json, Value};
 use std::time::Duration;
+use wa_ai_bridge::handoff::{Mode, PauseReason};
+use wa_ai_bridge::store::Store;
 use wiremock::matchers::{body_partial_json, method, path};
 use wiremock::{Mock, ResponseTemplate};
 
@@ -369,8 +371,17 @@ async fn pause_and_resume_refuse_bad_requests_and_are_idempotent(backend: Backen
     let again: Value = response.json().await.unwrap();
     assert_eq!((again["changed"].as_bool(), again["until"].is_null()), (Some(false), true), "{again}");
     assert_eq!(app.count("SELECT COUNT(*) FROM users WHERE mode = 'human' AND paused_until IS NULL").await, 1);
+    let store = Store::connect(&app.database.url).await.unwrap();
+    let mode = store.conversation_mode(user, wa_ai_bridge::store::now_ms()).await.unwrap().unwrap();
+    assert_eq!(mode.mode, Mode::Human);
+    let pause = mode.pause.unwrap();
+    assert_eq!((pause.reason, pause.by.as_deref(), pause.until), (Some(PauseReason::Admin), Some("admin"), None));
+    assert!(store.conversation_mode(999_999, 0).await.unwrap().is_none());
     assert_eq!(resume(&app, user).await["changed"], true);
     assert_eq!(resume(&app, user).await["changed"], false);
+    let mode = store.conversation_mode(user, wa_ai_bridge::store::now_ms()).await.unwrap().unwrap();
+    assert_eq!((mode.mode, mode.pause), (Mode::Bot, None));
+    store.close().await;
     assert_eq!(app.count("SELECT COUNT(*) FROM handoff_events WHERE action = 'pause'").await, 1);
     assert_eq!(app.count("SELECT COUNT(*) FROM handoff_events WHERE action = 'resume'").await, 1);
 }
