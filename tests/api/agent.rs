@@ -346,6 +346,9 @@ async fn a_reply_from_the_phone_pauses_the_bot_and_its_resume_command_gives_it_b
     let sent = app.wait_for_texts(2).await;
     assert_eq!(texts(&sent)[1], "Halo kak!", "the bot answers again");
     assert_eq!(sent.len(), 2, "the echoes were never sent by us");
+    // A late redelivery of the first echo does not take the bot away again.
+    assert_eq!(app.post_webhook(&echo).await.status(), 200);
+    assert_eq!(transcript(&app, id).await["mode"], "bot");
 }
 
 /// A receiver of handoff notifications answering `status` to everything.
