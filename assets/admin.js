@@ -19,7 +19,10 @@
     convList: $('conversation-list'), transcriptHead: $('transcript-head'), transcript: $('transcript'),
     docsSummary: $('docs-summary'), refreshButton: $('refresh-button'), refreshReport: $('refresh-report'),
     filesBody: $('files-body'), skippedBox: $('skipped-box'), errorsList: $('errors-list'),
-    outboxList: $('outbox-list'), outboxFollowed: $('outbox-followed'), outboxFollowedBox: $('outbox-followed-box')
+    outboxList: $('outbox-list'), outboxFollowed: $('outbox-followed'), outboxFollowedBox: $('outbox-followed-box'),
+    inboxTabCount: $('inbox-tab-count'), inboxSummary: $('inbox-summary'),
+    composer: $('composer'), replyInput: $('reply-input'), replySend: $('reply-send'),
+    replyNotice: $('reply-notice'), replyError: $('reply-error')
   };
 
   var state = {
@@ -28,7 +31,17 @@
     tick: 0,
     selectedId: null,
     selectedSig: null,
-    conversations: [],
+    transcriptData: null,
+    inbox: { rows: {}, order: [], waiting: 0, paused: 0, offset: 0, loaded: false },
+    stream: null, // the open inbox event stream (its AbortController)
+    streamUp: false,
+    streamConnecting: false,
+    streamTimer: null,
+    streamDelay: 1000,
+    reply: { id: null, text: null, key: null }, // the message being sent and its idempotency key
+    sending: false,
+    modeBusy: false,
+    windowTimer: null,
     loading: false,
     refreshingKb: false,
     followed: {}, // id -> message an operator sent again, watched until it is out
@@ -123,6 +136,10 @@
     var headers = { Accept: 'application/json' };
     if (opts.token || state.token) headers.Authorization = 'Bearer ' + (opts.token || state.token);
     var init = { method: opts.method || 'GET', headers: headers, cache: 'no-store' };
+    if (opts.body !== undefined) {
+      headers['Content-Type'] = 'application/json';
+      init.body = JSON.stringify(opts.body);
+    }
     // a hung request must not stop the auto-refresh for good
     if (window.AbortSignal && typeof AbortSignal.timeout === 'function') init.signal = AbortSignal.timeout(opts.timeoutMs || 20000);
     return fetch(path, init)
@@ -134,6 +151,11 @@
           return body;
         });
       });
+  }
+
+  function showError(text) {
+    el.globalError.hidden = false;
+    el.globalError.textContent = text;
   }
 
   function handleAuthFailure(err) {
@@ -191,6 +213,15 @@
     state.selectedId = null;
     state.selectedSig = null;
     state.autoSelected = false;
+    state.transcriptData = null;
+    disconnectInbox();
+    state.inbox = { rows: {}, order: [], waiting: 0, paused: 0, offset: 0, loaded: false };
+    el.convList.replaceChildren();
+    el.inboxTabCount.hidden = true;
+    el.inboxSummary.textContent = '';
+    clearTimeout(state.windowTimer);
+    resetComposer();
+    el.composer.hidden = true;
     el.transcript.replaceChildren();
     el.transcriptHead.replaceChildren(h('span', 'muted', 'Pilih percakapan untuk melihat isinya.'));
     el.refreshReport.hidden = true;
@@ -221,6 +252,7 @@
     el.dashboard.hidden = false;
     state.tick = 0;
     renderStats(stats);
+    connectInbox();
     refreshAll(true);
     startTimer();
   }
@@ -241,7 +273,12 @@
 
   document.addEventListener('visibilitychange', function () {
     updateRefreshState();
-    if (!document.hidden && state.token && !el.dashboard.hidden) refreshAll(true);
+    if (!document.hidden && state.token && !el.dashboard.hidden) {
+      refreshAll(true);
+      // what arrived in the open conversation while the tab was away is read now
+      var sel = state.inbox.rows[state.selectedId];
+      if (sel && sel.unread > 0) loadTranscript(state.selectedId, false);
+    }
   });
 
   var lastRefreshAt = null;
@@ -258,7 +295,10 @@
     state.loading = true;
     var jobs = [
       api('/api/whatsapp/status').then(renderStatus),
-      api('/api/admin/conversations?limit=50').then(renderConversations),
+      // the stream keeps the inbox current; without it the list is read here
+      state.streamUp || state.streamConnecting ? Promise.resolve(renderInbox()) : loadInbox(),
+      // delivery ticks, drafts and minutes waiting in the open conversation
+      state.selectedId != null ? loadTranscript(state.selectedId, false) : Promise.resolve(),
       loadOutbox(),
       api('/api/admin/errors?limit=50').then(renderErrors)
     ];
@@ -367,6 +407,7 @@
       ['Webhook terakhir', wa.webhookLastSeen ? when(wa.webhookLastSeen) + ' (' + ago(wa.webhookLastSeen) + ')' : 'belum pernah']
     ], [incidentNote('Gagal kirim terakhir', sendErr)]));
 
+    cards.push(inboxCard(state.inbox.loaded ? state.inbox : st.inbox));
     cards.push(outboxCard(st.outbox));
 
     cards.push(card('Server', pill('ok', 'Berjalan'), [
@@ -378,6 +419,19 @@
     el.cards.replaceChildren.apply(el.cards, cards);
     el.cards.removeAttribute('aria-busy');
     renderDocuments(kb);
+  }
+
+  function inboxCard(counts) {
+    var waiting = counts ? Number(counts.waiting) || 0 : 0;
+    var paused = counts ? Number(counts.paused) || 0 : 0;
+    var status = counts == null ? pill('plain', 'tak diketahui')
+      : waiting ? pill('bad', num(waiting) + ' menunggu CS') : pill('ok', 'Tidak ada antrean');
+    var box = card('Kotak masuk', status, [
+      ['Menunggu CS', num(waiting), waiting ? 'alert' : null],
+      ['Bot dijeda', num(paused)]
+    ]);
+    box.setAttribute('data-testid', 'inbox-card');
+    return box;
   }
 
   // ---------- stats tiles ----------
@@ -642,69 +696,213 @@
           if (handleAuthFailure(err)) return;
           b.disabled = false;
           b.textContent = 'Kirim ulang';
-          el.globalError.hidden = false;
-          el.globalError.textContent = err instanceof ApiError && err.status === 404
-            ? 'Pesan itu sudah tidak ada.' : 'Gagal mengirim ulang: ' + (err.message || String(err));
+          showError(err instanceof ApiError && err.status === 404
+            ? 'Pesan itu sudah tidak ada.' : 'Gagal mengirim ulang: ' + (err.message || String(err)));
         });
     });
     return b;
   }
 
-  // ---------- conversations ----------
+  // ---------- inbox: every conversation, live ----------
+  // The list comes from GET /api/admin/inbox/events (Server-Sent Events, read with fetch() so the token goes in a
+  // header): an "inbox" event holds the order of the listed conversations and the rows that changed. While the
+  // stream is down, the 10 s refresh reads GET /api/admin/inbox instead.
 
   var STATE_LABEL = { idle: 'diam', buffered: 'menunggu', answering: 'menjawab' };
   var CHANNEL_LABEL = { web: 'Web', whatsapp: 'WhatsApp' };
+  var LAST_FROM = { bot: 'Bot: ', agent: 'Agen: ', phone: 'HP: ' };
+  var STREAM_RETRY_MAX_MS = 30000;
 
-  function renderConversations(data) {
-    var list = data && Array.isArray(data.conversations) ? data.conversations : [];
-    state.conversations = list;
+  function serverNow() { return Date.now() + state.inbox.offset; }
+
+  // "< 1 mnt", "5 mnt", "2 jam 10 mnt": how long someone has been waiting
+  function waited(since) {
+    var seconds = Math.max(0, (serverNow() - Number(since)) / 1000);
+    return seconds < 60 ? '< 1 mnt' : duration(seconds).replace(/ \d+ dtk$/, '');
+  }
+
+  function who(by) {
+    if (by === 'customer') return 'pelanggan';
+    if (by === 'phone') return 'HP (WhatsApp Business)';
+    if (by === 'expiry') return 'waktu jeda habis';
+    return by || '–';
+  }
+
+  // data: a stream event {order, rows, waiting, paused, serverTime} or the list {conversations, ...}
+  function applyInbox(data) {
+    var inbox = state.inbox;
+    var rows = Array.isArray(data.rows) ? data.rows : Array.isArray(data.conversations) ? data.conversations : [];
+    var order = Array.isArray(data.order) ? data.order : rows.map(function (r) { return r.id; });
+    rows.forEach(function (r) { inbox.rows[r.id] = r; });
+    var kept = {};
+    order.forEach(function (id) { if (inbox.rows[id]) kept[id] = inbox.rows[id]; });
+    inbox.rows = kept;
+    inbox.order = order.filter(function (id) { return kept[id]; });
+    inbox.waiting = Number(data.waiting) || 0;
+    inbox.paused = Number(data.paused) || 0;
+    if (isFinite(Number(data.serverTime))) inbox.offset = Number(data.serverTime) - Date.now();
+    inbox.loaded = true;
+    renderInbox();
+  }
+
+  function loadInbox() {
+    return api('/api/admin/inbox').then(applyInbox);
+  }
+
+  function inboxItem(c) {
+    var li = h('li');
+    var b = h('button', 'conv-item' + (c.group === 'waiting' ? ' waiting' : ''));
+    b.type = 'button';
+    b.setAttribute('data-testid', 'conversation-item');
+    b.setAttribute('data-id', String(c.id));
+    b.setAttribute('data-group', String(c.group));
+    if (String(c.id) === String(state.selectedId)) b.setAttribute('aria-current', 'true');
+    var channel = c.channel === 'whatsapp' ? 'whatsapp' : 'web';
+    var av = h('span', 'conv-avatar ' + channel, channel === 'web' ? 'WEB' : 'WA');
+    av.setAttribute('aria-hidden', 'true');
+    b.appendChild(av);
+    var main = h('span', 'conv-main');
+    var top = h('span', 'conv-top');
+    top.appendChild(h('span', 'conv-person', c.person || '–'));
+    top.appendChild(h('span', 'conv-time', ago(c.lastActivity)));
+    main.appendChild(top);
+    var last = c.lastMessage;
+    var preview = h('span', 'conv-preview');
+    if (last) {
+      preview.textContent = (LAST_FROM[last.from] || '') + (last.text == null ? '(tanpa teks)' : last.text);
+    } else {
+      preview.textContent = 'Belum ada pesan';
+    }
+    main.appendChild(preview);
+    var bottom = h('span', 'conv-bottom');
+    bottom.appendChild(h('span', 'conv-name', c.name || CHANNEL_LABEL[channel]));
+    var badges = h('span', 'conv-badges');
+    if (c.group === 'waiting') {
+      var wait = h('span', 'tag waiting', 'Menunggu CS · ' + waited(c.waitingSince));
+      wait.setAttribute('data-testid', 'waiting-badge');
+      badges.appendChild(wait);
+    }
+    if (c.mode === 'human' && c.group !== 'waiting') {
+      var paused = h('span', 'tag paused', 'Bot dijeda');
+      paused.setAttribute('data-testid', 'paused-badge');
+      badges.appendChild(paused);
+    }
+    if (c.unread > 0) {
+      var unread = h('span', 'unread', c.unread > 99 ? '99+' : String(c.unread));
+      unread.setAttribute('data-testid', 'unread-count');
+      unread.setAttribute('aria-label', c.unread + ' pesan belum dibaca');
+      badges.appendChild(unread);
+    }
+    bottom.appendChild(badges);
+    main.appendChild(bottom);
+    b.appendChild(main);
+    b.addEventListener('click', function () { selectConversation(c.id); });
+    li.appendChild(b);
+    return li;
+  }
+
+  function renderInbox() {
+    var inbox = state.inbox;
+    var waiting = inbox.waiting;
+    var card = el.cards.querySelector('[data-testid="inbox-card"]');
+    if (card && inbox.loaded) el.cards.replaceChild(inboxCard(inbox), card);
+    el.inboxTabCount.textContent = waiting ? String(waiting) : '';
+    el.inboxTabCount.hidden = !waiting;
+    el.inboxSummary.textContent = inbox.loaded
+      ? num(waiting) + ' menunggu CS · ' + num(inbox.paused) + ' bot dijeda'
+      : '';
+    document.title = (waiting ? '(' + waiting + ') ' : '') + 'Admin — wa-ai-bridge';
+    var list = inbox.order.map(function (id) { return inbox.rows[id]; });
     if (!list.length) {
-      el.convList.replaceChildren(h('li', 'empty-state', 'Belum ada percakapan.'));
+      el.convList.replaceChildren(h('li', 'empty-state', inbox.loaded ? 'Belum ada percakapan.' : 'Memuat…'));
       return;
     }
-    var items = list.map(function (c) {
-      var li = h('li');
-      var b = h('button', 'conv-item');
-      b.type = 'button';
-      b.setAttribute('data-testid', 'conversation-item');
-      b.setAttribute('data-id', String(c.id));
-      if (String(c.id) === String(state.selectedId)) b.setAttribute('aria-current', 'true');
-      var channel = c.channel === 'whatsapp' ? 'whatsapp' : 'web';
-      var av = h('span', 'conv-avatar ' + channel, channel === 'web' ? 'WEB' : 'WA');
-      av.setAttribute('aria-hidden', 'true');
-      b.appendChild(av);
-      var main = h('span', 'conv-main');
-      var top = h('span', 'conv-top');
-      top.appendChild(h('span', 'conv-person', c.person || '–'));
-      top.appendChild(h('span', 'conv-time', ago(c.lastActivity)));
-      main.appendChild(top);
-      var bottom = h('span', 'conv-bottom');
-      bottom.appendChild(h('span', 'conv-name', (c.name ? c.name + ' · ' : '') + num(c.messages) + ' pesan'));
-      var badges = h('span', 'conv-badges');
-      badges.appendChild(h('span', 'tag ' + channel, CHANNEL_LABEL[channel]));
-      if (c.state) badges.appendChild(h('span', 'tag ' + c.state, STATE_LABEL[c.state] || c.state));
-      bottom.appendChild(badges);
-      main.appendChild(bottom);
-      b.appendChild(main);
-      b.addEventListener('click', function () { selectConversation(c.id); });
-      li.appendChild(b);
-      return li;
-    });
-    el.convList.replaceChildren.apply(el.convList, items);
+    el.convList.replaceChildren.apply(el.convList, list.map(inboxItem));
     if (state.selectedId == null && !state.autoSelected) {
-      state.autoSelected = true; // open the newest conversation once, so the transcript is not empty
+      state.autoSelected = true; // open the first conversation once, so the transcript is not empty
       selectConversation(list[0].id);
       return;
     }
-    // keep an open transcript fresh when that conversation changed
-    if (state.selectedId != null) {
-      var sel = list.filter(function (c) { return String(c.id) === String(state.selectedId); })[0];
-      var sig = sel ? sel.messages + '|' + sel.lastActivity + '|' + sel.state : null;
-      if (sel && sig !== state.selectedSig) loadTranscript(state.selectedId, false);
+    var sel = inbox.rows[state.selectedId];
+    if (sel && rowSig(sel) !== state.selectedSig) loadTranscript(state.selectedId, false);
+  }
+
+  // what makes an open transcript stale (not the unread count: reading it changes that)
+  function rowSig(c) {
+    var last = c.lastMessage || {};
+    return [last.at, last.status, c.mode, c.group, c.pausedUntil, c.waitingSince].join('|');
+  }
+
+  function connectInbox() {
+    disconnectInbox();
+    if (!state.token) return;
+    var ctrl = new AbortController();
+    state.stream = ctrl;
+    state.streamConnecting = true;
+    var retry = function (err) {
+      if (state.stream !== ctrl) return;
+      state.streamUp = false;
+      state.streamConnecting = false;
+      if (err instanceof ApiError && handleAuthFailure(err)) return;
+      state.streamTimer = setTimeout(function () { if (state.stream === ctrl) connectInbox(); }, state.streamDelay);
+      state.streamDelay = Math.min(state.streamDelay * 2, STREAM_RETRY_MAX_MS);
+      if (state.token) loadInbox().catch(handleAuthFailure);
+    };
+    fetch('/api/admin/inbox/events', {
+      cache: 'no-store', signal: ctrl.signal,
+      headers: { Accept: 'text/event-stream', Authorization: 'Bearer ' + state.token }
+    }).then(function (res) {
+      if (state.stream !== ctrl) return null;
+      if (!res.ok || !res.body) throw new ApiError(res.status, null);
+      state.streamUp = true;
+      state.streamConnecting = false;
+      state.streamDelay = 1000;
+      return readEvents(res.body.getReader(), function (name, data) {
+        if (state.stream === ctrl && name === 'inbox') applyInbox(data);
+      });
+    }).then(function () { throw new Error('stream ended'); }).catch(retry);
+  }
+
+  function disconnectInbox() {
+    clearTimeout(state.streamTimer);
+    var open = state.stream;
+    state.stream = null;
+    state.streamUp = false;
+    state.streamConnecting = false;
+    if (open) open.abort();
+  }
+
+  // Calls onEvent(name, parsed data) for each event block until the stream ends; comments (keep-alives) are skipped.
+  function readEvents(reader, onEvent) {
+    var decoder = new TextDecoder();
+    var pending = '';
+    function block(text) {
+      var name = null;
+      var lines = [];
+      text.split('\n').forEach(function (line) {
+        if (line.indexOf('event:') === 0) name = line.slice(6).trim();
+        if (line.indexOf('data:') === 0) lines.push(line.slice(5).replace(/^ /, ''));
+      });
+      if (!name || !lines.length) return;
+      var data = null;
+      try { data = JSON.parse(lines.join('\n')); } catch (e) { return; }
+      onEvent(name, data);
     }
+    function next() {
+      return reader.read().then(function (chunk) {
+        if (chunk.done) return null;
+        pending += decoder.decode(chunk.value, { stream: true }).replace(/\r\n?/g, '\n');
+        var parts = pending.split('\n\n');
+        pending = parts.pop();
+        parts.forEach(block);
+        return next();
+      });
+    }
+    return next();
   }
 
   function selectConversation(id) {
+    if (String(state.selectedId) !== String(id)) resetComposer();
     state.selectedId = id;
     Array.prototype.forEach.call(el.convList.querySelectorAll('.conv-item'), function (b) {
       if (b.getAttribute('data-id') === String(id)) b.setAttribute('aria-current', 'true'); else b.removeAttribute('aria-current');
@@ -712,23 +910,49 @@
     loadTranscript(id, true);
   }
 
-  var KIND_LABEL = { llm: 'AI', offline: 'dari dokumen', fallback: 'jawaban cadangan', unreadable: 'tak terbaca', text: null };
-  var STATUS_LABEL = { sent: '✓ terkirim', delivered: '✓✓ diterima', read: '✓✓ dibaca', failed: '✗ gagal', cancelled: '⊘ dibatalkan (diambil alih petugas)' };
+  var KIND_LABEL = { llm: 'AI', offline: 'dari dokumen', fallback: 'jawaban cadangan', unreadable: 'tak terbaca', handoff: 'pesan serah ke CS', text: null };
+  var STATUS_LABEL = {
+    sent: '✓ terkirim', delivered: '✓✓ diterima', read: '✓✓ dibaca', failed: '✗ gagal',
+    queued: '⏱ antre', sending: '⏱ mengirim', failed_retryable: '⏱ dicoba ulang', failed_permanent: '✗ gagal',
+    dead: '✗ mati', cancelled: '⊘ dibatalkan (diambil alih petugas)'
+  };
+  var STATUS_CLASS = { failed: 'failed', failed_permanent: 'failed', dead: 'failed', read: 'read' };
 
   function loadTranscript(id, scrollDown) {
     if (scrollDown) {
       el.transcript.replaceChildren(h('p', 'empty-state', 'Memuat…'));
     }
+    var row = state.inbox.rows[id];
+    var sig = row ? rowSig(row) : null;
     return api('/api/admin/conversations/' + encodeURIComponent(id)).then(function (t) {
       if (String(state.selectedId) !== String(id)) return;
-      var sel = state.conversations.filter(function (c) { return String(c.id) === String(id); })[0];
-      state.selectedSig = sel ? sel.messages + '|' + sel.lastActivity + '|' + sel.state : null;
-      renderTranscript(t, scrollDown);
+      state.selectedSig = sig;
+      var unchanged = !scrollDown && JSON.stringify(t) === JSON.stringify(state.transcriptData);
+      state.transcriptData = t;
+      // an unchanged transcript is left alone, so a text the agent is selecting stays selected
+      if (unchanged) {
+        renderHead(t);
+        updateComposer();
+      } else {
+        renderTranscript(t, scrollDown);
+      }
+      markRead(id, t);
     }).catch(function (err) {
       if (handleAuthFailure(err)) return;
       if (String(state.selectedId) !== String(id)) return;
       el.transcript.replaceChildren(h('p', 'empty-state', err instanceof ApiError && err.status === 404 ? 'Percakapan tidak ditemukan.' : 'Gagal memuat percakapan: ' + (err.message || err)));
     });
+  }
+
+  // An open conversation on a visible page has been seen, up to the newest customer message it shows.
+  function markRead(id, t) {
+    var row = state.inbox.rows[id];
+    if (document.hidden || (row && !(row.unread > 0))) return;
+    var upTo = null;
+    (t.messages || []).forEach(function (m) { if (m.from === 'customer' && m.at != null) upTo = Math.max(upTo || 0, Number(m.at)); });
+    if (upTo == null) return;
+    api('/api/admin/conversations/' + encodeURIComponent(id) + '/read', { method: 'POST', body: { upTo: upTo } })
+      .catch(handleAuthFailure);
   }
 
   // "Title › 2. Jam › 2.1" under the citation "Title, hlm. 3" -> "2. Jam › 2.1"
@@ -741,52 +965,259 @@
     return heading;
   }
 
-  function renderTranscript(t, scrollDown) {
-    t = t || {};
+  // One line for a pause, in the header and in the transcript: why, by whom, until when.
+  function pauseLine(reason, by, until) {
+    var why = reason === 'customer_asked' ? 'Pelanggan minta dilayani CS; bot dijeda'
+      : reason === 'agent_reply' ? 'Bot dijeda: ' + who(by) + ' membalas'
+      : reason === 'phone_reply' ? 'Bot dijeda: dibalas dari HP (WhatsApp Business)'
+      : 'Bot dijeda oleh ' + who(by);
+    return why + (until ? ' sampai ' + when(until) : ' sampai dilanjutkan');
+  }
+
+  function pauseText(t) {
+    return pauseLine(t.pauseReason, t.pausedBy, t.pausedUntil);
+  }
+
+  // The conversation's state as the live list last said it (the transcript may be older).
+  function stateOf(t) {
+    return state.inbox.rows[t.id] || t;
+  }
+
+  function renderHead(t) {
+    var c = stateOf(t);
     var head = [];
     var channel = t.channel === 'whatsapp' ? 'whatsapp' : 'web';
-    head.push(h('span', 'who', t.person || '–'));
-    if (t.name) head.push(h('span', 'muted', t.name));
-    head.push(h('span', 'tag ' + channel, CHANNEL_LABEL[channel]));
-    var msgs = Array.isArray(t.messages) ? t.messages : [];
-    head.push(h('span', 'muted', num(msgs.length) + ' pesan'));
+    var id = h('div', 'head-who');
+    id.appendChild(h('span', 'who', t.person || '–'));
+    if (t.name) id.appendChild(h('span', 'muted', t.name));
+    id.appendChild(h('span', 'tag ' + channel, CHANNEL_LABEL[channel]));
+    if (t.state && t.state !== 'idle') id.appendChild(h('span', 'tag ' + t.state, STATE_LABEL[t.state] || t.state));
+    head.push(id);
+    var mode = h('div', 'head-mode');
+    var label;
+    if (c.waitingSince != null) {
+      label = h('span', 'pill bad', 'Menunggu CS sejak ' + when(c.waitingSince) + ' (' + waited(c.waitingSince) + ')');
+    } else if (c.mode === 'human') {
+      label = h('span', 'pill warn', pauseText(c));
+    } else {
+      label = h('span', 'pill ok', 'Bot aktif');
+    }
+    label.setAttribute('data-testid', 'mode-state');
+    mode.appendChild(label);
+    if (c.waitingSince != null && c.mode === 'human') mode.appendChild(h('span', 'muted', pauseText(c)));
+    mode.appendChild(modeButton(t.id, c.mode === 'human'));
+    head.push(mode);
     el.transcriptHead.replaceChildren.apply(el.transcriptHead, head);
+  }
+
+  function modeButton(id, paused) {
+    var b = h('button', 'btn btn-small ' + (paused ? 'btn-primary' : 'btn-outline'), paused ? 'Lanjutkan bot' : 'Jeda bot');
+    b.type = 'button';
+    b.setAttribute('data-testid', paused ? 'resume-button' : 'pause-button');
+    b.title = paused ? 'Bot menjawab lagi pesan berikutnya dari pelanggan' : 'Bot diam; Anda yang membalas';
+    b.disabled = !!state.modeBusy;
+    b.addEventListener('click', function () {
+      if (state.modeBusy) return;
+      state.modeBusy = true;
+      b.disabled = true;
+      api('/api/admin/conversations/' + encodeURIComponent(id) + (paused ? '/resume' : '/pause'), { method: 'POST' })
+        .then(function () {
+          state.modeBusy = false;
+          if (String(state.selectedId) === String(id)) loadTranscript(id, false);
+        }, function (err) {
+          state.modeBusy = false;
+          b.disabled = false;
+          if (handleAuthFailure(err)) return;
+          showError((paused ? 'Gagal melanjutkan bot: ' : 'Gagal menjeda bot: ') + (err.message || String(err)));
+        });
+    });
+    return b;
+  }
+
+  function eventText(e) {
+    if (e.action === 'resume') return 'Bot dilanjutkan' + (e.by === 'expiry' ? ': waktu jeda habis' : ' oleh ' + who(e.by));
+    return pauseLine(e.reason, e.by, e.until);
+  }
+
+  function bubble(m) {
+    var from = m.type === 'draft' ? 'draft' : ({ customer: 'customer', agent: 'agent', phone: 'phone' }[m.from] || 'bot');
+    var row = h('div', 't-row ' + from);
+    if (from === 'draft') row.classList.add('bot');
+    var b = h('div', 't-bubble');
+    if (from !== 'customer') {
+      var author = from === 'draft' ? 'Draf bot · tidak dikirim'
+        : from === 'agent' ? (m.author || 'Agen')
+        : from === 'phone' ? 'Dari HP (WhatsApp Business)' : 'Bot';
+      b.appendChild(h('span', 't-author', author));
+    }
+    if (m.text == null) b.appendChild(h('span', 't-text missing', '(tidak disimpan)'));
+    else b.appendChild(h('span', 't-text', m.text));
+    var meta = h('div', 't-meta');
+    if (m.kind && KIND_LABEL[m.kind] !== null) meta.appendChild(h('span', 'tag', KIND_LABEL[m.kind] || m.kind));
+    if (m.status && from !== 'draft') {
+      var st = h('span', 'tag ' + (STATUS_CLASS[m.status] || ''), STATUS_LABEL[m.status] || m.status);
+      st.setAttribute('data-testid', 'message-status');
+      meta.appendChild(st);
+    }
+    meta.appendChild(h('span', null, m.at ? clock(m.at) : ''));
+    b.appendChild(meta);
+    if (STATUS_CLASS[m.status] === 'failed' && (m.errorCode != null || m.error)) {
+      var hint = m.errorCode != null ? GRAPH_HINT[m.errorCode] : null;
+      var err = h('p', 't-error', (m.errorCode != null ? 'Kode ' + m.errorCode + (hint ? ' (' + hint + ')' : '') : '') +
+        (m.errorCode != null && m.error ? ': ' : '') + (m.error || ''));
+      err.setAttribute('data-testid', 'message-error');
+      b.appendChild(err);
+    }
+    if (Array.isArray(m.sources) && m.sources.length) {
+      var src = h('div', 't-sources');
+      src.appendChild(h('strong', null, 'Sumber:'));
+      var ul = h('ul');
+      m.sources.forEach(function (x) {
+        var cit = x && x.citation ? String(x.citation) : 'Dokumen';
+        var heading = x && x.heading ? shortHeading(cit, String(x.heading)) : '';
+        ul.appendChild(h('li', null, cit + (heading ? ' — ' + heading : '')));
+      });
+      src.appendChild(ul);
+      b.appendChild(src);
+    }
+    row.appendChild(b);
+    return row;
+  }
+
+  function renderTranscript(t, scrollDown) {
+    t = t || {};
+    renderHead(t);
+    // in conversation order: messages, the bot's drafts and every pause and resume
+    var items = Array.isArray(t.messages) ? t.messages : [];
 
     var nearBottom = el.transcript.scrollHeight - el.transcript.scrollTop - el.transcript.clientHeight < 80;
     var rows = [];
     var lastDay = null;
-    msgs.forEach(function (m) {
+    items.forEach(function (m) {
       var day = m.at ? new Date(m.at).toDateString() : null;
       if (day && day !== lastDay) { rows.push(h('div', 't-day', dateLabel(m.at))); lastDay = day; }
-      var who = m.from === 'customer' ? 'customer' : 'bot';
-      var row = h('div', 't-row ' + who);
-      var b = h('div', 't-bubble');
-      if (m.text == null) b.appendChild(h('span', 't-text missing', '(tidak disimpan)'));
-      else b.appendChild(h('span', 't-text', m.text));
-      var meta = h('div', 't-meta');
-      if (m.kind && KIND_LABEL[m.kind] !== null) meta.appendChild(h('span', 'tag', KIND_LABEL[m.kind] || m.kind));
-      if (m.status) meta.appendChild(h('span', 'tag ' + (m.status === 'failed' ? 'failed' : m.status === 'read' ? 'read' : ''), STATUS_LABEL[m.status] || m.status));
-      meta.appendChild(h('span', null, m.at ? clock(m.at) : ''));
-      b.appendChild(meta);
-      if (Array.isArray(m.sources) && m.sources.length) {
-        var src = h('div', 't-sources');
-        src.appendChild(h('strong', null, 'Sumber:'));
-        var ul = h('ul');
-        m.sources.forEach(function (x) {
-          var cit = x && x.citation ? String(x.citation) : 'Dokumen';
-          var head = x && x.heading ? shortHeading(cit, String(x.heading)) : '';
-          ul.appendChild(h('li', null, cit + (head ? ' — ' + head : '')));
-        });
-        src.appendChild(ul);
-        b.appendChild(src);
+      if (m.type === 'handoff') {
+        var ev = h('div', 't-event', eventText(m) + ' · ' + clock(m.at));
+        ev.setAttribute('data-testid', 'handoff-event');
+        rows.push(ev);
+      } else {
+        rows.push(bubble(m));
       }
-      row.appendChild(b);
-      rows.push(row);
     });
     if (!rows.length) rows.push(h('p', 'empty-state', 'Belum ada pesan.'));
     el.transcript.replaceChildren.apply(el.transcript, rows);
     if (scrollDown || nearBottom) el.transcript.scrollTop = el.transcript.scrollHeight;
+    updateComposer();
   }
+
+  // ---------- reply box ----------
+
+  // A key per typed message: the same text sent again (a retry after a failure) keeps it, so it goes out once.
+  function idempotencyKey(id, text) {
+    var r = state.reply;
+    if (r.key && String(r.id) === String(id) && r.text === text) return r.key;
+    var bytes = new Uint8Array(16);
+    window.crypto.getRandomValues(bytes);
+    var key = Array.prototype.map.call(bytes, function (x) { return (x < 16 ? '0' : '') + x.toString(16); }).join('');
+    state.reply = { id: id, text: text, key: key };
+    return key;
+  }
+
+  function resetComposer() {
+    state.reply = { id: null, text: null, key: null };
+    el.replyInput.value = '';
+    showReplyError('');
+  }
+
+  function showReplyError(text) {
+    el.replyError.textContent = text;
+    el.replyError.hidden = !text;
+  }
+
+  // When WhatsApp's 24-hour window closes: the transcript's word, else the list's.
+  function windowOf(t) {
+    return t.windowOpenUntil !== undefined ? t.windowOpenUntil : stateOf(t).windowOpenUntil;
+  }
+
+  // Why the agent cannot write here, before they type; null when they can.
+  function closedReason(t) {
+    if (!t || t.channel !== 'whatsapp') return null;
+    var until = windowOf(t);
+    if (t.canReply !== false && until != null && Number(until) > serverNow()) return null;
+    return until == null
+      ? 'Pelanggan ini belum pernah menulis, jadi WhatsApp belum menerima pesan biasa darinya.'
+      : 'Pesan terakhir pelanggan sudah lebih dari 24 jam (' + when(Number(until) - 86400000) + ').';
+  }
+
+  function updateComposer() {
+    var t = state.transcriptData;
+    clearTimeout(state.windowTimer);
+    el.composer.hidden = !t || String(t.id) !== String(state.selectedId);
+    if (el.composer.hidden) return;
+    var reason = closedReason(t);
+    el.replyNotice.hidden = !reason;
+    el.replyNotice.replaceChildren();
+    if (reason) {
+      el.replyNotice.appendChild(h('strong', null, 'Balasan tidak bisa dikirim. '));
+      el.replyNotice.appendChild(document.createTextNode(reason + ' Di luar jendela layanan 24 jam WhatsApp menolak pesan bebas (kode 131047). Tunggu pelanggan menulis lagi, atau hubungi lewat cara lain.'));
+    } else if (t.channel === 'whatsapp' && windowOf(t) != null) {
+      // the window may close while the page is open
+      var left = Number(windowOf(t)) - serverNow() + 500;
+      if (left < 86400000) state.windowTimer = setTimeout(updateComposer, left);
+    }
+    el.replyInput.disabled = !!reason;
+    el.replySend.disabled = !!reason || state.sending;
+    el.replySend.textContent = state.sending ? 'Mengirim…' : 'Kirim';
+  }
+
+  function sendReply() {
+    var t = state.transcriptData;
+    var text = el.replyInput.value.trim();
+    if (!t || state.sending || !text || closedReason(t)) return;
+    var id = t.id;
+    var key = idempotencyKey(id, text);
+    state.sending = true;
+    showReplyError('');
+    updateComposer();
+    api('/api/admin/conversations/' + encodeURIComponent(id) + '/messages', { method: 'POST', body: { text: text, idempotencyKey: key } })
+      .then(function () {
+        state.sending = false;
+        if (String(state.selectedId) === String(id)) {
+          // only what was sent is cleared: the agent may have typed on meanwhile
+          if (el.replyInput.value.trim() === text) el.replyInput.value = '';
+          state.reply = { id: null, text: null, key: null };
+          loadTranscript(id, true);
+        }
+        updateComposer();
+      }, function (err) {
+        state.sending = false;
+        updateComposer();
+        if (handleAuthFailure(err)) return;
+        var code = err.body && err.body.code;
+        if (err instanceof ApiError && err.status === 409 && (code === 'outside_window' || /window/i.test(err.message))) {
+          showReplyError('Tidak terkirim: di luar jendela layanan 24 jam WhatsApp (kode 131047).');
+          loadTranscript(id, false);
+        } else if (err instanceof ApiError && err.status === 400) {
+          showReplyError('Balasan ditolak: ' + err.message);
+        } else if (err instanceof ApiError && err.status === 404) {
+          showReplyError('Percakapan ini sudah tidak ada.');
+        } else {
+          // same text, same key: pressing Kirim again cannot send it twice
+          showReplyError('Gagal mengirim (' + (err.message || String(err)) + '). Tekan Kirim untuk mencoba lagi.');
+        }
+      });
+  }
+
+  el.composer.addEventListener('submit', function (e) {
+    e.preventDefault();
+    sendReply();
+  });
+  el.replyInput.addEventListener('keydown', function (e) {
+    if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
+      e.preventDefault();
+      sendReply();
+    }
+  });
 
   // ---------- documents ----------
 

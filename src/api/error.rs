@@ -1,6 +1,7 @@
 use super::admin::AdminError;
 use super::agent::{self, AgentError};
 use super::handoff::HandoffRequestError;
+use super::inbox::InboxError;
 use super::knowledge::RefreshFailed;
 use super::operations::OperationsError;
 use super::shed::Overloaded;
@@ -151,5 +152,24 @@ impl IntoResponse for HandoffRequestError {
         };
         let message = if status.is_server_error() { "database error".to_owned() } else { self.to_string() };
         (status, Json(json!({ "error": message }))).into_response()
+    }
+}
+
+impl IntoResponse for InboxError {
+    fn into_response(self) -> Response {
+        let status = match &self {
+            InboxError::Busy => StatusCode::TOO_MANY_REQUESTS,
+            InboxError::NotFound => StatusCode::NOT_FOUND,
+            InboxError::Store(error) => {
+                tracing::error!(%error, "inbox failed");
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+        };
+        let message = if status.is_server_error() { "database error".to_owned() } else { self.to_string() };
+        let mut response = (status, Json(json!({ "error": message }))).into_response();
+        if matches!(self, InboxError::Busy) {
+            response.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
+        }
+        response
     }
 }

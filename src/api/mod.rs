@@ -6,6 +6,7 @@ mod agent;
 mod chat;
 mod error;
 mod handoff;
+mod inbox;
 mod knowledge;
 mod operations;
 mod outbox;
@@ -24,6 +25,7 @@ use crate::webhook;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::routing::{get, post};
 use axum::Router;
+pub use inbox::{InboxFeed, MAX_STREAMS as MAX_INBOX_STREAMS};
 use std::sync::Arc;
 
 /// Meta's payloads are a few kB; anything near this is not from Meta.
@@ -38,6 +40,7 @@ pub struct AppState {
     pub knowledge: KnowledgeBase,
     pub webchat: WebChat,
     pub incidents: Incidents,
+    pub inbox: InboxFeed,
     /// Cancelled when the server starts shutting down; ends open event
     /// streams so the graceful shutdown does not wait on them.
     pub stopping: tokio_util::sync::CancellationToken,
@@ -49,6 +52,14 @@ async fn render_metrics(State(state): State<AppState>) -> String {
     metrics::gauge!("wa_buffered_conversations").set(state.pipeline.debouncer().len() as f64);
     metrics::gauge!("wa_webchat_open_windows").set(state.webchat.open_windows() as f64);
     metrics::gauge!("wa_webchat_open_streams").set(state.webchat.open_streams() as f64);
+    metrics::gauge!("wa_admin_inbox_streams").set(state.inbox.open_streams() as f64);
+    match state.store.inbox_counts(crate::store::now_ms()).await {
+        Ok(counts) => {
+            metrics::gauge!("wa_conversations", "mode" => "human").set(counts.paused as f64);
+            metrics::gauge!("wa_conversations_waiting").set(counts.waiting as f64);
+        }
+        Err(error) => tracing::warn!(%error, "metrics: cannot count paused conversations"),
+    }
     match state.store.outbox_counts().await {
         Ok(counts) => {
             // Sent and cancelled rows are history, not work: no gauge.
@@ -83,6 +94,9 @@ pub fn router(state: AppState) -> Router {
         .route("/api/admin/conversations", get(operations::conversations))
         .route("/api/admin/conversations/{id}", get(operations::transcript))
         .route("/api/admin/conversations/{id}/messages", post(agent::send))
+        .route("/api/admin/conversations/{id}/read", post(inbox::read))
+        .route("/api/admin/inbox", get(inbox::list))
+        .route("/api/admin/inbox/events", get(inbox::events))
         .route("/api/admin/conversations/{id}/pause", post(handoff::pause))
         .route("/api/admin/conversations/{id}/resume", post(handoff::resume))
         .route("/api/admin/activity", get(operations::activity))

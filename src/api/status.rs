@@ -52,7 +52,7 @@ pub async fn status(MaybeAdmin(admin): MaybeAdmin, State(state): State<AppState>
         }
     };
     let fully = whatsapp_configured(&state) && ai["isConfigured"] == true;
-    Json(json!({
+    let mut view = json!({
         "webhook": webhook,
         "ai": ai,
         "sessions": sessions,
@@ -79,7 +79,22 @@ pub async fn status(MaybeAdmin(admin): MaybeAdmin, State(state): State<AppState>
             "timersInThisProcess": state.pipeline.debouncer().len(),
         },
         "admin": admin,
-    }))
+    });
+    if admin {
+        view["inbox"] = inbox(&state).await;
+    }
+    Json(view)
+}
+
+/// Conversations waiting for a person, and paused ones: the agents' queue.
+async fn inbox(state: &AppState) -> Value {
+    match state.store.inbox_counts(crate::store::now_ms()).await {
+        Ok(counts) => json!({ "waiting": counts.waiting, "paused": counts.paused }),
+        Err(error) => {
+            tracing::error!(%error, "status: cannot count the inbox");
+            Value::Null
+        }
+    }
 }
 
 /// Messages on their way out, by state: counts only, no one's data.

@@ -5,7 +5,7 @@ mod banner;
 
 pub use admin_token::AdminAccess;
 
-use crate::api::{router, AppState};
+use crate::api::{router, AppState, InboxFeed};
 use crate::channel::Channels;
 use crate::config::Settings;
 use crate::handoff::notify::Notifier;
@@ -90,6 +90,7 @@ impl Application {
         });
         let address = std::net::SocketAddr::new(settings.bind_address, settings.port);
         let listener = TcpListener::bind(address).await.map_err(|source| StartupError::Bind { address, source })?;
+        let inbox = InboxFeed::start(store.clone());
         let state = AppState {
             settings: Arc::new(settings),
             store,
@@ -98,6 +99,7 @@ impl Application {
             knowledge,
             webchat,
             incidents,
+            inbox,
             stopping: CancellationToken::new(),
             started: std::time::Instant::now(),
         };

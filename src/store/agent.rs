@@ -113,6 +113,7 @@ impl Store {
         // The person's row was read above in this transaction.
         let Some(handed) = handed else { return Ok(AgentSend::UnknownConversation) };
         tx.commit().await?;
+        self.conversations_changed();
         let parts = ids.into_iter().map(|id| QueuedPart { id, state: SendState::Queued }).collect();
         Ok(AgentSend::Queued(parts, handed))
     }
@@ -147,6 +148,7 @@ impl Store {
             handed.push(done.map(|done| (user_id, done)));
         }
         tx.commit().await?;
+        self.conversations_changed();
         Ok(handed)
     }
 

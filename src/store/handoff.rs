@@ -11,6 +11,10 @@ use crate::handoff::{
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
+/// What [`mode_from_row`] reads, for queries that list people (the inbox).
+pub(super) const MODE_COLUMNS: &str =
+    "mode, pause_reason, paused_by, paused_at, paused_until, waiting_since, agent_seen_at";
+
 impl Store {
     /// Pauses the bot for `user_id` (a pause in effect gets the new reason,
     /// author and end) and cancels the parts of bot replies not yet taken by
@@ -19,6 +23,7 @@ impl Store {
         let mut tx = self.write_tx().await?;
         let outcome = pause_in(&mut tx, self.backend, user_id, pause, now).await?;
         tx.commit().await?;
+        self.conversations_changed();
         Ok(outcome)
     }
 
@@ -28,18 +33,16 @@ impl Store {
         let mut tx = self.write_tx().await?;
         let outcome = resume_in(&mut tx, self.backend, user_id, by, now).await?;
         tx.commit().await?;
+        self.conversations_changed();
         Ok(outcome)
     }
 
     /// Who answers `user_id` at `now`; `None` for an unknown person.
     pub async fn conversation_mode(&self, user_id: i64, now: i64) -> Result<Option<ConversationMode>, StoreError> {
-        let row = sqlx::query(
-            "SELECT mode, pause_reason, paused_by, paused_at, paused_until, waiting_since, agent_seen_at \
-             FROM users WHERE id = $1",
-        )
-        .bind(user_id)
-        .fetch_optional(&self.reader)
-        .await?;
+        let row = sqlx::query(&format!("SELECT {MODE_COLUMNS} FROM users WHERE id = $1"))
+            .bind(user_id)
+            .fetch_optional(&self.reader)
+            .await?;
         row.map(|row| mode_from_row(&row, now)).transpose()
     }
 }
@@ -191,7 +194,7 @@ async fn record_event(
     Ok(())
 }
 
-fn mode_from_row(row: &AnyRow, now: i64) -> Result<ConversationMode, StoreError> {
+pub(super) fn mode_from_row(row: &AnyRow, now: i64) -> Result<ConversationMode, StoreError> {
     let stored: String = row.try_get("mode")?;
     let until: Option<i64> = row.try_get("paused_until")?;
     let pause = if holds(&stored, until, now) {

@@ -125,6 +125,7 @@ async fn write_batch(store: &Store, cache: &mut PeopleCache, jobs: &[Job]) -> Re
     }
     tx.commit().await?;
     cache.commit();
+    store.conversations_changed();
 
     let mut outcomes: Vec<IngestOutcome> =
         jobs.iter().map(|job| IngestOutcome { statuses: job.statuses.len(), ..Default::default() }).collect();

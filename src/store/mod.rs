@@ -7,6 +7,7 @@ mod agent;
 mod claim;
 mod cleanup;
 mod handoff;
+mod inbox;
 mod ingest;
 mod outbox;
 mod people;
@@ -18,6 +19,7 @@ mod usage;
 pub use activity::ConversationSummary;
 pub use agent::{AgentMessage, AgentSend, EchoAction, Handed, Handover, QueuedPart};
 pub use cleanup::Deleted;
+pub use inbox::{InboxCounts, InboxEntry, InboxGroup, InboxMarker, LastMessage};
 pub use ingest::IngestOutcome;
 pub use outbox::{ClaimedSend, FinishedReply, QueuedReply, RetryOutcome, SendOutcome, SendState, UndeliveredMessage};
 pub use people::Recipient;
@@ -32,6 +34,7 @@ pub use usage::{RecentTurns, HOUR_MS};
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
@@ -65,6 +68,10 @@ pub struct Store {
     reader: AnyPool,
     backend: Backend,
     ingest_queue: ingest::IngestQueue,
+    /// Bumped after this process commits something an agent would see, so
+    /// the inbox of this process shows it at once instead of at its next
+    /// look at the database (which catches other replicas' changes).
+    changes: Arc<tokio::sync::watch::Sender<()>>,
 }
 
 impl Store {
@@ -116,7 +123,8 @@ impl Store {
             Backend::Postgres => pool.clone(),
         };
         let (ingest_queue, queue) = tokio::sync::mpsc::channel(ingest::QUEUE);
-        let store = Self { pool, reader, backend, ingest_queue };
+        let changes = Arc::new(tokio::sync::watch::Sender::new(()));
+        let store = Self { pool, reader, backend, ingest_queue, changes };
         tokio::spawn(ingest::run_writer(store.clone(), queue));
         Ok(store)
     }
@@ -133,6 +141,17 @@ impl Store {
             Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
             Backend::Postgres => self.pool.begin().await,
         }
+    }
+
+    /// Follows [`Store::conversations_changed`] in this process.
+    pub fn conversation_changes(&self) -> tokio::sync::watch::Receiver<()> {
+        self.changes.subscribe()
+    }
+
+    /// Says that a conversation changed in a way an agent would see (a
+    /// message in or out, a delivery status, a pause, a read).
+    pub(crate) fn conversations_changed(&self) {
+        self.changes.send_replace(());
     }
 
     pub async fn close(&self) {

@@ -465,6 +465,7 @@ impl Store {
             }
         };
         tx.commit().await?;
+        self.conversations_changed();
         Ok(finished)
     }
 
@@ -504,6 +505,7 @@ impl Store {
                 .await?;
         }
         tx.commit().await?;
+        self.conversations_changed();
         Ok(Some(RetryOutcome::Requeued))
     }
 

@@ -39,7 +39,7 @@ impl Sender {
         }
     }
 
-    fn of_origin(origin: &str) -> Self {
+    pub(super) fn of_origin(origin: &str) -> Self {
         match origin {
             "agent" => Sender::Agent,
             "echo" => Sender::Phone,
@@ -78,11 +78,16 @@ impl OutboundEntry {
     /// One word for where it is: once sent, what WhatsApp last said
     /// (`sent`, `delivered`, `read`, `failed`); before, the outbox state.
     pub fn status(&self) -> &str {
-        match (self.state.as_str(), self.whatsapp_status.as_str()) {
-            ("sent", "accepted") => "sent",
-            ("sent", whatsapp) => whatsapp,
-            (state, _) => state,
-        }
+        shown_status(&self.state, &self.whatsapp_status)
+    }
+}
+
+/// [`OutboundEntry::status`] of a row's outbox `state` and WhatsApp status.
+pub(super) fn shown_status<'a>(state: &'a str, whatsapp: &'a str) -> &'a str {
+    match (state, whatsapp) {
+        ("sent", "accepted") => "sent",
+        ("sent", whatsapp) => whatsapp,
+        (state, _) => state,
     }
 }
 

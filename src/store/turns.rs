@@ -231,6 +231,7 @@ impl Store {
         }
         if paused {
             tx.commit().await?;
+            self.conversations_changed();
             return Ok(Answered::Draft);
         }
         let paused = match pause {
@@ -239,6 +240,7 @@ impl Store {
         };
         Store::queue_parts(&mut tx, self.backend, reply, now).await?;
         tx.commit().await?;
+        self.conversations_changed();
         Ok(Answered::Queued { pause: paused })
     }
 

@@ -9,6 +9,7 @@ mod delivery;
 mod handoff;
 mod helpers;
 mod housekeeping;
+mod inbox;
 mod knowledge;
 mod limits;
 mod operations;

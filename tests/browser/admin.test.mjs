@@ -4,7 +4,8 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, test } from 'node:test';
 import {
-  ADMIN_TOKEN, launchBrowser, newPage, screenshot, sendWhatsAppText, sleep, startFakeGraph, startServer, until,
+  ADMIN_TOKEN, launchBrowser, newPage, screenshot, sendWhatsAppText, signInAdmin, sleep, startFakeGraph, startServer,
+  until,
 } from './harness.mjs';
 
 const PHONE = '6285712340042';
@@ -18,12 +19,6 @@ const REFUSED = 131026;
 let server;
 let browser;
 let graph;
-
-function signIn(page) {
-  return page.getByTestId('token-input').fill(ADMIN_TOKEN)
-    .then(() => page.getByTestId('login-button').click())
-    .then(() => until(async () => (await page.getByTestId('status-cards').innerText()).includes('Basis pengetahuan'), { what: 'dashboard' }));
-}
 
 async function outbox() {
   const res = await fetch(server.baseUrl + '/api/admin/outbox?limit=50', { headers: { authorization: 'Bearer ' + ADMIN_TOKEN } });
@@ -149,7 +144,7 @@ test('admin: login, status, masked conversations with transcript, refresh report
 test('admin at 375 px has no horizontal scrolling', { timeout: 60_000 }, async () => {
   const { page, context, problems } = await newPage(browser, server.baseUrl, { width: 375, height: 812, mobile: true });
   await page.goto(server.baseUrl + '/admin');
-  await signIn(page);
+  await signInAdmin(page);
   await until(async () => (await page.locator('[data-testid="chart-messages"] svg').count()) === 1, { what: 'chart' });
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   assert.ok(overflow <= 0, `no horizontal scrolling at 375 px (overflow ${overflow}px)`);
@@ -169,7 +164,7 @@ test('admin: a refused reply is listed with its error; Retry (pressed twice) sen
 
   const { page, context, problems } = await newPage(browser, server.baseUrl, { width: 1280, height: 900 });
   await page.goto(server.baseUrl + '/admin');
-  await signIn(page);
+  await signInAdmin(page);
 
   // the status area counts it, highlighted
   const outboxCard = page.getByTestId('outbox-card');
@@ -193,7 +188,7 @@ test('admin: a refused reply is listed with its error; Retry (pressed twice) sen
   // the row fits a phone screen
   const mobile = await newPage(browser, server.baseUrl, { width: 375, height: 812, mobile: true });
   await mobile.page.goto(server.baseUrl + '/admin');
-  await signIn(mobile.page);
+  await signInAdmin(mobile.page);
   const mobileRow = mobile.page.locator(`[data-testid="outbox-row"][data-id="${failed.id}"]`);
   await mobileRow.waitFor({ state: 'visible' });
   await mobileRow.scrollIntoViewIfNeeded();

@@ -314,6 +314,13 @@ export async function screenshot(page, name) {
   return file;
 }
 
+/** Logs in to the admin page that `page` shows, and waits for the status cards. */
+export async function signInAdmin(page) {
+  await page.getByTestId('token-input').fill(ADMIN_TOKEN);
+  await page.getByTestId('login-button').click();
+  await until(async () => (await page.getByTestId('status-cards').innerText()).includes('Basis pengetahuan'), { what: 'dashboard' });
+}
+
 /** Polls fn until it returns a truthy value. */
 export async function until(fn, { timeoutMs = 30_000, intervalMs = 200, what = 'condition' } = {}) {
   const deadline = Date.now() + timeoutMs;
