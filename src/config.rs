@@ -160,6 +160,19 @@ pub struct KnowledgeSettings {
     /// document cannot crowd out the conversation or blow the model's window.
     pub max_context_chars: usize,
     pub file_timeout: Duration,
+    /// Dense retrieval beside BM25; `None` without `EMBEDDINGS_MODEL`.
+    pub embeddings: Option<EmbeddingSettings>,
+}
+
+#[derive(Debug, Clone)]
+pub struct EmbeddingSettings {
+    pub model: String,
+    /// The full `/embeddings` URL: OpenRouter's unless `EMBEDDINGS_URL`
+    /// names another OpenAI-compatible one.
+    pub url: String,
+    pub api_key: Option<SecretString>,
+    /// Per request, at index time and for each question.
+    pub timeout: Duration,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -540,7 +553,20 @@ impl<F: Fn(&str) -> Option<String>> Reader<'_, F> {
             top_k,
             max_context_chars: self.number("KB_MAX_CONTEXT_CHARS", 6000),
             file_timeout: self.seconds("KB_FILE_TIMEOUT_SECONDS", 60.0),
+            embeddings: self.embeddings(),
         }
+    }
+
+    fn embeddings(&mut self) -> Option<EmbeddingSettings> {
+        let model = self.text("EMBEDDINGS_MODEL")?;
+        let chat = self.text("OPENROUTER_URL").unwrap_or_else(|| DEFAULT_OPENROUTER_URL.into());
+        let beside_chat = format!("{}/embeddings", chat.trim_end_matches('/').trim_end_matches("/chat/completions"));
+        Some(EmbeddingSettings {
+            model,
+            url: self.url("EMBEDDINGS_URL", &beside_chat),
+            api_key: self.secret(&["EMBEDDINGS_API_KEY", "OPENROUTER_API_KEY"]),
+            timeout: self.seconds("EMBEDDINGS_TIMEOUT_SECONDS", 10.0),
+        })
     }
 
     /// A set, non-blank value; surrounding whitespace is a common `.env` slip.
@@ -667,6 +693,25 @@ mod tests {
         .unwrap_err();
         assert_eq!(err.problems.len(), 5, "{err}");
         assert!(err.to_string().contains("PORT"));
+    }
+
+    #[test]
+    fn embeddings_are_off_until_a_model_is_named_and_default_to_beside_the_chat_endpoint() {
+        assert!(read(&[]).unwrap().knowledge.embeddings.is_none());
+        let settings = read(&[
+            ("EMBEDDINGS_MODEL", "openai/text-embedding-3-small"),
+            ("OPENROUTER_URL", "http://127.0.0.1:9/api/v1/chat/completions"),
+            ("OPENROUTER_API_KEY", "sk-or-1"),
+        ])
+        .unwrap();
+        let embeddings = settings.knowledge.embeddings.unwrap();
+        assert_eq!(embeddings.url, "http://127.0.0.1:9/api/v1/embeddings");
+        assert_eq!(embeddings.api_key.unwrap().expose_secret(), "sk-or-1");
+        let other =
+            read(&[("EMBEDDINGS_MODEL", "m"), ("EMBEDDINGS_URL", "http://127.0.0.1:8/v1/embeddings/")]).unwrap();
+        assert_eq!(other.knowledge.embeddings.unwrap().url, "http://127.0.0.1:8/v1/embeddings");
+        let err = read(&[("EMBEDDINGS_MODEL", "m"), ("EMBEDDINGS_URL", "file:///x")]).unwrap_err();
+        assert!(err.to_string().contains("EMBEDDINGS_URL"), "{err}");
     }
 
     #[test]

@@ -3,8 +3,9 @@
 //! one and swaps it in whole, so a question is always answered from one
 //! complete index, old or new.
 
+use super::embeddings::{self, Embedder, Vectors};
 use super::gather::{current_hashes, gather, Progress};
-use super::index::PassageIndex;
+use super::index::{Hit, PassageIndex};
 use super::manifest::{Layout, Manifest, FORMAT};
 use super::report::Report;
 use super::{Passage, Retriever};
@@ -26,6 +27,9 @@ const FIRST_INDEX_WAIT: Duration = Duration::from_secs(120);
 const PREPARED_FOR: Duration = Duration::from_secs(10);
 /// Bounds the memory of passages searched ahead.
 const MAX_PREPARED: usize = 10_000;
+/// How deep each ranking goes into fusion: a passage BM25 or the vectors
+/// rank this low adds little either way.
+const FUSION_DEPTH: usize = 20;
 
 #[derive(Debug, thiserror::Error)]
 pub enum KnowledgeError {
@@ -67,10 +71,13 @@ struct Inner {
     live: watch::Sender<Option<Arc<Live>>>,
     rebuild: Mutex<Option<Running>>,
     progress: Option<Progress>,
+    embedder: Option<Embedder>,
 }
 
 struct Live {
     index: PassageIndex,
+    /// The passages' vectors, when this generation was built with them.
+    vectors: Option<Vectors>,
     manifest: Manifest,
     /// Passages found ahead of a deadline, by the exact question. They live
     /// and die with the index they came from.
@@ -95,19 +102,21 @@ impl KnowledgeBase {
     ) -> Result<Self, KnowledgeError> {
         let layout = Layout::new(&settings.index_dir);
         layout.create()?;
-        let live =
-            layout.current().and_then(|manifest| match PassageIndex::open(&layout.generation(&manifest.generation)) {
-                Ok(index) => Some(Arc::new(Live::new(index, manifest))),
+        let live = layout.current().and_then(|manifest| {
+            match Live::open(&layout.generation(&manifest.generation), manifest) {
+                Ok(live) => Some(Arc::new(live)),
                 Err(error) => {
                     tracing::warn!(%error, "the saved knowledge index cannot be opened; it will be rebuilt");
                     None
                 }
-            });
+            }
+        });
         if let Some(live) = &live {
             metrics::gauge!("wa_knowledge_passages").set(live.index.passage_count() as f64);
         }
         let (live, _) = watch::channel(live);
-        let inner = Inner { settings: settings.clone(), layout, live, rebuild: Mutex::new(None), progress };
+        let embedder = settings.embeddings.clone().map(Embedder::new);
+        let inner = Inner { settings: settings.clone(), layout, live, rebuild: Mutex::new(None), progress, embedder };
         Ok(Self { inner: Arc::new(inner) })
     }
 
@@ -120,7 +129,10 @@ impl KnowledgeBase {
     /// build, or `None` when the index was already current.
     pub async fn refresh_if_stale(&self) -> Result<Option<Arc<Report>>, Arc<KnowledgeError>> {
         let on_disk = current_hashes(&self.inner.settings.dir).await.map_err(|e| Arc::new(e.into()))?;
-        let current = self.inner.live.borrow().as_ref().map(|live| live.manifest.hashes == on_disk);
+        let current =
+            self.inner.live.borrow().as_ref().map(|live| {
+                live.manifest.hashes == on_disk && self.inner.has_the_vectors_wanted(&live.manifest.report)
+            });
         if current == Some(true) {
             return Ok(None);
         }
@@ -170,7 +182,8 @@ impl KnowledgeBase {
         // a hand-over costs, and when a thousand windows end together the
         // pool would start hundreds of threads for them.
         metrics::counter!("wa_knowledge_searches_total", "when" => "at_answer").increment(1);
-        live.find(question, &self.inner.settings).unwrap_or_default()
+        let vector = self.question_vectors(&live, &[question.to_owned()]).await.pop().flatten();
+        live.find(question, vector.as_deref(), &self.inner.settings).unwrap_or_default()
     }
 
     /// Searches now for questions about to be asked, so that
@@ -180,9 +193,29 @@ impl KnowledgeBase {
     pub async fn prepare(&self, questions: Vec<String>) {
         let Some(live) = self.inner.live.borrow().clone() else { return };
         let settings = self.inner.settings.clone();
+        // One request for the whole batch's vectors.
+        let vectors = self.question_vectors(&live, &questions).await;
+        let questions = questions.into_iter().zip(vectors).collect();
         // A whole batch of searches is worth the hand-over, and keeps them
         // off the workers that are answering.
         let _ = tokio::task::spawn_blocking(move || live.prepare(questions, &settings)).await;
+    }
+
+    /// The questions' vectors when the live index has passage vectors to
+    /// compare them with; `None` for each when it has not, or when the
+    /// provider fails (BM25 then answers alone).
+    async fn question_vectors(&self, live: &Live, questions: &[String]) -> Vec<Option<Vec<f32>>> {
+        let (Some(embedder), Some(_)) = (&self.inner.embedder, &live.vectors) else {
+            return vec![None; questions.len()];
+        };
+        match embedder.embed(questions).await {
+            Ok(vectors) => vectors.into_iter().map(Some).collect(),
+            Err(error) => {
+                tracing::warn!(%error, "no question vectors; BM25 answers alone");
+                metrics::counter!("wa_knowledge_embedding_errors_total", "when" => "question").increment(1);
+                vec![None; questions.len()]
+            }
+        }
     }
 
     async fn live_or_wait(&self) -> Option<Arc<Live>> {
@@ -202,14 +235,30 @@ impl KnowledgeBase {
 }
 
 impl Live {
-    fn new(index: PassageIndex, manifest: Manifest) -> Self {
-        Self { index, manifest, prepared: DashMap::new() }
+    fn new(index: PassageIndex, vectors: Option<Vectors>, manifest: Manifest) -> Self {
+        Self { index, vectors, manifest, prepared: DashMap::new() }
     }
 
-    /// `None` when the search failed (logged).
-    fn find(&self, question: &str, settings: &KnowledgeSettings) -> Option<Vec<Passage>> {
+    fn open(directory: &std::path::Path, manifest: Manifest) -> Result<Self, KnowledgeError> {
+        Ok(Self::new(PassageIndex::open(directory)?, Vectors::load(directory)?, manifest))
+    }
+
+    /// `None` when the search failed (logged). With a question vector, the
+    /// passages nearest it are fused with BM25's.
+    fn find(&self, question: &str, vector: Option<&[f32]>, settings: &KnowledgeSettings) -> Option<Vec<Passage>> {
         let started = Instant::now();
-        let found = self.index.search(question, settings.top_k);
+        let found = match (vector, &self.vectors) {
+            (Some(vector), Some(vectors)) => self.index.hits(question, FUSION_DEPTH.max(settings.top_k)).map(|bm25| {
+                let sparse: Vec<u32> = bm25.iter().map(|hit| hit.passage).collect();
+                let dense = vectors.nearest(vector, FUSION_DEPTH);
+                let fused = embeddings::fuse(&[&sparse, &dense], settings.top_k);
+                // A passage only the vectors found has no BM25 score.
+                let score = |n: u32| bm25.iter().find(|hit| hit.passage == n).map_or(0.0, |hit| hit.score);
+                fused.into_iter().map(|passage| Hit { passage, score: score(passage) }).collect::<Vec<_>>()
+            }),
+            _ => self.index.hits(question, settings.top_k),
+        }
+        .and_then(|hits| self.index.passages(&hits));
         metrics::histogram!("wa_knowledge_retrieval_seconds").record(started.elapsed().as_secs_f64());
         match found {
             Ok(passages) => Some(within_budget(passages, settings.max_context_chars)),
@@ -220,9 +269,9 @@ impl Live {
         }
     }
 
-    fn prepare(&self, questions: Vec<String>, settings: &KnowledgeSettings) {
+    fn prepare(&self, questions: Vec<(String, Option<Vec<f32>>)>, settings: &KnowledgeSettings) {
         self.prepared.retain(|_, ready| ready.at.elapsed() < PREPARED_FOR);
-        for question in questions {
+        for (question, vector) in questions {
             if self.prepared.len() >= MAX_PREPARED {
                 break;
             }
@@ -232,7 +281,7 @@ impl Live {
                 ready.at = Instant::now();
                 continue;
             }
-            if let Some(passages) = self.find(&question, settings) {
+            if let Some(passages) = self.find(&question, vector.as_deref(), settings) {
                 self.prepared.insert(question, Prepared { at: Instant::now(), passages });
                 metrics::counter!("wa_knowledge_searches_total", "when" => "ahead").increment(1);
             }
@@ -248,6 +297,15 @@ impl Live {
 }
 
 impl Inner {
+    /// Whether an index built with `report` has vectors exactly when, and
+    /// from the model that, the settings ask for. One whose vectors failed
+    /// is rebuilt at the next start, which tries again.
+    fn has_the_vectors_wanted(&self, report: &Report) -> bool {
+        let wanted = self.embedder.as_ref().map(Embedder::model);
+        let built = report.embeddings.as_ref().filter(|vectors| vectors.error.is_none()).map(|v| v.model.as_str());
+        wanted == built
+    }
+
     /// The running rebuild, or a new one started from `on_disk`.
     fn start_unless_running(self: &Arc<Self>, on_disk: BTreeMap<String, String>) -> Running {
         let mut slot = self.rebuild.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -305,10 +363,24 @@ impl Inner {
         }
         let generation = format!("g{}-{}", crate::store::now_ms(), uuid::Uuid::new_v4().simple());
         let directory = self.layout.generation(&generation);
-        let chunks = gathered.chunks;
-        let index = tokio::task::spawn_blocking(move || {
+        let (chunks, synonyms) = (gathered.chunks, gathered.synonyms);
+        let vectors = match &self.embedder {
+            Some(embedder) => {
+                let (vectors, vectors_report) =
+                    embeddings::build(embedder, &chunks, previous.as_ref().and_then(|live| live.vectors.as_ref()))
+                        .await;
+                report.embeddings = Some(vectors_report);
+                vectors
+            }
+            None => None,
+        };
+        let (index, vectors) = tokio::task::spawn_blocking(move || {
             std::fs::create_dir_all(&directory)?;
-            PassageIndex::build_in_dir(&directory, &chunks).map_err(KnowledgeError::from)
+            if let Some(vectors) = &vectors {
+                vectors.save(&directory)?;
+            }
+            let index = PassageIndex::build_in_dir(&directory, &chunks, &synonyms)?;
+            Ok::<_, KnowledgeError>((index, vectors))
         })
         .await
         .map_err(|_| KnowledgeError::Interrupted)??;
@@ -322,7 +394,7 @@ impl Inner {
         };
         self.layout.publish(&manifest)?;
         metrics::gauge!("wa_knowledge_passages").set(index.passage_count() as f64);
-        self.live.send_replace(Some(Arc::new(Live::new(index, manifest.clone()))));
+        self.live.send_replace(Some(Arc::new(Live::new(index, vectors, manifest.clone()))));
         let keep_previous = previous.as_ref().map(|live| live.manifest.generation.as_str());
         self.layout.remove_generations_except(&[generation.as_str(), keep_previous.unwrap_or_default()]);
         self.layout.prune_cache(&manifest.hashes);
@@ -389,6 +461,7 @@ mod tests {
             top_k: 4,
             max_context_chars: 4000,
             file_timeout: Duration::from_secs(30),
+            embeddings: None,
         }
     }
 
@@ -415,7 +488,7 @@ mod tests {
         knowledge.prepare(vec![question.clone(), question.clone()]).await;
         let live = knowledge.inner.live.borrow().clone().unwrap();
         assert_eq!(live.prepared.len(), 1);
-        let searched = live.find(&question, &settings).unwrap();
+        let searched = live.find(&question, None, &settings).unwrap();
         assert!(searched[0].text.contains("75.000"));
         for _ in 0..2 {
             assert_eq!(knowledge.search(&question).await, searched, "two people may ask the same");
@@ -437,5 +510,27 @@ mod tests {
         assert_eq!(live.prepared("lama?"), None);
         knowledge.prepare(vec!["brp biaya konsultasi?".into()]).await;
         assert!(!live.prepared.contains_key("lama?"), "dropped by the next preparation");
+    }
+
+    #[tokio::test]
+    async fn the_business_synonyms_widen_questions_are_no_document_and_survive_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = settings(dir.path());
+        std::fs::create_dir_all(&settings.dir).unwrap();
+        std::fs::write(settings.dir.join("toko.md"), "# Toko\n\nStok bahan pokok datang tiap Senin.").unwrap();
+        let knowledge = KnowledgeBase::open(&settings).unwrap();
+        knowledge.refresh().await.unwrap();
+        assert!(knowledge.search("sembako").await.is_empty());
+
+        std::fs::write(settings.dir.join("synonyms.txt"), "# ours\nsembako, bahan pokok\n").unwrap();
+        let report = knowledge.refresh().await.unwrap();
+        assert_eq!(report.files, 1, "the synonyms file is not a document: {report}");
+        assert_eq!(knowledge.search("sembako").await[0].file, "toko.md");
+
+        let reopened = KnowledgeBase::open(&settings).unwrap();
+        assert_eq!(reopened.refresh_if_stale().await.unwrap(), None);
+        assert_eq!(reopened.search("sembako").await[0].file, "toko.md");
+        std::fs::write(settings.dir.join("synonyms.txt"), "sembako, beras\n").unwrap();
+        assert!(reopened.refresh_if_stale().await.unwrap().is_some(), "a changed synonyms file makes the index stale");
     }
 }

@@ -18,8 +18,14 @@ use std::time::Duration;
 /// the document's name), for progress bars.
 pub type Progress = Arc<dyn Fn(usize, usize, &str) + Send + Sync>;
 
+/// Not a document: the business's own synonym groups (see `query`), at the
+/// top of the knowledge directory.
+pub(crate) const SYNONYMS_FILE: &str = "synonyms.txt";
+
 pub(crate) struct Gathered {
     pub chunks: Vec<Chunk>,
+    /// The text of [`SYNONYMS_FILE`], empty without one.
+    pub synonyms: String,
     /// Content hash of every document considered, indexed or skipped.
     pub hashes: BTreeMap<String, String>,
     pub report: Report,
@@ -34,7 +40,14 @@ pub(crate) async fn gather(
     limit: Duration,
     progress: Option<Progress>,
 ) -> std::io::Result<Gathered> {
-    let files = list(dir)?;
+    let (synonym_files, files): (Vec<_>, Vec<_>) = list(dir)?.into_iter().partition(|f| f.rel == SYNONYMS_FILE);
+    let mut hashes = BTreeMap::new();
+    let mut synonyms = String::new();
+    for file in synonym_files {
+        let bytes = tokio::fs::read(&file.path).await?;
+        hashes.insert(file.rel, hex::encode(Sha256::digest(&bytes)));
+        synonyms = String::from_utf8_lossy(&bytes).into_owned();
+    }
     let total = files.len();
     let done = AtomicUsize::new(0);
     let parallel = std::thread::available_parallelism().map_or(2, |n| n.get());
@@ -51,7 +64,7 @@ pub(crate) async fn gather(
         .collect()
         .await;
 
-    let mut gathered = Gathered { chunks: Vec::new(), hashes: BTreeMap::new(), report: Report::default() };
+    let mut gathered = Gathered { chunks: Vec::new(), synonyms, hashes, report: Report::default() };
     for FileRead { file, hash, outcome } in outcomes {
         if let Some(hash) = hash {
             gathered.hashes.insert(file.rel.clone(), hash);

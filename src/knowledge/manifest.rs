@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 
 /// Bumped whenever extraction, chunking or the analyzer changes what an
 /// index would contain, so indexes built by older versions count as stale.
-pub(crate) const FORMAT: u32 = 1;
+pub(crate) const FORMAT: u32 = 2;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct Manifest {

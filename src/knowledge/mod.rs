@@ -10,13 +10,16 @@ pub(crate) mod analyzer;
 mod base;
 mod chunk;
 pub(crate) mod document;
+mod embeddings;
 mod gather;
 mod index;
 mod manifest;
+mod query;
 mod report;
 
 pub use base::{KnowledgeBase, KnowledgeError, Summary};
 pub use chunk::Chunk;
+pub use embeddings::EmbeddingReport;
 pub use gather::{load_passages, Progress};
 pub use index::{Analyzer, PassageIndex};
 pub use report::{DocumentReport, Report, Skipped};

@@ -1,6 +1,7 @@
 //! What a build of the index did, in the shape `POST
 //! /api/whatsapp/refresh-kb` and `wa-ai-bridge index` show it.
 
+use super::embeddings::EmbeddingReport;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -15,6 +16,9 @@ pub struct Report {
     /// True when nothing could be indexed and the previous index stays in
     /// use.
     pub kept_previous_index: bool,
+    /// Passage vectors, when `EMBEDDINGS_MODEL` is set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub embeddings: Option<EmbeddingReport>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -42,6 +46,16 @@ impl std::fmt::Display for Report {
         }
         for skipped in &self.skipped {
             writeln!(f, "  skipped  {}: {}", skipped.file, skipped.reason)?;
+        }
+        if let Some(vectors) = &self.embeddings {
+            match &vectors.error {
+                None => writeln!(
+                    f,
+                    "  vectors  {}: {} passages ({} embedded now, the rest unchanged)",
+                    vectors.model, vectors.passages, vectors.embedded
+                )?,
+                Some(error) => writeln!(f, "  vectors  {}: none, BM25 answers alone ({error})", vectors.model)?,
+            }
         }
         write!(
             f,
