@@ -19,6 +19,7 @@
     convList: $('conversation-list'), transcriptHead: $('transcript-head'), transcript: $('transcript'),
     docsSummary: $('docs-summary'), refreshButton: $('refresh-button'), refreshReport: $('refresh-report'),
     filesBody: $('files-body'), skippedBox: $('skipped-box'), errorsList: $('errors-list'),
+    evalBox: $('eval-box'), unansweredList: $('unanswered-list'),
     outboxList: $('outbox-list'), outboxFollowed: $('outbox-followed'), outboxFollowedBox: $('outbox-followed-box'),
     inboxTabCount: $('inbox-tab-count'), inboxSummary: $('inbox-summary'),
     composer: $('composer'), replyInput: $('reply-input'), replySend: $('reply-send'),
@@ -300,7 +301,8 @@
       // delivery ticks, drafts and minutes waiting in the open conversation
       state.selectedId != null ? loadTranscript(state.selectedId, false) : Promise.resolve(),
       loadOutbox(),
-      api('/api/admin/errors?limit=50').then(renderErrors)
+      api('/api/admin/errors?limit=50').then(renderErrors),
+      api('/api/admin/unanswered?limit=50').then(renderUnanswered)
     ];
     if (includeSlow) {
       jobs.push(api('/api/admin/activity?hours=48').then(renderActivity));
@@ -1253,7 +1255,46 @@
     }
     el.skippedBox.replaceChildren();
     if (skipped.length) el.skippedBox.appendChild(skippedList('Berkas yang dilewati', skipped, 'skipped'));
+    el.evalBox.hidden = !kb.eval;
+    if (kb.eval) el.evalBox.replaceChildren.apply(el.evalBox, evalParts(kb.eval));
     if (!state.refreshingKb) setRefreshBusy(!!kb.refreshing);
+  }
+
+  function share(r) { return r == null ? '–' : num(Number(r) * 100, 0) + '%'; }
+
+  // What eval.jsonl found in a build: recall, the previous build's when
+  // this one is worse, each miss and each line that could not be read.
+  function evalParts(ev) {
+    var kids = [];
+    var worse = ev.previous_recall_at_4 != null && ev.recall_at_4 < ev.previous_recall_at_4;
+    var line = h('p', 'eval-recall' + (worse ? ' bad' : ''));
+    line.setAttribute('data-testid', 'eval-recall');
+    line.appendChild(h('strong', null, 'Uji pertanyaan (eval.jsonl): '));
+    var text = num(ev.questions) + ' pertanyaan · ketemu di 4 teratas ' + share(ev.recall_at_4) + ' · di urutan pertama ' + share(ev.recall_at_1);
+    if (ev.previous_recall_at_4 != null) text += worse ? ' · TURUN, sebelumnya ' + share(ev.previous_recall_at_4) : ' · sebelumnya ' + share(ev.previous_recall_at_4);
+    line.appendChild(document.createTextNode(text));
+    kids.push(line);
+    var misses = Array.isArray(ev.misses) ? ev.misses : [];
+    if (misses.length) {
+      kids.push(h('p', 'sub', 'Tidak ketemu (' + misses.length + ')'));
+      var ul = h('ul');
+      misses.forEach(function (m) {
+        var li = h('li');
+        li.setAttribute('data-testid', 'eval-miss');
+        li.appendChild(h('strong', null, m.question || '?'));
+        li.appendChild(document.createTextNode(' — mencari “' + (m.expected || '') + '”; yang ketemu: ' + ((m.found || []).join('; ') || 'tidak ada')));
+        ul.appendChild(li);
+      });
+      kids.push(ul);
+    }
+    var errors = Array.isArray(ev.errors) ? ev.errors : [];
+    if (errors.length) {
+      kids.push(h('p', 'sub', 'Baris eval.jsonl yang tidak terbaca (' + errors.length + ')'));
+      var bad = h('ul');
+      errors.forEach(function (e) { bad.appendChild(h('li', null, 'baris ' + e.line + ': ' + e.reason)); });
+      kids.push(bad);
+    }
+    return kids;
   }
 
   function skippedList(title, skipped, cls) {
@@ -1304,6 +1345,7 @@
       }
       var sk = Array.isArray(r.skipped) ? r.skipped : [];
       if (sk.length) kids.push(skippedList('Dilewati', sk, 'report-skipped'));
+      if (r.eval) kids = kids.concat(evalParts(r.eval));
     }
     box.replaceChildren.apply(box, kids);
     box.hidden = false;
@@ -1345,6 +1387,51 @@
       li.appendChild(h('span', 'msg', e.message == null ? '' : e.message));
       return li;
     }));
+  }
+
+  // ---------- unanswered questions ----------
+
+  var REASONS = { no_passages: 'tak ada yang cocok', low_score: 'skor rendah', model_unsure: 'AI tidak tahu' };
+
+  function renderUnanswered(data) {
+    var groups = data && Array.isArray(data.groups) ? data.groups : [];
+    if (!groups.length) {
+      el.unansweredList.replaceChildren(h('li', 'empty-state', 'Belum ada pertanyaan tak terjawab. Bagus!'));
+      return;
+    }
+    el.unansweredList.replaceChildren.apply(el.unansweredList, groups.map(function (g) {
+      var li = h('li');
+      li.setAttribute('data-testid', 'unanswered-group');
+      var main = h('div', 'q');
+      main.appendChild(h('span', 'count', g.count + '×'));
+      main.appendChild(h('span', 'example', g.example));
+      li.appendChild(main);
+      var meta = h('div', 'meta');
+      (g.reasons || []).forEach(function (r) { meta.appendChild(h('span', 'tag', REASONS[r] || r)); });
+      meta.appendChild(h('span', 'when', 'terakhir ' + when(g.latestAt) + (g.person ? ' · ' + g.person : '')));
+      var others = (g.wordings || []).filter(function (w) { return w !== g.example; });
+      if (others.length) meta.appendChild(h('span', 'others', 'juga: ' + others.join(' · ')));
+      li.appendChild(meta);
+      li.appendChild(dismissButton(g));
+      return li;
+    }));
+  }
+
+  function dismissButton(g) {
+    var b = h('button', 'btn btn-outline btn-small', 'Selesai');
+    b.type = 'button';
+    b.title = 'Dokumennya sudah ditambah: hapus kelompok ini dari daftar';
+    b.addEventListener('click', function () {
+      b.disabled = true;
+      api('/api/admin/unanswered/dismiss', { method: 'POST', body: { ids: g.ids } })
+        .then(function () { return api('/api/admin/unanswered?limit=50').then(renderUnanswered); })
+        .catch(function (err) {
+          if (handleAuthFailure(err)) return;
+          b.disabled = false;
+          showError('Gagal menandai selesai: ' + (err.message || String(err)));
+        });
+    });
+    return b;
   }
 
   // ---------- start ----------

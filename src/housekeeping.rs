@@ -39,6 +39,7 @@ async fn clean(store: &Store, days: u32) {
                 delivery_statuses = deleted.delivery_statuses,
                 inbound_messages = deleted.inbound_messages,
                 sessions = deleted.sessions,
+                unanswered_questions = deleted.unanswered_questions,
                 users = deleted.users,
                 "cleanup: deleted conversations older than the retention period"
             );

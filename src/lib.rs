@@ -30,6 +30,7 @@ pub mod retry_after;
 pub mod startup;
 pub mod store;
 pub mod telemetry;
+pub mod unanswered;
 pub mod webchat;
 pub mod webhook;
 pub mod whatsapp;

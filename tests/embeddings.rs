@@ -62,6 +62,7 @@ async fn fixture(with_vectors: bool) -> Fixture {
         top_k: 2,
         max_context_chars: 4000,
         file_timeout: Duration::from_secs(30),
+        min_score: 0.0,
         embeddings: with_vectors.then(|| EmbeddingSettings {
             model: "fake/embed".into(),
             url: format!("{}/embeddings", server.uri()),

@@ -13,6 +13,7 @@ mod outbox;
 mod pages;
 mod shed;
 mod status;
+mod unanswered;
 
 use crate::config::Settings;
 use crate::incidents::Incidents;
@@ -104,6 +105,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/admin/outbox", get(outbox::undelivered))
         .route("/api/admin/outbox/{id}", get(outbox::message))
         .route("/api/admin/outbox/{id}/retry", post(outbox::retry))
+        .route("/api/admin/unanswered", get(unanswered::list))
+        .route("/api/admin/unanswered/dismiss", post(unanswered::dismiss))
         .route("/", get(pages::chat))
         .route("/admin", get(pages::admin))
         .route("/assets/{name}", get(pages::asset))

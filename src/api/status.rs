@@ -120,6 +120,7 @@ fn knowledge(state: &AppState, admin: bool) -> Value {
         if admin {
             view["skipped"] = json!(report.skipped);
             view["files"] = json!(report.documents);
+            view["eval"] = json!(report.eval);
         }
     }
     view

@@ -4,6 +4,7 @@
 //! complete index, old or new.
 
 use super::embeddings::{self, Embedder, Vectors};
+use super::eval::evaluate;
 use super::gather::{current_hashes, gather, Progress};
 use super::index::{Hit, PassageIndex};
 use super::manifest::{Layout, Manifest, FORMAT};
@@ -38,7 +39,7 @@ pub enum KnowledgeError {
     #[error("cannot write or open the index: {0}")]
     Index(#[from] tantivy::TantivyError),
     #[error("no document could be indexed; the previous index stays in use")]
-    NothingIndexed(Report),
+    NothingIndexed(Box<Report>),
     #[error("the index build stopped unexpectedly")]
     Interrupted,
 }
@@ -359,7 +360,7 @@ impl Inner {
         if report.files == 0 && !report.skipped.is_empty() && previous.is_some() {
             report.kept_previous_index = true;
             report.duration_ms = elapsed_ms(started);
-            return Err(KnowledgeError::NothingIndexed(report));
+            return Err(KnowledgeError::NothingIndexed(Box::new(report)));
         }
         let generation = format!("g{}-{}", crate::store::now_ms(), uuid::Uuid::new_v4().simple());
         let directory = self.layout.generation(&generation);
@@ -374,16 +375,22 @@ impl Inner {
             }
             None => None,
         };
-        let (index, vectors) = tokio::task::spawn_blocking(move || {
+        let (dir, previous_eval) =
+            (settings.dir.clone(), previous.as_ref().and_then(|live| live.manifest.report.eval.clone()));
+        let (index, vectors, eval) = tokio::task::spawn_blocking(move || {
             std::fs::create_dir_all(&directory)?;
             if let Some(vectors) = &vectors {
                 vectors.save(&directory)?;
             }
             let index = PassageIndex::build_in_dir(&directory, &chunks, &synonyms)?;
-            Ok::<_, KnowledgeError>((index, vectors))
+            // Before the swap, so the report of a build says how the index
+            // it puts live answers the business's questions.
+            let eval = evaluate(&dir, &index, previous_eval.as_deref());
+            Ok::<_, KnowledgeError>((index, vectors, eval))
         })
         .await
         .map_err(|_| KnowledgeError::Interrupted)??;
+        report.eval = eval.map(Box::new);
         report.duration_ms = elapsed_ms(started);
         let manifest = Manifest {
             format: FORMAT,
@@ -462,6 +469,7 @@ mod tests {
             max_context_chars: 4000,
             file_timeout: Duration::from_secs(30),
             embeddings: None,
+            min_score: 0.0,
         }
     }
 

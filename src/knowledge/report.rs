@@ -2,6 +2,7 @@
 //! /api/whatsapp/refresh-kb` and `wa-ai-bridge index` show it.
 
 use super::embeddings::EmbeddingReport;
+use super::eval::EvalReport;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -19,6 +20,10 @@ pub struct Report {
     /// Passage vectors, when `EMBEDDINGS_MODEL` is set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub embeddings: Option<EmbeddingReport>,
+    /// How the questions of `eval.jsonl` fared against this build; `None`
+    /// without that file. Boxed: most builds have none.
+    #[serde(default)]
+    pub eval: Option<Box<EvalReport>>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -68,6 +73,9 @@ impl std::fmt::Display for Report {
         )?;
         if self.kept_previous_index {
             write!(f, "\nnothing could be indexed: the previous index stays in use")?;
+        }
+        if let Some(eval) = &self.eval {
+            write!(f, "\n{eval}")?;
         }
         Ok(())
     }

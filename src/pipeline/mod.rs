@@ -16,11 +16,12 @@ use crate::knowledge::{unique_sources, Passage, Retriever};
 use crate::limits::{Admission, Limits};
 use crate::llm::{ChatMessage, LlmClient, LlmError, Role};
 use crate::outbox::Outbox;
-use crate::prompt::Prompts;
+use crate::prompt::{strip_marker, Prompts};
 use crate::store::{
-    now_ms, Answered, Claim, ClaimWindow, ClaimedTurn, IngestOutcome, LlmUsage, QueuedReply, Recipient, ReplyRecord,
-    Store, StoreError,
+    now_ms, Answered, Claim, ClaimWindow, ClaimedTurn, IngestOutcome, LlmUsage, NewUnanswered, QueuedReply, Recipient,
+    ReplyRecord, Store, StoreError,
 };
+use crate::unanswered::{top_score, Reason};
 use crate::whatsapp::{markdown_to_whatsapp, split_for_whatsapp, MAX_MESSAGE_CHARS};
 use dashmap::DashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -69,6 +70,11 @@ struct Inner {
     shutdown_grace: Duration,
     limits: Limits,
     handoffs: Handoffs,
+    /// `KNOWLEDGE_MIN_SCORE`.
+    min_score: f32,
+    /// `ENABLE_CHAT_LOGGING`: without it no customer's words are kept, the
+    /// unanswered questions included.
+    keep_unanswered: bool,
 }
 
 /// A reply and how it came about, for the turn's log line.
@@ -84,6 +90,9 @@ struct Composed {
     sources: Vec<Source>,
     /// The pause that goes with the reply (the handoff reply's).
     pause: Option<Pause>,
+    /// Why the documents did not answer the turn, with the best passage's
+    /// score, when they did not.
+    unanswered: Option<(Reason, Option<f32>)>,
 }
 
 pub struct Parts {
@@ -98,6 +107,8 @@ pub struct Parts {
     pub outbox: Outbox,
     pub limits: LimitSettings,
     pub handoffs: Handoffs,
+    pub min_score: f32,
+    pub keep_unanswered: bool,
 }
 
 impl Pipeline {
@@ -139,6 +150,8 @@ impl Pipeline {
                 shutdown_grace: parts.buffer.shutdown_grace,
                 limits: Limits::new(parts.limits, parts.store.clone()),
                 handoffs: parts.handoffs,
+                min_score: parts.min_score,
+                keep_unanswered: parts.keep_unanswered,
                 store: parts.store,
             }),
         };
@@ -343,6 +356,7 @@ impl Pipeline {
                     usage: LlmUsage::default(),
                     sources: saved.sources.clone(),
                     pause: None,
+                    unanswered: None,
                 };
                 (turn.user_text(), resumed)
             }
@@ -382,6 +396,9 @@ impl Pipeline {
                     }
                 }
                 inner.outbox.wake();
+                if let Some((reason, top_score)) = composed.unanswered {
+                    self.record_unanswered(turn, &user_text, reason, top_score, now).await;
+                }
             }
             Ok(Answered::Draft) => {
                 metrics::counter!("wa_turns_total", "outcome" => "draft").increment(1);
@@ -410,6 +427,33 @@ impl Pipeline {
             waited_ms = (now - turn.last_message_at).max(0),
             "turn"
         );
+    }
+
+    /// Keeps the turn for the admin's unanswered questions. Best effort: the
+    /// reply is already on its way, and a lost row only hides one question.
+    async fn record_unanswered(
+        &self,
+        turn: &ClaimedTurn,
+        question: &str,
+        reason: Reason,
+        top_score: Option<f32>,
+        now: i64,
+    ) {
+        let row = NewUnanswered {
+            user_id: turn.user_id,
+            turn_id: &turn.id,
+            question,
+            reason: reason.as_str(),
+            top_score,
+            asked_at: now,
+        };
+        metrics::counter!("wa_unanswered_questions_total", "reason" => reason.as_str()).increment(1);
+        if !self.inner.keep_unanswered {
+            return;
+        }
+        if let Err(error) = self.inner.store.record_unanswered(&row).await {
+            tracing::warn!(turn = %turn.id, %error, "could not record an unanswered question");
+        }
     }
 
     /// Renews the turn's lease every third of it while the answer is being
@@ -473,6 +517,7 @@ impl Pipeline {
             usage: LlmUsage::default(),
             sources: Vec::new(),
             pause: None,
+            unanswered: None,
         };
         let composed = if user_text.is_empty() {
             without_llm(inner.prompts.unreadable.clone(), "unreadable")
@@ -521,7 +566,10 @@ impl Pipeline {
                 count_llm_success(&completion);
                 let tokens = completion.prompt_tokens.unwrap_or(0) + completion.completion_tokens.unwrap_or(0);
                 inner.limits.spent(tokens.max(0)).await;
-                let sources = unique_sources(passages);
+                let (reply, unsure) = strip_marker(&completion.text);
+                let unanswered =
+                    if unsure { Some(Reason::ModelUnsure) } else { Reason::of_retrieval(passages, inner.min_score) };
+                let sources = if unsure { Vec::new() } else { unique_sources(passages) };
                 let usage = LlmUsage {
                     model: Some(completion.model),
                     latency_ms: Some(completion.latency.as_millis() as i64),
@@ -529,12 +577,14 @@ impl Pipeline {
                     completion_tokens: completion.completion_tokens,
                 };
                 return Composed {
-                    reply: completion.text,
+                    // A reply of the marker alone says nothing to the customer.
+                    reply: if unsure && reply.is_empty() { inner.prompts.not_found.clone() } else { reply },
                     kind: "llm",
                     passages: passages.len(),
                     usage,
                     sources,
                     pause: None,
+                    unanswered: unanswered.map(|reason| (reason, top_score(passages))),
                 };
             }
             Err(error) => error,
@@ -564,7 +614,8 @@ impl Pipeline {
         };
         metrics::counter!("wa_offline_answers_total", "found" => if sources.is_empty() { "no" } else { "yes" })
             .increment(1);
-        Composed { reply, kind, passages: passages.len(), usage: LlmUsage::default(), sources, pause: None }
+        let unanswered = Reason::of_retrieval(passages, inner.min_score).map(|reason| (reason, top_score(passages)));
+        Composed { reply, kind, passages: passages.len(), usage: LlmUsage::default(), sources, pause: None, unanswered }
     }
 }
 

@@ -2,8 +2,10 @@
 //! messages sent to the LLM, with texts from `PROMPTS_DIR`.
 
 mod offline;
+mod unsure;
 
 pub use offline::OfflineAnswer;
+pub use unsure::{strip_marker, MARKER};
 
 use crate::knowledge::Passage;
 use crate::llm::{ChatMessage, Role};
@@ -198,6 +200,11 @@ mod tests {
         assert_eq!(block, header);
         assert_eq!(system.matches("<<<").count(), 1);
         assert_eq!(system.matches(">>>").count(), 1);
+    }
+
+    #[test]
+    fn the_system_prompt_asks_for_the_marker_it_is_stripped_of() {
+        assert!(Prompts::builtin().system.contains(MARKER));
     }
 
     #[test]

@@ -79,6 +79,8 @@ impl Application {
             retriever: Arc::new(knowledge.clone()),
             prompts,
             history_turns: settings.history_turns,
+            min_score: settings.knowledge.min_score,
+            keep_unanswered: settings.retention.chat_logging,
             buffer: settings.buffer,
             outbox: outbox.clone(),
             limits: settings.limits,

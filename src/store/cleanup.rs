@@ -22,11 +22,12 @@ pub struct Deleted {
     pub inbound_messages: u64,
     pub sessions: u64,
     pub handoff_events: u64,
+    pub unanswered_questions: u64,
     pub users: u64,
 }
 
 impl Deleted {
-    pub fn by_table(&self) -> [(&'static str, u64); 7] {
+    pub fn by_table(&self) -> [(&'static str, u64); 8] {
         [
             ("turns", self.turns),
             ("outbound_messages", self.outbound_messages),
@@ -34,6 +35,7 @@ impl Deleted {
             ("inbound_messages", self.inbound_messages),
             ("sessions", self.sessions),
             ("handoff_events", self.handoff_events),
+            ("unanswered_questions", self.unanswered_questions),
             ("users", self.users),
         ]
     }
@@ -109,6 +111,15 @@ const SESSIONS: Sweep = Sweep {
 const HANDOFF_EVENTS: Sweep =
     Sweep { table: "handoff_events", key: "id", old: "at < $3", counter: |d| &mut d.handoff_events, dependents: &[] };
 
+/// Unanswered questions go with the conversations they were asked in.
+const UNANSWERED_QUESTIONS: Sweep = Sweep {
+    table: "unanswered_questions",
+    key: "id",
+    old: "asked_at < $3",
+    counter: |d| &mut d.unanswered_questions,
+    dependents: &[],
+};
+
 /// People with nothing left. Messages in a turn went with their turn, so
 /// only messages outside one need looking for; they are found through the
 /// `turn_id` index, as `inbound_messages` has no index on `user_id`.
@@ -120,6 +131,7 @@ const USERS: Sweep = Sweep {
           AND NOT EXISTS (SELECT 1 FROM turns t WHERE t.user_id = users.id) \
           AND NOT EXISTS (SELECT 1 FROM outbound_messages o WHERE o.user_id = users.id) \
           AND NOT EXISTS (SELECT 1 FROM handoff_events h WHERE h.user_id = users.id) \
+          AND NOT EXISTS (SELECT 1 FROM unanswered_questions q WHERE q.user_id = users.id) \
           AND id NOT IN (SELECT m.user_id FROM inbound_messages m WHERE m.turn_id IS NULL)",
     counter: |d| &mut d.users,
     dependents: &[],
@@ -136,6 +148,7 @@ impl Store {
         self.sweep(&STRAY_STATUSES, String::new(), cutoff, &mut deleted).await?;
         self.sweep(&SESSIONS, 0_i64, cutoff, &mut deleted).await?;
         self.sweep(&HANDOFF_EVENTS, 0_i64, cutoff, &mut deleted).await?;
+        self.sweep(&UNANSWERED_QUESTIONS, 0_i64, cutoff, &mut deleted).await?;
         self.sweep(&USERS, 0_i64, cutoff, &mut deleted).await?;
         Ok(deleted)
     }

@@ -14,6 +14,7 @@ mod people;
 mod stats;
 mod transcripts;
 mod turns;
+mod unanswered;
 mod usage;
 
 pub use activity::ConversationSummary;
@@ -29,6 +30,7 @@ pub use turns::{
     Answered, Claim, ClaimWindow, ClaimedTurn, HistoryTurn, LlmUsage, PendingConversation, ReplyRecord, SavedReply,
     TurnMessage,
 };
+pub use unanswered::{NewUnanswered, UnansweredQuestion};
 pub use usage::{RecentTurns, HOUR_MS};
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};

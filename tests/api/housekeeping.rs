@@ -51,6 +51,7 @@ async fn move_everything_back_40_days(app: &TestApp) {
          answered_at = answered_at - $1",
         "UPDATE outbound_messages SET created_at = created_at - $1, updated_at = updated_at - $1",
         "UPDATE delivery_statuses SET received_at = received_at - $1",
+        "UPDATE unanswered_questions SET asked_at = asked_at - $1",
     ] {
         execute(app, sql, &[40 * DAY_MS]).await;
     }
@@ -132,6 +133,8 @@ async fn the_cleanup_deletes_old_conversations_and_keeps_recent_and_unfinished_o
     app.say(RETURNING, "wamid.new.1", "saya kembali").await;
     app.wait_for_texts(3).await;
     wait_until(|| async { app.count("SELECT COUNT(*) FROM turns WHERE status = 'answered'").await == 3 }).await;
+    // Without documents every question counts as unanswered.
+    wait_until(|| async { app.count("SELECT COUNT(*) FROM unanswered_questions").await == 3 }).await;
     post_status(&app, &last_outbound_wamid(&app).await, "delivered").await;
     post_status(&app, "wamid.sent.elsewhere.new", "delivered").await;
     let unfinished = insert_unfinished_conversation(&app).await;
@@ -161,7 +164,12 @@ async fn the_cleanup_deletes_old_conversations_and_keeps_recent_and_unfinished_o
     let sessions = "SELECT COUNT(*) FROM sessions s WHERE EXISTS (SELECT 1 FROM turns t WHERE t.session_id = s.id)";
     assert_eq!(app.count(sessions).await, 2, "the returning person's new session and the unfinished one");
     assert_eq!(app.count("SELECT COUNT(*) FROM sessions").await, 2);
-    for table in ["turns", "outbound_messages", "delivery_statuses", "inbound_messages", "sessions"] {
+    let unanswered = "SELECT COUNT(*) FROM unanswered_questions WHERE question = 'saya kembali'";
+    assert_eq!(app.count(unanswered).await, 1, "today's unanswered question stays");
+    assert_eq!(app.count("SELECT COUNT(*) FROM unanswered_questions").await, 1, "old ones go with their conversation");
+    let tables =
+        ["turns", "outbound_messages", "delivery_statuses", "inbound_messages", "sessions", "unanswered_questions"];
+    for table in tables {
         assert!(app.metric(&format!("wa_cleanup_deleted_total{{table=\"{table}\"}}")).await >= 1.0, "{table}");
     }
     assert_eq!(app.sent_texts().await.len(), 3, "cleaning sends nothing");
@@ -200,6 +208,8 @@ async fn without_chat_logging_the_words_are_gone_once_the_reply_is_sent(backend:
          AND status = 'delivered' AND turn_id IS NOT NULL"
     );
     assert_eq!(app.count(&sql).await, 1);
+    // Unanswered (there are no documents), but its words are not kept there either.
+    assert_eq!(app.count("SELECT COUNT(*) FROM unanswered_questions").await, 0);
     let stats = app.admin_json("/api/whatsapp/stats?days=7").await;
     assert_eq!((stats["messages"].clone(), stats["turnsAnswered"].clone()), (json!(2), json!(1)));
     assert_eq!((stats["tokens"].clone(), stats["deliveryRate"].clone()), (json!(150), json!(1.0)));
