@@ -1,8 +1,9 @@
 //! Dense retrieval against a fake OpenAI-compatible `/embeddings` server
 //! whose vectors are deterministic: each dimension counts the words of one
 //! "concept", so a question can be near a passage it shares no word with.
-//! Checks what the vectors add to BM25, that unchanged passages are not
-//! embedded twice, and that a failing provider leaves BM25 answering.
+//! Checks what the vectors add to BM25 (also for the business's
+//! `eval.jsonl`), that unchanged passages are not embedded twice, and that
+//! a failing provider leaves BM25 answering.
 
 use serde_json::{json, Value};
 use std::path::Path;
@@ -101,6 +102,21 @@ async fn vectors_find_a_passage_that_shares_no_word_with_the_question() {
     assert_eq!(first_file(&knowledge, question).await.as_deref(), Some("keamanan.md"));
     assert_eq!(first_file(&knowledge, "parkir mobil di mana").await.as_deref(), Some("parkir.md"));
     assert!(dense.fake.inputs.lock().unwrap().iter().any(|input| input == question), "the question was embedded");
+}
+
+#[tokio::test]
+async fn the_business_eval_is_run_with_the_same_fused_search_the_bot_uses() {
+    let eval = r#"{"question": "kredensial saya bocor", "expected": "Ganti sandi secara berkala"}"#;
+    for (with_vectors, recall) in [(false, 0.0), (true, 1.0)] {
+        let fixture = fixture(with_vectors).await;
+        write(&fixture.settings.dir, "eval.jsonl", eval);
+        let knowledge = KnowledgeBase::open(&fixture.settings).unwrap();
+        let report = knowledge.refresh().await.unwrap();
+        let eval = report.eval.as_ref().expect("eval.jsonl was run");
+        assert_eq!((eval.questions, eval.recall_at_4), (1, recall), "with vectors: {with_vectors}");
+        let asked = fixture.fake.inputs.lock().unwrap().iter().any(|input| input == "kredensial saya bocor");
+        assert_eq!(asked, with_vectors, "the eval question is embedded only when the index has vectors");
+    }
 }
 
 #[tokio::test]

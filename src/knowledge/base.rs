@@ -4,7 +4,7 @@
 //! complete index, old or new.
 
 use super::embeddings::{self, Embedder, Vectors};
-use super::eval::evaluate;
+use super::eval::{self, EvalSet};
 use super::gather::{current_hashes, gather, Progress};
 use super::index::{Hit, PassageIndex};
 use super::manifest::{Layout, Manifest, FORMAT};
@@ -14,7 +14,7 @@ use crate::config::KnowledgeSettings;
 use async_trait::async_trait;
 use dashmap::DashMap;
 use futures::future::{BoxFuture, FutureExt, Shared};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
@@ -202,21 +202,8 @@ impl KnowledgeBase {
         let _ = tokio::task::spawn_blocking(move || live.prepare(questions, &settings)).await;
     }
 
-    /// The questions' vectors when the live index has passage vectors to
-    /// compare them with; `None` for each when it has not, or when the
-    /// provider fails (BM25 then answers alone).
     async fn question_vectors(&self, live: &Live, questions: &[String]) -> Vec<Option<Vec<f32>>> {
-        let (Some(embedder), Some(_)) = (&self.inner.embedder, &live.vectors) else {
-            return vec![None; questions.len()];
-        };
-        match embedder.embed(questions).await {
-            Ok(vectors) => vectors.into_iter().map(Some).collect(),
-            Err(error) => {
-                tracing::warn!(%error, "no question vectors; BM25 answers alone");
-                metrics::counter!("wa_knowledge_embedding_errors_total", "when" => "question").increment(1);
-                vec![None; questions.len()]
-            }
-        }
+        self.inner.question_vectors(live.vectors.is_some(), questions).await
     }
 
     async fn live_or_wait(&self) -> Option<Arc<Live>> {
@@ -248,18 +235,7 @@ impl Live {
     /// passages nearest it are fused with BM25's.
     fn find(&self, question: &str, vector: Option<&[f32]>, settings: &KnowledgeSettings) -> Option<Vec<Passage>> {
         let started = Instant::now();
-        let found = match (vector, &self.vectors) {
-            (Some(vector), Some(vectors)) => self.index.hits(question, FUSION_DEPTH.max(settings.top_k)).map(|bm25| {
-                let sparse: Vec<u32> = bm25.iter().map(|hit| hit.passage).collect();
-                let dense = vectors.nearest(vector, FUSION_DEPTH);
-                let fused = embeddings::fuse(&[&sparse, &dense], settings.top_k);
-                // A passage only the vectors found has no BM25 score.
-                let score = |n: u32| bm25.iter().find(|hit| hit.passage == n).map_or(0.0, |hit| hit.score);
-                fused.into_iter().map(|passage| Hit { passage, score: score(passage) }).collect::<Vec<_>>()
-            }),
-            _ => self.index.hits(question, settings.top_k),
-        }
-        .and_then(|hits| self.index.passages(&hits));
+        let found = ranked(&self.index, self.vectors.as_ref(), question, vector, settings.top_k);
         metrics::histogram!("wa_knowledge_retrieval_seconds").record(started.elapsed().as_secs_f64());
         match found {
             Ok(passages) => Some(within_budget(passages, settings.max_context_chars)),
@@ -298,6 +274,23 @@ impl Live {
 }
 
 impl Inner {
+    /// The questions' vectors when the index has passage vectors to compare
+    /// them with; `None` for each when it has not, or when the provider
+    /// fails (BM25 then answers alone).
+    async fn question_vectors(&self, index_has_vectors: bool, questions: &[String]) -> Vec<Option<Vec<f32>>> {
+        let Some(embedder) = self.embedder.as_ref().filter(|_| index_has_vectors && !questions.is_empty()) else {
+            return vec![None; questions.len()];
+        };
+        match embedder.embed(questions).await {
+            Ok(vectors) => vectors.into_iter().map(Some).collect(),
+            Err(error) => {
+                tracing::warn!(%error, "no question vectors; BM25 answers alone");
+                metrics::counter!("wa_knowledge_embedding_errors_total", "when" => "question").increment(1);
+                vec![None; questions.len()]
+            }
+        }
+    }
+
     /// Whether an index built with `report` has vectors exactly when, and
     /// from the model that, the settings ask for. One whose vectors failed
     /// is rebuilt at the next start, which tries again.
@@ -375,8 +368,15 @@ impl Inner {
             }
             None => None,
         };
-        let (dir, previous_eval) =
-            (settings.dir.clone(), previous.as_ref().and_then(|live| live.manifest.report.eval.clone()));
+        let previous_eval = previous.as_ref().and_then(|live| live.manifest.report.eval.clone());
+        let eval_set = EvalSet::load(&settings.dir);
+        let eval_questions = eval_set.as_ref().map(EvalSet::questions).unwrap_or_default();
+        let eval_vectors: HashMap<String, Vec<f32>> = eval_questions
+            .iter()
+            .cloned()
+            .zip(self.question_vectors(vectors.is_some(), &eval_questions).await)
+            .filter_map(|(question, vector)| Some((question, vector?)))
+            .collect();
         let (index, vectors, eval) = tokio::task::spawn_blocking(move || {
             std::fs::create_dir_all(&directory)?;
             if let Some(vectors) = &vectors {
@@ -385,7 +385,13 @@ impl Inner {
             let index = PassageIndex::build_in_dir(&directory, &chunks, &synonyms)?;
             // Before the swap, so the report of a build says how the index
             // it puts live answers the business's questions.
-            let eval = evaluate(&dir, &index, previous_eval.as_deref());
+            let eval = eval_set.map(|set| {
+                let search = |question: &str| {
+                    let vector = eval_vectors.get(question).map(Vec::as_slice);
+                    ranked(&index, vectors.as_ref(), question, vector, eval::DEPTH).map_err(|e| e.to_string())
+                };
+                set.run(search, previous_eval.as_deref())
+            });
             Ok::<_, KnowledgeError>((index, vectors, eval))
         })
         .await
@@ -411,6 +417,32 @@ impl Inner {
 
 fn elapsed_ms(started: Instant) -> u64 {
     u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+/// The bot's search: BM25, fused with the nearest passage vectors when
+/// there are vectors and the question has one. Best first, at most `limit`.
+fn ranked(
+    index: &PassageIndex,
+    vectors: Option<&Vectors>,
+    question: &str,
+    vector: Option<&[f32]>,
+    limit: usize,
+) -> tantivy::Result<Vec<Passage>> {
+    let hits = match (vector, vectors) {
+        (Some(vector), Some(vectors)) => {
+            let bm25 = index.hits(question, FUSION_DEPTH.max(limit))?;
+            let sparse: Vec<u32> = bm25.iter().map(|hit| hit.passage).collect();
+            let dense = vectors.nearest(vector, FUSION_DEPTH);
+            // A passage only the vectors found has no BM25 score.
+            let score = |n: u32| bm25.iter().find(|hit| hit.passage == n).map_or(0.0, |hit| hit.score);
+            embeddings::fuse(&[&sparse, &dense], limit)
+                .into_iter()
+                .map(|passage| Hit { passage, score: score(passage) })
+                .collect()
+        }
+        _ => index.hits(question, limit)?,
+    };
+    index.passages(&hits)
 }
 
 /// Keeps passages, best first, while they fit in `budget` characters; the

@@ -4,7 +4,6 @@
 //! a document edit that hides an answer shows up in the refresh report
 //! instead of in a customer's conversation.
 
-use super::index::PassageIndex;
 use super::Passage;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -13,7 +12,7 @@ use std::path::Path;
 const EVAL_FILE: &str = "eval.jsonl";
 /// The passages the bot puts in a prompt by default (`KB_TOP_K`), so
 /// recall@4 is what the model gets to see.
-const DEPTH: usize = 4;
+pub(crate) const DEPTH: usize = 4;
 
 /// How the questions of `eval.jsonl` fared against one build.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -64,24 +63,49 @@ impl EvalReport {
     }
 }
 
-/// Runs `dir/eval.jsonl` against `index`; `None` when there is no such file.
-/// `previous` is the eval of the build being replaced.
-pub(crate) fn evaluate(dir: &Path, index: &PassageIndex, previous: Option<&EvalReport>) -> Option<EvalReport> {
-    let text = match std::fs::read_to_string(dir.join(EVAL_FILE)) {
-        Ok(text) => text,
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return None,
-        Err(error) => {
-            let reason = format!("cannot read {EVAL_FILE}: {error}");
-            return Some(EvalReport { errors: vec![LineError { line: 0, reason }], ..EvalReport::default() });
+/// The questions of `eval.jsonl`, read before a build so that their
+/// vectors can be asked for with the build's own.
+#[derive(Debug)]
+pub(crate) struct EvalSet {
+    cases: Vec<Case>,
+    errors: Vec<LineError>,
+}
+
+impl EvalSet {
+    /// Reads `dir/eval.jsonl`; `None` when there is no such file.
+    pub(crate) fn load(dir: &Path) -> Option<Self> {
+        match std::fs::read_to_string(dir.join(EVAL_FILE)) {
+            Ok(text) => {
+                let (cases, errors) = parse(&text);
+                Some(Self { cases, errors })
+            }
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => None,
+            Err(error) => {
+                let reason = format!("cannot read {EVAL_FILE}: {error}");
+                Some(Self { cases: Vec::new(), errors: vec![LineError { line: 0, reason }] })
+            }
         }
-    };
-    let (cases, errors) = parse(&text);
-    let mut report = run(&cases, |question| index.search(question, DEPTH).map_err(|e| e.to_string()));
-    report.errors.extend(errors);
-    report.errors.sort_by_key(|error| error.line);
-    report.previous_recall_at_4 = previous.filter(|eval| eval.questions > 0).map(|eval| eval.recall_at_4);
-    record(&report);
-    Some(report)
+    }
+
+    pub(crate) fn questions(&self) -> Vec<String> {
+        self.cases.iter().map(|case| case.question.clone()).collect()
+    }
+
+    /// Asks every question of `search` (which returns the best passages
+    /// first, as the bot would get them); `previous` is the eval of the
+    /// build being replaced.
+    pub(crate) fn run(
+        self,
+        search: impl Fn(&str) -> Result<Vec<Passage>, String>,
+        previous: Option<&EvalReport>,
+    ) -> EvalReport {
+        let mut report = run(&self.cases, search);
+        report.errors.extend(self.errors);
+        report.errors.sort_by_key(|error| error.line);
+        report.previous_recall_at_4 = previous.filter(|eval| eval.questions > 0).map(|eval| eval.recall_at_4);
+        record(&report);
+        report
+    }
 }
 
 fn parse(text: &str) -> (Vec<Case>, Vec<LineError>) {
