@@ -150,14 +150,11 @@ async fn pdf_pages(bytes: Vec<u8>, limit: Duration) -> Result<Vec<Vec<Block>>, S
     }
 }
 
-/// The text a PDF is indexed with, blocks on lines of their own and pages
-/// apart: for the extraction tests.
+/// The text of a PDF's lines as laid out (words apart, before running
+/// heads and contents pages are dropped): for the extraction tests.
 #[doc(hidden)]
 pub fn pdf_text(bytes: &[u8]) -> Result<String, String> {
-    let pages = pdf::read(bytes).map_err(|error| error.to_string())?;
-    let pages: Vec<String> =
-        pages.iter().map(|page| page.iter().map(Block::text).collect::<Vec<_>>().join("\n\n")).collect();
-    Ok(pages.join("\n\n"))
+    pdf::plain_text(bytes).map_err(|error| error.to_string())
 }
 
 /// "layanan/panduan-layanan_2025.pdf" -> "Panduan Layanan 2025": a readable

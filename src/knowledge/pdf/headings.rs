@@ -86,7 +86,8 @@ fn by_outline(pages: Vec<Vec<Paragraph>>, outline: &[Entry], body_size: f64) -> 
             match found {
                 Some(at) => {
                     let entry = waiting.remove(at);
-                    blocks.push(Block::Heading { level: entry.level, text: heading_text(&paragraph) });
+                    let text = with_label(&mut blocks, heading_text(&paragraph));
+                    blocks.push(Block::Heading { level: entry.level, text });
                 }
                 None => blocks.push(Block::Paragraph(paragraph.text)),
             }
@@ -135,6 +136,7 @@ fn by_appearance(pages: Vec<Vec<Paragraph>>, body_size: f64) -> Vec<Vec<Block>> 
                     if let Some(number) = number {
                         open = number;
                     }
+                    let text = with_label(&mut blocks, text);
                     blocks.push(Block::Heading { level, text });
                 }
                 None => blocks.push(Block::Paragraph(paragraph.text)),
@@ -143,6 +145,25 @@ fn by_appearance(pages: Vec<Vec<Paragraph>>, body_size: f64) -> Vec<Vec<Block>> 
         result.push(blocks);
     }
     result
+}
+
+/// "Bab 6" printed on a line of its own above the chapter title belongs to
+/// the title: it is taken off the page's blocks and put before it.
+fn with_label(blocks: &mut Vec<Block>, title: String) -> String {
+    let label = blocks.last().map(Block::text).filter(|text| is_chapter_label(text)).map(str::to_owned);
+    match label {
+        Some(label) => {
+            blocks.pop();
+            format!("{} {title}", label.trim())
+        }
+        None => title,
+    }
+}
+
+fn is_chapter_label(text: &str) -> bool {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let labels = ["bab", "chapter", "lampiran", "appendix", "bagian", "part"];
+    words.len() == 2 && labels.iter().any(|label| words[0].eq_ignore_ascii_case(label))
 }
 
 /// "1.2.6 Stempel waktu" -> [1, 2, 6]; "BAB II Tujuan" -> [2]. The words
@@ -209,7 +230,8 @@ mod tests {
     fn sizes_and_numbers_give_levels_and_list_items_stay_text() {
         let page = vec![
             paragraph("PEDOMAN SDM", 24.0),
-            paragraph("BAB II Tujuan", 16.0),
+            paragraph("BAB II", 16.0),
+            paragraph("Tujuan", 16.0),
             paragraph("Isi bab yang cukup panjang untuk menjadi teks biasa di halaman ini.", 10.0),
             paragraph("2.1 | Sasaran", 10.0),
             paragraph("4. Menjalankan aplikasi", 10.0),
@@ -232,7 +254,8 @@ mod tests {
             Entry { level: 3, title: "Menyiapkan ssh-agent".into(), page: 1 },
         ];
         let page = vec![
-            paragraph("Bab 6\nAplikasi jaringan", 20.0),
+            paragraph("Bab 6", 24.0),
+            paragraph("Aplikasi jaringan", 20.0),
             paragraph("12 Pemrograman", 14.0),
             paragraph("6.3 | Server SSH", 14.0),
             paragraph("Teks.", 10.0),

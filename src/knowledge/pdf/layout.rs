@@ -6,9 +6,9 @@
 use pdf_extract::{MediaBox, OutputDev, OutputError, Transform};
 
 /// A gap wider than this share of the font size is a space between words.
-/// Kerning and tracking stay well under it; the narrowest word spaces of
-/// justified text are around a quarter of an em.
-const SPACE_GAP: f64 = 0.18;
+/// Kerning stays under it; the word spaces of tightly justified lines
+/// shrink to little more than a tenth of an em.
+const SPACE_GAP: f64 = 0.11;
 /// A gap wider than this many font sizes separates table cells (or text
 /// set in columns on one baseline): no sentence has a space this wide.
 const CELL_GAP: f64 = 2.5;

@@ -31,10 +31,7 @@ pub(crate) enum PdfError {
 /// reader cannot interpret (or panics on) comes back empty, so one broken
 /// page does not cost the rest of the document.
 pub(crate) fn read(bytes: &[u8]) -> Result<Vec<Vec<Block>>, PdfError> {
-    let mut doc = Document::load_mem(bytes).map_err(|e| unreadable(e.into()))?;
-    if doc.is_encrypted() && doc.decrypt("").is_err() {
-        return Err(PdfError::Encrypted);
-    }
+    let doc = load(bytes)?;
     let mut pages: Vec<Vec<Line>> = doc.get_pages().into_keys().map(|number| page_lines(&doc, number)).collect();
     let body_size = headings::body_size(&pages);
     running::remove_running_lines(&mut pages, body_size);
@@ -47,6 +44,27 @@ pub(crate) fn read(bytes: &[u8]) -> Result<Vec<Vec<Block>>, PdfError> {
     let vocabulary = hyphen::Vocabulary::of(&pages);
     let paragraphs = pages.iter().map(|lines| paragraphs::paragraphs(lines, &vocabulary)).collect();
     Ok(headings::blocks(paragraphs, &outline::read(&doc), body_size))
+}
+
+/// The lines of every page as laid out, before anything is dropped or
+/// joined: the text whose words the extraction tests compare with other
+/// readers.
+pub(crate) fn plain_text(bytes: &[u8]) -> Result<String, PdfError> {
+    let doc = load(bytes)?;
+    let pages: Vec<String> = doc
+        .get_pages()
+        .into_keys()
+        .map(|number| page_lines(&doc, number).into_iter().map(|line| line.text).collect::<Vec<_>>().join("\n"))
+        .collect();
+    Ok(pages.join("\n\n"))
+}
+
+fn load(bytes: &[u8]) -> Result<Document, PdfError> {
+    let mut doc = Document::load_mem(bytes).map_err(|e| unreadable(e.into()))?;
+    if doc.is_encrypted() && doc.decrypt("").is_err() {
+        return Err(PdfError::Encrypted);
+    }
+    Ok(doc)
 }
 
 fn unreadable(error: OutputError) -> PdfError {
