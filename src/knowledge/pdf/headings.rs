@@ -46,9 +46,17 @@ pub(crate) fn blocks(pages: Vec<Vec<Paragraph>>, outline: &[Entry], body_size: f
 }
 
 /// A heading's text on one line: the number and title of a heading are
-/// often set apart like table cells.
+/// often set apart like table cells. A title drawn twice (a shadow or an
+/// outline effect over the text) is kept once.
 fn heading_text(paragraph: &Paragraph) -> String {
-    paragraph.text.replace(CELL_SEPARATOR, " ").split_whitespace().collect::<Vec<_>>().join(" ")
+    let text = paragraph.text.replace(CELL_SEPARATOR, " ");
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let (first, second) = words.split_at(words.len() / 2);
+    if words.len() % 2 == 0 && first == second {
+        first.join(" ")
+    } else {
+        words.join(" ")
+    }
 }
 
 fn may_be_heading(paragraph: &Paragraph, body_size: f64) -> bool {
@@ -86,8 +94,8 @@ fn by_outline(pages: Vec<Vec<Paragraph>>, outline: &[Entry], body_size: f64) -> 
             match found {
                 Some(at) => {
                     let entry = waiting.remove(at);
-                    let text = with_label(&mut blocks, heading_text(&paragraph));
-                    blocks.push(Block::Heading { level: entry.level, text });
+                    let (level, text) = with_label(&mut blocks, entry.level, heading_text(&paragraph));
+                    blocks.push(Block::Heading { level, text });
                 }
                 None => blocks.push(Block::Paragraph(paragraph.text)),
             }
@@ -136,7 +144,7 @@ fn by_appearance(pages: Vec<Vec<Paragraph>>, body_size: f64) -> Vec<Vec<Block>> 
                     if let Some(number) = number {
                         open = number;
                     }
-                    let text = with_label(&mut blocks, text);
+                    let (level, text) = with_label(&mut blocks, level, text);
                     blocks.push(Block::Heading { level, text });
                 }
                 None => blocks.push(Block::Paragraph(paragraph.text)),
@@ -148,16 +156,19 @@ fn by_appearance(pages: Vec<Vec<Paragraph>>, body_size: f64) -> Vec<Vec<Block>> 
 }
 
 /// "Bab 6" printed on a line of its own above the chapter title belongs to
-/// the title: it is taken off the page's blocks and put before it.
-fn with_label(blocks: &mut Vec<Block>, title: String) -> String {
-    let label = blocks.last().map(Block::text).filter(|text| is_chapter_label(text)).map(str::to_owned);
-    match label {
-        Some(label) => {
-            blocks.pop();
-            format!("{} {title}", label.trim())
-        }
-        None => title,
-    }
+/// the title: it is taken off the page's blocks and put before it, and the
+/// title takes its level if the label was read as a heading already.
+fn with_label(blocks: &mut Vec<Block>, level: usize, title: String) -> (usize, String) {
+    let Some(label) = blocks.last().filter(|block| is_chapter_label(block.text())) else {
+        return (level, title);
+    };
+    let level = match label {
+        Block::Heading { level: label_level, .. } => level.min(*label_level),
+        Block::Paragraph(_) => level,
+    };
+    let text = format!("{} {title}", label.text().trim());
+    blocks.pop();
+    (level, text)
 }
 
 fn is_chapter_label(text: &str) -> bool {
@@ -232,6 +243,7 @@ mod tests {
             paragraph("PEDOMAN SDM", 24.0),
             paragraph("BAB II", 16.0),
             paragraph("Tujuan", 16.0),
+            paragraph("Sasaran Mutu Sasaran Mutu", 13.0),
             paragraph("Isi bab yang cukup panjang untuk menjadi teks biasa di halaman ini.", 10.0),
             paragraph("2.1 | Sasaran", 10.0),
             paragraph("4. Menjalankan aplikasi", 10.0),
@@ -242,7 +254,14 @@ mod tests {
         let blocks = blocks(vec![page], &[], 10.0);
         assert_eq!(
             headings(&blocks),
-            [(1, "PEDOMAN SDM"), (1, "BAB II Tujuan"), (2, "2.1 Sasaran"), (3, "2.1.1 Rincian"), (3, "Ringkasan")]
+            [
+                (1, "PEDOMAN SDM"),
+                (1, "BAB II Tujuan"),
+                (3, "Sasaran Mutu"),
+                (2, "2.1 Sasaran"),
+                (3, "2.1.1 Rincian"),
+                (3, "Ringkasan")
+            ]
         );
     }
 

@@ -1,6 +1,9 @@
 //! Lines into paragraphs: a line continues the paragraph above it when it
 //! is set in the same size just one line spacing below. A change of size
-//! (a heading) or a wider gap starts a new one.
+//! (a heading) or a wider gap starts a new one. "Below" may be either way
+//! in y: pdf-extract leaves some writers' page transforms (Canva's, which
+//! flips the page) out of the positions it reports, so only the distance
+//! between baselines is trusted.
 
 use super::hyphen::{append_line, Vocabulary};
 use super::layout::Line;
@@ -24,7 +27,7 @@ pub(crate) fn paragraphs(lines: &[Line], vocabulary: &Vocabulary) -> Vec<Paragra
     let mut previous: Option<&Line> = None;
     for line in lines {
         let continues = previous.is_some_and(|above| {
-            let step = above.y - line.y;
+            let step = (above.y - line.y).abs();
             (above.size - line.size).abs() < SIZE_TOLERANCE && step > 0.0 && step <= MAX_LINE_STEP * line.size
         });
         match paragraphs.last_mut() {
@@ -61,5 +64,10 @@ mod tests {
             found,
             [("1.2 Biaya".into(), 1), ("Biaya pendaftaran\nRp 50.000.".into(), 2), ("Jam buka 08.00.".into(), 1)]
         );
+        // The same page with y growing downwards reads the same.
+        let flipped: Vec<Line> = lines.iter().map(|l| Line { y: 1000.0 - l.y, ..l.clone() }).collect();
+        let again: Vec<(String, usize)> =
+            paragraphs(&flipped, &Vocabulary::of(&[])).into_iter().map(|p| (p.text, p.lines)).collect();
+        assert_eq!(again, found);
     }
 }

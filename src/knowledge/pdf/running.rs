@@ -56,17 +56,25 @@ fn edge_lines(page: &[Line], body_size: f64) -> impl Iterator<Item = usize> + '_
     })
 }
 
-/// Lowercase, digits runs as one '#' and no spaces: "Hal. 12 / 238" and
-/// "hal. 13/238" are the same running line.
+/// Lowercase, digit runs and roman page numbers as one '#' and no spaces:
+/// "Hal. 12 / 238", "hal. 13/238" and "Hal. xvi / 238" are the same
+/// running line.
 fn shape(text: &str) -> String {
     let mut shape = String::new();
-    for c in text.chars().filter(|c| !c.is_whitespace()) {
-        if c.is_ascii_digit() {
-            if !shape.ends_with('#') {
-                shape.push('#');
+    for word in text.split_whitespace() {
+        let roman = word.len() <= 7 && word.chars().all(|c| "ivxlcdm".contains(c));
+        if roman {
+            shape.push('#');
+            continue;
+        }
+        for c in word.chars() {
+            if c.is_ascii_digit() {
+                if !shape.ends_with('#') {
+                    shape.push('#');
+                }
+            } else {
+                shape.extend(c.to_lowercase());
             }
-        } else {
-            shape.extend(c.to_lowercase());
         }
     }
     shape
@@ -90,14 +98,21 @@ mod tests {
                     line("Referensi Debian", 800.0),
                     line(&format!("Isi halaman {}.", names[n - 1]), 700.0),
                     line("Isi yang sama di tengah.", 600.0),
-                    line(&format!("Penutup {}", "x".repeat(n)), 500.0),
+                    line(&format!("Penutup {}", "ya".repeat(n)), 500.0),
                 ]
             })
             .collect();
         // The same sentence in the middle of the page is content.
         remove_running_lines(&mut pages, 10.0);
         let third: Vec<&str> = pages[2].iter().map(|l| l.text.as_str()).collect();
-        assert_eq!(third, ["Isi halaman tiga.", "Isi yang sama di tengah.", "Penutup xxx"]);
+        assert_eq!(third, ["Isi halaman tiga.", "Isi yang sama di tengah.", "Penutup yayaya"]);
+    }
+
+    #[test]
+    fn page_numbers_in_digits_or_roman_numerals_are_alike() {
+        assert_eq!(shape("Referensi Debian | xvi"), shape("Referensi Debian | 12"));
+        assert_eq!(shape("Hal. 12 / 238"), shape("hal. 13/238"));
+        assert_ne!(shape("Bab 6"), shape("Bab 6 Aplikasi"));
     }
 
     #[test]
