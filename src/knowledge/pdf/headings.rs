@@ -52,7 +52,7 @@ fn heading_text(paragraph: &Paragraph) -> String {
     let text = paragraph.text.replace(CELL_SEPARATOR, " ");
     let words: Vec<&str> = text.split_whitespace().collect();
     let (first, second) = words.split_at(words.len() / 2);
-    if words.len() % 2 == 0 && first == second {
+    if first.len() == second.len() && first == second {
         first.join(" ")
     } else {
         words.join(" ")
@@ -110,7 +110,7 @@ fn prints_title(paragraph: &Paragraph, title: &str) -> bool {
     if title.is_empty() {
         return false;
     }
-    printed == title || printed.strip_suffix(&title).is_some_and(|number| is_label(number))
+    printed == title || printed.strip_suffix(&title).is_some_and(is_label)
 }
 
 /// What may precede a title: "bab6", "6.3.5" (as "635"), "a", "lampiranb".
