@@ -104,7 +104,7 @@ mod tests {
 
     #[test]
     fn the_vocabulary_holds_the_words_a_document_prints() {
-        let line = Line { text: "Jalankan \"ssh-agent\", lalu".into(), x0: 0.0, x1: 1.0, y: 0.0, size: 10.0 };
+        let line = Line { text: "Jalankan \"ssh-agent\", lalu".into(), y: 0.0, size: 10.0 };
         let vocabulary = Vocabulary::of(&[vec![line]]);
         assert!(vocabulary.has("ssh-agent") && vocabulary.has("jalankan") && !vocabulary.has("lalu,"));
     }

@@ -31,13 +31,11 @@ pub(crate) struct Glyph {
     pub text: String,
 }
 
-/// A line of text with its extent and the font size most of its letters
+/// A line of text with its baseline and the font size most of its letters
 /// are set in.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Line {
     pub text: String,
-    pub x0: f64,
-    pub x1: f64,
     pub y: f64,
     pub size: f64,
 }
@@ -123,7 +121,7 @@ pub(crate) fn lines(glyphs: &[Glyph]) -> Vec<Line> {
 
 struct LineBuilder {
     text: String,
-    x0: f64,
+    /// Where the last glyph's advance ended.
     x1: f64,
     y: f64,
     size: f64,
@@ -133,8 +131,7 @@ struct LineBuilder {
 
 impl LineBuilder {
     fn start(glyph: &Glyph) -> Self {
-        let mut line =
-            Self { text: String::new(), x0: glyph.x, x1: glyph.end, y: glyph.y, size: glyph.size, sizes: Vec::new() };
+        let mut line = Self { text: String::new(), x1: glyph.end, y: glyph.y, size: glyph.size, sizes: Vec::new() };
         line.append(glyph, glyph.text.trim_start());
         line
     }
@@ -178,7 +175,7 @@ impl LineBuilder {
 
     fn finish(self) -> Option<Line> {
         let text = self.text.trim().to_owned();
-        (!text.is_empty()).then_some(Line { text, x0: self.x0, x1: self.x1, y: self.y, size: self.size })
+        (!text.is_empty()).then_some(Line { text, y: self.y, size: self.size })
     }
 }
 

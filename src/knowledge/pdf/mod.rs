@@ -87,3 +87,21 @@ fn page_lines(doc: &Document, number: u32) -> Vec<Line> {
         Ok(Err(_)) | Err(_) => Vec::new(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hostile(name: &str) -> Vec<u8> {
+        let path = format!("{}/tests/fixtures/knowledge/hostile/{name}", env!("CARGO_MANIFEST_DIR"));
+        std::fs::read(path).unwrap()
+    }
+
+    #[test]
+    fn hostile_files_give_a_reason() {
+        assert!(matches!(read(&hostile("terenkripsi.pdf")), Err(PdfError::Encrypted)));
+        assert!(matches!(read(&hostile("sampah.pdf")), Err(PdfError::Unreadable(_))));
+        let blank = read(&hostile("tanpa-teks.pdf")).unwrap();
+        assert!(blank.iter().all(Vec::is_empty), "{blank:?}");
+    }
+}

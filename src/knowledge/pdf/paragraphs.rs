@@ -47,7 +47,7 @@ mod tests {
     use super::*;
 
     fn line(text: &str, y: f64, size: f64) -> Line {
-        Line { text: text.into(), x0: 0.0, x1: 100.0, y, size }
+        Line { text: text.into(), y, size }
     }
 
     #[test]

@@ -85,7 +85,7 @@ mod tests {
     use super::*;
 
     fn line(text: &str, y: f64) -> Line {
-        Line { text: text.into(), x0: 0.0, x1: 100.0, y, size: 10.0 }
+        Line { text: text.into(), y, size: 10.0 }
     }
 
     #[test]

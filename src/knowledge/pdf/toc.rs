@@ -43,7 +43,7 @@ mod tests {
     use super::*;
 
     fn page(texts: &[&str]) -> Vec<Line> {
-        texts.iter().map(|t| Line { text: (*t).into(), x0: 0.0, x1: 100.0, y: 0.0, size: 10.0 }).collect()
+        texts.iter().map(|t| Line { text: (*t).into(), y: 0.0, size: 10.0 }).collect()
     }
 
     #[test]
