@@ -117,3 +117,29 @@ impl Layout {
 fn cache_name(hash: &str) -> String {
     format!("{hash}.{FORMAT}.json")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::knowledge::document::Block;
+
+    #[test]
+    fn cached_pages_of_another_format_are_neither_read_nor_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::new(dir.path());
+        layout.create().unwrap();
+        let old = r#"{"title":"Ref","paged":true,"pages":["teks lama"]}"#;
+        std::fs::write(dir.path().join("cache/abc.json"), old).unwrap();
+        assert!(layout.cached("abc").is_none(), "plain-text pages of FORMAT 2 are extracted again");
+        let document =
+            Extracted { title: "Ref".into(), paged: true, pages: vec![vec![Block::Paragraph("isi".into())]] };
+        layout.cache("abc", &document).unwrap();
+        assert_eq!(layout.cached("abc").map(|cached| cached.pages), Some(document.pages));
+        layout.prune_cache(&BTreeMap::from([("ref.pdf".to_owned(), "abc".to_owned())]));
+        let left: Vec<String> = std::fs::read_dir(dir.path().join("cache"))
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(left, [format!("abc.{FORMAT}.json")]);
+    }
+}
