@@ -16,6 +16,10 @@ const MAX_HEADING_LINES: usize = 3;
 const HEADING_SIZE_RATIO: f64 = 1.12;
 /// Heading sizes below the largest few share the deepest level.
 const MAX_SIZE_LEVELS: usize = 4;
+/// Heading sizes within this factor of the largest size of a level share
+/// that level: designers set long chapter titles a little smaller to fit
+/// the line, which must not make them subsections of the chapter before.
+const SAME_LEVEL_RATIO: f64 = 0.7;
 
 /// The size most letters of the document are set in.
 pub(crate) fn body_size(pages: &[Vec<Line>]) -> f64 {
@@ -121,10 +125,8 @@ fn is_label(prefix: &str) -> bool {
 /// Without an outline: size first, then numbering.
 fn by_appearance(pages: Vec<Vec<Paragraph>>, body_size: f64) -> Vec<Vec<Block>> {
     let is_large = |p: &Paragraph| may_be_heading(p, body_size) && p.size >= body_size * HEADING_SIZE_RATIO;
-    let mut sizes: Vec<f64> = pages.iter().flatten().filter(|p| is_large(p)).map(|p| round(p.size)).collect();
-    sizes.sort_by(|a, b| b.total_cmp(a));
-    sizes.dedup();
-    let size_level = |size: f64| sizes.iter().position(|s| *s <= round(size)).unwrap_or(0).min(MAX_SIZE_LEVELS - 1) + 1;
+    let levels = size_levels(pages.iter().flatten().filter(|p| is_large(p)).map(|p| p.size));
+    let size_level = |size: f64| levels.iter().filter(|start| **start >= round(size)).count().clamp(1, MAX_SIZE_LEVELS);
     let mut open: Vec<u32> = Vec::new();
     let mut result = Vec::with_capacity(pages.len());
     for page in pages {
@@ -153,6 +155,20 @@ fn by_appearance(pages: Vec<Vec<Paragraph>>, body_size: f64) -> Vec<Vec<Block>> 
         result.push(blocks);
     }
     result
+}
+
+/// The largest size of each heading level, largest first: a size opens a
+/// new level when it is clearly smaller than the largest of the level above.
+fn size_levels(sizes: impl Iterator<Item = f64>) -> Vec<f64> {
+    let mut sizes: Vec<f64> = sizes.map(round).collect();
+    sizes.sort_by(|a, b| b.total_cmp(a));
+    let mut starts: Vec<f64> = Vec::new();
+    for size in sizes {
+        if starts.last().is_none_or(|start| size < start * SAME_LEVEL_RATIO) {
+            starts.push(size);
+        }
+    }
+    starts
 }
 
 /// "Bab 6" printed on a line of its own above the chapter title belongs to
@@ -257,12 +273,22 @@ mod tests {
             [
                 (1, "PEDOMAN SDM"),
                 (1, "BAB II Tujuan"),
-                (3, "Sasaran Mutu"),
+                (2, "Sasaran Mutu"),
                 (2, "2.1 Sasaran"),
                 (3, "2.1.1 Rincian"),
-                (3, "Ringkasan")
+                (2, "Ringkasan")
             ]
         );
+    }
+
+    #[test]
+    fn nearby_heading_sizes_share_a_level() {
+        let sizes = [208.4, 162.6, 145.9, 125.0, 83.3, 66.7, 83.3];
+        assert_eq!(size_levels(sizes.into_iter()), [208.5, 125.0, 83.5]);
+        let titles = [("Pendahuluan", 208.4), ("Strategi Transformasi dan Program", 162.6), ("Roadmap", 83.3)];
+        let page: Vec<Paragraph> = titles.iter().map(|(text, size)| paragraph(text, *size)).collect();
+        let blocks = blocks(vec![page], &[], 58.5);
+        assert_eq!(headings(&blocks), [(1, "Pendahuluan"), (1, "Strategi Transformasi dan Program"), (2, "Roadmap")]);
     }
 
     #[test]
