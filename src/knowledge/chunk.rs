@@ -4,13 +4,11 @@
 //! each belongs to one section); consecutive passages share a little text so
 //! an answer that straddles a cut is still whole in one of them.
 
-use super::document::Extracted;
-use std::collections::HashMap;
+use super::document::{Block, Extracted};
 
 const TARGET_WORDS: usize = 180;
 const MAX_WORDS: usize = 300;
 const OVERLAP_WORDS: usize = 40;
-const MAX_HEADING_CHARS: usize = 100;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Chunk {
@@ -26,30 +24,23 @@ pub struct Chunk {
 /// thin to be found, and the subsection loses the context it gives.
 const MIN_INTRO_WORDS: usize = 50;
 
-enum Block {
-    /// Level 1 is a chapter ("#", "3"), 2 a section ("##", "3.1"), and so on.
-    Heading(usize, String),
-    Paragraph(String),
-}
-
 pub(crate) fn chunk_document(file: &str, document: &Extracted) -> Vec<Chunk> {
-    let repeated = running_lines(&document.pages);
     let mut chunks = Vec::new();
     let mut place = Place { file, title: &document.title, page: None, trail: Vec::new() };
     for (index, page) in document.pages.iter().enumerate() {
         place.page = document.paged.then(|| u32::try_from(index + 1).unwrap_or(u32::MAX));
         let mut builder = Builder::default();
-        for block in blocks(page, &repeated, !document.paged) {
+        for block in page {
             match block {
-                Block::Heading(level, text) => {
-                    let opens_a_subsection = place.trail.last().is_some_and(|(parent, _)| level > *parent);
+                Block::Heading { level, text } => {
+                    let opens_a_subsection = place.trail.last().is_some_and(|(parent, _)| level > parent);
                     if !(opens_a_subsection && builder.fresh < MIN_INTRO_WORDS) {
                         builder.flush(&mut chunks, &place, false);
                     }
-                    place.enter(level, text);
+                    place.enter(*level, text.clone());
                 }
                 Block::Paragraph(text) => {
-                    for piece in split_long(&text) {
+                    for piece in split_long(text) {
                         builder.push(piece, &mut chunks, &place);
                     }
                 }
@@ -208,109 +199,13 @@ fn word_count(text: &str) -> usize {
     text.split_whitespace().count()
 }
 
-/// Lines that open or close most pages (running heads, "Referensi Debian
-/// 12 / 238") carry no content and would make every page look alike.
-fn running_lines(pages: &[String]) -> Vec<String> {
-    if pages.len() < 4 {
-        return Vec::new();
-    }
-    let mut seen: HashMap<String, usize> = HashMap::new();
-    for page in pages {
-        let lines: Vec<&str> = page.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
-        let edges = lines.first().into_iter().chain(lines.last());
-        let mut shapes: Vec<String> = edges.map(|line| shape(line)).collect();
-        shapes.sort();
-        shapes.dedup();
-        for s in shapes {
-            *seen.entry(s).or_default() += 1;
-        }
-    }
-    seen.into_iter().filter(|(_, count)| *count * 3 >= pages.len()).map(|(s, _)| s).collect()
-}
-
-/// A line with its digits blanked, so "12 / 238" and "13 / 238" match.
-fn shape(line: &str) -> String {
-    line.chars().map(|c| if c.is_ascii_digit() { '#' } else { c }).collect()
-}
-
-fn blocks(page: &str, repeated: &[String], markdown: bool) -> Vec<Block> {
-    let mut blocks = Vec::new();
-    let mut lines: Vec<&str> = Vec::new();
-    let finish = |lines: &mut Vec<&str>, blocks: &mut Vec<Block>| {
-        if lines.is_empty() {
-            return;
-        }
-        let text = lines.join("\n");
-        lines.clear();
-        if let Some(level) = (!markdown).then(|| pdf_heading_level(&text)).flatten() {
-            blocks.push(Block::Heading(level, text));
-        } else {
-            blocks.push(Block::Paragraph(text));
-        }
-    };
-    for raw in page.lines() {
-        let line = raw.trim_end();
-        let trimmed = line.trim();
-        if trimmed.is_empty() {
-            finish(&mut lines, &mut blocks);
-            continue;
-        }
-        if is_leader_line(trimmed) || repeated.iter().any(|r| *r == shape(trimmed)) {
-            continue;
-        }
-        if markdown {
-            if let Some((level, title)) = markdown_heading(trimmed) {
-                finish(&mut lines, &mut blocks);
-                blocks.push(Block::Heading(level, title));
-                continue;
-            }
-        }
-        lines.push(line);
-    }
-    finish(&mut lines, &mut blocks);
-    blocks
-}
-
-fn markdown_heading(line: &str) -> Option<(usize, String)> {
-    let hashes = line.chars().take_while(|c| *c == '#').count();
-    let rest = line.get(hashes..)?;
-    (1..=6).contains(&hashes).then_some(())?;
-    let title = rest.strip_prefix(' ')?.trim().trim_end_matches('#').trim();
-    (!title.is_empty()).then(|| (hashes, title.to_owned()))
-}
-
-/// Numbered section titles ("1.2.6 Stempel waktu" is level 3, "BAB II
-/// Tujuan" level 1) as printed in PDFs, where nothing else marks a heading.
-fn pdf_heading_level(text: &str) -> Option<usize> {
-    if text.contains('\n') || text.chars().count() > MAX_HEADING_CHARS || text.ends_with(['.', ':', ',', ';']) {
-        return None;
-    }
-    let mut words = text.split_whitespace();
-    let first = words.next()?;
-    words.next()?.chars().next().filter(|c| c.is_alphabetic())?;
-    let numbers: Vec<&str> = first.trim_end_matches('.').split('.').collect();
-    if numbers.iter().all(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit())) {
-        Some(numbers.len())
-    } else if first.eq_ignore_ascii_case("bab") || first.eq_ignore_ascii_case("chapter") {
-        Some(1)
-    } else {
-        None
-    }
-}
-
-/// Table-of-contents entries ("7.1 Lingkungan desktop GUI . . . . 123"):
-/// they repeat every heading's words and would outrank the sections
-/// themselves.
-fn is_leader_line(line: &str) -> bool {
-    line.contains(". . . .") || line.contains("....")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::knowledge::document::markdown_blocks;
 
     fn pdf(pages: &[&str]) -> Extracted {
-        Extracted { title: "Panduan".into(), paged: true, pages: pages.iter().map(|p| p.to_string()).collect() }
+        Extracted { title: "Panduan".into(), paged: true, pages: pages.iter().map(|p| markdown_blocks(p)).collect() }
     }
 
     fn words(n: usize, word: &str) -> String {
@@ -319,7 +214,7 @@ mod tests {
 
     #[test]
     fn passages_remember_file_page_and_heading() {
-        let doc = pdf(&["1.2 Biaya layanan\n\nBiaya pendaftaran Rp 50.000.", "Jam buka 08.00."]);
+        let doc = pdf(&["## 1.2 Biaya layanan\n\nBiaya pendaftaran Rp 50.000.", "Jam buka 08.00."]);
         let chunks = chunk_document("panduan.pdf", &doc);
         assert_eq!(chunks.len(), 2);
         assert_eq!(chunks[0].heading.as_deref(), Some("1.2 Biaya layanan"));
@@ -356,7 +251,7 @@ mod tests {
     fn markdown_sections_carry_their_heading_path_and_short_intros_join_their_first_subsection() {
         let text = "# Klinik\n\nSelamat datang.\n\n## Jam buka\n\nSenin 08.00.\n\n## Biaya\n\nKonsultasi Rp75.000.\n\n\
                     ### Gigi\n\nTambal Rp100.000.\n\n# Lain\n\nParkir gratis.";
-        let doc = Extracted { title: "Klinik".into(), paged: false, pages: vec![text.into()] };
+        let doc = Extracted { title: "Klinik".into(), paged: false, pages: vec![markdown_blocks(text)] };
         let chunks = chunk_document("k.md", &doc);
         let sections: Vec<_> = chunks.iter().map(|c| (c.heading.as_deref().unwrap(), c.text.as_str())).collect();
         assert_eq!(
@@ -371,29 +266,8 @@ mod tests {
     }
 
     #[test]
-    fn running_heads_and_table_of_contents_lines_are_dropped() {
-        let pages: Vec<String> = (1..=6)
-            .map(|n| {
-                let closing = "tamat ".repeat(n);
-                format!(
-                    "Referensi Debian {n} / 238\n\n7.{n} Judul bagian . . . . . . 12{n}\nIsi halaman {n}.\n\n{closing}"
-                )
-            })
-            .collect();
-        let doc = Extracted { title: "Ref".into(), paged: true, pages };
-        let chunks = chunk_document("r.pdf", &doc);
-        assert_eq!(chunks.len(), 6);
-        assert!(chunks.iter().all(|c| !c.text.contains("Referensi Debian") && !c.text.contains(". . .")));
-        assert_eq!(chunks[2].text, "Isi halaman 3.\n\ntamat tamat tamat");
-    }
-
-    #[test]
-    fn sentences_and_headings_are_recognised() {
+    fn sentences_are_recognised() {
         let parts: Vec<&str> = sentences("Satu. Dua? Tiga 1.5 kg! Empat").collect();
         assert_eq!(parts, ["Satu. ", "Dua? ", "Tiga 1.5 kg! ", "Empat"]);
-        assert_eq!(pdf_heading_level("1.2.6 Stempel waktu"), Some(3));
-        assert_eq!(pdf_heading_level("BAB II Tujuan"), Some(1));
-        assert_eq!(pdf_heading_level("12 orang hadir pada rapat."), None);
-        assert_eq!(pdf_heading_level("Biaya layanan"), None);
     }
 }

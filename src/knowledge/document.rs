@@ -3,6 +3,7 @@
 //! CPU or panic inside a dependency, so it runs on a blocking thread, behind
 //! `catch_unwind`, with a time limit.
 
+use super::pdf;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -27,13 +28,38 @@ pub(crate) enum Format {
     Unsupported,
 }
 
-/// A document's text, page by page. Markdown and text files are one page
-/// without a number.
+/// A document's text, page by page, as headings and paragraphs. Markdown
+/// and text files are one page without a number.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct Extracted {
     pub title: String,
     pub paged: bool,
-    pub pages: Vec<String>,
+    pub pages: Vec<Vec<Block>>,
+}
+
+impl Extracted {
+    pub fn has_text(&self) -> bool {
+        self.pages.iter().flatten().any(|block| !block.text().trim().is_empty())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) enum Block {
+    /// Level 1 is a chapter ("#", "Bab 3"), 2 a section ("##", "3.1"), and
+    /// so on.
+    Heading {
+        level: usize,
+        text: String,
+    },
+    Paragraph(String),
+}
+
+impl Block {
+    pub fn text(&self) -> &str {
+        match self {
+            Block::Heading { text, .. } | Block::Paragraph(text) => text,
+        }
+    }
 }
 
 /// Walks `dir` recursively, in a stable order. Hidden entries and files of
@@ -92,7 +118,7 @@ pub(crate) async fn extract(file: &SourceFile, bytes: Vec<u8>, limit: Duration) 
         Format::Markdown | Format::Text => {
             let text = String::from_utf8_lossy(&bytes).into_owned();
             let title = markdown_title(&text).unwrap_or(fallback_title);
-            Ok(Extracted { title, paged: false, pages: vec![text] }).and_then(require_text)
+            require_text(Extracted { title, paged: false, pages: vec![markdown_blocks(&text)] })
         }
         Format::Pdf => {
             let pages = pdf_pages(bytes, limit).await?;
@@ -105,34 +131,30 @@ pub(crate) async fn extract(file: &SourceFile, bytes: Vec<u8>, limit: Duration) 
 }
 
 fn require_text(document: Extracted) -> Result<Extracted, String> {
-    if document.pages.iter().all(|page| page.trim().is_empty()) {
+    if !document.has_text() {
         Err("no text found (a scan without OCR?); export it with a text layer".into())
     } else {
         Ok(document)
     }
 }
 
-async fn pdf_pages(bytes: Vec<u8>, limit: Duration) -> Result<Vec<String>, String> {
-    let parse = tokio::task::spawn_blocking(move || {
-        std::panic::catch_unwind(|| pdf_extract::extract_text_from_mem_by_pages(&bytes))
-    });
+async fn pdf_pages(bytes: Vec<u8>, limit: Duration) -> Result<Vec<Vec<Block>>, String> {
+    let parse = tokio::task::spawn_blocking(move || std::panic::catch_unwind(|| pdf::read(&bytes)));
     // A parse that overruns keeps its thread until it ends on its own (a
     // thread cannot be killed), but the index build goes on without it.
     match tokio::time::timeout(limit, parse).await {
         Err(_) => Err(format!("reading the PDF took longer than {} s", limit.as_secs_f64())),
         Ok(Err(_)) | Ok(Ok(Err(_))) => Err("the PDF reader crashed on this file (damaged PDF?)".into()),
-        Ok(Ok(Ok(Err(error)))) => Err(describe_pdf_error(&error.to_string())),
+        Ok(Ok(Ok(Err(error)))) => Err(error.to_string()),
         Ok(Ok(Ok(Ok(pages)))) => Ok(pages),
     }
 }
 
-fn describe_pdf_error(error: &str) -> String {
-    let lower = error.to_ascii_lowercase();
-    if lower.contains("decrypt") || lower.contains("password") || lower.contains("encrypt") {
-        "the PDF is encrypted (password protected); save an unprotected copy".into()
-    } else {
-        format!("the PDF cannot be read: {error}")
-    }
+/// The text of a PDF's lines as laid out (words apart, before running
+/// heads and contents pages are dropped): for the extraction tests.
+#[doc(hidden)]
+pub fn pdf_text(bytes: &[u8]) -> Result<String, String> {
+    pdf::plain_text(bytes).map_err(|error| error.to_string())
 }
 
 /// "layanan/panduan-layanan_2025.pdf" -> "Panduan Layanan 2025": a readable
@@ -161,6 +183,39 @@ fn markdown_title(text: &str) -> Option<String> {
         .find_map(|line| line.strip_prefix("# "))
         .map(|title| title.trim().to_owned())
         .filter(|title| !title.is_empty())
+}
+
+/// Headings ("## Jam buka") and the paragraphs between them (split at
+/// blank lines) of a Markdown or text file.
+pub(crate) fn markdown_blocks(text: &str) -> Vec<Block> {
+    let mut blocks = Vec::new();
+    let mut lines: Vec<&str> = Vec::new();
+    let finish = |lines: &mut Vec<&str>, blocks: &mut Vec<Block>| {
+        if !lines.is_empty() {
+            blocks.push(Block::Paragraph(lines.join("\n")));
+            lines.clear();
+        }
+    };
+    for line in text.lines().map(str::trim_end) {
+        if line.trim().is_empty() {
+            finish(&mut lines, &mut blocks);
+        } else if let Some((level, title)) = markdown_heading(line.trim()) {
+            finish(&mut lines, &mut blocks);
+            blocks.push(Block::Heading { level, text: title });
+        } else {
+            lines.push(line);
+        }
+    }
+    finish(&mut lines, &mut blocks);
+    blocks
+}
+
+fn markdown_heading(line: &str) -> Option<(usize, String)> {
+    let hashes = line.chars().take_while(|c| *c == '#').count();
+    let rest = line.get(hashes..)?;
+    (1..=6).contains(&hashes).then_some(())?;
+    let title = rest.strip_prefix(' ')?.trim().trim_end_matches('#').trim();
+    (!title.is_empty()).then(|| (hashes, title.to_owned()))
 }
 
 #[cfg(test)]
@@ -217,6 +272,6 @@ mod tests {
             .unwrap();
         assert_eq!(doc.title, "Judul");
         assert!(!doc.paged);
-        assert_eq!(doc.pages, ["# Judul\n\nIsi."]);
+        assert_eq!(doc.pages, [[Block::Heading { level: 1, text: "Judul".into() }, Block::Paragraph("Isi.".into())]]);
     }
 }

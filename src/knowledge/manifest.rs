@@ -4,7 +4,9 @@
 //! knowledge-index/
 //!   CURRENT.json       which generation is live, and the hashes it was built from
 //!   generations/<id>/  one complete tantivy index per build
-//!   cache/<sha256>.json  extracted pages of each document, by content hash
+//!   cache/<sha256>.<format>.json  extracted pages of each document, by
+//!                      content hash and FORMAT (another version's cache is
+//!                      not read, and is pruned)
 //! ```
 //!
 //! A build writes a fresh generation and only then replaces `CURRENT.json`
@@ -19,7 +21,7 @@ use std::path::{Path, PathBuf};
 
 /// Bumped whenever extraction, chunking or the analyzer changes what an
 /// index would contain, so indexes built by older versions count as stale.
-pub(crate) const FORMAT: u32 = 2;
+pub(crate) const FORMAT: u32 = 3;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct Manifest {
@@ -96,16 +98,48 @@ impl Layout {
     /// Drops cached extractions of documents that are gone or changed.
     pub fn prune_cache(&self, keep: &BTreeMap<String, String>) {
         let Ok(entries) = std::fs::read_dir(self.root.join("cache")) else { return };
+        let kept: Vec<String> = keep.values().map(|hash| cache_name(hash)).collect();
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
-            let hash = name.trim_end_matches(".json");
-            if !keep.values().any(|kept| kept == hash) {
+            if !kept.contains(&name) {
                 let _ = std::fs::remove_file(entry.path());
             }
         }
     }
 
     fn cache_file(&self, hash: &str) -> PathBuf {
-        self.root.join("cache").join(format!("{hash}.json"))
+        self.root.join("cache").join(cache_name(hash))
+    }
+}
+
+/// The format is part of the name: pages extracted by another version
+/// (plain text before FORMAT 3) are extracted again, not misread.
+fn cache_name(hash: &str) -> String {
+    format!("{hash}.{FORMAT}.json")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::knowledge::document::Block;
+
+    #[test]
+    fn cached_pages_of_another_format_are_neither_read_nor_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::new(dir.path());
+        layout.create().unwrap();
+        let old = r#"{"title":"Ref","paged":true,"pages":["teks lama"]}"#;
+        std::fs::write(dir.path().join("cache/abc.json"), old).unwrap();
+        assert!(layout.cached("abc").is_none(), "plain-text pages of FORMAT 2 are extracted again");
+        let document =
+            Extracted { title: "Ref".into(), paged: true, pages: vec![vec![Block::Paragraph("isi".into())]] };
+        layout.cache("abc", &document).unwrap();
+        assert_eq!(layout.cached("abc").map(|cached| cached.pages), Some(document.pages));
+        layout.prune_cache(&BTreeMap::from([("ref.pdf".to_owned(), "abc".to_owned())]));
+        let left: Vec<String> = std::fs::read_dir(dir.path().join("cache"))
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(left, [format!("abc.{FORMAT}.json")]);
     }
 }

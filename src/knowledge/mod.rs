@@ -15,11 +15,16 @@ mod eval;
 mod gather;
 mod index;
 mod manifest;
+mod pdf;
 mod query;
 mod report;
 
+#[doc(hidden)]
+pub use analyzer::is_dictionary_word;
 pub use base::{KnowledgeBase, KnowledgeError, Summary};
 pub use chunk::Chunk;
+#[doc(hidden)]
+pub use document::pdf_text;
 pub use embeddings::EmbeddingReport;
 pub use eval::{EvalReport, LineError, Miss};
 pub use gather::{load_passages, Progress};

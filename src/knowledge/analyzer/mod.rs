@@ -51,6 +51,13 @@ pub(crate) fn words(text: &str) -> Vec<String> {
     words
 }
 
+/// Whether a lowercase word, or the root it stems to, is in the stemmer's dictionary: the
+/// extraction test's way to tell a long real word from words glued together.
+#[doc(hidden)]
+pub fn is_dictionary_word(word: &str) -> bool {
+    STEMMER.knows(word)
+}
+
 type InformalTable = HashMap<&'static str, Box<[&'static str]>>;
 
 static INFORMAL: LazyLock<InformalTable> = LazyLock::new(|| parse_informal(include_str!("informal.tsv")));

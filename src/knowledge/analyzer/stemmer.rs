@@ -252,6 +252,13 @@ impl Stemmer {
         self.find_known(word).unwrap_or_else(|| self.reduce(word, whole, 0, true))
     }
 
+    /// Whether the lowercase `word`, or the root it stems to, is in the dictionary.
+    pub(super) fn knows(&self, word: &str) -> bool {
+        let mut root = word.to_owned();
+        self.stem(word).apply(&mut root);
+        self.known.contains(root.as_str())
+    }
+
     fn find_known(&self, word: &str) -> Option<Stem> {
         let mut visit = |candidate, suffix| match self.find_known_root(word, candidate, suffix, 0, None) {
             Some(stem) => Break(stem),
