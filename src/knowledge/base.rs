@@ -183,7 +183,7 @@ impl KnowledgeBase {
         // a hand-over costs, and when a thousand windows end together the
         // pool would start hundreds of threads for them.
         metrics::counter!("wa_knowledge_searches_total", "when" => "at_answer").increment(1);
-        let vector = self.question_vectors(&live, &[question.to_owned()]).await.pop().flatten();
+        let vector = self.inner.question_vectors(live.vectors.is_some(), &[question.to_owned()]).await.pop().flatten();
         live.find(question, vector.as_deref(), &self.inner.settings).unwrap_or_default()
     }
 
@@ -195,15 +195,11 @@ impl KnowledgeBase {
         let Some(live) = self.inner.live.borrow().clone() else { return };
         let settings = self.inner.settings.clone();
         // One request for the whole batch's vectors.
-        let vectors = self.question_vectors(&live, &questions).await;
+        let vectors = self.inner.question_vectors(live.vectors.is_some(), &questions).await;
         let questions = questions.into_iter().zip(vectors).collect();
         // A whole batch of searches is worth the hand-over, and keeps them
         // off the workers that are answering.
         let _ = tokio::task::spawn_blocking(move || live.prepare(questions, &settings)).await;
-    }
-
-    async fn question_vectors(&self, live: &Live, questions: &[String]) -> Vec<Option<Vec<f32>>> {
-        self.inner.question_vectors(live.vectors.is_some(), questions).await
     }
 
     async fn live_or_wait(&self) -> Option<Arc<Live>> {
