@@ -175,6 +175,7 @@ mod deadline {
             from: PersonRef::new(Some(PhoneNumber::parse(&format!("62813{n:08}")).unwrap()), None).unwrap(),
             sent_at: 1_700_000_000,
             content: MessageContent::Text(text.into()),
+            reply_to: None,
         }
     }
 

@@ -12,6 +12,34 @@ use std::time::Duration;
 
 pub const DEFAULT_OPENROUTER_URL: &str = "https://openrouter.ai/api/v1/chat/completions";
 pub const DEFAULT_MODEL: &str = "google/gemini-2.0-flash-exp:free";
+/// OpenRouter's Whisper.
+pub const DEFAULT_TRANSCRIBE_MODEL: &str = "openai/whisper-1";
+
+/// What WhatsApp customers send that the bot can use or an operator would
+/// want to see: voice notes and audio, photos, PDFs and text documents,
+/// short videos (kept for the admin page; the model is told one came).
+const DEFAULT_MEDIA_TYPES: [&str; 9] = [
+    "audio/*",
+    "image/jpeg",
+    "image/png",
+    "image/webp",
+    "application/pdf",
+    "text/plain",
+    "text/markdown",
+    "text/csv",
+    "video/mp4",
+];
+
+/// Model families on OpenRouter that accept images: `LLM_VISION` defaults
+/// to on for them (the default model is one).
+fn sees_images(model: &str) -> bool {
+    let model = model.to_ascii_lowercase();
+    ["google/gemini", "google/gemma-3", "openai/gpt-4o", "openai/gpt-4.1", "openai/gpt-5", "anthropic/claude", "x-ai/grok-4"]
+        .iter()
+        .any(|family| model.starts_with(family))
+        || model.contains("vision")
+        || model.contains("-vl")
+}
 /// Measured on the shipped `knowledge/` with `wa-ai-bridge search`: questions
 /// the documents answer scored 13.1 to 31.2, unrelated ones 3.9 to 11.0 or
 /// found nothing (README, "Unanswered questions").
@@ -55,6 +83,7 @@ pub struct Settings {
     pub outbox: OutboxSettings,
     pub limits: LimitSettings,
     pub handoff: HandoffSettings,
+    pub media: MediaSettings,
 }
 
 /// The name an agent's messages carry, and the token that proves it.
@@ -127,6 +156,11 @@ pub struct LlmSettings {
     /// LLM requests in flight at once in this process; more wait their
     /// turn, one person at a time (see `limits::FairQueue`).
     pub max_concurrent: usize,
+    /// Whether the model sees photos (`LLM_VISION`, or a `VISION_MODEL`).
+    pub vision: bool,
+    /// `VISION_MODEL`: the model for turns with photos, when the main one
+    /// cannot see.
+    pub vision_model: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -194,6 +228,55 @@ pub struct RetentionSettings {
     /// Keep message bodies after the reply is sent (without them the bot
     /// has no memory of earlier turns).
     pub chat_logging: bool,
+}
+
+/// What customers send besides text: how much is fetched, kept and read.
+#[derive(Debug, Clone)]
+pub struct MediaSettings {
+    /// `MEDIA_MAX_BYTES`: larger files are refused, by their stated size
+    /// and by the bytes counted while they arrive.
+    pub max_bytes: u64,
+    /// `MEDIA_DOWNLOAD_TIMEOUT_SECONDS`: one whole download.
+    pub download_timeout: Duration,
+    /// `MEDIA_ALLOWED_TYPES`: MIME types fetched at all (`image/*` allows
+    /// the whole type).
+    pub allowed_types: Vec<String>,
+    /// `MEDIA_RETENTION_DAYS`: files are deleted this long after they
+    /// arrived, even when the conversation is kept; transcripts and
+    /// documents' text stay with the conversation.
+    pub retention_days: u32,
+    /// `MEDIA_PER_TURN_MAX`: files one turn fetches and shows the model.
+    pub per_turn_max: usize,
+    /// `MEDIA_DOC_MAX_CHARS`: characters of a customer's document that join
+    /// the turn.
+    pub doc_max_chars: usize,
+    /// `IMAGE_MAX_SIDE`: photos are scaled down to this many pixels on
+    /// their longer side before the model sees them.
+    pub image_max_side: u32,
+    /// Where voice notes are transcribed; `None` leaves them unread.
+    pub transcribe: Option<TranscribeSettings>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TranscribeApi {
+    /// OpenRouter's `/audio/transcriptions`: JSON with base64 audio.
+    OpenRouter,
+    /// OpenAI's `/audio/transcriptions` shape (multipart upload), which
+    /// self-hosted Whisper servers, Groq and OpenAI itself speak.
+    OpenAiCompatible,
+}
+
+#[derive(Debug, Clone)]
+pub struct TranscribeSettings {
+    pub api: TranscribeApi,
+    /// The API base; `/audio/transcriptions` is appended.
+    pub base_url: String,
+    pub api_key: Option<SecretString>,
+    pub model: String,
+    /// `TRANSCRIBE_LANGUAGE`, `id` unless set: a hint that keeps informal
+    /// Indonesian from being heard as Malay or English.
+    pub language: String,
+    pub timeout: Duration,
 }
 
 /// What one person can cost, on every channel.
@@ -295,6 +378,7 @@ impl<F: Fn(&str) -> Option<String>> Reader<'_, F> {
             self.problems.push("MESSAGE_BUFFER_MAX_SECONDS must not be less than MESSAGE_BUFFER_SECONDS".into());
         }
         let admin_token = self.secret(&["ADMIN_API_TOKEN"]);
+        let llm = self.llm();
         Settings {
             port: self.number("PORT", 3000),
             bind_address: self.ip("BIND_ADDRESS", IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
@@ -303,7 +387,8 @@ impl<F: Fn(&str) -> Option<String>> Reader<'_, F> {
             database_url,
             prompts_dir: PathBuf::from(self.text("PROMPTS_DIR").unwrap_or_else(|| "prompts".into())),
             whatsapp: self.whatsapp(),
-            llm: self.llm(),
+            media: self.media(&llm),
+            llm,
             buffer: BufferSettings {
                 quiet,
                 max_wait,
@@ -508,6 +593,57 @@ impl<F: Fn(&str) -> Option<String>> Reader<'_, F> {
         }
     }
 
+    fn media(&mut self, llm: &LlmSettings) -> MediaSettings {
+        let allowed_types = self
+            .text("MEDIA_ALLOWED_TYPES")
+            .map(|list| list.split(',').map(|t| t.trim().to_ascii_lowercase()).filter(|t| !t.is_empty()).collect())
+            .unwrap_or_else(|| DEFAULT_MEDIA_TYPES.iter().map(|t| (*t).to_owned()).collect());
+        let image_max_side = self.number("IMAGE_MAX_SIDE", 1568);
+        if !(64..=8192).contains(&image_max_side) {
+            self.problems.push(format!("IMAGE_MAX_SIDE must be between 64 and 8192, got {image_max_side}"));
+        }
+        MediaSettings {
+            max_bytes: self.at_least_one("MEDIA_MAX_BYTES", 16 * 1024 * 1024),
+            download_timeout: self.seconds("MEDIA_DOWNLOAD_TIMEOUT_SECONDS", 30.0),
+            allowed_types,
+            retention_days: self.at_least_one("MEDIA_RETENTION_DAYS", 30),
+            per_turn_max: self.number("MEDIA_PER_TURN_MAX", 5),
+            doc_max_chars: self.at_least_one("MEDIA_DOC_MAX_CHARS", 8000),
+            image_max_side,
+            transcribe: self.transcribe(llm),
+        }
+    }
+
+    /// A Whisper-class endpoint of the business's own (`TRANSCRIBE_API_URL`)
+    /// wins; otherwise OpenRouter's, with the LLM's key. Neither: voice notes
+    /// stay unread.
+    fn transcribe(&mut self, llm: &LlmSettings) -> Option<TranscribeSettings> {
+        if !self.flag("TRANSCRIBE_ENABLED", true) {
+            return None;
+        }
+        let timeout = self.seconds("TRANSCRIBE_TIMEOUT_SECONDS", 60.0);
+        let language = self.text("TRANSCRIBE_LANGUAGE").unwrap_or_else(|| "id".into());
+        let model = self.text("TRANSCRIBE_MODEL");
+        if self.text("TRANSCRIBE_API_URL").is_some() {
+            return Some(TranscribeSettings {
+                api: TranscribeApi::OpenAiCompatible,
+                base_url: self.url("TRANSCRIBE_API_URL", ""),
+                api_key: self.secret(&["TRANSCRIBE_API_KEY"]),
+                model: model.unwrap_or_else(|| "whisper-1".into()),
+                language,
+                timeout,
+            });
+        }
+        Some(TranscribeSettings {
+            api: TranscribeApi::OpenRouter,
+            base_url: llm.api_base.clone(),
+            api_key: Some(llm.api_key.clone()?),
+            model: model.unwrap_or_else(|| DEFAULT_TRANSCRIBE_MODEL.into()),
+            language,
+            timeout,
+        })
+    }
+
     fn whatsapp(&mut self) -> WhatsAppSettings {
         let graph_base = self.url("WHATSAPP_GRAPH_BASE", "https://graph.facebook.com");
         let graph_version = self.text("WHATSAPP_GRAPH_VERSION").unwrap_or_else(|| "v23.0".into());
@@ -534,10 +670,11 @@ impl<F: Fn(&str) -> Option<String>> Reader<'_, F> {
             .text("OPENROUTER_FALLBACK_MODELS")
             .map(|list| list.split(',').map(str::trim).filter(|m| !m.is_empty()).map(String::from).collect())
             .unwrap_or_default();
+        let model = self.text("OPENROUTER_MODEL").unwrap_or_else(|| DEFAULT_MODEL.into());
+        let vision_model = self.text("VISION_MODEL");
         LlmSettings {
             api_key: self.secret(&["OPENROUTER_API_KEY"]),
             api_base,
-            model: self.text("OPENROUTER_MODEL").unwrap_or_else(|| DEFAULT_MODEL.into()),
             fallback_models,
             timeout: self.seconds("LLM_TIMEOUT_SECONDS", 30.0),
             max_retries: self.number("LLM_MAX_RETRIES", 2),
@@ -546,6 +683,9 @@ impl<F: Fn(&str) -> Option<String>> Reader<'_, F> {
             app_title: self.text("OPENROUTER_APP_TITLE").unwrap_or_else(|| "wa-ai-bridge".into()),
             max_tokens: self.at_least_one("LLM_MAX_TOKENS", 1024),
             max_concurrent: self.at_least_one("LLM_MAX_CONCURRENT", 1024),
+            vision: vision_model.is_some() || self.flag("LLM_VISION", sees_images(&model)),
+            vision_model,
+            model,
         }
     }
 

@@ -22,6 +22,7 @@ pub mod housekeeping;
 pub mod incidents;
 pub mod knowledge;
 pub mod limits;
+pub mod media;
 pub mod llm;
 pub mod outbox;
 pub mod pipeline;

@@ -6,8 +6,10 @@
 use super::AppState;
 use crate::domain::{ChannelKind, ConversationKey, PhoneNumber, Source};
 use crate::store::{now_ms, Audience, TranscriptEntry};
-use crate::webchat::{inbound_message, shown_id, ConversationSecret, WebChatError};
-use axum::extract::{ConnectInfo, State};
+use crate::media::FileError;
+use crate::webchat::{inbound_file, inbound_message, shown_id, ConversationSecret, Upload, WebChatError, MAX_UPLOAD_BYTES};
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::IntoResponse;
@@ -112,6 +114,37 @@ pub async fn send(
     Ok((StatusCode::ACCEPTED, Json(json!({ "id": id, "duplicate": outcome.duplicates > 0 }))))
 }
 
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UploadQuery {
+    client_id: String,
+    caption: Option<String>,
+}
+
+/// `POST /api/chat/media?clientId=…&caption=…` with a photo or a voice
+/// recording as the body: `202` once it is stored, like a typed message.
+pub async fn upload(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Query(query): Query<UploadQuery>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Value>), WebChatError> {
+    enabled(&state)?;
+    let (key, _) = conversation(&state, &headers).await?;
+    let upload = Upload::sniff(&body)?;
+    state.webchat.admit_message(&key, client(&state, peer, &headers))?;
+    let stored = state.pipeline.media().files().store_bytes(&body, MAX_UPLOAD_BYTES as u64).await.map_err(|error| match error {
+        FileError::TooLarge { .. } => WebChatError::FileTooLarge,
+        other => WebChatError::FileStore(other.to_string()),
+    })?;
+    let inbound = inbound_file(&key, &query.client_id, upload, query.caption.as_deref(), &stored)?;
+    let id = shown_id(&key, inbound.id.as_str());
+    metrics::counter!("wa_inbound_messages_total", "kind" => upload.kind, "channel" => "web").increment(1);
+    let outcome = state.pipeline.accept(vec![inbound], Vec::new()).await?;
+    Ok((StatusCode::ACCEPTED, Json(json!({ "id": id, "duplicate": outcome.duplicates > 0 }))))
+}
+
 pub async fn events(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -182,7 +215,7 @@ impl<'a> ChatLine<'a> {
     /// `None` for what only the business sees.
     fn shown(entry: &'a TranscriptEntry) -> Option<Self> {
         match entry {
-            TranscriptEntry::Customer { id, text, kind, at } => Some(ChatLine {
+            TranscriptEntry::Customer { id, text, kind, at, .. } => Some(ChatLine {
                 id: Some(id),
                 from: "customer",
                 text: text.as_deref(),

@@ -77,6 +77,9 @@ impl IntoResponse for WebChatError {
             WebChatError::Phone(_) | WebChatError::EmptyText | WebChatError::TooLong | WebChatError::ClientId => {
                 StatusCode::BAD_REQUEST
             }
+            WebChatError::UnsupportedFile => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            WebChatError::FileTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            WebChatError::FileStore(_) => StatusCode::INTERNAL_SERVER_ERROR,
             WebChatError::NoSecret => StatusCode::UNAUTHORIZED,
             WebChatError::UnknownConversation => StatusCode::NOT_FOUND,
             WebChatError::Busy(_) => StatusCode::TOO_MANY_REQUESTS,
@@ -84,8 +87,8 @@ impl IntoResponse for WebChatError {
         };
         metrics::counter!("wa_webchat_refused_total", "status" => status.as_str().to_owned()).increment(1);
         let message = match &self {
-            WebChatError::Store(error) => {
-                tracing::error!(%error, "web chat message not stored");
+            WebChatError::Store(_) | WebChatError::FileStore(_) => {
+                tracing::error!(error = %self, "web chat message not stored");
                 "could not store the message, please retry".to_owned()
             }
             other => other.to_string(),

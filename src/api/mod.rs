@@ -8,6 +8,7 @@ mod error;
 mod handoff;
 mod inbox;
 mod knowledge;
+mod media;
 mod operations;
 mod outbox;
 mod pages;
@@ -94,6 +95,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/whatsapp/refresh-kb", post(knowledge::refresh))
         .route("/api/admin/conversations", get(operations::conversations))
         .route("/api/admin/conversations/{id}", get(operations::transcript))
+        .route("/api/admin/media/{message_id}", get(media::file))
         .route("/api/admin/conversations/{id}/messages", post(agent::send))
         .route("/api/admin/conversations/{id}/read", post(inbox::read))
         .route("/api/admin/inbox", get(inbox::list))
@@ -113,6 +115,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/chat/config", get(chat::config))
         .route("/api/chat/conversations", post(chat::start))
         .route("/api/chat/messages", post(chat::send))
+        .route(
+            "/api/chat/media",
+            post(chat::upload).layer(DefaultBodyLimit::max(crate::webchat::MAX_UPLOAD_BYTES)),
+        )
         .route("/api/chat/events", get(chat::events))
         .route("/api/chat/history", get(chat::history))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

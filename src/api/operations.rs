@@ -92,8 +92,18 @@ pub async fn transcript(
 /// `handoff` (a pause or resume); messages say who they are `from`.
 fn staff_line(entry: &TranscriptEntry) -> Value {
     match entry {
-        TranscriptEntry::Customer { id, text, kind, at } => {
-            json!({ "type": "message", "id": id, "from": "customer", "text": text, "kind": kind, "at": at })
+        TranscriptEntry::Customer { id, text, kind, at, media } => {
+            let media = media.as_ref().map(|file| {
+                json!({
+                    "mime": file.mime,
+                    "fileName": file.file_name,
+                    "outcome": file.outcome,
+                    "text": file.text,
+                    // Served behind the admin token, to the admin page only.
+                    "url": file.kept.then(|| super::media::url_of(id)),
+                })
+            });
+            json!({ "type": "message", "id": id, "from": "customer", "text": text, "kind": kind, "at": at, "media": media })
         }
         TranscriptEntry::Outbound(sent) => json!({
             "type": "message",

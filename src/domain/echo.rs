@@ -40,7 +40,11 @@ mod tests {
     fn what_has_no_words_shows_as_a_placeholder() {
         assert_eq!(echo(MessageContent::Text("Siap kak".into())).text(), "Siap kak");
         let photo =
-            |caption: Option<&str>| MessageContent::Media { kind: "image".into(), caption: caption.map(Into::into) };
+            |caption: Option<&str>| MessageContent::Media {
+            kind: "image".into(),
+            caption: caption.map(Into::into),
+            attachment: None,
+        };
         assert_eq!(echo(photo(None)).text(), "[image]");
         assert_eq!(echo(photo(Some("brosur"))).text(), "[image] brosur");
         assert_eq!(echo(MessageContent::Reaction { emoji: Some("👍".into()) }).text(), "[reaction]");

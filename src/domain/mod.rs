@@ -19,7 +19,7 @@ pub use bsuid::Bsuid;
 pub use channel_kind::ChannelKind;
 pub use conversation_key::ConversationKey;
 pub use echo::Echo;
-pub use inbound::{InboundMessage, MessageContent};
+pub use inbound::{Attachment, AttachmentSource, InboundMessage, MessageContent};
 pub use masking::mask_middle;
 pub use person::PersonRef;
 pub use phone_number::PhoneNumber;

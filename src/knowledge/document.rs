@@ -150,6 +150,24 @@ async fn pdf_pages(bytes: Vec<u8>, limit: Duration) -> Result<Vec<Vec<Block>>, S
     }
 }
 
+/// A customer's document as plain text, read by the same guarded reader as
+/// the business's own documents; the error says why in words.
+pub async fn read_customer_document(bytes: Vec<u8>, is_pdf: bool, limit: Duration) -> Result<String, String> {
+    if bytes.is_empty() {
+        return Err("berkas kosong".into());
+    }
+    let blocks: Vec<Block> = if is_pdf {
+        pdf_pages(bytes, limit).await?.into_iter().flatten().collect()
+    } else {
+        markdown_blocks(&String::from_utf8_lossy(&bytes))
+    };
+    let text = blocks.iter().map(Block::text).filter(|t| !t.trim().is_empty()).collect::<Vec<_>>().join("\n");
+    if text.trim().is_empty() {
+        return Err("tidak ada teks (hasil pindai tanpa OCR?)".into());
+    }
+    Ok(text)
+}
+
 /// The text of a PDF's lines as laid out (words apart, before running
 /// heads and contents pages are dropped): for the extraction tests.
 #[doc(hidden)]

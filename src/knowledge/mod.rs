@@ -24,7 +24,7 @@ pub use analyzer::is_dictionary_word;
 pub use base::{KnowledgeBase, KnowledgeError, Summary};
 pub use chunk::Chunk;
 #[doc(hidden)]
-pub use document::pdf_text;
+pub use document::{pdf_text, read_customer_document};
 pub use embeddings::EmbeddingReport;
 pub use eval::{EvalReport, LineError, Miss};
 pub use gather::{load_passages, Progress};

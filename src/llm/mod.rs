@@ -36,7 +36,58 @@ pub enum Role {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ChatMessage {
     pub role: Role,
-    pub content: String,
+    pub content: Content,
+}
+
+impl ChatMessage {
+    pub fn text(role: Role, text: impl Into<String>) -> Self {
+        Self { role, content: Content::Text(text.into()) }
+    }
+}
+
+/// A message's content: words alone, or words and images in the order the
+/// person sent them (OpenAI's content parts, which OpenRouter passes to
+/// every vision model).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum Content {
+    Text(String),
+    Parts(Vec<Part>),
+}
+
+impl Content {
+    /// The words, without the images.
+    pub fn words(&self) -> String {
+        match self {
+            Content::Text(text) => text.clone(),
+            Content::Parts(parts) => parts
+                .iter()
+                .filter_map(|part| match part {
+                    Part::Text { text } => Some(text.as_str()),
+                    Part::ImageUrl { .. } => None,
+                })
+                .collect::<Vec<_>>()
+                .join("\n"),
+        }
+    }
+
+    pub fn has_images(&self) -> bool {
+        matches!(self, Content::Parts(parts) if parts.iter().any(|part| matches!(part, Part::ImageUrl { .. })))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Part {
+    Text { text: String },
+    ImageUrl { image_url: ImageUrl },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ImageUrl {
+    /// A `data:image/jpeg;base64,...` URL: the model never fetches anything
+    /// from us.
+    pub url: String,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -71,6 +122,8 @@ pub struct LlmClient {
     next: Arc<AtomicUsize>,
     model: String,
     fallbacks: Vec<String>,
+    /// `VISION_MODEL`: asked instead of `model` when a turn carries images.
+    vision_model: Option<String>,
     overall_timeout: Duration,
     max_tokens: u32,
     /// `LLM_MAX_CONCURRENT` requests at once, the rest served person by person.
@@ -146,6 +199,7 @@ impl LlmClient {
             next: Arc::new(AtomicUsize::new(0)),
             model: settings.model.clone(),
             fallbacks: settings.fallback_models.clone(),
+            vision_model: settings.vision_model.clone(),
             overall_timeout: (settings.timeout + settings.max_backoff) * attempts,
             max_tokens: settings.max_tokens,
             queue: FairQueue::new(settings.max_concurrent),
@@ -173,9 +227,15 @@ impl LlmClient {
         let client = &self.clients[self.next.fetch_add(1, Ordering::Relaxed) % self.clients.len()];
         let started = Instant::now();
         let mut last_error = LlmError::Empty;
-        let candidates = std::iter::once(&self.model).chain(&self.fallbacks);
-        for (position, model) in candidates.enumerate() {
-            let models = if position == 0 { self.fallback_list() } else { Vec::new() };
+        // A vision model of its own answers turns with images, alone: the
+        // text models behind it could not see them.
+        let with_images = messages.iter().any(|m| m.content.has_images());
+        let candidates: Vec<&String> = match &self.vision_model {
+            Some(vision) if with_images => vec![vision],
+            _ => std::iter::once(&self.model).chain(&self.fallbacks).collect(),
+        };
+        for (position, model) in candidates.into_iter().enumerate() {
+            let models = if position == 0 && *model == self.model { self.fallback_list() } else { Vec::new() };
             let request = ChatRequest { model, models, messages, max_tokens: self.max_tokens, stream: false };
             let attempt = tokio::time::timeout(self.overall_timeout, client.chat().create_byot(&request)).await;
             match attempt {

@@ -15,6 +15,7 @@ use crate::incidents::{IncidentKind, Incidents};
 use crate::knowledge::{unique_sources, Passage, Retriever};
 use crate::limits::{Admission, Limits};
 use crate::llm::{ChatMessage, LlmClient, LlmError, Role};
+use crate::media::{MediaReader, MediaUsage, TurnInput};
 use crate::outbox::Outbox;
 use crate::prompt::{strip_marker, Prompts};
 use crate::store::{
@@ -57,6 +58,7 @@ struct Inner {
     retriever: Arc<dyn Retriever>,
     prompts: Prompts,
     outbox: Outbox,
+    media: Arc<MediaReader>,
     /// Every attempt's token starts with this, so a stopping process can
     /// hand back all of its turns at once.
     process: String,
@@ -93,6 +95,7 @@ struct Composed {
     /// Why the documents did not answer the turn, with the best passage's
     /// score, when they did not.
     unanswered: Option<(Reason, Option<f32>)>,
+    media: MediaUsage,
 }
 
 pub struct Parts {
@@ -105,6 +108,7 @@ pub struct Parts {
     pub history_turns: usize,
     pub buffer: BufferSettings,
     pub outbox: Outbox,
+    pub media: Arc<MediaReader>,
     pub limits: LimitSettings,
     pub handoffs: Handoffs,
     pub min_score: f32,
@@ -142,6 +146,7 @@ impl Pipeline {
                 retriever: parts.retriever,
                 prompts: parts.prompts,
                 outbox: parts.outbox,
+                media: parts.media,
                 process: format!("wa-ai-bridge-{}", uuid::Uuid::new_v4()),
                 window,
                 answering: TaskTracker::new(),
@@ -189,6 +194,10 @@ impl Pipeline {
 
     pub fn handoffs(&self) -> &Handoffs {
         &self.inner.handoffs
+    }
+
+    pub fn media(&self) -> &MediaReader {
+        &self.inner.media
     }
 
     /// Every channel's way in: stores what arrived and, once it is
@@ -357,6 +366,7 @@ impl Pipeline {
                     sources: saved.sources.clone(),
                     pause: None,
                     unanswered: None,
+                    media: MediaUsage::default(),
                 };
                 (turn.user_text(), resumed)
             }
@@ -423,6 +433,10 @@ impl Pipeline {
             reply = composed.kind,
             parts = parts.len(),
             model = composed.usage.model.as_deref().unwrap_or("-"),
+            files = composed.media.files,
+            images = composed.media.images,
+            audio_ms = composed.media.audio_ms,
+            document_chars = composed.media.document_chars,
             llm_ms = composed.usage.latency_ms.unwrap_or(0),
             waited_ms = (now - turn.last_message_at).max(0),
             "turn"
@@ -509,7 +523,8 @@ impl Pipeline {
     /// `MAX_TURN_CHARS`).
     async fn compose(&self, turn: &ClaimedTurn) -> (String, Composed) {
         let inner = &self.inner;
-        let (user_text, cut) = inner.limits.cut_turn(turn.user_text());
+        let input = inner.media.read_turn(&turn.id, &turn.messages).await;
+        let (user_text, cut) = inner.limits.cut_turn(input.text());
         let without_llm = |reply: String, kind| Composed {
             reply,
             kind,
@@ -518,6 +533,7 @@ impl Pipeline {
             sources: Vec::new(),
             pause: None,
             unanswered: None,
+            media: input.usage,
         };
         let composed = if user_text.is_empty() {
             without_llm(inner.prompts.unreadable.clone(), "unreadable")
@@ -538,8 +554,12 @@ impl Pipeline {
                 // No parts to send: the person was told already.
                 Admission::Silent => without_llm(String::new(), "limited"),
                 Admission::Allowed => {
-                    let passages = inner.retriever.retrieve(&user_text).await;
-                    self.answer_from(turn, &passages, &user_text, cut).await
+                    // Notes and documents would only blur the search: the
+                    // person's own words (transcripts and captions too) are
+                    // what it looks for.
+                    let searched = if cut { user_text.clone() } else { input.searched() };
+                    let passages = inner.retriever.retrieve(&searched).await;
+                    Composed { media: input.usage, ..self.answer_from(turn, &passages, &user_text, cut, &input).await }
                 }
             }
         };
@@ -549,16 +569,26 @@ impl Pipeline {
     /// The LLM's answer; without one (or once the day's tokens are spent),
     /// the passages themselves, and only when nothing relevant was found
     /// an apology. `cut` says the person's text was shortened to fit.
-    async fn answer_from(&self, turn: &ClaimedTurn, passages: &[Passage], user_text: &str, cut: bool) -> Composed {
+    async fn answer_from(
+        &self,
+        turn: &ClaimedTurn,
+        passages: &[Passage],
+        user_text: &str,
+        cut: bool,
+        input: &TurnInput,
+    ) -> Composed {
         let inner = &self.inner;
         if inner.limits.budget_exhausted(now_ms()).await {
             return self.documents_answer(passages, "offline");
         }
         let history = inner.limits.bound_history(&turn.history);
         let mut chat = inner.prompts.chat(&history, passages, user_text);
+        if let Some(last) = chat.last_mut() {
+            last.content = input.for_model(user_text, cut);
+        }
         if cut {
             // Our words, so a system message, just before the person's.
-            let note = ChatMessage { role: Role::System, content: inner.prompts.turn_cut.clone() };
+            let note = ChatMessage::text(Role::System, inner.prompts.turn_cut.clone());
             chat.insert(chat.len() - 1, note);
         }
         let error = match inner.llm.complete(turn.user_id, &chat).await {
@@ -585,6 +615,7 @@ impl Pipeline {
                     sources,
                     pause: None,
                     unanswered: unanswered.map(|reason| (reason, top_score(passages))),
+                    media: MediaUsage::default(),
                 };
             }
             Err(error) => error,
@@ -615,7 +646,16 @@ impl Pipeline {
         metrics::counter!("wa_offline_answers_total", "found" => if sources.is_empty() { "no" } else { "yes" })
             .increment(1);
         let unanswered = Reason::of_retrieval(passages, inner.min_score).map(|reason| (reason, top_score(passages)));
-        Composed { reply, kind, passages: passages.len(), usage: LlmUsage::default(), sources, pause: None, unanswered }
+        Composed {
+            reply,
+            kind,
+            passages: passages.len(),
+            usage: LlmUsage::default(),
+            sources,
+            pause: None,
+            unanswered,
+            media: MediaUsage::default(),
+        }
     }
 }
 

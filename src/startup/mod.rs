@@ -13,12 +13,13 @@ use crate::handoff::{HandoffPhrases, Handoffs};
 use crate::incidents::{IncidentKind, Incidents};
 use crate::knowledge::{KnowledgeBase, KnowledgeError};
 use crate::llm::LlmClient;
+use crate::media::{MediaFetch, MediaFiles, MediaReader, ReaderParts, Transcriber};
 use crate::outbox::{Outbox, OutboxParts};
 use crate::pipeline::{Parts, Pipeline};
 use crate::prompt::Prompts;
 use crate::store::{now_ms, Store, StoreError};
 use crate::webchat::WebChat;
-use crate::whatsapp::CloudApi;
+use crate::whatsapp::{CloudApi, MediaDownloader};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -40,6 +41,8 @@ pub enum StartupError {
     Knowledge(#[from] KnowledgeError),
     #[error("cannot build an HTTP client: {0}")]
     Http(#[from] reqwest::Error),
+    #[error("cannot create the media folder {path}: {source}")]
+    MediaDir { path: String, source: std::io::Error },
 }
 
 pub struct Application {
@@ -71,6 +74,7 @@ impl Application {
             send_timeout: settings.whatsapp.send_timeout,
             chat_logging: settings.retention.chat_logging,
         });
+        let media = Arc::new(media_reader(&settings, &store)?);
         let pipeline = Pipeline::start(Parts {
             store: store.clone(),
             channels,
@@ -83,6 +87,7 @@ impl Application {
             keep_unanswered: settings.retention.chat_logging,
             buffer: settings.buffer,
             outbox: outbox.clone(),
+            media,
             limits: settings.limits,
             handoffs: Handoffs::notifying(
                 settings.handoff.clone(),
@@ -133,7 +138,12 @@ impl Application {
                 tokio::time::sleep(interval).await;
             }
         });
-        crate::housekeeping::start_cleanup(self.state.store.clone(), self.state.settings.retention);
+        crate::housekeeping::start_cleanup(
+            self.state.store.clone(),
+            self.state.settings.retention,
+            self.state.pipeline.media().files().clone(),
+            self.state.settings.media.retention_days,
+        );
         let (knowledge, incidents) = (self.state.knowledge.clone(), self.state.incidents.clone());
         // Webhooks are served while this runs; replies wait for it only if
         // there is no earlier index to answer from.
@@ -161,4 +171,24 @@ impl Application {
         outbox.shutdown(grace).await;
         Ok(())
     }
+}
+
+/// Files are downloaded from WhatsApp only with an access token; voice
+/// notes are transcribed only where a transcription service is set.
+fn media_reader(settings: &Settings, store: &Store) -> Result<MediaReader, StartupError> {
+    let dir = settings.data_dir.join("media");
+    let files =
+        MediaFiles::open(dir.clone()).map_err(|source| StartupError::MediaDir { path: dir.display().to_string(), source })?;
+    let fetch = match settings.whatsapp.access_token {
+        Some(_) => Some(Arc::new(MediaDownloader::new(&settings.whatsapp)?) as Arc<dyn MediaFetch>),
+        None => None,
+    };
+    Ok(MediaReader::new(ReaderParts {
+        store: store.clone(),
+        files,
+        fetch,
+        transcriber: settings.media.transcribe.clone().map(Transcriber::new).transpose()?,
+        settings: settings.media.clone(),
+        vision: settings.llm.vision,
+    }))
 }

@@ -7,6 +7,7 @@ use super::handoff::end_expired;
 use super::people::Recipient;
 use super::turns::{combine, load_history};
 use super::usage::{recent_turns, HOUR_MS};
+use super::turns::TURN_MESSAGE_COLUMNS;
 use super::{bind_ids, Backend, Claim, ClaimWindow, ClaimedTurn, Params, Store, StoreError, TurnMessage};
 use crate::handoff::{holds, Mode};
 use sqlx::{Any, Row, Transaction};
@@ -312,13 +313,13 @@ async fn attach_messages(
     let sql = format!(
         "UPDATE inbound_messages SET turn_id = {} || '-' || user_id \
          WHERE turn_id IS NULL AND wants_reply AND user_id IN ({}) \
-         RETURNING user_id, sent_at_secs, id, wa_message_id, body",
+         RETURNING user_id, sent_at_secs, id, {TURN_MESSAGE_COLUMNS}",
         p.one(),
         p.list(due.len())
     );
     let mut attached: Vec<(i64, i64, i64, TurnMessage)> = Vec::new();
     for row in bind_ids(sqlx::query(&sql).bind(prefix), due).fetch_all(&mut **tx).await? {
-        let message = TurnMessage { wa_message_id: row.try_get("wa_message_id")?, body: row.try_get("body")? };
+        let message = TurnMessage::from_row(&row)?;
         attached.push((row.try_get("user_id")?, row.try_get("sent_at_secs")?, row.try_get("id")?, message));
     }
     attached.sort_unstable_by_key(|&(user_id, sent_at, id, _)| (user_id, sent_at, id));

@@ -5,7 +5,7 @@
 
 use super::people::{upsert_person, PeopleCache};
 use super::{now_ms, Backend, Params, Store, StoreError};
-use crate::domain::{InboundMessage, StatusUpdate};
+use crate::domain::{AttachmentSource, InboundMessage, StatusUpdate};
 use std::collections::HashSet;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
@@ -143,36 +143,67 @@ async fn write_batch(store: &Store, cache: &mut PeopleCache, jobs: &[Job]) -> Re
     Ok(outcomes)
 }
 
-/// One multi-row insert for the batch; `RETURNING` tells which ids are new.
+/// Rows per insert statement: 14 parameters each stays far below what
+/// SQLite (32,766) and PostgreSQL (65,535) bind in one statement.
+const ROWS_PER_INSERT: usize = 1000;
+
+type Row<'a> = (usize, &'a InboundMessage, i64, bool);
+
+/// Multi-row inserts for the batch; `RETURNING` tells which ids are new.
 async fn insert_messages(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     backend: Backend,
-    rows: &[(usize, &InboundMessage, i64, bool)],
+    rows: &[Row<'_>],
     jobs: &[Job],
 ) -> Result<HashSet<String>, StoreError> {
     let fresh: Vec<_> = rows.iter().filter(|(.., first)| *first).collect();
-    if fresh.is_empty() {
-        return Ok(HashSet::new());
+    let mut inserted = HashSet::new();
+    for chunk in fresh.chunks(ROWS_PER_INSERT) {
+        inserted.extend(insert_chunk(tx, backend, chunk, jobs).await?);
     }
+    Ok(inserted)
+}
+
+async fn insert_chunk(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    backend: Backend,
+    fresh: &[&Row<'_>],
+    jobs: &[Job],
+) -> Result<Vec<String>, StoreError> {
     let mut params = Params::new(backend);
-    let values: Vec<String> = fresh.iter().map(|_| format!("({})", params.list(7))).collect();
+    let values: Vec<String> = fresh.iter().map(|_| format!("({})", params.list(14))).collect();
     let sql = format!(
-        "INSERT INTO inbound_messages (wa_message_id, user_id, kind, body, wants_reply, sent_at_secs, received_at) \
+        "INSERT INTO inbound_messages (wa_message_id, user_id, kind, body, wants_reply, sent_at_secs, received_at, \
+           reply_to, media_id, media_mime, media_name, media_file, media_bytes, media_outcome) \
          VALUES {} ON CONFLICT (wa_message_id) DO NOTHING RETURNING wa_message_id",
         values.join(", ")
     );
     let mut query = sqlx::query_scalar::<_, String>(&sql);
-    for (job_index, message, user_id, _) in fresh {
+    for &&(job_index, message, user_id, _) in fresh {
+        let attachment = message.content.attachment();
+        let (media_id, stored) = match attachment.map(|a| &a.source) {
+            Some(AttachmentSource::Provider(id)) => (Some(id.as_str()), None),
+            Some(AttachmentSource::Stored { sha256, bytes }) => (None, Some((sha256.as_str(), *bytes as i64))),
+            None => (None, None),
+        };
         query = query
             .bind(message.id.as_str())
-            .bind(*user_id)
+            .bind(user_id)
             .bind(message.content.kind())
             .bind(message.content.readable_text())
             .bind(message.content.wants_reply())
             .bind(message.sent_at)
-            .bind(jobs[*job_index].now);
+            .bind(jobs[job_index].now)
+            .bind(message.reply_to.as_ref().map(|id| id.as_str()))
+            .bind(media_id)
+            .bind(attachment.and_then(|a| a.mime.as_deref()))
+            .bind(attachment.and_then(|a| a.file_name.as_deref()))
+            .bind(stored.map(|(sha256, _)| sha256))
+            .bind(stored.map(|(_, bytes)| bytes))
+            // An upload is stored before its message: the download step is done.
+            .bind(stored.map(|_| "downloaded"));
     }
-    Ok(query.fetch_all(&mut **tx).await?.into_iter().collect())
+    Ok(query.fetch_all(&mut **tx).await?)
 }
 
 async fn apply_status(

@@ -9,6 +9,7 @@ mod cleanup;
 mod handoff;
 mod inbox;
 mod ingest;
+mod media;
 mod outbox;
 mod people;
 mod stats;
@@ -22,13 +23,14 @@ pub use agent::{AgentMessage, AgentSend, EchoAction, Handed, Handover, QueuedPar
 pub use cleanup::Deleted;
 pub use inbox::{InboxCounts, InboxEntry, InboxGroup, InboxMarker, LastMessage};
 pub use ingest::IngestOutcome;
+pub use media::{MediaFileRef, MediaStep};
 pub use outbox::{ClaimedSend, FinishedReply, QueuedReply, RetryOutcome, SendOutcome, SendState, UndeliveredMessage};
 pub use people::Recipient;
 pub use stats::{DayStats, HourStats, Stats};
-pub use transcripts::{Audience, OutboundEntry, Sender, Transcript, TranscriptEntry};
+pub use transcripts::{Audience, CustomerFile, OutboundEntry, Sender, Transcript, TranscriptEntry};
 pub use turns::{
     Answered, Claim, ClaimWindow, ClaimedTurn, HistoryTurn, LlmUsage, PendingConversation, ReplyRecord, SavedReply,
-    TurnMessage,
+    MessageMedia, TurnMessage,
 };
 pub use unanswered::{NewUnanswered, UnansweredQuestion};
 pub use usage::{RecentTurns, HOUR_MS};

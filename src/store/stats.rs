@@ -26,6 +26,18 @@ pub struct Stats {
     /// Of WhatsApp replies only: the web chat has no delivery receipts.
     pub delivery_rate: Option<f64>,
     pub read_rate: Option<f64>,
+    pub media: MediaStats,
+}
+
+/// What customers sent besides text, and what reading it cost.
+#[derive(Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MediaStats {
+    /// Files by kind and how reading them went (`read`, `downloaded`,
+    /// `too_large`, …; `pending` before their turn was answered).
+    pub files: BTreeMap<String, BTreeMap<String, i64>>,
+    pub transcribed_seconds: f64,
+    pub document_chars: i64,
 }
 
 #[derive(Debug, Default, Clone, Serialize)]
@@ -136,7 +148,28 @@ impl Store {
         }
         self.reply_times(since, &mut stats).await?;
         self.delivery_rates(since, &mut stats).await?;
+        self.media_stats(since, &mut stats.media).await?;
         Ok(stats)
+    }
+
+    async fn media_stats(&self, since: i64, media: &mut MediaStats) -> Result<(), StoreError> {
+        let rows = sqlx::query(
+            "SELECT kind, COALESCE(media_outcome, 'pending') AS outcome, COUNT(*) AS files, \
+               CAST(SUM(COALESCE(audio_ms, 0)) AS BIGINT) AS audio_ms, \
+               CAST(SUM(COALESCE(media_chars, 0)) AS BIGINT) AS chars \
+             FROM inbound_messages WHERE received_at >= $1 AND (media_id IS NOT NULL OR media_outcome IS NOT NULL) \
+             GROUP BY kind, COALESCE(media_outcome, 'pending')",
+        )
+        .bind(since)
+        .fetch_all(&self.reader)
+        .await?;
+        for row in rows {
+            let (kind, outcome): (String, String) = (row.try_get("kind")?, row.try_get("outcome")?);
+            media.files.entry(kind).or_default().insert(outcome, row.try_get("files")?);
+            media.transcribed_seconds += row.try_get::<Option<i64>, _>("audio_ms")?.unwrap_or_default() as f64 / 1000.0;
+            media.document_chars += row.try_get::<Option<i64>, _>("chars")?.unwrap_or_default();
+        }
+        Ok(())
     }
 
     async fn reply_times(&self, since: i64, stats: &mut Stats) -> Result<(), StoreError> {

@@ -48,6 +48,20 @@ impl Sender {
     }
 }
 
+/// A customer's file as the transcript shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CustomerFile {
+    pub mime: Option<String>,
+    pub file_name: Option<String>,
+    /// How reading it went (`downloaded`, `read`, `too_large`, …); `None`
+    /// before its turn was answered.
+    pub outcome: Option<String>,
+    /// Whether the file is still kept (`MEDIA_RETENTION_DAYS`).
+    pub kept: bool,
+    /// The transcript or the document's text.
+    pub text: Option<String>,
+}
+
 /// A message we sent (or are sending), one part of it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OutboundEntry {
@@ -99,6 +113,8 @@ pub enum TranscriptEntry {
         text: Option<String>,
         kind: String,
         at: i64,
+        /// What the message's file turned out to be, for a file message.
+        media: Option<CustomerFile>,
     },
     Outbound(OutboundEntry),
     /// A reply the bot wrote while a pause committed: kept for the agents,
@@ -181,7 +197,9 @@ impl Store {
     }
 
     async fn customer_messages(&self, user_id: i64, limit: i64) -> Result<Vec<TranscriptEntry>, StoreError> {
-        let sql = "SELECT wa_message_id, kind, body, received_at FROM inbound_messages WHERE user_id = $1 \
+        let sql = "SELECT wa_message_id, kind, body, received_at, media_id, media_mime, media_name, media_outcome, \
+                     media_file, media_text \
+                   FROM inbound_messages WHERE user_id = $1 \
                    ORDER BY received_at DESC, id DESC LIMIT $2";
         self.latest(sql, user_id, limit)
             .await?
@@ -192,6 +210,7 @@ impl Store {
                     text: row.try_get("body")?,
                     kind: row.try_get("kind")?,
                     at: row.try_get("received_at")?,
+                    media: customer_file(row)?,
                 })
             })
             .collect()
@@ -273,4 +292,20 @@ impl Store {
             })
             .collect()
     }
+}
+
+fn customer_file(row: &AnyRow) -> Result<Option<CustomerFile>, StoreError> {
+    let media_id: Option<String> = row.try_get("media_id")?;
+    let file: Option<String> = row.try_get("media_file")?;
+    let outcome: Option<String> = row.try_get("media_outcome")?;
+    if media_id.is_none() && file.is_none() && outcome.is_none() {
+        return Ok(None);
+    }
+    Ok(Some(CustomerFile {
+        mime: row.try_get("media_mime")?,
+        file_name: row.try_get("media_name")?,
+        outcome,
+        kept: file.is_some(),
+        text: row.try_get("media_text")?,
+    }))
 }

@@ -86,7 +86,53 @@ pub struct SavedReply {
 #[derive(Debug, Clone, PartialEq)]
 pub struct TurnMessage {
     pub wa_message_id: String,
+    pub kind: String,
+    /// What the message says in words (text, caption, place, cards).
     pub body: Option<String>,
+    /// The message it replies to (`context.id`).
+    pub reply_to: Option<String>,
+    /// The file it carries and how far reading it got.
+    pub media: Option<MessageMedia>,
+}
+
+/// A message's file as stored (see migration 0012 for the steps).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct MessageMedia {
+    pub media_id: Option<String>,
+    pub mime: Option<String>,
+    pub file_name: Option<String>,
+    pub outcome: Option<String>,
+    /// SHA-256 of the bytes: the file's name in the media folder.
+    pub file: Option<String>,
+    pub bytes: Option<i64>,
+    /// The transcript or the document's text.
+    pub text: Option<String>,
+}
+
+/// The columns [`TurnMessage::from_row`] reads.
+pub(super) const TURN_MESSAGE_COLUMNS: &str = "wa_message_id, kind, body, reply_to, media_id, media_mime, media_name, \
+     media_outcome, media_file, media_bytes, media_text";
+
+impl TurnMessage {
+    pub(super) fn from_row(row: &sqlx::any::AnyRow) -> Result<Self, StoreError> {
+        let media = MessageMedia {
+            media_id: row.try_get("media_id")?,
+            mime: row.try_get("media_mime")?,
+            file_name: row.try_get("media_name")?,
+            outcome: row.try_get("media_outcome")?,
+            file: row.try_get("media_file")?,
+            bytes: row.try_get("media_bytes")?,
+            text: row.try_get("media_text")?,
+        };
+        let has_media = media.media_id.is_some() || media.file.is_some() || media.outcome.is_some();
+        Ok(Self {
+            wa_message_id: row.try_get("wa_message_id")?,
+            kind: row.try_get("kind")?,
+            body: row.try_get("body")?,
+            reply_to: row.try_get("reply_to")?,
+            media: has_media.then_some(media),
+        })
+    }
 }
 
 /// One exchange of the past. Either side may be empty: the person's words
@@ -393,14 +439,16 @@ async fn load_turn(
     .bind(turn_id)
     .fetch_one(&mut **tx)
     .await?;
-    let messages =
-        sqlx::query("SELECT wa_message_id, body FROM inbound_messages WHERE turn_id = $1 ORDER BY sent_at_secs, id")
-            .bind(turn_id)
-            .fetch_all(&mut **tx)
-            .await?
-            .iter()
-            .map(|row| Ok(TurnMessage { wa_message_id: row.try_get("wa_message_id")?, body: row.try_get("body")? }))
-            .collect::<Result<Vec<_>, StoreError>>()?;
+    let sql = format!(
+        "SELECT {TURN_MESSAGE_COLUMNS} FROM inbound_messages WHERE turn_id = $1 ORDER BY sent_at_secs, id"
+    );
+    let messages = sqlx::query(&sql)
+        .bind(turn_id)
+        .fetch_all(&mut **tx)
+        .await?
+        .iter()
+        .map(TurnMessage::from_row)
+        .collect::<Result<Vec<_>, StoreError>>()?;
     let user_id: i64 = turn.try_get("user_id")?;
     let history = load_history(tx, backend, &[user_id], history_turns).await?.remove(&user_id).unwrap_or_default();
     let since = turn.try_get::<i64, _>("created_at")? - HOUR_MS;

@@ -8,10 +8,12 @@ mod admission;
 mod client;
 mod relay;
 mod secret;
+mod upload;
 
 pub use admission::{Refusal, StreamSlot};
 pub use client::TrustedProxies;
 pub use secret::ConversationSecret;
+pub use upload::{inbound_file, Upload, MAX_UPLOAD_BYTES};
 
 use crate::channel::{Channel, SendError};
 use crate::config::Settings;
@@ -47,6 +49,12 @@ pub enum WebChatError {
     TooLong,
     #[error("clientId must be 1 to 64 letters, digits or dashes")]
     ClientId,
+    #[error("only photos (JPEG, PNG, WebP) and voice recordings (Ogg, WebM or MP4 audio) can be sent")]
+    UnsupportedFile,
+    #[error("the file is larger than {} MiB", MAX_UPLOAD_BYTES / (1024 * 1024))]
+    FileTooLarge,
+    #[error("could not keep the file: {0}")]
+    FileStore(String),
     #[error(transparent)]
     Busy(#[from] Refusal),
     #[error("could not store the message: {0}")]
@@ -106,6 +114,15 @@ pub fn inbound_message(
     if text.chars().count() > MAX_TEXT_CHARS {
         return Err(WebChatError::TooLong);
     }
+    message_from(conversation, client_id, MessageContent::Text(text.to_owned()))
+}
+
+/// A message of the conversation with the id the browser chose.
+fn message_from(
+    conversation: &ConversationKey,
+    client_id: &str,
+    content: MessageContent,
+) -> Result<InboundMessage, WebChatError> {
     let client_id_ok =
         (1..=64).contains(&client_id.len()) && client_id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
     if !client_id_ok {
@@ -119,7 +136,8 @@ pub fn inbound_message(
             .map_err(|_| WebChatError::ClientId)?,
         from: PersonRef::web(conversation.clone()),
         sent_at: now_ms() / 1000,
-        content: MessageContent::Text(text.to_owned()),
+        content,
+        reply_to: None,
     })
 }
 

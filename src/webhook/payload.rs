@@ -8,8 +8,8 @@
 //! unanswered.
 
 use crate::domain::{
-    clean_text, Bsuid, DeliveryStatus, Echo, InboundMessage, MessageContent, PersonRef, PhoneNumber, StatusUpdate,
-    WaMessageId,
+    clean_text, Attachment, AttachmentSource, Bsuid, DeliveryStatus, Echo, InboundMessage, MessageContent, PersonRef,
+    PhoneNumber, StatusUpdate, WaMessageId,
 };
 use serde_json::{Map, Value};
 
@@ -109,6 +109,7 @@ fn inbound_message(message: &Value, contacts: &[Contact]) -> Option<InboundMessa
         from: person(Ids::of_sender(message), contacts)?,
         sent_at: unix_seconds(&message["timestamp"]),
         content,
+        reply_to: message_id(&message["context"]["id"]),
     })
 }
 
@@ -147,9 +148,11 @@ fn readable_content(kind: &str, body: &Value) -> Option<MessageContent> {
         "contacts" => Some(MessageContent::Contacts(body.as_array()?.iter().filter_map(card_name).collect())),
         _ if !body.is_object() => None,
         "text" => body["body"].as_str().map(|text| MessageContent::Text(clean_text(text))),
-        "image" | "video" | "document" | "audio" | "sticker" => {
-            Some(MessageContent::Media { kind: kind.to_owned(), caption: non_blank(&body["caption"]) })
-        }
+        "image" | "video" | "document" | "audio" | "sticker" => Some(MessageContent::Media {
+            kind: kind.to_owned(),
+            caption: non_blank(&body["caption"]),
+            attachment: attachment(body),
+        }),
         "location" => Some(MessageContent::Location {
             name: non_blank(&body["name"]),
             address: non_blank(&body["address"]),
@@ -183,14 +186,42 @@ fn interactive_title(interactive: &Value) -> Option<String> {
     }
 }
 
-/// A shared contact card's name; people often save contacts with only a
-/// first or last name, and then `formatted_name` may be missing.
+/// Longest media id taken from a webhook; Meta's are about 16 digits. The
+/// id becomes part of a Graph API path, so it is also kept to characters a
+/// path segment can hold as they are.
+const MAX_MEDIA_ID: usize = 128;
+
+/// Where to fetch a media message's file: `None` for a body without a
+/// usable id, which then counts by its caption alone.
+fn attachment(body: &Value) -> Option<Attachment> {
+    let id = body["id"].as_str()?.trim();
+    let path_safe = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
+    if id.is_empty() || id.len() > MAX_MEDIA_ID || !id.chars().all(path_safe) {
+        return None;
+    }
+    Some(Attachment {
+        source: AttachmentSource::Provider(id.to_owned()),
+        mime: non_blank(&body["mime_type"]).filter(|mime| mime.len() <= 128),
+        file_name: non_blank(&body["filename"]).map(|name| name.chars().take(200).collect()),
+    })
+}
+
+/// A shared contact card as "name (numbers)"; people often save contacts
+/// with only a first or last name, and then `formatted_name` may be
+/// missing. A card with neither name nor number is left out.
 fn card_name(card: &Value) -> Option<String> {
     let name = &card["name"];
-    non_blank(&name["formatted_name"]).or_else(|| {
+    let name = non_blank(&name["formatted_name"]).or_else(|| {
         let parts: Vec<String> = [&name["first_name"], &name["last_name"]].into_iter().filter_map(non_blank).collect();
         (!parts.is_empty()).then(|| parts.join(" "))
-    })
+    });
+    let numbers: Vec<String> = array(&card["phones"]).iter().filter_map(|phone| non_blank(&phone["phone"])).collect();
+    match (name, numbers.is_empty()) {
+        (Some(name), true) => Some(name),
+        (Some(name), false) => Some(format!("{name} ({})", numbers.join(", "))),
+        (None, false) => Some(numbers.join(", ")),
+        (None, true) => None,
+    }
 }
 
 fn status_update(status: &Value) -> Option<StatusUpdate> {
@@ -374,7 +405,16 @@ mod tests {
     }
 
     fn media(kind: &str, caption: Option<&str>) -> MessageContent {
-        MessageContent::Media { kind: kind.into(), caption: caption.map(Into::into) }
+        MessageContent::Media { kind: kind.into(), caption: caption.map(Into::into), attachment: None }
+    }
+
+    /// The content with its file reference dropped, for the tests about
+    /// kinds and captions.
+    fn without_file(content: MessageContent) -> MessageContent {
+        match content {
+            MessageContent::Media { kind, caption, .. } => MessageContent::Media { kind, caption, attachment: None },
+            other => other,
+        }
     }
 
     fn reply(title: &str) -> MessageContent {
@@ -410,6 +450,7 @@ mod tests {
             from: test_name(),
             sent_at: 1697043223,
             content: MessageContent::Text("Body Text".into()),
+            reply_to: None,
         };
         assert_eq!(message, expected);
         assert_eq!(message.from.phone().unwrap().expose(), "972987654321");
@@ -429,22 +470,44 @@ mod tests {
             ("message__animated_sticker", media("sticker", None)),
         ];
         for (name, expected) in cases {
-            assert_eq!(content_of(name), expected, "{name}");
+            assert_eq!(without_file(content_of(name)), expected, "{name}");
         }
+    }
+
+    #[test]
+    fn media_carries_its_id_type_and_file_name() {
+        let voice = content_of("message__audio");
+        let file = voice.attachment().unwrap();
+        assert_eq!(file.source, AttachmentSource::Provider("1234567890987654321".into()));
+        assert_eq!(file.mime.as_deref(), Some("audio/ogg; codecs=opus"));
+        let document = content_of("message__document");
+        assert_eq!(document.attachment().unwrap().file_name.as_deref(), Some("filename.pdf"));
+        for hostile in ["../../me", "", "a/b", "1?x=1"] {
+            let body = fixture_with("message__image", FIRST_MESSAGE, |m| m["image"]["id"] = json!(hostile));
+            assert_eq!(only_message(&body).content.attachment(), None, "{hostile:?}");
+        }
+    }
+
+    #[test]
+    fn a_reply_names_the_message_it_answers() {
+        assert_eq!(only_message(&fixture("message__reply")).reply_to, Some(WaMessageId::parse("wamid.xyzxyz==").unwrap()));
+        assert_eq!(only_message(&fixture("message__text")).reply_to, None);
+        // A forwarded message has a context without an id.
+        assert_eq!(only_message(&fixture("message__forwarded")).reply_to, None);
     }
 
     #[test]
     fn image_caption_is_trimmed_and_blank_captions_dropped() {
         let captioned =
             |caption: &str| fixture_with("message__image", FIRST_MESSAGE, |m| m["image"]["caption"] = json!(caption));
-        assert_eq!(only_message(&captioned(" KTP saya ")).content, media("image", Some("KTP saya")));
-        assert_eq!(only_message(&captioned("  ")).content, media("image", None));
+        assert_eq!(without_file(only_message(&captioned(" KTP saya ")).content), media("image", Some("KTP saya")));
+        assert_eq!(without_file(only_message(&captioned("  ")).content), media("image", None));
     }
 
     #[test]
     fn control_characters_are_stripped_from_every_string() {
         let body = fixture_with("message__image", FIRST_MESSAGE, |m| m["image"]["caption"] = json!("KTP\u{0} saya"));
-        assert_eq!(only_message(&body).content, media("image", Some("KTP saya")));
+        assert_eq!(without_file(only_message(&body).content), media("image", Some("KTP saya")));
         let mut text = fixture_with("message__text", FIRST_MESSAGE, |m| m["text"]["body"] = json!("a\u{0}b\r\nc"));
         text.pointer_mut(FIRST_CONTACT).unwrap()["profile"]["name"] = json!("Test\u{0} Name");
         let message = only_message(&text);
@@ -468,16 +531,17 @@ mod tests {
     }
 
     #[test]
-    fn shared_contacts_become_names() {
-        let names = ["Chandler Bing", "Monica", "Rachel Green"].map(String::from).to_vec();
-        assert_eq!(content_of("message__contacts"), MessageContent::Contacts(names));
+    fn shared_contacts_become_names_and_numbers() {
+        let cards = ["Chandler Bing (+1 555-555-5555)", "Monica (+1 666-666-6666)", "Rachel Green (+1 777-777-7777)"];
+        assert_eq!(content_of("message__contacts"), MessageContent::Contacts(cards.map(String::from).to_vec()));
 
         let body = fixture_with("message__contacts", FIRST_MESSAGE, |m| {
             m["contacts"][0]["name"]["formatted_name"].take();
             m["contacts"][1]["name"] = json!({"last_name": "Geller"});
             m["contacts"][2]["name"] = json!({});
+            m["contacts"][2]["phones"] = json!([]);
         });
-        let names = ["Chandler Bing", "Geller"].map(String::from).to_vec();
+        let names = ["Chandler Bing (+1 555-555-5555)", "Geller (+1 666-666-6666)"].map(String::from).to_vec();
         assert_eq!(only_message(&body).content, MessageContent::Contacts(names));
     }
 
@@ -763,7 +827,7 @@ mod tests {
             e["type"] = json!("image");
             e["image"] = json!({ "id": "1234", "mime_type": "image/jpeg" });
         });
-        assert_eq!(parse(&photo).echoes[0].content, media("image", None));
+        assert_eq!(without_file(parse(&photo).echoes[0].content.clone()), media("image", None));
     }
 
     #[test]
