@@ -1,0 +1,3 @@
+//! Turning what customers send besides text into something the model can read.
+pub mod image;
+pub mod transcribe;
