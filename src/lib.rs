@@ -23,6 +23,7 @@ pub mod incidents;
 pub mod knowledge;
 pub mod limits;
 pub mod llm;
+pub mod media;
 pub mod outbox;
 pub mod pipeline;
 pub mod prompt;

@@ -1,0 +1,2 @@
+//! Turning what customers send besides text into something the model can read.
+pub mod files;
