@@ -263,7 +263,7 @@ mod tests {
     #[tokio::test]
     async fn only_hashes_name_files() {
         let (_dir, files) = files();
-        for bad in ["../x", "", &HELLO_SHA256.to_uppercase(), &HELLO_SHA256[..63], &format!("{HELLO_SHA256}0")] {
+        for bad in ["../x", "", HELLO_SHA256.to_uppercase().as_str(), &HELLO_SHA256[..63], format!("{HELLO_SHA256}0").as_str()] {
             assert!(files.path(bad).is_none(), "{bad:?}");
             assert_eq!(files.read(bad).await.unwrap_err().kind(), io::ErrorKind::NotFound);
         }
