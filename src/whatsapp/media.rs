@@ -1,0 +1,557 @@
+//! Fetching a file a customer sent on WhatsApp. The webhook carries only a
+//! media id; the Graph API turns it into a short-lived signed URL on Meta's
+//! CDN, and the bytes come from there, with the same bearer token.
+
+use crate::config::WhatsAppSettings;
+use crate::media::files::{FileError, MediaFiles, StoredFile};
+use futures::TryStreamExt;
+use reqwest::header::CONTENT_TYPE;
+use reqwest::{StatusCode, Url};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub struct MediaLimits {
+    pub max_bytes: u64,
+    /// The whole download: both requests and the body.
+    pub timeout: Duration,
+    /// MIME types allowed, compared on the essence (parameters like
+    /// "; codecs=opus" dropped, lowercase); an entry ending in "/*" allows
+    /// the whole type, e.g. "image/*".
+    pub allowed_types: Vec<String>,
+}
+
+impl MediaLimits {
+    pub fn allows(&self, mime: &str) -> bool {
+        let mime = essence(mime);
+        let Some((kind, subtype)) = mime.split_once('/') else { return false };
+        if kind.is_empty() || subtype.is_empty() {
+            return false;
+        }
+        self.allowed_types.iter().map(|allowed| essence(allowed)).any(|allowed| match allowed.strip_suffix("/*") {
+            Some(whole) => whole == kind,
+            None => allowed == mime,
+        })
+    }
+}
+
+#[derive(Debug)]
+pub struct Downloaded {
+    pub file: StoredFile,
+    /// The essence of the type the Graph API gave for the media.
+    pub mime: String,
+}
+
+/// Messages never hold the token or the media URL: the URL is signed and
+/// fetches the file for anyone holding the token.
+#[derive(Debug, thiserror::Error)]
+pub enum DownloadError {
+    #[error("META_ACCESS_TOKEN is not set")]
+    NotConfigured,
+    /// Also for an id that could not be a media id at all.
+    #[error("media not found (unknown or expired)")]
+    NotFound,
+    /// `bytes` is the size announced, `None` when the limit was passed
+    /// while counting the body.
+    #[error("media larger than the limit of {limit} bytes")]
+    TooLarge { bytes: Option<u64>, limit: u64 },
+    #[error("media type {0:?} is not allowed")]
+    RefusedType(String),
+    #[error("media download timed out")]
+    TimedOut,
+    #[error("media bytes do not match the SHA-256 the Graph API gave")]
+    Corrupt,
+    #[error("media download answered HTTP {0}")]
+    Http(u16),
+    #[error("media download: {0}")]
+    Network(String),
+    #[error("storing media: {0}")]
+    Storage(String),
+}
+
+impl DownloadError {
+    /// Short stable label for metrics.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::NotConfigured => "not_configured",
+            Self::NotFound => "not_found",
+            Self::TooLarge { .. } => "too_large",
+            Self::RefusedType(_) => "refused_type",
+            Self::TimedOut => "timed_out",
+            Self::Corrupt => "corrupt",
+            Self::Http(_) => "http",
+            Self::Network(_) => "network",
+            Self::Storage(_) => "storage",
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct Metadata {
+    url: String,
+    #[serde(default)]
+    mime_type: String,
+    #[serde(default)]
+    sha256: Option<String>,
+    #[serde(default)]
+    file_size: Option<Size>,
+}
+
+/// Meta's reference shows `file_size` as a string ("303833"); other
+/// descriptions of the same answer show a number.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Size {
+    Number(u64),
+    Text(String),
+}
+
+impl Size {
+    fn bytes(&self) -> Option<u64> {
+        match self {
+            Self::Number(bytes) => Some(*bytes),
+            Self::Text(text) => text.trim().parse().ok(),
+        }
+    }
+}
+
+pub struct MediaDownloader {
+    http: reqwest::Client,
+    /// `{graph_base}/{graph_version}`
+    graph: String,
+    token: Option<SecretString>,
+    /// Only when the Graph API itself is plain http (a local stand-in):
+    /// otherwise the token would cross the network in the clear.
+    plain_http: bool,
+}
+
+impl MediaDownloader {
+    pub fn new(settings: &WhatsAppSettings) -> Result<Self, reqwest::Error> {
+        let graph_base = settings.graph_base.trim_end_matches('/');
+        Ok(Self {
+            // reqwest's default redirect policy drops Authorization (and
+            // cookies) when a redirect goes to another scheme, host or port,
+            // so a CDN redirect never hands the token to someone else.
+            http: reqwest::Client::builder().build()?,
+            graph: format!("{graph_base}/{}", settings.graph_version),
+            token: settings.access_token.clone(),
+            plain_http: graph_base.starts_with("http://"),
+        })
+    }
+
+    pub async fn download(
+        &self,
+        media_id: &str,
+        files: &MediaFiles,
+        limits: &MediaLimits,
+    ) -> Result<Downloaded, DownloadError> {
+        let token = self.token.as_ref().ok_or(DownloadError::NotConfigured)?;
+        if !is_media_id(media_id) {
+            return Err(DownloadError::NotFound);
+        }
+        tokio::time::timeout(limits.timeout, self.fetch(token, media_id, files, limits))
+            .await
+            .map_err(|_| DownloadError::TimedOut)?
+    }
+
+    async fn fetch(
+        &self,
+        token: &SecretString,
+        media_id: &str,
+        files: &MediaFiles,
+        limits: &MediaLimits,
+    ) -> Result<Downloaded, DownloadError> {
+        let answer = self.get(&format!("{}/{media_id}", self.graph), token).await?;
+        let body = answer.bytes().await.map_err(network)?;
+        let metadata: Metadata = serde_json::from_slice(&body)
+            .map_err(|_| DownloadError::Network("unreadable media metadata from the Graph API".into()))?;
+
+        // The Graph API's type is what the rest of the bridge acts on (voice
+        // note, photo, document), so it decides, and before any byte moves.
+        let mime = essence(&metadata.mime_type);
+        if !limits.allows(&mime) {
+            return Err(DownloadError::RefusedType(mime));
+        }
+        let limit = limits.max_bytes;
+        if let Some(size) = metadata.file_size.and_then(|size| size.bytes()).filter(|&size| size > limit) {
+            return Err(DownloadError::TooLarge { bytes: Some(size), limit });
+        }
+        let url = Url::parse(&metadata.url)
+            .map_err(|_| DownloadError::Network("unreadable media URL from the Graph API".into()))?;
+        if !(url.scheme() == "https" || (self.plain_http && url.scheme() == "http")) {
+            return Err(DownloadError::Network("media URL is not https".into()));
+        }
+
+        let response = self.get(url, token).await?;
+        if let Some(length) = response.content_length().filter(|&length| length > limit) {
+            return Err(DownloadError::TooLarge { bytes: Some(length), limit });
+        }
+        // A CDN that disagrees with the Graph API may be serving something
+        // else than what was announced, so its type must be allowed too.
+        // "application/octet-stream" claims nothing and is let through.
+        let served = response.headers().get(CONTENT_TYPE).and_then(|value| value.to_str().ok()).map(essence);
+        if let Some(served) = served {
+            if served != mime && served != "application/octet-stream" && !limits.allows(&served) {
+                return Err(DownloadError::RefusedType(served));
+            }
+        }
+
+        // Counted while streaming too: Content-Length may be absent (chunked).
+        let chunks = futures::stream::try_unfold(response, |mut response| async move {
+            Ok::<_, reqwest::Error>(response.chunk().await?.map(|chunk| (chunk, response)))
+        })
+        .map_err(reqwest::Error::without_url);
+        let partial = files.write_partial(chunks, limit).await.map_err(|error| match error {
+            FileError::TooLarge { limit } => DownloadError::TooLarge { bytes: None, limit },
+            FileError::Io(error) => DownloadError::Storage(error.to_string()),
+            FileError::Source(message) => DownloadError::Network(message),
+        })?;
+        // Checked before the file gets its name, so refusing it never
+        // touches an identical file stored earlier. A value that is not hex
+        // cannot be compared and is not taken as a mismatch.
+        if let Some(expected) = metadata.sha256.filter(|sha| sha.len() == 64 && hex::decode(sha).is_ok()) {
+            if !expected.eq_ignore_ascii_case(&partial.file().sha256) {
+                return Err(DownloadError::Corrupt);
+            }
+        }
+        let file = partial.keep().await.map_err(|error| DownloadError::Storage(error.to_string()))?;
+        Ok(Downloaded { file, mime })
+    }
+
+    async fn get(&self, url: impl reqwest::IntoUrl, token: &SecretString) -> Result<reqwest::Response, DownloadError> {
+        let response = self.http.get(url).bearer_auth(token.expose_secret()).send().await.map_err(network)?;
+        match response.status() {
+            status if status.is_success() => Ok(response),
+            // Meta answers 404 for a media id or URL that has expired.
+            StatusCode::NOT_FOUND | StatusCode::GONE => Err(DownloadError::NotFound),
+            status => Err(DownloadError::Http(status.as_u16())),
+        }
+    }
+}
+
+/// Without the URL: it is signed.
+fn network(error: reqwest::Error) -> DownloadError {
+    DownloadError::Network(error.without_url().to_string())
+}
+
+fn essence(mime: &str) -> String {
+    mime.split(';').next().unwrap_or_default().trim().to_ascii_lowercase()
+}
+
+/// The id becomes a path segment of a request that carries the token, so
+/// nothing that could change the path ("/", "..", "?", "%") gets in.
+fn is_media_id(id: &str) -> bool {
+    !id.is_empty()
+        && id != "."
+        && id != ".."
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use sha2::{Digest, Sha256};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use wiremock::matchers::{header, method, path};
+    use wiremock::{Match, Mock, MockServer, Request, ResponseTemplate};
+
+    const VOICE: &[u8] = b"OggS a short voice note";
+
+    struct Setup {
+        server: MockServer,
+        downloader: MediaDownloader,
+        files: MediaFiles,
+        dir: tempfile::TempDir,
+    }
+
+    async fn setup() -> Setup {
+        let server = MockServer::start().await;
+        let downloader = MediaDownloader::new(&settings(&server.uri(), Some("test-token"))).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let files = MediaFiles::open(dir.path().join("media")).unwrap();
+        Setup { server, downloader, files, dir }
+    }
+
+    fn settings(graph_base: &str, token: Option<&str>) -> WhatsAppSettings {
+        WhatsAppSettings {
+            app_secret: None,
+            access_token: token.map(|t| SecretString::from(t.to_owned())),
+            phone_number_id: None,
+            verify_token: None,
+            app_id: None,
+            business_account_id: None,
+            graph_base: graph_base.to_owned(),
+            graph_version: "v23.0".into(),
+            send_timeout: Duration::from_secs(5),
+        }
+    }
+
+    fn limits() -> MediaLimits {
+        MediaLimits {
+            max_bytes: 1000,
+            timeout: Duration::from_secs(5),
+            allowed_types: vec!["audio/ogg".into(), "image/*".into()],
+        }
+    }
+
+    fn sha256(bytes: &[u8]) -> String {
+        hex::encode(Sha256::digest(bytes))
+    }
+
+    impl Setup {
+        fn names(&self) -> Vec<String> {
+            let entries = std::fs::read_dir(self.dir.path().join("media")).unwrap();
+            entries.map(|e| e.unwrap().file_name().into_string().unwrap()).collect()
+        }
+
+        async fn metadata(&self, id: &str, metadata: serde_json::Value) {
+            Mock::given(method("GET"))
+                .and(path(format!("/v23.0/{id}")))
+                .and(header("authorization", "Bearer test-token"))
+                .respond_with(ResponseTemplate::new(200).set_body_json(metadata))
+                .mount(&self.server)
+                .await;
+        }
+
+        /// The metadata of `VOICE` at `/cdn/voice`, changed by `edit`.
+        async fn voice_metadata(&self, edit: impl FnOnce(&mut serde_json::Value)) {
+            let mut metadata = json!({
+                "url": format!("{}/cdn/voice?sig=secret", self.server.uri()),
+                "mime_type": "audio/ogg; codecs=opus",
+                "sha256": sha256(VOICE),
+                "file_size": VOICE.len(),
+                "id": "1234",
+                "messaging_product": "whatsapp",
+            });
+            edit(&mut metadata);
+            self.metadata("1234", metadata).await;
+        }
+
+        async fn cdn(&self, response: ResponseTemplate, times: u64) {
+            Mock::given(method("GET"))
+                .and(path("/cdn/voice"))
+                .and(header("authorization", "Bearer test-token"))
+                .respond_with(response)
+                .expect(times)
+                .mount(&self.server)
+                .await;
+        }
+
+        async fn download(&self, limits: &MediaLimits) -> Result<Downloaded, DownloadError> {
+            self.downloader.download("1234", &self.files, limits).await
+        }
+    }
+
+    fn voice() -> ResponseTemplate {
+        ResponseTemplate::new(200).insert_header("content-type", "audio/ogg").set_body_bytes(VOICE)
+    }
+
+    #[tokio::test]
+    async fn downloads_with_the_token_and_stores_once() {
+        let s = setup().await;
+        s.voice_metadata(|_| {}).await;
+        s.cdn(voice(), 2).await;
+
+        let first = s.download(&limits()).await.unwrap();
+        assert_eq!(first.mime, "audio/ogg");
+        assert_eq!(first.file, StoredFile { sha256: sha256(VOICE), bytes: VOICE.len() as u64 });
+        assert_eq!(s.files.read(&first.file.sha256).await.unwrap(), VOICE);
+
+        let second = s.download(&limits()).await.unwrap();
+        assert_eq!(second.file, first.file);
+        assert_eq!(s.names(), [sha256(VOICE)]);
+    }
+
+    #[tokio::test]
+    async fn an_announced_size_past_the_limit_is_not_downloaded() {
+        let s = setup().await;
+        s.voice_metadata(|m| m["file_size"] = json!("5000")).await;
+        s.cdn(voice(), 0).await;
+        let error = s.download(&limits()).await.unwrap_err();
+        assert!(matches!(error, DownloadError::TooLarge { bytes: Some(5000), limit: 1000 }), "{error:?}");
+    }
+
+    #[tokio::test]
+    async fn a_content_length_past_the_limit_is_not_read() {
+        let s = setup().await;
+        s.voice_metadata(|m| m["file_size"] = json!(null)).await;
+        s.cdn(voice().set_body_bytes(vec![0; 2000]), 1).await;
+        let error = s.download(&limits()).await.unwrap_err();
+        assert!(matches!(error, DownloadError::TooLarge { bytes: Some(2000), limit: 1000 }), "{error:?}");
+        assert!(s.names().is_empty());
+    }
+
+    /// A CDN that answers in chunks, without Content-Length.
+    async fn chunked_cdn(chunks: usize) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut request = [0; 4096];
+            let _ = socket.read(&mut request).await;
+            let head = "HTTP/1.1 200 OK\r\nContent-Type: audio/ogg\r\nTransfer-Encoding: chunked\r\n\r\n";
+            // The client hangs up once past its limit: later writes may fail.
+            let _ = socket.write_all(head.as_bytes()).await;
+            for _ in 0..chunks {
+                let _ = socket.write_all(&[b"100\r\n".as_slice(), &[b'x'; 256], b"\r\n"].concat()).await;
+            }
+            let _ = socket.write_all(b"0\r\n\r\n").await;
+        });
+        format!("http://{address}/cdn/voice")
+    }
+
+    #[tokio::test]
+    async fn a_body_without_length_is_counted() {
+        let s = setup().await;
+        let url = chunked_cdn(8).await;
+        s.voice_metadata(|m| {
+            m["url"] = json!(url);
+            m["file_size"] = json!(null);
+        })
+        .await;
+        let error = s.download(&limits()).await.unwrap_err();
+        assert!(matches!(error, DownloadError::TooLarge { bytes: None, limit: 1000 }), "{error:?}");
+        assert!(s.names().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_type_not_allowed_is_refused() {
+        let s = setup().await;
+        s.voice_metadata(|m| m["mime_type"] = json!("Application/X-MSDownload")).await;
+        s.cdn(voice(), 0).await;
+        let error = s.download(&limits()).await.unwrap_err();
+        assert!(matches!(&error, DownloadError::RefusedType(mime) if mime == "application/x-msdownload"), "{error:?}");
+    }
+
+    #[tokio::test]
+    async fn the_cdn_type_must_be_allowed_when_it_disagrees() {
+        let s = setup().await;
+        s.voice_metadata(|_| {}).await;
+        s.cdn(voice().insert_header("content-type", "text/html"), 1).await;
+        let error = s.download(&limits()).await.unwrap_err();
+        assert!(matches!(&error, DownloadError::RefusedType(mime) if mime == "text/html"), "{error:?}");
+        assert!(s.names().is_empty());
+
+        let s = setup().await;
+        s.voice_metadata(|_| {}).await;
+        s.cdn(voice().insert_header("content-type", "application/octet-stream"), 1).await;
+        assert_eq!(s.download(&limits()).await.unwrap().mime, "audio/ogg");
+    }
+
+    #[tokio::test]
+    async fn a_hanging_graph_api_times_out() {
+        let s = setup().await;
+        Mock::given(method("GET"))
+            .and(path("/v23.0/1234"))
+            .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(3)))
+            .mount(&s.server)
+            .await;
+        let limits = MediaLimits { timeout: Duration::from_millis(300), ..limits() };
+        let error = s.download(&limits).await.unwrap_err();
+        assert!(matches!(error, DownloadError::TimedOut), "{error:?}");
+    }
+
+    #[tokio::test]
+    async fn an_expired_url_or_id_is_not_found() {
+        let s = setup().await;
+        s.voice_metadata(|_| {}).await;
+        s.cdn(ResponseTemplate::new(404), 1).await;
+        let error = s.download(&limits()).await.unwrap_err();
+        assert!(matches!(error, DownloadError::NotFound), "{error:?}");
+
+        let error = s.downloader.download("9999", &s.files, &limits()).await.unwrap_err();
+        assert!(matches!(error, DownloadError::NotFound), "{error:?}");
+        assert_eq!(error.label(), "not_found");
+    }
+
+    #[tokio::test]
+    async fn bytes_that_do_not_match_the_hash_are_refused() {
+        let s = setup().await;
+        // The same bytes stored before must survive the refusal.
+        s.files.store_bytes(b"tampered", 1000).await.unwrap();
+        s.voice_metadata(|_| {}).await;
+        s.cdn(voice().set_body_bytes(b"tampered".as_slice()), 1).await;
+        let error = s.download(&limits()).await.unwrap_err();
+        assert!(matches!(error, DownloadError::Corrupt), "{error:?}");
+        assert_eq!(s.names(), [sha256(b"tampered")]);
+    }
+
+    #[tokio::test]
+    async fn ids_that_could_change_the_path_are_never_requested() {
+        let s = setup().await;
+        for id in ["", ".", "..", "../me", "1/2", "1?fields=x", "1%2F2"] {
+            let error = s.downloader.download(id, &s.files, &limits()).await.unwrap_err();
+            assert!(matches!(error, DownloadError::NotFound), "{id:?}: {error:?}");
+        }
+        assert!(s.server.received_requests().await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn without_a_token_nothing_is_requested() {
+        let server = MockServer::start().await;
+        let downloader = MediaDownloader::new(&settings(&server.uri(), None)).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let files = MediaFiles::open(dir.path().join("media")).unwrap();
+        let error = downloader.download("1234", &files, &limits()).await.unwrap_err();
+        assert!(matches!(error, DownloadError::NotConfigured), "{error:?}");
+        assert!(server.received_requests().await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn errors_hold_neither_token_nor_url() {
+        let s = setup().await;
+        let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/cdn/voice?sig=secret", closed.local_addr().unwrap());
+        drop(closed);
+        s.voice_metadata(|m| m["url"] = json!(url)).await;
+        let error = s.download(&limits()).await.unwrap_err();
+        assert!(matches!(error, DownloadError::Network(_)), "{error:?}");
+        let shown = format!("{error} {error:?}");
+        assert!(!shown.contains("secret") && !shown.contains("cdn") && !shown.contains("test-token"), "{shown}");
+    }
+
+    struct NoAuthorization;
+
+    impl Match for NoAuthorization {
+        fn matches(&self, request: &Request) -> bool {
+            !request.headers.contains_key("authorization")
+        }
+    }
+
+    #[tokio::test]
+    async fn a_redirect_elsewhere_does_not_carry_the_token() {
+        let s = setup().await;
+        let elsewhere = MockServer::start().await;
+        Mock::given(path("/moved")).and(NoAuthorization).respond_with(voice()).expect(1).mount(&elsewhere).await;
+        s.voice_metadata(|_| {}).await;
+        let redirect = ResponseTemplate::new(302).insert_header("location", format!("{}/moved", elsewhere.uri()));
+        s.cdn(redirect, 1).await;
+        assert_eq!(s.download(&limits()).await.unwrap().file.sha256, sha256(VOICE));
+    }
+
+    #[tokio::test]
+    async fn the_media_url_must_be_https_when_the_graph_api_is() {
+        let s = setup().await;
+        let downloader = MediaDownloader { plain_http: false, ..MediaDownloader::new(&settings(&s.server.uri(), Some("test-token"))).unwrap() };
+        s.voice_metadata(|_| {}).await;
+        s.cdn(voice(), 0).await;
+        let error = downloader.download("1234", &s.files, &limits()).await.unwrap_err();
+        assert!(matches!(error, DownloadError::Network(_)), "{error:?}");
+    }
+
+    #[test]
+    fn types_are_compared_on_their_essence() {
+        let limits = limits();
+        assert!(limits.allows("audio/ogg; codecs=opus"));
+        assert!(limits.allows(" AUDIO/OGG "));
+        assert!(limits.allows("image/jpeg"));
+        assert!(limits.allows("image/webp;q=1"));
+        assert!(!limits.allows("audio/mpeg"));
+        assert!(!limits.allows("image"));
+        assert!(!limits.allows("image/"));
+        assert!(!limits.allows("imagex/png"));
+        assert!(!limits.allows(""));
+    }
+}
