@@ -10,7 +10,7 @@ mod reader;
 mod transcribe;
 mod turn;
 
-pub use fetch::{DownloadError, Downloaded, MediaFetch, MediaLimits};
+pub use fetch::{essence, DownloadError, Downloaded, MediaFetch, MediaLimits};
 pub use files::{FileError, MediaFiles, StoredFile};
 pub use image::{to_data_url, ImageError, PreparedImage};
 pub use reader::{MediaReader, ReaderParts};

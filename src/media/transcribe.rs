@@ -2,35 +2,15 @@
 //! OpenAI-compatible `/audio/transcriptions` endpoint (a business's own
 //! Whisper server, Groq, OpenAI).
 
+use crate::config::{TranscribeApi, TranscribeSettings};
 use base64::Engine as _;
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::ExposeSecret;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use std::time::Duration;
 
 /// Enough of a provider's complaint to tell a bad key from a bad model or
 /// a rejected file, short enough for a log line.
 const MAX_MESSAGE_CHARS: usize = 200;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TranscribeApi {
-    /// JSON with the audio base64-encoded in `input_audio`.
-    OpenRouter,
-    /// `multipart/form-data` with the audio as a file, as OpenAI defined it.
-    OpenAiCompatible,
-}
-
-#[derive(Debug, Clone)]
-pub struct TranscribeSettings {
-    pub api: TranscribeApi,
-    /// The API base; `/audio/transcriptions` is appended (trailing slash tolerated).
-    pub base_url: String,
-    pub api_key: Option<SecretString>,
-    pub model: String,
-    /// Language hint, "id" by default.
-    pub language: String,
-    pub timeout: Duration,
-}
 
 pub struct Transcriber {
     http: reqwest::Client,
@@ -192,6 +172,8 @@ pub fn audio_format(mime: &str) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use secrecy::SecretString;
+    use std::time::Duration;
     use wiremock::matchers::{header, method, path};
     use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 

@@ -3,89 +3,13 @@
 //! CDN, and the bytes come from there, with the same bearer token.
 
 use crate::config::WhatsAppSettings;
-use crate::media::files::{FileError, MediaFiles, StoredFile};
+use crate::media::{essence, DownloadError, Downloaded, FileError, MediaFetch, MediaFiles, MediaLimits};
+use async_trait::async_trait;
 use futures::TryStreamExt;
 use reqwest::header::CONTENT_TYPE;
 use reqwest::{StatusCode, Url};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
-use std::time::Duration;
-
-#[derive(Debug, Clone)]
-pub struct MediaLimits {
-    pub max_bytes: u64,
-    /// The whole download: both requests and the body.
-    pub timeout: Duration,
-    /// MIME types allowed, compared on the essence (parameters like
-    /// "; codecs=opus" dropped, lowercase); an entry ending in "/*" allows
-    /// the whole type, e.g. "image/*".
-    pub allowed_types: Vec<String>,
-}
-
-impl MediaLimits {
-    pub fn allows(&self, mime: &str) -> bool {
-        let mime = essence(mime);
-        let Some((kind, subtype)) = mime.split_once('/') else { return false };
-        if kind.is_empty() || subtype.is_empty() {
-            return false;
-        }
-        self.allowed_types.iter().map(|allowed| essence(allowed)).any(|allowed| match allowed.strip_suffix("/*") {
-            Some(whole) => whole == kind,
-            None => allowed == mime,
-        })
-    }
-}
-
-#[derive(Debug)]
-pub struct Downloaded {
-    pub file: StoredFile,
-    /// The essence of the type the Graph API gave for the media.
-    pub mime: String,
-}
-
-/// Messages never hold the token or the media URL: the URL is signed and
-/// fetches the file for anyone holding the token.
-#[derive(Debug, thiserror::Error)]
-pub enum DownloadError {
-    #[error("META_ACCESS_TOKEN is not set")]
-    NotConfigured,
-    /// Also for an id that could not be a media id at all.
-    #[error("media not found (unknown or expired)")]
-    NotFound,
-    /// `bytes` is the size announced, `None` when the limit was passed
-    /// while counting the body.
-    #[error("media larger than the limit of {limit} bytes")]
-    TooLarge { bytes: Option<u64>, limit: u64 },
-    #[error("media type {0:?} is not allowed")]
-    RefusedType(String),
-    #[error("media download timed out")]
-    TimedOut,
-    #[error("media bytes do not match the SHA-256 the Graph API gave")]
-    Corrupt,
-    #[error("media download answered HTTP {0}")]
-    Http(u16),
-    #[error("media download: {0}")]
-    Network(String),
-    #[error("storing media: {0}")]
-    Storage(String),
-}
-
-impl DownloadError {
-    /// Short stable label for metrics.
-    pub fn label(&self) -> &'static str {
-        match self {
-            Self::NotConfigured => "not_configured",
-            Self::NotFound => "not_found",
-            Self::TooLarge { .. } => "too_large",
-            Self::RefusedType(_) => "refused_type",
-            Self::TimedOut => "timed_out",
-            Self::Corrupt => "corrupt",
-            Self::Http(_) => "http",
-            Self::Network(_) => "network",
-            Self::Storage(_) => "storage",
-        }
-    }
-}
 
 #[derive(Deserialize)]
 struct Metadata {
@@ -140,22 +64,7 @@ impl MediaDownloader {
         })
     }
 
-    pub async fn download(
-        &self,
-        media_id: &str,
-        files: &MediaFiles,
-        limits: &MediaLimits,
-    ) -> Result<Downloaded, DownloadError> {
-        let token = self.token.as_ref().ok_or(DownloadError::NotConfigured)?;
-        if !is_media_id(media_id) {
-            return Err(DownloadError::NotFound);
-        }
-        tokio::time::timeout(limits.timeout, self.fetch(token, media_id, files, limits))
-            .await
-            .map_err(|_| DownloadError::TimedOut)?
-    }
-
-    async fn fetch(
+    async fn download(
         &self,
         token: &SecretString,
         media_id: &str,
@@ -210,8 +119,8 @@ impl MediaDownloader {
         // Checked before the file gets its name, so refusing it never
         // touches an identical file stored earlier. A value that is not hex
         // cannot be compared and is not taken as a mismatch.
-        if let Some(expected) = metadata.sha256.filter(|sha| sha.len() == 64 && hex::decode(sha).is_ok()) {
-            if !expected.eq_ignore_ascii_case(&partial.file().sha256) {
+        if let Some(expected) = metadata.sha256.as_deref().and_then(sha256_hex) {
+            if expected != partial.file().sha256 {
                 return Err(DownloadError::Corrupt);
             }
         }
@@ -230,14 +139,36 @@ impl MediaDownloader {
     }
 }
 
+#[async_trait]
+impl MediaFetch for MediaDownloader {
+    async fn fetch(&self, media_id: &str, files: &MediaFiles, limits: &MediaLimits) -> Result<Downloaded, DownloadError> {
+        let token = self.token.as_ref().ok_or(DownloadError::NotConfigured)?;
+        if !is_media_id(media_id) {
+            return Err(DownloadError::NotFound);
+        }
+        tokio::time::timeout(limits.timeout, self.download(token, media_id, files, limits))
+            .await
+            .map_err(|_| DownloadError::TimedOut)?
+    }
+}
+
+/// Meta writes a file's SHA-256 in hex in some answers and in base64 in
+/// others (the webhooks); either is compared, anything else is not.
+fn sha256_hex(stated: &str) -> Option<String> {
+    use base64::Engine as _;
+    let stated = stated.trim();
+    if stated.len() == 64 && hex::decode(stated).is_ok() {
+        return Some(stated.to_ascii_lowercase());
+    }
+    let bytes = base64::engine::general_purpose::STANDARD.decode(stated).ok()?;
+    (bytes.len() == 32).then(|| hex::encode(bytes))
+}
+
 /// Without the URL: it is signed.
 fn network(error: reqwest::Error) -> DownloadError {
     DownloadError::Network(error.without_url().to_string())
 }
 
-fn essence(mime: &str) -> String {
-    mime.split(';').next().unwrap_or_default().trim().to_ascii_lowercase()
-}
 
 /// The id becomes a path segment of a request that carries the token, so
 /// nothing that could change the path ("/", "..", "?", "%") gets in.
@@ -251,6 +182,8 @@ fn is_media_id(id: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::media::MediaFiles;
+    use std::time::Duration;
     use serde_json::json;
     use sha2::{Digest, Sha256};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -340,7 +273,7 @@ mod tests {
         }
 
         async fn download(&self, limits: &MediaLimits) -> Result<Downloaded, DownloadError> {
-            self.downloader.download("1234", &self.files, limits).await
+            self.downloader.fetch("1234", &self.files, limits).await
         }
     }
 

@@ -7,7 +7,7 @@ mod media;
 
 pub use cloud_api::CloudApi;
 pub use format::{markdown_to_whatsapp, split_for_whatsapp};
-pub use media::{DownloadError, Downloaded, MediaDownloader, MediaLimits};
+pub use media::MediaDownloader;
 
 /// WhatsApp refuses text messages longer than this.
 pub const MAX_MESSAGE_CHARS: usize = 4096;
