@@ -182,7 +182,7 @@ fn is_media_id(id: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::media::MediaFiles;
+    use crate::media::{MediaFiles, StoredFile};
     use std::time::Duration;
     use serde_json::json;
     use sha2::{Digest, Sha256};
@@ -394,7 +394,7 @@ mod tests {
         let error = s.download(&limits()).await.unwrap_err();
         assert!(matches!(error, DownloadError::NotFound), "{error:?}");
 
-        let error = s.downloader.download("9999", &s.files, &limits()).await.unwrap_err();
+        let error = s.downloader.fetch("9999", &s.files, &limits()).await.unwrap_err();
         assert!(matches!(error, DownloadError::NotFound), "{error:?}");
         assert_eq!(error.label(), "not_found");
     }
@@ -415,7 +415,7 @@ mod tests {
     async fn ids_that_could_change_the_path_are_never_requested() {
         let s = setup().await;
         for id in ["", ".", "..", "../me", "1/2", "1?fields=x", "1%2F2"] {
-            let error = s.downloader.download(id, &s.files, &limits()).await.unwrap_err();
+            let error = s.downloader.fetch(id, &s.files, &limits()).await.unwrap_err();
             assert!(matches!(error, DownloadError::NotFound), "{id:?}: {error:?}");
         }
         assert!(s.server.received_requests().await.unwrap().is_empty());
@@ -427,7 +427,7 @@ mod tests {
         let downloader = MediaDownloader::new(&settings(&server.uri(), None)).unwrap();
         let dir = tempfile::tempdir().unwrap();
         let files = MediaFiles::open(dir.path().join("media")).unwrap();
-        let error = downloader.download("1234", &files, &limits()).await.unwrap_err();
+        let error = downloader.fetch("1234", &files, &limits()).await.unwrap_err();
         assert!(matches!(error, DownloadError::NotConfigured), "{error:?}");
         assert!(server.received_requests().await.unwrap().is_empty());
     }
@@ -470,7 +470,7 @@ mod tests {
         let downloader = MediaDownloader { plain_http: false, ..MediaDownloader::new(&settings(&s.server.uri(), Some("test-token"))).unwrap() };
         s.voice_metadata(|_| {}).await;
         s.cdn(voice(), 0).await;
-        let error = downloader.download("1234", &s.files, &limits()).await.unwrap_err();
+        let error = downloader.fetch("1234", &s.files, &limits()).await.unwrap_err();
         assert!(matches!(error, DownloadError::Network(_)), "{error:?}");
     }
 

@@ -134,8 +134,10 @@ async fn a_day_of_silence_starts_a_new_session(backend: Backend) {
     assert_eq!(app.count(latest).await, 1);
 }
 
+/// Without a transcription service, a voice note is as unreadable as it
+/// was before transcription existed; a sticker never joins a turn.
 async fn only_unreadable_messages_get_the_text_only_reply(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    let app = TestApp::spawn_with(backend, &[("TRANSCRIBE_ENABLED", "false")]).await;
     graph_accepts_sends(&app.graph).await;
     llm_answers(&app.llm, "should not be used").await;
     let voice = json!([{ "from": "6281234567789", "id": "wamid.voice.1", "timestamp": "1700000000", "type": "audio",

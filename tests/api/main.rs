@@ -13,6 +13,7 @@ mod housekeeping;
 mod inbox;
 mod knowledge;
 mod limits;
+mod media;
 mod operations;
 mod outbox;
 mod recovery;

@@ -38,7 +38,8 @@ async fn nul_characters_are_stripped_and_the_whole_webhook_is_stored(backend: Ba
     pool.close().await;
 
     assert_eq!(app.wait_for_texts(1).await.len(), 1, "one reply for both messages");
-    assert_eq!(last_user_message(&app.llm_requests().await[0]), "halo kak\nKTP saya");
+    // The photo's file is not on the fake Graph API: the model is told so.
+    assert_eq!(last_user_message(&app.llm_requests().await[0]), "halo kak\n[gambar tidak bisa diunduh]\nKTP saya");
 }
 
 async fn nul_characters_are_stripped_from_web_chat_messages(backend: Backend) {
