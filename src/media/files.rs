@@ -285,7 +285,7 @@ mod tests {
         std::fs::write(files.dir.join(".partial-writing"), b"half").unwrap();
 
         let hour_ago = SystemTime::now() - Duration::from_secs(3600);
-        assert_eq!(files.stored_before(hour_ago).await.unwrap(), [old.sha256.clone()]);
+        assert_eq!(files.stored_before(hour_ago).await.unwrap(), [old.sha256.as_str()]);
         let mut left = vec![".partial-writing".to_owned(), old.sha256.clone(), new.sha256.clone()];
         left.sort();
         assert_eq!(names(&files), left);
