@@ -192,9 +192,11 @@ fn is_hash(name: &str) -> bool {
 
 async fn touch(path: &Path) -> io::Result<()> {
     let path = path.to_owned();
-    tokio::task::spawn_blocking(move || std::fs::File::options().write(true).open(&path)?.set_modified(SystemTime::now()))
-        .await
-        .map_err(io::Error::other)?
+    tokio::task::spawn_blocking(move || {
+        std::fs::File::options().write(true).open(&path)?.set_modified(SystemTime::now())
+    })
+    .await
+    .map_err(io::Error::other)?
 }
 
 async fn remove_file(path: &Path) -> io::Result<()> {
@@ -263,7 +265,9 @@ mod tests {
     #[tokio::test]
     async fn only_hashes_name_files() {
         let (_dir, files) = files();
-        for bad in ["../x", "", HELLO_SHA256.to_uppercase().as_str(), &HELLO_SHA256[..63], format!("{HELLO_SHA256}0").as_str()] {
+        for bad in
+            ["../x", "", HELLO_SHA256.to_uppercase().as_str(), &HELLO_SHA256[..63], format!("{HELLO_SHA256}0").as_str()]
+        {
             assert!(files.path(bad).is_none(), "{bad:?}");
             assert_eq!(files.read(bad).await.unwrap_err().kind(), io::ErrorKind::NotFound);
         }
@@ -281,7 +285,7 @@ mod tests {
         std::fs::write(files.dir.join(".partial-writing"), b"half").unwrap();
 
         let hour_ago = SystemTime::now() - Duration::from_secs(3600);
-        assert_eq!(files.stored_before(hour_ago).await.unwrap(), [old.sha256.clone()]);
+        assert_eq!(files.stored_before(hour_ago).await.unwrap(), [old.sha256.as_str()]);
         let mut left = vec![".partial-writing".to_owned(), old.sha256.clone(), new.sha256.clone()];
         left.sort();
         assert_eq!(names(&files), left);

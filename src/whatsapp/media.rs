@@ -467,7 +467,10 @@ mod tests {
     #[tokio::test]
     async fn the_media_url_must_be_https_when_the_graph_api_is() {
         let s = setup().await;
-        let downloader = MediaDownloader { plain_http: false, ..MediaDownloader::new(&settings(&s.server.uri(), Some("test-token"))).unwrap() };
+        let downloader = MediaDownloader {
+            plain_http: false,
+            ..MediaDownloader::new(&settings(&s.server.uri(), Some("test-token"))).unwrap()
+        };
         s.voice_metadata(|_| {}).await;
         s.cdn(voice(), 0).await;
         let error = downloader.fetch("1234", &s.files, &limits()).await.unwrap_err();
