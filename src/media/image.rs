@@ -185,17 +185,21 @@ mod tests {
         assert!(matches!(error, ImageError::TooLarge), "{error:?}");
     }
 
-    /// A PNG that is nothing but its signature and a valid IHDR chunk
-    /// (8-bit RGBA): all a decoder reads before it sizes its buffers.
+    /// A PNG that is nothing but its signature, a valid IHDR chunk (8-bit
+    /// RGBA) and an empty IDAT: all a decoder reads before it sizes its
+    /// buffers.
     fn png_header(width: u32, height: u32) -> Vec<u8> {
-        let mut chunk = b"IHDR".to_vec();
-        chunk.extend(width.to_be_bytes());
-        chunk.extend(height.to_be_bytes());
-        chunk.extend([8, 6, 0, 0, 0]);
+        let mut ihdr = Vec::new();
+        ihdr.extend(width.to_be_bytes());
+        ihdr.extend(height.to_be_bytes());
+        ihdr.extend([8, 6, 0, 0, 0]);
         let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
-        png.extend(13u32.to_be_bytes());
-        png.extend(&chunk);
-        png.extend(crc32(&chunk).to_be_bytes());
+        for (kind, data) in [(b"IHDR", ihdr.as_slice()), (b"IDAT", &[])] {
+            let chunk = [kind.as_slice(), data].concat();
+            png.extend((data.len() as u32).to_be_bytes());
+            png.extend(&chunk);
+            png.extend(crc32(&chunk).to_be_bytes());
+        }
         png
     }
 
