@@ -34,9 +34,17 @@ const DEFAULT_MEDIA_TYPES: [&str; 9] = [
 /// to on for them (the default model is one).
 fn sees_images(model: &str) -> bool {
     let model = model.to_ascii_lowercase();
-    ["google/gemini", "google/gemma-3", "openai/gpt-4o", "openai/gpt-4.1", "openai/gpt-5", "anthropic/claude", "x-ai/grok-4"]
-        .iter()
-        .any(|family| model.starts_with(family))
+    [
+        "google/gemini",
+        "google/gemma-3",
+        "openai/gpt-4o",
+        "openai/gpt-4.1",
+        "openai/gpt-5",
+        "anthropic/claude",
+        "x-ai/grok-4",
+    ]
+    .iter()
+    .any(|family| model.starts_with(family))
         || model.contains("vision")
         || model.contains("-vl")
 }

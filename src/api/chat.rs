@@ -5,9 +5,11 @@
 
 use super::AppState;
 use crate::domain::{ChannelKind, ConversationKey, PhoneNumber, Source};
-use crate::store::{now_ms, Audience, TranscriptEntry};
 use crate::media::FileError;
-use crate::webchat::{inbound_file, inbound_message, shown_id, ConversationSecret, Upload, WebChatError, MAX_UPLOAD_BYTES};
+use crate::store::{now_ms, Audience, TranscriptEntry};
+use crate::webchat::{
+    inbound_file, inbound_message, shown_id, ConversationSecret, Upload, WebChatError, MAX_UPLOAD_BYTES,
+};
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -134,10 +136,13 @@ pub async fn upload(
     let (key, _) = conversation(&state, &headers).await?;
     let upload = Upload::sniff(&body)?;
     state.webchat.admit_message(&key, client(&state, peer, &headers))?;
-    let stored = state.pipeline.media().files().store_bytes(&body, MAX_UPLOAD_BYTES as u64).await.map_err(|error| match error {
-        FileError::TooLarge { .. } => WebChatError::FileTooLarge,
-        other => WebChatError::FileStore(other.to_string()),
-    })?;
+    let stored =
+        state.pipeline.media().files().store_bytes(&body, MAX_UPLOAD_BYTES as u64).await.map_err(
+            |error| match error {
+                FileError::TooLarge { .. } => WebChatError::FileTooLarge,
+                other => WebChatError::FileStore(other.to_string()),
+            },
+        )?;
     let inbound = inbound_file(&key, &query.client_id, upload, query.caption.as_deref(), &stored)?;
     let id = shown_id(&key, inbound.id.as_str());
     metrics::counter!("wa_inbound_messages_total", "kind" => upload.kind, "channel" => "web").increment(1);

@@ -115,10 +115,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/chat/config", get(chat::config))
         .route("/api/chat/conversations", post(chat::start))
         .route("/api/chat/messages", post(chat::send))
-        .route(
-            "/api/chat/media",
-            post(chat::upload).layer(DefaultBodyLimit::max(crate::webchat::MAX_UPLOAD_BYTES)),
-        )
+        .route("/api/chat/media", post(chat::upload).layer(DefaultBodyLimit::max(crate::webchat::MAX_UPLOAD_BYTES)))
         .route("/api/chat/events", get(chat::events))
         .route("/api/chat/history", get(chat::history))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

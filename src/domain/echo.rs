@@ -39,8 +39,7 @@ mod tests {
     #[test]
     fn what_has_no_words_shows_as_a_placeholder() {
         assert_eq!(echo(MessageContent::Text("Siap kak".into())).text(), "Siap kak");
-        let photo =
-            |caption: Option<&str>| MessageContent::Media {
+        let photo = |caption: Option<&str>| MessageContent::Media {
             kind: "image".into(),
             caption: caption.map(Into::into),
             attachment: None,

@@ -132,7 +132,8 @@ mod tests {
 
     #[test]
     fn captions_titles_and_locations_become_text() {
-        let caption = MessageContent::Media { kind: "image".into(), caption: Some(" KTP saya ".into()), attachment: None };
+        let caption =
+            MessageContent::Media { kind: "image".into(), caption: Some(" KTP saya ".into()), attachment: None };
         assert_eq!(caption.readable_text().as_deref(), Some("KTP saya"));
         let bare_photo = MessageContent::Media { kind: "image".into(), caption: None, attachment: None };
         assert_eq!(bare_photo.readable_text(), None);

@@ -8,7 +8,12 @@ use std::time::Duration;
 #[async_trait]
 pub trait MediaFetch: Send + Sync {
     /// Downloads one file into `files` within `limits`.
-    async fn fetch(&self, media_id: &str, files: &MediaFiles, limits: &MediaLimits) -> Result<Downloaded, DownloadError>;
+    async fn fetch(
+        &self,
+        media_id: &str,
+        files: &MediaFiles,
+        limits: &MediaLimits,
+    ) -> Result<Downloaded, DownloadError>;
 }
 
 #[derive(Debug, Clone)]

@@ -96,7 +96,7 @@ impl MediaReader {
             };
             let kind = Kind::of(&message.kind);
             if files_left == 0 {
-                input.note(format!("[{} tidak dibaca: terlalu banyak berkas sekaligus]", kind.name()));
+                input.note(format!("[{} tidak dibaca: terlalu banyak berkas sekaligus]", kind.noun()));
                 self.count(kind, outcome::OVER_TURN_LIMIT);
             } else {
                 files_left -= 1;
@@ -234,7 +234,8 @@ impl MediaReader {
             Ok(text) => {
                 let text = first_chars(&text, self.doc_max_chars);
                 let chars = text.chars().count() as i64;
-                let step = MediaStep { outcome: outcome::READ, text: Some(&text), chars: Some(chars), ..MediaStep::default() };
+                let step =
+                    MediaStep { outcome: outcome::READ, text: Some(&text), chars: Some(chars), ..MediaStep::default() };
                 self.store_step(id, &step).await;
                 self.count(Kind::Document, outcome::READ);
                 input.document(name, text);

@@ -30,8 +30,13 @@ enum Segment {
     Note(String),
     /// A customer's document, shown to the model only: it is theirs, never
     /// a passage of the knowledge base, and too long to search with.
-    Document { name: String, text: String },
-    Image { data_url: String },
+    Document {
+        name: String,
+        text: String,
+    },
+    Image {
+        data_url: String,
+    },
 }
 
 impl TurnInput {
@@ -110,7 +115,12 @@ impl TurnInput {
             }
         }
         flush(&mut words, &mut parts);
-        Content::Parts(parts)
+        match parts.as_mut_slice() {
+            // Documents alone stay plain text, which every model takes;
+            // content parts are for models that see.
+            [Part::Text { text }] => Content::Text(std::mem::take(text)),
+            _ => Content::Parts(parts),
+        }
     }
 
     fn lines(&self, pick: impl Fn(&Segment) -> Option<String>) -> String {
@@ -183,6 +193,15 @@ mod tests {
         assert!(matches!(parts[1], Part::ImageUrl { .. }));
         let Part::Text { text } = &parts[2] else { panic!() };
         assert!(text.starts_with("[dokumen dari pelanggan"));
+    }
+
+    #[test]
+    fn words_and_documents_without_photos_stay_plain_text() {
+        let mut input = TurnInput::default();
+        input.words("ini formulirnya");
+        input.document("f.txt".into(), "Nama: Sari".into());
+        let Content::Text(text) = input.for_model("", false) else { panic!("plain text expected") };
+        assert!(text.starts_with("ini formulirnya\n[dokumen dari pelanggan: f.txt"), "{text}");
     }
 
     #[test]

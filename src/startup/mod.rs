@@ -177,8 +177,8 @@ impl Application {
 /// notes are transcribed only where a transcription service is set.
 fn media_reader(settings: &Settings, store: &Store) -> Result<MediaReader, StartupError> {
     let dir = settings.data_dir.join("media");
-    let files =
-        MediaFiles::open(dir.clone()).map_err(|source| StartupError::MediaDir { path: dir.display().to_string(), source })?;
+    let files = MediaFiles::open(dir.clone())
+        .map_err(|source| StartupError::MediaDir { path: dir.display().to_string(), source })?;
     let fetch = match settings.whatsapp.access_token {
         Some(_) => Some(Arc::new(MediaDownloader::new(&settings.whatsapp)?) as Arc<dyn MediaFetch>),
         None => None,

@@ -5,9 +5,9 @@
 
 use super::handoff::end_expired;
 use super::people::Recipient;
+use super::turns::TURN_MESSAGE_COLUMNS;
 use super::turns::{combine, load_history};
 use super::usage::{recent_turns, HOUR_MS};
-use super::turns::TURN_MESSAGE_COLUMNS;
 use super::{bind_ids, Backend, Claim, ClaimWindow, ClaimedTurn, Params, Store, StoreError, TurnMessage};
 use crate::handoff::{holds, Mode};
 use sqlx::{Any, Row, Transaction};

@@ -29,8 +29,8 @@ pub use people::Recipient;
 pub use stats::{DayStats, HourStats, Stats};
 pub use transcripts::{Audience, CustomerFile, OutboundEntry, Sender, Transcript, TranscriptEntry};
 pub use turns::{
-    Answered, Claim, ClaimWindow, ClaimedTurn, HistoryTurn, LlmUsage, PendingConversation, ReplyRecord, SavedReply,
-    MessageMedia, TurnMessage,
+    Answered, Claim, ClaimWindow, ClaimedTurn, HistoryTurn, LlmUsage, MessageMedia, PendingConversation, ReplyRecord,
+    SavedReply, TurnMessage,
 };
 pub use unanswered::{NewUnanswered, UnansweredQuestion};
 pub use usage::{RecentTurns, HOUR_MS};

@@ -439,9 +439,8 @@ async fn load_turn(
     .bind(turn_id)
     .fetch_one(&mut **tx)
     .await?;
-    let sql = format!(
-        "SELECT {TURN_MESSAGE_COLUMNS} FROM inbound_messages WHERE turn_id = $1 ORDER BY sent_at_secs, id"
-    );
+    let sql =
+        format!("SELECT {TURN_MESSAGE_COLUMNS} FROM inbound_messages WHERE turn_id = $1 ORDER BY sent_at_secs, id");
     let messages = sqlx::query(&sql)
         .bind(turn_id)
         .fetch_all(&mut **tx)

@@ -490,7 +490,10 @@ mod tests {
 
     #[test]
     fn a_reply_names_the_message_it_answers() {
-        assert_eq!(only_message(&fixture("message__reply")).reply_to, Some(WaMessageId::parse("wamid.xyzxyz==").unwrap()));
+        assert_eq!(
+            only_message(&fixture("message__reply")).reply_to,
+            Some(WaMessageId::parse("wamid.xyzxyz==").unwrap())
+        );
         assert_eq!(only_message(&fixture("message__text")).reply_to, None);
         // A forwarded message has a context without an id.
         assert_eq!(only_message(&fixture("message__forwarded")).reply_to, None);

@@ -141,7 +141,12 @@ impl MediaDownloader {
 
 #[async_trait]
 impl MediaFetch for MediaDownloader {
-    async fn fetch(&self, media_id: &str, files: &MediaFiles, limits: &MediaLimits) -> Result<Downloaded, DownloadError> {
+    async fn fetch(
+        &self,
+        media_id: &str,
+        files: &MediaFiles,
+        limits: &MediaLimits,
+    ) -> Result<Downloaded, DownloadError> {
         let token = self.token.as_ref().ok_or(DownloadError::NotConfigured)?;
         if !is_media_id(media_id) {
             return Err(DownloadError::NotFound);
@@ -169,7 +174,6 @@ fn network(error: reqwest::Error) -> DownloadError {
     DownloadError::Network(error.without_url().to_string())
 }
 
-
 /// The id becomes a path segment of a request that carries the token, so
 /// nothing that could change the path ("/", "..", "?", "%") gets in.
 fn is_media_id(id: &str) -> bool {
@@ -183,9 +187,9 @@ fn is_media_id(id: &str) -> bool {
 mod tests {
     use super::*;
     use crate::media::{MediaFiles, StoredFile};
-    use std::time::Duration;
     use serde_json::json;
     use sha2::{Digest, Sha256};
+    use std::time::Duration;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use wiremock::matchers::{header, method, path};
     use wiremock::{Match, Mock, MockServer, Request, ResponseTemplate};

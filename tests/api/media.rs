@@ -133,8 +133,18 @@ async fn a_burst_of_text_voice_note_and_photo_is_one_request_in_the_order_sent(b
     serve_media(&app.graph, "photo-1", "image/png", &png(2000, 1000)).await;
     let burst = json!([
         message("wamid.burst.1", 1_700_000_000, "text", json!({ "body": "halo kak" })),
-        message("wamid.burst.2", 1_700_000_001, "audio", json!({ "id": "voice-1", "mime_type": "audio/ogg; codecs=opus", "voice": true })),
-        message("wamid.burst.3", 1_700_000_002, "image", json!({ "id": "photo-1", "mime_type": "image/png", "caption": "ini KTP saya" })),
+        message(
+            "wamid.burst.2",
+            1_700_000_001,
+            "audio",
+            json!({ "id": "voice-1", "mime_type": "audio/ogg; codecs=opus", "voice": true })
+        ),
+        message(
+            "wamid.burst.3",
+            1_700_000_002,
+            "image",
+            json!({ "id": "photo-1", "mime_type": "image/png", "caption": "ini KTP saya" })
+        ),
     ]);
     assert_eq!(app.post_webhook(&messages_webhook(burst, PERSON)).await.status(), 200);
 
@@ -153,7 +163,10 @@ async fn a_burst_of_text_voice_note_and_photo_is_one_request_in_the_order_sent(b
 
     let spoken = transcriptions(&app).await;
     assert_eq!(spoken.len(), 1);
-    assert_eq!((spoken[0]["language"].as_str(), spoken[0]["input_audio"]["format"].as_str()), (Some("id"), Some("ogg")));
+    assert_eq!(
+        (spoken[0]["language"].as_str(), spoken[0]["input_audio"]["format"].as_str()),
+        (Some("id"), Some("ogg"))
+    );
     assert_eq!(base64_decode(spoken[0]["input_audio"]["data"].as_str().unwrap()), VOICE);
     let (outcome, transcript, file) = media_row(&app, "wamid.burst.2").await;
     assert_eq!((outcome.as_deref(), transcript.as_deref()), (Some("read"), Some("berapa biaya daftarnya")));
@@ -164,7 +177,8 @@ async fn a_burst_of_text_voice_note_and_photo_is_one_request_in_the_order_sent(b
 
     // The admin page plays the voice note from the stored file, behind the token.
     let conversation = app.admin_json("/api/admin/conversations/1").await;
-    let voice = conversation["messages"].as_array().unwrap().iter().find(|m| m["id"] == "wamid.burst.2").unwrap().clone();
+    let voice =
+        conversation["messages"].as_array().unwrap().iter().find(|m| m["id"] == "wamid.burst.2").unwrap().clone();
     assert_eq!(voice["media"]["text"], "berapa biaya daftarnya");
     let url = voice["media"]["url"].as_str().unwrap();
     assert_eq!(app.get(url, None).await.status(), 401);
@@ -205,7 +219,8 @@ async fn a_crash_after_the_download_resumes_without_downloading_again(backend: B
     llm_answers_after(&app.llm, "too late", Duration::from_secs(60)).await;
     transcription_says(&app.llm, "syarat daftar apa saja").await;
     serve_media(&app.graph, "voice-3", "audio/ogg", VOICE).await;
-    let voice = json!([message("wamid.crash.1", 1_700_000_000, "audio", json!({ "id": "voice-3", "mime_type": "audio/ogg" }))]);
+    let voice =
+        json!([message("wamid.crash.1", 1_700_000_000, "audio", json!({ "id": "voice-3", "mime_type": "audio/ogg" }))]);
     assert_eq!(app.post_webhook(&messages_webhook(voice, PERSON)).await.status(), 200);
     // Downloaded, transcribed and stored; the model is still thinking.
     wait_until(|| async { !app.llm_requests().await.is_empty() }).await;
@@ -224,8 +239,8 @@ async fn a_crash_after_the_download_resumes_without_downloading_again(backend: B
 }
 
 async fn every_failed_download_or_transcription_is_a_note_and_an_answer(backend: Backend) {
-    let app = TestApp::spawn_with(backend, &[("MEDIA_MAX_BYTES", "1000000"), ("MEDIA_DOWNLOAD_TIMEOUT_SECONDS", "1")])
-        .await;
+    let app =
+        TestApp::spawn_with(backend, &[("MEDIA_MAX_BYTES", "1000000"), ("MEDIA_DOWNLOAD_TIMEOUT_SECONDS", "1")]).await;
     graph_accepts_sends(&app.graph).await;
     llm_answers(&app.llm, "Maaf kak, boleh diketik saja?").await;
     transcription_says(&app.llm, "unused").await;
@@ -272,12 +287,40 @@ async fn every_failed_download_or_transcription_is_a_note_and_an_answer(backend:
     serve_media(&app.graph, "unheard", "audio/ogg", unheard).await;
 
     let cases = [
-        ("6281100000001", "document", "stated-big", "application/pdf", "[dokumen tidak bisa diunduh: berkas terlalu besar]", "too_large"),
-        ("6281100000002", "image", "served-big", "image/jpeg", "[gambar tidak bisa diunduh: berkas terlalu besar]", "too_large"),
-        ("6281100000003", "document", "program", "application/x-msdownload", "[dokumen tidak bisa dibuka: jenis berkas tidak didukung]", "refused_type"),
+        (
+            "6281100000001",
+            "document",
+            "stated-big",
+            "application/pdf",
+            "[dokumen tidak bisa diunduh: berkas terlalu besar]",
+            "too_large",
+        ),
+        (
+            "6281100000002",
+            "image",
+            "served-big",
+            "image/jpeg",
+            "[gambar tidak bisa diunduh: berkas terlalu besar]",
+            "too_large",
+        ),
+        (
+            "6281100000003",
+            "document",
+            "program",
+            "application/x-msdownload",
+            "[dokumen tidak bisa dibuka: jenis berkas tidak didukung]",
+            "refused_type",
+        ),
         ("6281100000004", "image", "hangs", "image/jpeg", "[gambar tidak bisa diunduh]", "timed_out"),
         ("6281100000005", "image", "gone", "image/jpeg", "[gambar tidak bisa diunduh]", "not_found"),
-        ("6281100000006", "audio", "unheard", "audio/ogg", "[pesan suara tidak bisa didengarkan saat ini]", "transcription_failed"),
+        (
+            "6281100000006",
+            "audio",
+            "unheard",
+            "audio/ogg",
+            "[pesan suara tidak bisa didengarkan saat ini]",
+            "transcription_failed",
+        ),
     ];
     for (n, (person, kind, media_id, mime, _, _)) in cases.iter().enumerate() {
         let messages = json!([
@@ -314,14 +357,22 @@ async fn customer_documents_are_read_as_theirs_and_hostile_ones_become_notes(bac
         .collect();
     hostile.sort();
     for name in &hostile {
-        serve_media(&app.graph, &name.replace('.', "-"), "application/pdf", &std::fs::read(format!("{hostile_dir}/{name}")).unwrap())
-            .await;
+        serve_media(
+            &app.graph,
+            &name.replace('.', "-"),
+            "application/pdf",
+            &std::fs::read(format!("{hostile_dir}/{name}")).unwrap(),
+        )
+        .await;
     }
     let document = |person: &str, id: String, media_id: &str, name: &str, mime: &str| {
         json!([{ "from": person, "id": id, "timestamp": "1700000000", "type": "document",
                  "document": { "id": media_id, "mime_type": mime, "filename": name } }])
     };
-    let good = [("6281200000001", "form", "formulir.pdf", "application/pdf"), ("6281200000002", "notes", "catatan.txt", "text/plain")];
+    let good = [
+        ("6281200000001", "form", "formulir.pdf", "application/pdf"),
+        ("6281200000002", "notes", "catatan.txt", "text/plain"),
+    ];
     for (person, media_id, name, mime) in good {
         let body = messages_webhook(document(person, format!("wamid.doc.{media_id}"), media_id, name, mime), person);
         assert_eq!(app.post_webhook(&body).await.status(), 200);
@@ -338,7 +389,10 @@ async fn customer_documents_are_read_as_theirs_and_hostile_ones_become_notes(bac
     let form = asked.iter().find(|text| text.contains("formulir.pdf")).unwrap();
     assert!(form.starts_with("[dokumen dari pelanggan: formulir.pdf"), "{form}");
     assert!(form.contains("Nama pemohon Sari Wulandari"), "{form}");
-    assert!(asked.iter().any(|text| text.contains("<<<DOKUMEN PELANGGAN\nCatatan: pesanan nomor 42\n>>>")), "{asked:?}");
+    assert!(
+        asked.iter().any(|text| text.contains("<<<DOKUMEN PELANGGAN\nCatatan: pesanan nomor 42\n>>>")),
+        "{asked:?}"
+    );
     for request in &requests {
         let system = request["messages"][0]["content"].as_str().unwrap();
         assert!(!system.contains("Sari Wulandari"), "a customer's document is never a knowledge passage");
@@ -358,7 +412,8 @@ async fn a_reply_quotes_the_message_it_answers(backend: Backend) {
     app.say(PERSON, "wamid.quote.1", "jam buka kapan?").await;
     app.wait_for_texts(1).await;
     let pool = app.pool().await;
-    let ours: String = sqlx::query_scalar("SELECT wa_message_id FROM outbound_messages").fetch_one(&pool).await.unwrap();
+    let ours: String =
+        sqlx::query_scalar("SELECT wa_message_id FROM outbound_messages").fetch_one(&pool).await.unwrap();
     pool.close().await;
     let reply = json!([{ "from": PERSON, "id": "wamid.quote.2", "timestamp": "1700000100", "type": "text",
         "context": { "from": "15550001111", "id": ours }, "text": { "body": "kalau sabtu?" } }]);
@@ -383,7 +438,10 @@ async fn a_turn_reads_at_most_media_per_turn_max_files(backend: Backend) {
     let parts = user_content(&app.llm_requests().await[0]);
     let images = parts.as_array().unwrap().iter().filter(|part| part["type"] == "image_url").count();
     assert_eq!(images, 1);
-    assert_eq!(parts.as_array().unwrap().last().unwrap()["text"], "[gambar tidak dibaca: terlalu banyak berkas sekaligus]");
+    assert_eq!(
+        parts.as_array().unwrap().last().unwrap()["text"],
+        "[gambar tidak dibaca: terlalu banyak berkas sekaligus]"
+    );
     assert_eq!(downloads_of(&app.graph, "second").await, 0);
 }
 
@@ -420,7 +478,8 @@ async fn expired_media_files_are_deleted_and_the_transcript_stays(backend: Backe
     llm_answers(&app.llm, "Siap kak.").await;
     transcription_says(&app.llm, "alamat kantornya dimana").await;
     serve_media(&app.graph, "voice-old", "audio/ogg", VOICE).await;
-    let voice = json!([message("wamid.old.1", 1_700_000_000, "audio", json!({ "id": "voice-old", "mime_type": "audio/ogg" }))]);
+    let voice =
+        json!([message("wamid.old.1", 1_700_000_000, "audio", json!({ "id": "voice-old", "mime_type": "audio/ogg" }))]);
     assert_eq!(app.post_webhook(&messages_webhook(voice, PERSON)).await.status(), 200);
     app.wait_for_texts(1).await;
     let media_dir = app.data.path().join("media");
@@ -435,7 +494,10 @@ async fn expired_media_files_are_deleted_and_the_transcript_stays(backend: Backe
     let removed = wa_ai_bridge::housekeeping::sweep_media(&store, &files, 0, Duration::ZERO).await;
     assert_eq!((removed, file.exists()), (1, false));
     let (outcome, transcript, stored) = media_row(&app, "wamid.old.1").await;
-    assert_eq!((outcome.as_deref(), transcript.as_deref(), stored), (Some("read"), Some("alamat kantornya dimana"), None));
+    assert_eq!(
+        (outcome.as_deref(), transcript.as_deref(), stored),
+        (Some("read"), Some("alamat kantornya dimana"), None)
+    );
     assert_eq!(app.get("/api/admin/media/wamid.old.1", Some(ADMIN_TOKEN)).await.status(), 404);
 }
 
