@@ -912,7 +912,17 @@
     loadTranscript(id, true);
   }
 
-  var KIND_LABEL = { llm: 'AI', offline: 'dari dokumen', fallback: 'jawaban cadangan', unreadable: 'tak terbaca', handoff: 'pesan serah ke CS', text: null };
+  var KIND_LABEL = {
+    llm: 'AI', offline: 'dari dokumen', fallback: 'jawaban cadangan', unreadable: 'tak terbaca', handoff: 'pesan serah ke CS', text: null,
+    audio: 'pesan suara', image: 'gambar', document: 'dokumen', video: 'video', location: 'lokasi', contacts: 'kontak'
+  };
+  var MEDIA_OUTCOME = {
+    too_large: 'terlalu besar', refused_type: 'jenis tidak diizinkan', not_found: 'tidak ditemukan di WhatsApp',
+    timed_out: 'unduhan terlalu lama', transcription_failed: 'gagal ditranskripsi', unreadable: 'tidak terbaca',
+    over_turn_limit: 'tidak dibaca (terlalu banyak berkas)', not_configured: 'tidak diunduh (tanpa token)'
+  };
+  // Object URLs of files already fetched, by message id: a transcript redrawn every few seconds does not fetch them again.
+  var mediaUrls = {};
   var STATUS_LABEL = {
     sent: '✓ terkirim', delivered: '✓✓ diterima', read: '✓✓ dibaca', failed: '✗ gagal',
     queued: '⏱ antre', sending: '⏱ mengirim', failed_retryable: '⏱ dicoba ulang', failed_permanent: '✗ gagal',
@@ -1052,7 +1062,8 @@
         : from === 'phone' ? 'Dari HP (WhatsApp Business)' : 'Bot';
       b.appendChild(h('span', 't-author', author));
     }
-    if (m.text == null) b.appendChild(h('span', 't-text missing', '(tidak disimpan)'));
+    if (m.media) b.appendChild(mediaBlock(m));
+    if (m.text == null) { if (!m.media) b.appendChild(h('span', 't-text missing', '(tidak disimpan)')); }
     else b.appendChild(h('span', 't-text', m.text));
     var meta = h('div', 't-meta');
     if (m.kind && KIND_LABEL[m.kind] !== null) meta.appendChild(h('span', 'tag', KIND_LABEL[m.kind] || m.kind));
@@ -1084,6 +1095,47 @@
     }
     row.appendChild(b);
     return row;
+  }
+
+  // The customer's file, fetched with the admin token (a plain <img src> could not carry it) and shown as a player,
+  // a thumbnail or a download; what was read from it (a transcript, a document's text) beneath.
+  function mediaBlock(m) {
+    var media = m.media;
+    var box = h('div', 't-media');
+    box.setAttribute('data-testid', 'message-media');
+    var mime = String(media.mime || '');
+    var failed = MEDIA_OUTCOME[media.outcome];
+    if (failed) box.appendChild(h('span', 'tag failed', failed));
+    if (media.url) {
+      var slot = h('div', 't-media-file');
+      box.appendChild(slot);
+      var show = function (url) {
+        var shown;
+        if (mime.indexOf('image/') === 0) { shown = h('img', 't-thumb'); shown.alt = 'gambar dari pelanggan'; }
+        else if (mime.indexOf('audio/') === 0) { shown = h('audio'); shown.controls = true; }
+        else if (mime.indexOf('video/') === 0) { shown = h('video', 't-thumb'); shown.controls = true; }
+        else { shown = h('a', null, 'Unduh ' + (media.fileName || 'berkas')); shown.download = media.fileName || 'berkas'; }
+        if (shown.tagName === 'A') shown.href = url; else shown.src = url;
+        slot.appendChild(shown);
+      };
+      if (mediaUrls[m.id]) show(mediaUrls[m.id]);
+      else {
+        fetch(media.url, { headers: { Authorization: 'Bearer ' + state.token }, cache: 'no-store' })
+          .then(function (res) { if (!res.ok) throw new Error('HTTP ' + res.status); return res.blob(); })
+          .then(function (blob) { mediaUrls[m.id] = URL.createObjectURL(blob); show(mediaUrls[m.id]); })
+          .catch(function () { slot.appendChild(h('span', 't-text missing', '(berkas tidak tersedia)')); });
+      }
+    } else if (!failed && media.outcome) {
+      box.appendChild(h('span', 't-text missing', '(berkas sudah dihapus)'));
+    }
+    if (media.text) {
+      var details = h('details', 't-media-text');
+      details.appendChild(h('summary', null, mime.indexOf('audio/') === 0 ? 'Transkrip' : 'Isi dokumen'));
+      details.appendChild(h('p', null, media.text));
+      if (mime.indexOf('audio/') === 0) details.open = true;
+      box.appendChild(details);
+    }
+    return box;
   }
 
   function renderTranscript(t, scrollDown) {

@@ -27,7 +27,10 @@
     typing: $('typing-indicator'),
     composer: $('composer'),
     input: $('message-input'),
-    send: $('send-button')
+    send: $('send-button'),
+    photoInput: $('photo-input'),
+    photoButton: $('photo-button'),
+    voiceButton: $('voice-button')
   };
 
   var state = {
@@ -366,6 +369,7 @@
       }
     }
     var main = h('div', 'bubble-main');
+    if (m.preview || m.kind === 'image' || m.kind === 'audio') main.appendChild(mediaPreview(m));
     var text = renderFormatted(m.text);
     main.appendChild(text);
     // an invisible spacer as wide as the time keeps the last line clear of it (WhatsApp layout)
@@ -390,6 +394,26 @@
     }
     if (sources) bubble.appendChild(buildSources(sources));
     li.replaceChildren(bubble);
+  }
+
+  // A photo or recording sent from this window plays from the browser's own copy; after a reload only its kind is known.
+  function mediaPreview(m) {
+    var box = h('div', 'media-preview');
+    box.setAttribute('data-testid', 'media-preview');
+    if (m.preview && m.kind === 'image') {
+      var img = h('img', 'media-thumb');
+      img.alt = 'Foto yang Anda kirim';
+      img.src = m.preview;
+      box.appendChild(img);
+    } else if (m.preview && m.kind === 'audio') {
+      var audio = h('audio');
+      audio.controls = true;
+      audio.src = m.preview;
+      box.appendChild(audio);
+    } else {
+      box.appendChild(h('span', 'media-label', m.kind === 'audio' ? '🎤 Pesan suara' : '📷 Foto'));
+    }
+    return box;
   }
 
   function render() {
@@ -507,6 +531,7 @@
             status: raw.from === 'customer' ? 'sent' : undefined,
             error: raw.from === 'customer' ? null : undefined
           });
+          if (raw.kind === 'image' || raw.kind === 'audio') m.kind = raw.kind;
           if (Array.isArray(raw.sources)) {
             m.sources = raw.sources;
             if (raw.turnId) setSources(raw.turnId, raw.sources);
@@ -621,7 +646,8 @@
     if (status === 404 && body && /conversation/.test(String(body.error))) return 'Percakapan ini sudah tidak tersedia.';
     if (status === 404) return 'Chat web sedang tidak aktif.';
     if (status === 400) return 'Pesan ditolak' + (body && body.error ? ' (' + String(body.error) + ')' : '') + '.';
-    if (status === 413) return 'Pesan terlalu panjang.';
+    if (status === 413) return 'Pesan atau berkas terlalu besar.';
+    if (status === 415) return 'Jenis berkas tidak didukung (foto JPEG/PNG/WebP atau rekaman suara).';
     if (status === 429) return 'Terlalu banyak pesan, tunggu sebentar.';
     return 'Gagal terkirim.';
   }
@@ -630,12 +656,16 @@
     var secret = state.secret;
     put({ id: m.id, status: 'pending', error: null });
     update(true);
-    var payload = JSON.stringify({ text: m.text, clientId: m.clientId });
+    var request = m.file
+      ? { url: '/api/chat/media?clientId=' + encodeURIComponent(m.clientId) + (m.caption ? '&caption=' + encodeURIComponent(m.caption) : ''),
+          headers: authorized({ 'content-type': m.file.type || 'application/octet-stream' }), body: m.file }
+      : { url: '/api/chat/messages', headers: authorized({ 'content-type': 'application/json' }),
+          body: JSON.stringify({ text: m.text, clientId: m.clientId }) };
     var attempt = function (n) {
-      return fetch('/api/chat/messages', {
+      return fetch(request.url, {
         method: 'POST',
-        headers: authorized({ 'content-type': 'application/json' }),
-        body: payload
+        headers: request.headers,
+        body: request.body
       }).then(function (res) {
         if (res.status === 202 || res.ok) return { ok: true };
         return res.json().catch(function () { return null; }).then(function (body) {
@@ -669,6 +699,86 @@
     syncSendButton();
     post(m);
   }
+
+  // ---------- photos and voice notes ----------
+
+  // The text in the box goes with the photo as its caption, as on WhatsApp.
+  function sendFile(blob, kind) {
+    if (!state.secret || !blob) return;
+    var caption = kind === 'image' ? el.input.value.trim() : '';
+    if (caption) { el.input.value = ''; autoGrow(); syncSendButton(); }
+    var clientId = uuid();
+    var m = put({ id: 'web.' + clientId, clientId: clientId, from: 'customer', text: caption, at: Date.now(), status: 'pending' });
+    m.kind = kind;
+    m.file = blob;
+    m.caption = caption;
+    m.preview = URL.createObjectURL(blob);
+    post(m);
+  }
+
+  // Scaled down in the browser: the bot never needs more than 1568 px, and a phone photo shrinks to a fraction.
+  function shrinkPhoto(file) {
+    var MAX = 1568;
+    return new Promise(function (resolve) {
+      var img = new Image();
+      var url = URL.createObjectURL(file);
+      img.onload = function () {
+        URL.revokeObjectURL(url);
+        var scale = Math.min(1, MAX / Math.max(img.naturalWidth, img.naturalHeight));
+        var canvas = document.createElement('canvas');
+        canvas.width = Math.max(1, Math.round(img.naturalWidth * scale));
+        canvas.height = Math.max(1, Math.round(img.naturalHeight * scale));
+        var ctx = canvas.getContext('2d');
+        ctx.fillStyle = '#fff';
+        ctx.fillRect(0, 0, canvas.width, canvas.height);
+        ctx.drawImage(img, 0, 0, canvas.width, canvas.height);
+        canvas.toBlob(function (blob) { resolve(blob || file); }, 'image/jpeg', 0.85);
+      };
+      img.onerror = function () { URL.revokeObjectURL(url); resolve(file); };
+      img.src = url;
+    });
+  }
+
+  el.photoButton.addEventListener('click', function () { if (state.secret) el.photoInput.click(); });
+  el.photoInput.addEventListener('change', function () {
+    var file = el.photoInput.files && el.photoInput.files[0];
+    el.photoInput.value = '';
+    if (file) shrinkPhoto(file).then(function (blob) { sendFile(blob, 'image'); });
+  });
+
+  var MAX_RECORDING_MS = 60000;
+  var recording = null;
+  function stopRecording() {
+    if (recording && recording.recorder.state !== 'inactive') recording.recorder.stop();
+  }
+  el.voiceButton.addEventListener('click', function () {
+    if (recording) return stopRecording();
+    if (!state.secret) return;
+    if (!navigator.mediaDevices || !window.MediaRecorder) {
+      showConnNotice('Browser ini tidak bisa merekam suara.');
+      return;
+    }
+    navigator.mediaDevices.getUserMedia({ audio: true }).then(function (stream) {
+      var type = MediaRecorder.isTypeSupported && MediaRecorder.isTypeSupported('audio/webm;codecs=opus') ? 'audio/webm;codecs=opus' : '';
+      var recorder = type ? new MediaRecorder(stream, { mimeType: type }) : new MediaRecorder(stream);
+      var chunks = [];
+      recording = { recorder: recorder, timer: setTimeout(stopRecording, MAX_RECORDING_MS) };
+      el.voiceButton.classList.add('recording');
+      el.voiceButton.setAttribute('aria-pressed', 'true');
+      recorder.ondataavailable = function (e) { if (e.data && e.data.size) chunks.push(e.data); };
+      recorder.onstop = function () {
+        clearTimeout(recording.timer);
+        recording = null;
+        el.voiceButton.classList.remove('recording');
+        el.voiceButton.setAttribute('aria-pressed', 'false');
+        stream.getTracks().forEach(function (t) { t.stop(); });
+        if (chunks.length) sendFile(new Blob(chunks, { type: (recorder.mimeType || 'audio/webm').split(';')[0] }), 'audio');
+      };
+      recorder.start();
+    }, function () {
+      showConnNotice('Izin mikrofon ditolak; pesan suara tidak bisa direkam.');
+    });
+  });
 
   // ---------- phone picker ----------
 

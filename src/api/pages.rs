@@ -52,5 +52,8 @@ fn serve(name: &str) -> Response {
 
 /// Everything from our own origin only: a page that could load a script
 /// from elsewhere could send the admin token elsewhere too.
-const CSP: &str = "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; \
-                   connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
+/// `blob:` images and media are the customers' files the admin page fetched
+/// with its token, and the web chat's own photos and recordings.
+const CSP: &str = "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; \
+                   style-src 'self' 'unsafe-inline'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; \
+                   form-action 'self'";

@@ -328,12 +328,14 @@ impl Store {
 }
 
 /// Drops the words of a turn whose reply is out (`ENABLE_CHAT_LOGGING=false`):
-/// the person's messages, the reply and its parts. Ids, times, statuses and
-/// usage stay, which is all that exactly-once and the statistics need.
+/// the person's messages, what their files said and the files themselves
+/// (the daily sweep deletes a file no message refers to), the reply and its
+/// parts. Ids, times, statuses and usage stay, which is all that
+/// exactly-once and the statistics need.
 pub(super) async fn forget_words(tx: &mut Transaction<'_, Any>, turn_id: &str) -> Result<(), StoreError> {
     for forget in [
         "UPDATE turns SET user_text = NULL, reply_text = NULL WHERE id = $1",
-        "UPDATE inbound_messages SET body = NULL WHERE turn_id = $1",
+        "UPDATE inbound_messages SET body = NULL, media_text = NULL, media_file = NULL WHERE turn_id = $1",
         "UPDATE outbound_messages SET body = NULL WHERE turn_id = $1",
     ] {
         sqlx::query(forget).bind(turn_id).execute(&mut **tx).await?;

@@ -185,6 +185,38 @@ test('a failed send is retried once with the same clientId; "coba lagi" resends 
   await context.close();
 });
 
+// A 1x1 PNG: the page scales it through a canvas into a JPEG, as it would a phone photo.
+const PNG = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==', 'base64');
+
+test('a photo with the typed caption reaches the model as an image and gets one answer', { timeout: 120_000 }, async () => {
+  const { page, context, problems } = await newPage(browser, server.baseUrl, { width: 800, height: 700 });
+  await page.goto(server.baseUrl + '/');
+  const select = page.getByTestId('phone-select');
+  await until(async () => (await select.locator('option').count()) > 2, { what: 'sample phones' });
+  const samples = await select.locator('option').evaluateAll((os) => os.map((o) => o.value).filter((v) => v !== '__other'));
+  await select.selectOption(samples[2]);
+  await until(async () => (await page.locator('#bot-status').textContent()) === 'online', { what: 'connected' });
+  const before = server.fake.count;
+
+  await page.getByTestId('message-input').fill('ini struk saya');
+  await page.getByTestId('photo-input').setInputFiles({ name: 'struk.png', mimeType: 'image/png', buffer: PNG });
+  const sent = bubbles(page, 'customer').last();
+  await until(async () => (await sent.getAttribute('data-status')) === 'sent', { what: 'photo stored by the server' });
+  assert.equal(await sent.locator('img.media-thumb').count(), 1, 'the photo is shown in its bubble');
+  assert.match(await sent.innerText(), /ini struk saya/);
+  assert.equal(await page.getByTestId('message-input').inputValue(), '', 'the caption left the box with the photo');
+
+  await until(async () => (await bubbles(page, 'bot').count()) >= 1, { what: 'the answer' });
+  const answer = await bubbles(page, 'bot').last().innerText();
+  assert.match(answer, /\[gambar\] \| ini struk saya \[\+1 gambar\]/);
+  assert.equal(server.fake.count, before + 1, 'one LLM request');
+  const parts = server.fake.requests.at(-1).body.messages.at(-1).content;
+  assert.ok(parts[1].image_url.url.startsWith('data:image/jpeg;base64,'), 'the image went to the model as a data URL');
+  await screenshot(page, 'chat-photo');
+  assert.deepEqual(problems, []);
+  await context.close();
+});
+
 test('a conversation is private to its browser; links are clickable only to allowed domains', { timeout: 120_000 }, async () => {
   const first = await newPage(browser, server.baseUrl, { width: 900, height: 760 });
   const urls = [];

@@ -77,8 +77,13 @@ export async function startFakeOpenRouter({ delayMs = Number(process.env.FAKE_LL
       requests.push({ at: Date.now(), body: parsed, headers: req.headers });
       const messages = parsed && Array.isArray(parsed.messages) ? parsed.messages : [];
       const lastUser = [...messages].reverse().find((m) => m && m.role === 'user');
-      const text = lastUser && typeof lastUser.content === 'string' ? lastUser.content : '';
-      const content = 'Jawaban uji: ' + text.replace(/\n/g, ' | ');
+      // A turn with photos comes as content parts: their words, and how many images were seen.
+      const parts = lastUser && Array.isArray(lastUser.content) ? lastUser.content : null;
+      const text = parts
+        ? parts.filter((p) => p && p.type === 'text').map((p) => p.text).join('\n')
+        : (lastUser && typeof lastUser.content === 'string' ? lastUser.content : '');
+      const images = parts ? parts.filter((p) => p && p.type === 'image_url').length : 0;
+      const content = 'Jawaban uji: ' + text.replace(/\n/g, ' | ') + (images ? ` [+${images} gambar]` : '');
       setTimeout(() => {
         res.writeHead(200, { 'content-type': 'application/json' });
         res.end(JSON.stringify({
