@@ -449,7 +449,9 @@
       ['Jawaban cadangan LLM', num(st.llmFallbacks)],
       ['Token', num(st.tokens)],
       ['Terkirim', pct(st.deliveryRate)],
-      ['Dibaca', pct(st.readRate)]
+      ['Dibaca', pct(st.readRate)],
+      ['Berkas pelanggan', num(mediaCount(st.media))],
+      ['Suara ditranskripsi', num(st.media && st.media.transcribedSeconds ? st.media.transcribedSeconds / 60 : 0, 1), 'mnt']
     ];
     el.statsTiles.replaceChildren.apply(el.statsTiles, tiles.map(function (t) {
       var d = h('div', 'stat');
@@ -459,6 +461,16 @@
       d.appendChild(h('div', 'k', t[0]));
       return d;
     }));
+  }
+
+  // Files customers sent in the period, whatever became of them.
+  function mediaCount(media) {
+    var total = 0;
+    var files = (media && media.files) || {};
+    Object.keys(files).forEach(function (kind) {
+      Object.keys(files[kind] || {}).forEach(function (outcome) { total += Number(files[kind][outcome]) || 0; });
+    });
+    return total;
   }
 
   // ---------- charts (inline SVG, drawn here) ----------

@@ -57,9 +57,14 @@ async fn texts_sent(graph: &MockServer) -> usize {
 }
 
 async fn say(client: &reqwest::Client, port: u16, id: &str, text: &str) {
+    let message = json!({ "from": "6281234567789", "id": id, "timestamp": "1700000000", "type": "text", "text": { "body": text } });
+    post_message(client, port, message).await;
+}
+
+async fn post_message(client: &reqwest::Client, port: u16, message: Value) {
     let body = json!({ "object": "whatsapp_business_account", "entry": [{ "id": "1", "changes": [{ "field": "messages",
         "value": { "messaging_product": "whatsapp", "contacts": [{ "wa_id": "6281234567789", "profile": { "name": "Budi" } }],
-        "messages": [{ "from": "6281234567789", "id": id, "timestamp": "1700000000", "type": "text", "text": { "body": text } }] } }] }] })
+        "messages": [message] } }] }] })
     .to_string();
     let response = client
         .post(format!("http://127.0.0.1:{port}/webhook/whatsapp"))
@@ -203,4 +208,64 @@ async fn sigkill_while_paused_keeps_the_bot_silent_after_the_restart() {
     restarted.wait().ok();
     assert_eq!(texts_sent(graph).await, 1, "only the answer from before the pause");
     assert_eq!(llm.received_requests().await.unwrap().len(), 1);
+}
+
+async fn requests_to(server: &MockServer, wanted: &str) -> usize {
+    server.received_requests().await.unwrap_or_default().iter().filter(|r| r.url.path() == wanted).count()
+}
+
+/// A voice note downloaded and transcribed, then SIGKILL while the model
+/// thinks: the next process answers it once, from what the first one
+/// stored, without downloading or transcribing it again.
+#[tokio::test]
+async fn sigkill_after_the_download_answers_once_without_downloading_again() {
+    let setup = Setup::new(Duration::from_secs(3)).await;
+    let (Setup { graph, llm, client, .. }, port) = (&setup, setup.port);
+    let voice = b"OggS a voice note".to_vec();
+    Mock::given(method("GET"))
+        .and(path("/v23.0/voice-k9"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(
+            json!({ "url": format!("{}/cdn/voice-k9", graph.uri()), "mime_type": "audio/ogg", "file_size": voice.len() }),
+        ))
+        .mount(graph)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/cdn/voice-k9"))
+        .respond_with(ResponseTemplate::new(200).set_body_bytes(voice))
+        .mount(graph)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/api/v1/audio/transcriptions"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({ "text": "jam buka kapan" })))
+        .mount(llm)
+        .await;
+
+    let mut server = setup.start().await;
+    let message = json!({ "from": "6281234567789", "id": "wamid.k9.voice", "timestamp": "1700000000", "type": "audio",
+        "audio": { "id": "voice-k9", "mime_type": "audio/ogg; codecs=opus", "voice": true } });
+    post_message(client, port, message).await;
+    while requests_to(llm, "/api/v1/chat/completions").await == 0 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    server.kill().expect("SIGKILL");
+    server.wait().unwrap();
+
+    let mut restarted = setup.start().await;
+    wait_for_text(graph, Duration::from_secs(50)).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    restarted.kill().ok();
+    restarted.wait().ok();
+    assert_eq!(texts_sent(graph).await, 1);
+    assert_eq!(requests_to(graph, "/cdn/voice-k9").await, 1, "downloaded once");
+    assert_eq!(requests_to(llm, "/api/v1/audio/transcriptions").await, 1, "transcribed once");
+    let asked: Vec<Value> = llm
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.url.path() == "/api/v1/chat/completions")
+        .map(|r| serde_json::from_slice(&r.body).unwrap())
+        .collect();
+    assert_eq!(asked.len(), 2, "the dead process's request, then the new one");
+    assert_eq!(asked[1]["messages"].as_array().unwrap().last().unwrap()["content"], "[pesan suara] jam buka kapan");
 }

@@ -41,6 +41,8 @@ async fn debug_logs_never_show_full_numbers_or_secrets() {
             ("ADMIN_AGENTS", "Sari:sari-agent-token-0123456789"),
             ("HANDOFF_NOTIFY_URL", notify_url),
             ("HANDOFF_NOTIFY_SECRET", "notify-signing-secret-0123"),
+            ("TRANSCRIBE_API_URL", "http://127.0.0.1:9/v1"),
+            ("TRANSCRIBE_API_KEY", "transcribe-secret-key-0123"),
         ],
     )
     .await;
@@ -49,6 +51,7 @@ async fn debug_logs_never_show_full_numbers_or_secrets() {
     app.say("6281234567789", "wamid.leak.1", "halo kak").await;
     app.say("6281234567789", "wamid.leak.2", "syarat bikin KTP apa aja?").await;
     app.wait_for_texts(1).await;
+    send_media(&app).await;
     // Refused requests are logged too.
     app.post_raw(b"{}", Some("sha256=00")).await;
     // The web chat carries a number as a label and the conversation's secret in a header.
@@ -93,6 +96,9 @@ async fn debug_logs_never_show_full_numbers_or_secrets() {
     let log = String::from_utf8_lossy(&captured.0.lock().unwrap()).into_owned();
     assert!(log.contains("turn"), "the conversation was logged at all:\n{log}");
     assert!(log.contains("6281******789"), "the masked number is what the log shows");
+    for failure in ["media download failed", "transcription failed"] {
+        assert!(log.contains(failure), "the media failures were logged at all ({failure})");
+    }
     for secret in [
         "6281234567789",
         "6285700001111",
@@ -104,6 +110,11 @@ async fn debug_logs_never_show_full_numbers_or_secrets() {
         "sari-agent-token",
         "6289912345678",
         "hook-secret-path",
+        // Media URLs are signed; the transcription service has a key of its own.
+        "media-url-signature",
+        "transcribe-secret-key",
+        // A shared contact card's number.
+        "812-9999-0000",
         "notify-signing-secret",
         &chat_secret,
         // The conversation's key is shown masked, like a number.
@@ -111,4 +122,38 @@ async fn debug_logs_never_show_full_numbers_or_secrets() {
     ] {
         assert!(!log.contains(secret), "{secret} leaked into the log");
     }
+}
+
+/// A voice note (downloaded from a signed URL; its transcription fails, as
+/// the transcription service is down), a photo whose download fails, and a
+/// shared contact card: what is logged about them must name neither the URLs
+/// nor the key nor the card's number.
+async fn send_media(app: &TestApp) {
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, ResponseTemplate};
+    for (id, status) in [("voice-leak", 200), ("photo-leak", 500)] {
+        Mock::given(method("GET"))
+            .and(path(format!("/v23.0/{id}")))
+            .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+                "url": format!("{}/cdn/{id}?sig=media-url-signature-{id}", app.graph.uri()),
+                "mime_type": if id == "voice-leak" { "audio/ogg" } else { "image/jpeg" },
+            })))
+            .mount(&app.graph)
+            .await;
+        Mock::given(method("GET"))
+            .and(path(format!("/cdn/{id}")))
+            .respond_with(ResponseTemplate::new(status).set_body_bytes(b"OggS voice".to_vec()))
+            .mount(&app.graph)
+            .await;
+    }
+    let messages = serde_json::json!([
+        { "from": "6281234567789", "id": "wamid.leak.voice", "timestamp": "1700000100", "type": "audio",
+          "audio": { "id": "voice-leak", "mime_type": "audio/ogg" } },
+        { "from": "6281234567789", "id": "wamid.leak.photo", "timestamp": "1700000101", "type": "image",
+          "image": { "id": "photo-leak", "mime_type": "image/jpeg" } },
+        { "from": "6281234567789", "id": "wamid.leak.card", "timestamp": "1700000102", "type": "contacts",
+          "contacts": [{ "name": { "formatted_name": "Sari" }, "phones": [{ "phone": "+62 812-9999-0000" }] }] },
+    ]);
+    assert_eq!(app.post_webhook(&messages_webhook(messages, "6281234567789")).await.status(), 200);
+    app.wait_for_texts(2).await;
 }

@@ -134,9 +134,17 @@ impl MediaDownloader {
             status if status.is_success() => Ok(response),
             // Meta answers 404 for a media id or URL that has expired.
             StatusCode::NOT_FOUND | StatusCode::GONE => Err(DownloadError::NotFound),
+            // ... and 400 with Graph error 100 for an id it does not know.
+            StatusCode::BAD_REQUEST if graph_code(response).await == Some(100) => Err(DownloadError::NotFound),
             status => Err(DownloadError::Http(status.as_u16())),
         }
     }
+}
+
+/// The Graph error code of a refusal, if its body says one.
+async fn graph_code(response: reqwest::Response) -> Option<i64> {
+    let body: serde_json::Value = serde_json::from_slice(&response.bytes().await.ok()?).ok()?;
+    body["error"]["code"].as_i64()
 }
 
 #[async_trait]
@@ -401,6 +409,23 @@ mod tests {
         let error = s.downloader.fetch("9999", &s.files, &limits()).await.unwrap_err();
         assert!(matches!(error, DownloadError::NotFound), "{error:?}");
         assert_eq!(error.label(), "not_found");
+
+        // Graph's answer for an object id it does not know.
+        let unknown = json!({ "error": { "message": "Unsupported get request.", "code": 100 } });
+        Mock::given(method("GET"))
+            .and(path("/v23.0/unknown"))
+            .respond_with(ResponseTemplate::new(400).set_body_json(unknown))
+            .mount(&s.server)
+            .await;
+        let error = s.downloader.fetch("unknown", &s.files, &limits()).await.unwrap_err();
+        assert!(matches!(error, DownloadError::NotFound), "{error:?}");
+        Mock::given(method("GET"))
+            .and(path("/v23.0/refused"))
+            .respond_with(ResponseTemplate::new(400).set_body_json(json!({ "error": { "code": 190 } })))
+            .mount(&s.server)
+            .await;
+        let error = s.downloader.fetch("refused", &s.files, &limits()).await.unwrap_err();
+        assert!(matches!(error, DownloadError::Http(400)), "{error:?}");
     }
 
     #[tokio::test]
