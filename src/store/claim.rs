@@ -5,8 +5,7 @@
 
 use super::handoff::end_expired;
 use super::people::Recipient;
-use super::turns::TURN_MESSAGE_COLUMNS;
-use super::turns::{combine, load_history};
+use super::turns::{combine, load_history, MEDIA_COLUMNS};
 use super::usage::{recent_turns, HOUR_MS};
 use super::{bind_ids, Backend, Claim, ClaimWindow, ClaimedTurn, Params, Store, StoreError, TurnMessage};
 use crate::handoff::{holds, Mode};
@@ -313,7 +312,7 @@ async fn attach_messages(
     let sql = format!(
         "UPDATE inbound_messages SET turn_id = {} || '-' || user_id \
          WHERE turn_id IS NULL AND wants_reply AND user_id IN ({}) \
-         RETURNING user_id, sent_at_secs, id, {TURN_MESSAGE_COLUMNS}",
+         RETURNING user_id, sent_at_secs, id, wa_message_id, kind, body, reply_to, {MEDIA_COLUMNS}",
         p.one(),
         p.list(due.len())
     );

@@ -5,7 +5,7 @@
 //! it got, the bot's unsent drafts, and every pause and resume.
 
 use super::activity::ConversationSummary;
-use super::turns::parse_sources;
+use super::turns::{parse_sources, MessageMedia, MEDIA_COLUMNS};
 use super::{Store, StoreError};
 use crate::domain::{ChannelKind, Source};
 use sqlx::any::AnyRow;
@@ -197,11 +197,11 @@ impl Store {
     }
 
     async fn customer_messages(&self, user_id: i64, limit: i64) -> Result<Vec<TranscriptEntry>, StoreError> {
-        let sql = "SELECT wa_message_id, kind, body, received_at, media_id, media_mime, media_name, media_outcome, \
-                     media_file, media_text \
-                   FROM inbound_messages WHERE user_id = $1 \
-                   ORDER BY received_at DESC, id DESC LIMIT $2";
-        self.latest(sql, user_id, limit)
+        let sql = format!(
+            "SELECT wa_message_id, kind, body, received_at, {MEDIA_COLUMNS} FROM inbound_messages WHERE user_id = $1 \
+             ORDER BY received_at DESC, id DESC LIMIT $2"
+        );
+        self.latest(&sql, user_id, limit)
             .await?
             .iter()
             .map(|row| {
@@ -210,7 +210,7 @@ impl Store {
                     text: row.try_get("body")?,
                     kind: row.try_get("kind")?,
                     at: row.try_get("received_at")?,
-                    media: customer_file(row)?,
+                    media: MessageMedia::from_row(row)?.map(CustomerFile::from),
                 })
             })
             .collect()
@@ -294,18 +294,14 @@ impl Store {
     }
 }
 
-fn customer_file(row: &AnyRow) -> Result<Option<CustomerFile>, StoreError> {
-    let media_id: Option<String> = row.try_get("media_id")?;
-    let file: Option<String> = row.try_get("media_file")?;
-    let outcome: Option<String> = row.try_get("media_outcome")?;
-    if media_id.is_none() && file.is_none() && outcome.is_none() {
-        return Ok(None);
+impl From<MessageMedia> for CustomerFile {
+    fn from(media: MessageMedia) -> Self {
+        Self {
+            mime: media.mime,
+            file_name: media.file_name,
+            outcome: media.outcome,
+            kept: media.file.is_some(),
+            text: media.text,
+        }
     }
-    Ok(Some(CustomerFile {
-        mime: row.try_get("media_mime")?,
-        file_name: row.try_get("media_name")?,
-        outcome,
-        kept: file.is_some(),
-        text: row.try_get("media_text")?,
-    }))
 }

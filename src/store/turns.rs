@@ -109,12 +109,13 @@ pub struct MessageMedia {
     pub text: Option<String>,
 }
 
-/// The columns [`TurnMessage::from_row`] reads.
-pub(super) const TURN_MESSAGE_COLUMNS: &str = "wa_message_id, kind, body, reply_to, media_id, media_mime, media_name, \
-     media_outcome, media_file, media_bytes, media_text";
+/// The media columns [`MessageMedia::from_row`] reads.
+pub(super) const MEDIA_COLUMNS: &str =
+    "media_id, media_mime, media_name, media_outcome, media_file, media_bytes, media_text";
 
-impl TurnMessage {
-    pub(super) fn from_row(row: &sqlx::any::AnyRow) -> Result<Self, StoreError> {
+impl MessageMedia {
+    /// `None` for a message that carries no file.
+    pub(super) fn from_row(row: &sqlx::any::AnyRow) -> Result<Option<Self>, StoreError> {
         let media = MessageMedia {
             media_id: row.try_get("media_id")?,
             mime: row.try_get("media_mime")?,
@@ -125,12 +126,18 @@ impl TurnMessage {
             text: row.try_get("media_text")?,
         };
         let has_media = media.media_id.is_some() || media.file.is_some() || media.outcome.is_some();
+        Ok(has_media.then_some(media))
+    }
+}
+
+impl TurnMessage {
+    pub(super) fn from_row(row: &sqlx::any::AnyRow) -> Result<Self, StoreError> {
         Ok(Self {
             wa_message_id: row.try_get("wa_message_id")?,
             kind: row.try_get("kind")?,
             body: row.try_get("body")?,
             reply_to: row.try_get("reply_to")?,
-            media: has_media.then_some(media),
+            media: MessageMedia::from_row(row)?,
         })
     }
 }
@@ -441,8 +448,10 @@ async fn load_turn(
     .bind(turn_id)
     .fetch_one(&mut **tx)
     .await?;
-    let sql =
-        format!("SELECT {TURN_MESSAGE_COLUMNS} FROM inbound_messages WHERE turn_id = $1 ORDER BY sent_at_secs, id");
+    let sql = format!(
+        "SELECT wa_message_id, kind, body, reply_to, {MEDIA_COLUMNS} FROM inbound_messages \
+         WHERE turn_id = $1 ORDER BY sent_at_secs, id"
+    );
     let messages = sqlx::query(&sql)
         .bind(turn_id)
         .fetch_all(&mut **tx)
