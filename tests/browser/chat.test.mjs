@@ -30,6 +30,19 @@ after(async () => {
 
 const bubbles = (page, who) => page.locator(`[data-testid="bubble-${who}"]`);
 
+/** A fresh browser context chatting as the `index`th sample number, connected. */
+async function openSampleChat(index) {
+  const opened = await newPage(browser, server.baseUrl, { width: 800, height: 700 });
+  const { page } = opened;
+  await page.goto(server.baseUrl + '/');
+  const select = page.getByTestId('phone-select');
+  await until(async () => (await select.locator('option').count()) > 2, { what: 'sample phones' });
+  const samples = await select.locator('option').evaluateAll((os) => os.map((o) => o.value).filter((v) => v !== '__other'));
+  await select.selectOption(samples[index]);
+  await until(async () => (await page.locator('#bot-status').textContent()) === 'online', { what: 'connected' });
+  return opened;
+}
+
 test('two quick messages get exactly one answer with sources, and history survives a reload', { timeout: 180_000 }, async () => {
   const { page, context, problems } = await newPage(browser, server.baseUrl, { width: 1100, height: 820 });
   await recordTyping(page);
@@ -143,13 +156,7 @@ test('server text is escaped and WhatsApp formatting is rendered; works at 375 p
 });
 
 test('a failed send is retried once with the same clientId; "coba lagi" resends it', { timeout: 120_000 }, async () => {
-  const { page, context, problems } = await newPage(browser, server.baseUrl, { width: 800, height: 700 });
-  await page.goto(server.baseUrl + '/');
-  const select = page.getByTestId('phone-select');
-  await until(async () => (await select.locator('option').count()) > 2, { what: 'sample phones' });
-  const samples = await select.locator('option').evaluateAll((os) => os.map((o) => o.value).filter((v) => v !== '__other'));
-  await select.selectOption(samples[1]);
-  await until(async () => (await page.locator('#bot-status').textContent()) === 'online', { what: 'connected' });
+  const { page, context, problems } = await openSampleChat(1);
 
   const posts = [];
   let failNext = 1;
@@ -189,13 +196,7 @@ test('a failed send is retried once with the same clientId; "coba lagi" resends 
 const PNG = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==', 'base64');
 
 test('a photo with the typed caption reaches the model as an image and gets one answer', { timeout: 120_000 }, async () => {
-  const { page, context, problems } = await newPage(browser, server.baseUrl, { width: 800, height: 700 });
-  await page.goto(server.baseUrl + '/');
-  const select = page.getByTestId('phone-select');
-  await until(async () => (await select.locator('option').count()) > 2, { what: 'sample phones' });
-  const samples = await select.locator('option').evaluateAll((os) => os.map((o) => o.value).filter((v) => v !== '__other'));
-  await select.selectOption(samples[2]);
-  await until(async () => (await page.locator('#bot-status').textContent()) === 'online', { what: 'connected' });
+  const { page, context, problems } = await openSampleChat(2);
   const before = server.fake.count;
 
   await page.getByTestId('message-input').fill('ini struk saya');
