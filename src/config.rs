@@ -1082,4 +1082,60 @@ mod tests {
             assert!(!debug.contains(secret), "{secret}");
         }
     }
+
+    #[test]
+    fn media_defaults_and_where_voice_notes_go() {
+        let settings = read(&[]).unwrap();
+        let media = &settings.media;
+        assert_eq!((media.max_bytes, media.per_turn_max, media.doc_max_chars), (16 * 1024 * 1024, 5, 8000));
+        assert_eq!((media.image_max_side, media.retention_days), (1568, 30));
+        assert!(media.transcribe.is_none(), "no key, no transcription");
+        assert!(settings.llm.vision, "the default model sees images");
+
+        let with_key = read(&[("OPENROUTER_API_KEY", "sk-or-1")]).unwrap().media.transcribe.unwrap();
+        assert_eq!((with_key.api, with_key.model.as_str()), (TranscribeApi::OpenRouter, DEFAULT_TRANSCRIBE_MODEL));
+        assert_eq!((with_key.base_url.as_str(), with_key.language.as_str()), ("https://openrouter.ai/api/v1", "id"));
+
+        let own = read(&[("OPENROUTER_API_KEY", "sk-or-1"), ("TRANSCRIBE_API_URL", "http://127.0.0.1:8000/v1/")])
+            .unwrap()
+            .media
+            .transcribe
+            .unwrap();
+        assert_eq!(
+            (own.api, own.base_url.as_str(), own.model.as_str()),
+            (TranscribeApi::OpenAiCompatible, "http://127.0.0.1:8000/v1", "whisper-1")
+        );
+        assert!(own.api_key.is_none(), "a local Whisper server needs no key");
+        let off = read(&[("OPENROUTER_API_KEY", "sk-or-1"), ("TRANSCRIBE_ENABLED", "false")]).unwrap();
+        assert!(off.media.transcribe.is_none());
+    }
+
+    #[test]
+    fn vision_follows_the_model_unless_told() {
+        let text_only = read(&[("OPENROUTER_MODEL", "mistralai/mistral-7b-instruct")]).unwrap().llm;
+        assert!(!text_only.vision);
+        let told = read(&[("OPENROUTER_MODEL", "mistralai/mistral-7b-instruct"), ("LLM_VISION", "true")]).unwrap().llm;
+        assert!(told.vision);
+        let separate = read(&[
+            ("OPENROUTER_MODEL", "mistralai/mistral-7b-instruct"),
+            ("VISION_MODEL", "qwen/qwen2.5-vl-72b-instruct"),
+        ])
+        .unwrap()
+        .llm;
+        assert!(separate.vision);
+        assert_eq!(separate.vision_model.as_deref(), Some("qwen/qwen2.5-vl-72b-instruct"));
+        assert!(!read(&[("LLM_VISION", "false")]).unwrap().llm.vision);
+    }
+
+    #[test]
+    fn bad_media_values_are_reported_with_the_rest() {
+        let err = read(&[
+            ("MEDIA_MAX_BYTES", "0"),
+            ("IMAGE_MAX_SIDE", "10"),
+            ("TRANSCRIBE_API_URL", "ftp://x"),
+            ("LLM_VISION", "maybe"),
+        ])
+        .unwrap_err();
+        assert_eq!(err.problems.len(), 4, "{err}");
+    }
 }

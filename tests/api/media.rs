@@ -19,6 +19,7 @@ on_both_backends!(
     a_turn_reads_at_most_media_per_turn_max_files,
     the_web_chat_takes_a_photo_through_the_same_path,
     expired_media_files_are_deleted_and_the_transcript_stays,
+    photos_go_to_the_vision_model_or_become_a_note_without_vision,
 );
 
 const PERSON: &str = "6281234567789";
@@ -499,6 +500,38 @@ async fn expired_media_files_are_deleted_and_the_transcript_stays(backend: Backe
         (Some("read"), Some("alamat kantornya dimana"), None)
     );
     assert_eq!(app.get("/api/admin/media/wamid.old.1", Some(ADMIN_TOKEN)).await.status(), 404);
+}
+
+async fn photos_go_to_the_vision_model_or_become_a_note_without_vision(backend: Backend) {
+    let photo = json!([message(
+        "wamid.vision.1",
+        1_700_000_000,
+        "image",
+        json!({ "id": "receipt", "mime_type": "image/png", "caption": "struk" })
+    )]);
+    let seeing = TestApp::spawn_with(
+        backend,
+        &[("VISION_MODEL", "qwen/qwen2.5-vl-72b-instruct"), ("OPENROUTER_FALLBACK_MODELS", "x/text-only")],
+    )
+    .await;
+    graph_accepts_sends(&seeing.graph).await;
+    llm_answers(&seeing.llm, "Terlihat kak.").await;
+    serve_media(&seeing.graph, "receipt", "image/png", &png(64, 64)).await;
+    assert_eq!(seeing.post_webhook(&messages_webhook(photo.clone(), PERSON)).await.status(), 200);
+    seeing.wait_for_texts(1).await;
+    let asked = &seeing.llm_requests().await[0];
+    assert_eq!(asked["model"], "qwen/qwen2.5-vl-72b-instruct", "a turn with a photo goes to the vision model");
+    assert!(asked.get("models").is_none(), "alone: the text-only fallbacks could not see it");
+    assert_eq!(user_content(asked)[1]["type"], "image_url");
+
+    let blind = TestApp::spawn_with(backend, &[("LLM_VISION", "false")]).await;
+    graph_accepts_sends(&blind.graph).await;
+    llm_answers(&blind.llm, "Maaf kak.").await;
+    serve_media(&blind.graph, "receipt", "image/png", &png(64, 64)).await;
+    assert_eq!(blind.post_webhook(&messages_webhook(photo, PERSON)).await.status(), 200);
+    blind.wait_for_texts(1).await;
+    let asked = last_user_message(&blind.llm_requests().await[0]);
+    assert_eq!(asked, "[gambar; bot tidak dapat melihat gambar, hanya keterangannya]\nstruk");
 }
 
 fn base64_decode(text: &str) -> Vec<u8> {
