@@ -63,8 +63,9 @@ const TRANSCRIPT: &str = "kak ini foto KTP saya, syarat bikin KK apa aja?";
 /// The warm-up people's words: their requests open the connections a
 /// running server already has, a second before the burst.
 const WARM_UP: &str = "pemanasan koneksi";
-/// Every answer must come within this long after the burst.
-const LIMIT: Duration = Duration::from_secs(120);
+/// Every answer must come within this long after the burst: two cores
+/// resizing 200 photos take a minute or two.
+const LIMIT: Duration = Duration::from_secs(180);
 /// A second send for someone would show within this time.
 const AFTER_LAST: Duration = Duration::from_secs(3);
 /// Names the environment variable that makes this binary the server.
@@ -91,6 +92,10 @@ fn main() {
     let text_only = run(&tls, &media, 0);
     let with_media = run(&tls, &media, MEDIA_PEOPLE);
     summary(&text_only, &with_media);
+    // After the figures, so a failing run still shows them.
+    for outcome in [&text_only, &with_media] {
+        assert_eq!((outcome.missing, outcome.twice), (0, 0), "every person answered exactly once (missing, twice)");
+    }
 }
 
 /// The files the fake Graph API serves, by person.
@@ -284,7 +289,12 @@ fn media_webhook(n: u64) -> String {
     webhook(
         phone_n,
         vec![
-            message(phone_n, &format!("wamid.photo.{n}"), "image", json!({ "id": format!("photo-{n}"), "mime_type": "image/jpeg" })),
+            message(
+                phone_n,
+                &format!("wamid.photo.{n}"),
+                "image",
+                json!({ "id": format!("photo-{n}"), "mime_type": "image/jpeg" }),
+            ),
             message(
                 phone_n,
                 &format!("wamid.voice.{n}"),
@@ -310,6 +320,9 @@ struct Outcome {
     peak_rss_kb: u64,
     /// Highest of the 50 ms samples, a check on VmHWM.
     sampled_peak_kb: u64,
+    /// People of the burst with no answer within `LIMIT`, or more than one.
+    missing: usize,
+    twice: usize,
     downloads: u64,
     transcriptions: u64,
     with_photo: u64,
@@ -344,9 +357,8 @@ fn run(tls: &tls::BenchTls, media: &Arc<Media>, media_people: u64) -> Outcome {
 
     // Built and signed up front, so sending them takes milliseconds.
     let questions = support::evaluation_questions();
-    let mut bodies: Vec<String> = (0..TEXT_PEOPLE)
-        .map(|n| text_webhook(n, 1_000 + n, &questions[n as usize % questions.len()]))
-        .collect();
+    let mut bodies: Vec<String> =
+        (0..TEXT_PEOPLE).map(|n| text_webhook(n, 1_000 + n, &questions[n as usize % questions.len()])).collect();
     bodies.extend((0..media_people).map(media_webhook));
     let sampler = Sampler::start(server.pid());
     let (burst, burst_ms) = (Instant::now(), now_ms());
@@ -357,19 +369,22 @@ fn run(tls: &tls::BenchTls, media: &Arc<Media>, media_people: u64) -> Outcome {
     let media_phones: Vec<String> = (0..media_people).map(|n| phone(MEDIA_PHONES + n)).collect();
     let everyone: Vec<String> = text_phones.iter().chain(&media_phones).cloned().collect();
     wait_for(&seen, &everyone, burst + LIMIT);
-    let last_media = seen.sends.lock().unwrap().iter().filter(|(to, _)| media_phones.contains(*to)).map(|(_, at)| at[0]).max();
+    let last_media =
+        seen.sends.lock().unwrap().iter().filter(|(to, _)| media_phones.contains(*to)).map(|(_, at)| at[0]).max();
     std::thread::sleep(AFTER_LAST);
     let sampled_peak_kb = sampler.stop();
     let peak_rss_kb = server.status("VmHWM:");
     server.stop();
 
     let sends = seen.sends.lock().unwrap();
-    check_exactly_once(&sends, &everyone);
+    let (missing, twice) = not_exactly_once(&sends, &everyone);
+    // Of those answered; `missing` counts the others.
     let lag = |phones: &[String], deadlines: &[i64], minus: Duration| {
         let mut lag: Vec<Duration> = phones
             .iter()
             .zip(deadlines)
-            .map(|(to, deadline)| Duration::from_millis((sends[to][0] - deadline).max(0) as u64).saturating_sub(minus))
+            .filter_map(|(to, deadline)| Some((sends.get(to)?[0] - deadline).max(0) as u64))
+            .map(|late| Duration::from_millis(late).saturating_sub(minus))
             .collect();
         lag.sort();
         lag
@@ -382,6 +397,8 @@ fn run(tls: &tls::BenchTls, media: &Arc<Media>, media_people: u64) -> Outcome {
         rss_before_kb,
         peak_rss_kb,
         sampled_peak_kb,
+        missing,
+        twice,
         downloads: seen.downloads.load(Ordering::Relaxed),
         transcriptions: seen.transcriptions.load(Ordering::Relaxed),
         with_photo: seen.with_photo.load(Ordering::Relaxed),
@@ -422,11 +439,11 @@ fn wait_for(seen: &Seen, phones: &[String], until: Instant) {
     }
 }
 
-/// Exactly one send to each person of the burst: none missing, none twice.
-fn check_exactly_once(sends: &HashMap<String, Vec<i64>>, phones: &[String]) {
+/// How many people of the burst had no send, and how many more than one.
+fn not_exactly_once(sends: &HashMap<String, Vec<i64>>, phones: &[String]) -> (usize, usize) {
     let missing = phones.iter().filter(|to| !sends.contains_key(*to)).count();
     let twice = phones.iter().filter(|to| sends.get(*to).is_some_and(|at| at.len() > 1)).count();
-    assert_eq!((missing, twice), (0, 0), "every person answered exactly once (missing, twice)");
+    (missing, twice)
 }
 
 /// The child's VmRSS every 50 ms, keeping the highest.
@@ -456,7 +473,11 @@ impl Sampler {
     }
 }
 
+/// A percentile in ms; 0 when nobody was answered.
 fn ms(sorted: &[Duration], p: f64) -> u128 {
+    if sorted.is_empty() {
+        return 0;
+    }
     percentile(sorted, p).as_millis()
 }
 
@@ -481,7 +502,7 @@ impl Outcome {
             LLM_DELAY.as_secs(),
             ms(&self.text_lag, 0.50),
             ms(&self.text_lag, 0.99),
-            self.text_lag.last().unwrap().as_millis()
+            ms(&self.text_lag, 1.0)
         );
         if self.media_people > 0 {
             println!(
@@ -490,10 +511,11 @@ impl Outcome {
                 LLM_DELAY.as_secs(),
                 ms(&self.media_lag, 0.50),
                 ms(&self.media_lag, 0.99),
-                self.media_lag.last().unwrap().as_millis()
+                ms(&self.media_lag, 1.0)
             );
             println!(
-                "         all {} media turns answered {:.1} s after the burst; {} downloads, {} transcriptions, {} chat requests with a photo",
+                "         {} of {} media turns answered, the last {:.1} s after the burst; {} downloads, {} transcriptions, {} chat requests with a photo",
+                self.media_lag.len(),
                 self.media_people,
                 self.media_wall.as_secs_f64(),
                 self.downloads,
@@ -501,7 +523,13 @@ impl Outcome {
                 self.with_photo
             );
         }
-        println!("         every person answered exactly once");
+        match (self.missing, self.twice) {
+            (0, 0) => println!("         every person answered exactly once"),
+            (missing, twice) => println!(
+                "         NOT exactly once: {missing} unanswered within {} s, {twice} answered more than once",
+                LIMIT.as_secs()
+            ),
+        }
     }
 }
 
@@ -511,7 +539,11 @@ fn summary(text_only: &Outcome, with_media: &Outcome) {
     println!();
     println!("Media burst (`cargo bench --bench media`): {TEXT_PEOPLE} text people, then the same with {MEDIA_PEOPLE} people more each");
     println!("sending a ~1 MB photo and a 30 s voice note, all quiet windows ending together; fakes on loopback");
-    println!("(transcription {} s, LLM {} s); the server alone in a child process.", TRANSCRIBE_DELAY.as_secs(), LLM_DELAY.as_secs());
+    println!(
+        "(transcription {} s, LLM {} s); the server alone in a child process.",
+        TRANSCRIBE_DELAY.as_secs(),
+        LLM_DELAY.as_secs()
+    );
     println!();
     println!("| | text only | with media |");
     println!("|---|---|---|");
@@ -529,10 +561,14 @@ fn summary(text_only: &Outcome, with_media: &Outcome) {
         p99(with_media) as f64 / p99(text_only).max(1) as f64
     );
     println!(
-        "| media turns answered (after the burst) | | {} of {} in {:.1} s, each exactly once |",
+        "| media turns answered (the last after the burst) | | {} of {} in {:.1} s |",
         with_media.media_lag.len(),
         with_media.media_people,
         with_media.media_wall.as_secs_f64()
+    );
+    println!(
+        "| people unanswered / answered twice | {} / {} | {} / {} |",
+        text_only.missing, text_only.twice, with_media.missing, with_media.twice
     );
 }
 
