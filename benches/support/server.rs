@@ -3,7 +3,7 @@
 //! loopback listeners for the fakes.
 
 use axum::Router;
-use serde_json::json;
+use serde_json::{json, Value};
 use std::collections::HashMap;
 use wa_ai_bridge::config::Settings;
 use wa_ai_bridge::startup::Application;
@@ -60,12 +60,22 @@ pub fn phone(n: u64) -> String {
 
 /// A webhook carrying one text message from person `phone_n`.
 pub fn text_webhook(phone_n: u64, id: u64, text: &str) -> String {
+    webhook(phone_n, vec![message(phone_n, &format!("wamid.bench.{id}"), "text", json!({ "body": text }))])
+}
+
+/// One message from person `phone_n`: `kind` names the field that holds
+/// `body`, as in WhatsApp's payloads (`"type": "image", "image": {...}`).
+pub fn message(phone_n: u64, id: &str, kind: &str, body: Value) -> Value {
+    json!({ "from": phone(phone_n), "id": id, "timestamp": "1700000000", "type": kind, kind: body })
+}
+
+/// A webhook carrying `messages`, all from person `phone_n`, in one delivery.
+pub fn webhook(phone_n: u64, messages: Vec<Value>) -> String {
     json!({ "object": "whatsapp_business_account", "entry": [{ "id": "1", "changes": [{ "field": "messages", "value": {
         "messaging_product": "whatsapp",
         "metadata": { "display_phone_number": "15550001111", "phone_number_id": "1122334455667" },
         "contacts": [{ "profile": { "name": "Budi" }, "wa_id": phone(phone_n) }],
-        "messages": [{ "from": phone(phone_n), "id": format!("wamid.bench.{id}"), "timestamp": "1700000000",
-            "type": "text", "text": { "body": text } }] } }] }] })
+        "messages": messages } }] }] })
     .to_string()
 }
 
