@@ -52,6 +52,13 @@ impl Limits {
         admission
     }
 
+    /// Whether [`Limits::admit`] would let the LLM answer, without counting
+    /// anything: what a turn's files cost to read is only spent on turns the
+    /// LLM may answer.
+    pub fn would_admit(&self, recent: &RecentTurns, now: i64) -> bool {
+        admission(recent, self.settings.turns_per_hour, now) == Admission::Allowed
+    }
+
     /// The turn as the LLM may see it, and whether it was cut.
     pub fn cut_turn(&self, text: String) -> (String, bool) {
         match cut_at_word(&text, self.settings.turn_chars) {

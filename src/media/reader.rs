@@ -14,6 +14,7 @@ use crate::store::{MediaStep, MessageMedia, Store, TurnMessage};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tokio::sync::Semaphore;
 
 /// How long a customer's PDF may take to read; the knowledge base gives
 /// its own documents longer.
@@ -29,6 +30,11 @@ pub struct MediaReader {
     doc_max_chars: usize,
     image_max_side: u32,
     vision: bool,
+    /// Photos decoded and documents read at once. Each decoded photo holds
+    /// its pixels (a 12-megapixel photo is 36 MB) and a core: unbounded, a
+    /// burst of photos takes all the memory and leaves the text turns'
+    /// answers waiting for CPU.
+    heavy: Semaphore,
 }
 
 pub struct ReaderParts {
@@ -70,6 +76,7 @@ impl MediaReader {
             doc_max_chars: settings.doc_max_chars,
             image_max_side: settings.image_max_side,
             vision: parts.vision,
+            heavy: Semaphore::new(heavy_work_permits()),
         }
     }
 
@@ -79,8 +86,9 @@ impl MediaReader {
 
     /// The turn's messages in order, with what their files say. Never
     /// fails: what cannot be read becomes a note, so the person still gets
-    /// an answer.
-    pub async fn read_turn(&self, turn_id: &str, messages: &[TurnMessage]) -> TurnInput {
+    /// an answer. Without `transcribe`, voice notes not transcribed yet
+    /// stay unread (the person is over their limit and gets no LLM answer).
+    pub async fn read_turn(&self, turn_id: &str, messages: &[TurnMessage], transcribe: bool) -> TurnInput {
         let mut input = TurnInput::default();
         let quotes = self.quotes(turn_id, messages).await;
         let mut files_left = self.per_turn_max;
@@ -101,7 +109,7 @@ impl MediaReader {
             } else {
                 files_left -= 1;
                 input.usage.files += 1;
-                self.read_message(message, media, kind, &mut input).await;
+                self.read_message(message, media, kind, transcribe, &mut input).await;
             }
             if let Some(caption) = &message.body {
                 input.words(caption.clone());
@@ -121,7 +129,14 @@ impl MediaReader {
         })
     }
 
-    async fn read_message(&self, message: &TurnMessage, media: &MessageMedia, kind: Kind, input: &mut TurnInput) {
+    async fn read_message(
+        &self,
+        message: &TurnMessage,
+        media: &MessageMedia,
+        kind: Kind,
+        transcribe: bool,
+        input: &mut TurnInput,
+    ) {
         let id = message.wa_message_id.as_str();
         let mut media = media.clone();
         if media.outcome.is_none() {
@@ -142,7 +157,7 @@ impl MediaReader {
             None => return input.note(kind.failure_note(outcome::NO_FILE)),
         }
         match kind {
-            Kind::Audio => self.voice_note(id, &media, input).await,
+            Kind::Audio => self.voice_note(id, &media, transcribe, input).await,
             Kind::Document => self.document(id, &media, input).await,
             Kind::Image => self.photo(id, &media, input).await,
             Kind::Video => input.note("[video; bot tidak dapat menonton video]"),
@@ -185,11 +200,11 @@ impl MediaReader {
         media
     }
 
-    async fn voice_note(&self, id: &str, media: &MessageMedia, input: &mut TurnInput) {
+    async fn voice_note(&self, id: &str, media: &MessageMedia, transcribe: bool, input: &mut TurnInput) {
         if let Some(transcript) = &media.text {
             return input.words(format!("[pesan suara] {transcript}"));
         }
-        let Some(transcriber) = &self.transcriber else { return };
+        let Some(transcriber) = self.transcriber.as_ref().filter(|_| transcribe) else { return };
         let Some(bytes) = self.stored_bytes(id, media).await else {
             return input.note(Kind::Audio.failure_note(outcome::NO_FILE));
         };
@@ -225,6 +240,7 @@ impl MediaReader {
         if let Some(text) = &media.text {
             return input.document(name, text.clone());
         }
+        let _permit = self.heavy.acquire().await;
         let Some(bytes) = self.stored_bytes(id, media).await else {
             return input.note(Kind::Document.failure_note(outcome::NO_FILE));
         };
@@ -253,6 +269,7 @@ impl MediaReader {
         if !self.vision {
             return input.note("[gambar; bot tidak dapat melihat gambar, hanya keterangannya]");
         }
+        let _permit = self.heavy.acquire().await;
         let Some(bytes) = self.stored_bytes(id, media).await else {
             return input.note(Kind::Image.failure_note(outcome::NO_FILE));
         };
@@ -342,6 +359,11 @@ impl Kind {
         };
         format!("[{noun} {why}]")
     }
+}
+
+/// One core is left to the runtime that answers everyone else.
+fn heavy_work_permits() -> usize {
+    std::thread::available_parallelism().map_or(1, |cores| cores.get().saturating_sub(1).max(1))
 }
 
 fn first_chars(text: &str, max: usize) -> String {

@@ -88,8 +88,10 @@ impl TurnInput {
     /// The user message for the model. `text` is the turn's text as it may
     /// be sent (cut to `MAX_TURN_CHARS` when it was longer): when it was not
     /// cut, everything goes in the order it was sent; when it was, the cut
-    /// text comes first and the documents and photos after it.
-    pub fn for_model(&self, text: &str, cut: bool) -> Content {
+    /// text comes first and the documents and photos after it. Consumes
+    /// the turn: a photo's data URL is the largest thing a turn holds, and
+    /// is moved into the request rather than copied.
+    pub fn for_model(self, text: &str, cut: bool) -> Content {
         if !self.has_attachments() {
             return Content::Text(text.to_owned());
         }
@@ -103,14 +105,14 @@ impl TurnInput {
         if cut {
             words.push_str(text);
         }
-        for segment in &self.segments {
+        for segment in self.segments {
             match segment {
-                Segment::Words(line) | Segment::Note(line) if !cut => push_line(&mut words, line),
+                Segment::Words(line) | Segment::Note(line) if !cut => push_line(&mut words, &line),
                 Segment::Words(_) | Segment::Note(_) => {}
-                Segment::Document { name, text } => push_line(&mut words, &document_for_model(name, text)),
+                Segment::Document { name, text } => push_line(&mut words, &document_for_model(&name, &text)),
                 Segment::Image { data_url } => {
                     flush(&mut words, &mut parts);
-                    parts.push(Part::ImageUrl { image_url: ImageUrl { url: data_url.clone() } });
+                    parts.push(Part::ImageUrl { image_url: ImageUrl { url: data_url } });
                 }
             }
         }

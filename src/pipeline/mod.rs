@@ -523,7 +523,9 @@ impl Pipeline {
     /// `MAX_TURN_CHARS`).
     async fn compose(&self, turn: &ClaimedTurn) -> (String, Composed) {
         let inner = &self.inner;
-        let input = inner.media.read_turn(&turn.id, &turn.messages).await;
+        // Transcription is paid for: not for a person the LLM will not answer.
+        let transcribe = inner.limits.would_admit(&turn.recent, now_ms());
+        let input = inner.media.read_turn(&turn.id, &turn.messages, transcribe).await;
         let (user_text, cut) = inner.limits.cut_turn(input.text());
         let without_llm = |reply: String, kind| Composed {
             reply,
@@ -535,9 +537,9 @@ impl Pipeline {
             unanswered: None,
             media: input.usage,
         };
-        let composed = if user_text.is_empty() {
-            without_llm(inner.prompts.unreadable.clone(), "unreadable")
-        } else if let Some(phrase) = inner.handoffs.asked_for_person(&user_text) {
+        // A turn with nothing readable still meets the limits first: a
+        // person over them is told so (once), not asked to write instead.
+        let composed = if let Some(phrase) = inner.handoffs.asked_for_person(&user_text) {
             // Before the limits too: someone out of questions for the bot
             // may still ask for a person.
             tracing::info!(turn = %turn.id, phrase, "the person asked for a human");
@@ -553,13 +555,17 @@ impl Pipeline {
                 }
                 // No parts to send: the person was told already.
                 Admission::Silent => without_llm(String::new(), "limited"),
+                Admission::Allowed if user_text.is_empty() => {
+                    without_llm(inner.prompts.unreadable.clone(), "unreadable")
+                }
                 Admission::Allowed => {
                     // Notes and documents would only blur the search: the
                     // person's own words (transcripts and captions too) are
                     // what it looks for.
                     let searched = if cut { user_text.clone() } else { input.searched() };
                     let passages = inner.retriever.retrieve(&searched).await;
-                    Composed { media: input.usage, ..self.answer_from(turn, &passages, &user_text, cut, &input).await }
+                    let media = input.usage;
+                    Composed { media, ..self.answer_from(turn, &passages, &user_text, cut, input).await }
                 }
             }
         };
@@ -575,7 +581,7 @@ impl Pipeline {
         passages: &[Passage],
         user_text: &str,
         cut: bool,
-        input: &TurnInput,
+        input: TurnInput,
     ) -> Composed {
         let inner = &self.inner;
         if inner.limits.budget_exhausted(now_ms()).await {

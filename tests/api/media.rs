@@ -20,6 +20,7 @@ on_both_backends!(
     the_web_chat_takes_a_photo_through_the_same_path,
     expired_media_files_are_deleted_and_the_transcript_stays,
     photos_go_to_the_vision_model_or_become_a_note_without_vision,
+    a_person_over_the_hourly_limit_costs_no_transcription,
 );
 
 const PERSON: &str = "6281234567789";
@@ -532,6 +533,29 @@ async fn photos_go_to_the_vision_model_or_become_a_note_without_vision(backend: 
     blind.wait_for_texts(1).await;
     let asked = last_user_message(&blind.llm_requests().await[0]);
     assert_eq!(asked, "[gambar; bot tidak dapat melihat gambar, hanya keterangannya]\nstruk");
+}
+
+async fn a_person_over_the_hourly_limit_costs_no_transcription(backend: Backend) {
+    let app = TestApp::spawn_with(backend, &[("MAX_TURNS_PER_HOUR", "1")]).await;
+    graph_accepts_sends(&app.graph).await;
+    llm_answers(&app.llm, "Halo kak!").await;
+    transcription_says(&app.llm, "unused").await;
+    serve_media(&app.graph, "voice-limited", "audio/ogg", VOICE).await;
+    app.say(PERSON, "wamid.limited.1", "halo").await;
+    app.wait_for_texts(1).await;
+    let voice = json!([message(
+        "wamid.limited.2",
+        1_700_000_100,
+        "audio",
+        json!({ "id": "voice-limited", "mime_type": "audio/ogg" })
+    )]);
+    assert_eq!(app.post_webhook(&messages_webhook(voice, PERSON)).await.status(), 200);
+    let sent = app.wait_for_texts(2).await;
+    let told = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/prompts/limit_reached.md")).unwrap();
+    let first_line = told.lines().next().unwrap();
+    assert!(sent[1]["text"]["body"].as_str().unwrap().starts_with(first_line.split('{').next().unwrap()), "{sent:?}");
+    assert!(transcriptions(&app).await.is_empty(), "no transcription for a turn the LLM will not answer");
+    assert_eq!(app.llm_requests().await.len(), 1);
 }
 
 fn base64_decode(text: &str) -> Vec<u8> {

@@ -218,6 +218,25 @@ test('a photo with the typed caption reaches the model as an image and gets one 
   await context.close();
 });
 
+test('a voice recording is transcribed and answered like a typed message', { timeout: 120_000 }, async () => {
+  const { page, context, problems } = await openSampleChat(0);
+  const before = server.fake.count;
+  const voice = page.getByTestId('voice-button');
+  await voice.click();
+  await until(async () => (await voice.getAttribute('aria-pressed')) === 'true', { what: 'recording started' });
+  await sleep(1500);
+  await voice.click();
+  const sent = bubbles(page, 'customer').last();
+  await until(async () => (await sent.getAttribute('data-status')) === 'sent', { what: 'recording stored by the server' });
+  assert.equal(await sent.locator('audio').count(), 1, 'the recording can be played back in its bubble');
+  await until(async () => (await bubbles(page, 'bot').count()) >= 1, { what: 'the answer' });
+  assert.match(await bubbles(page, 'bot').last().innerText(), /Jawaban uji: \[pesan suara\] rekaman uji/);
+  assert.equal(server.fake.transcriptions.length, 1, 'transcribed once');
+  assert.equal(server.fake.count, before + 1, 'one LLM request');
+  assert.deepEqual(problems, []);
+  await context.close();
+});
+
 test('a conversation is private to its browser; links are clickable only to allowed domains', { timeout: 120_000 }, async () => {
   const first = await newPage(browser, server.baseUrl, { width: 900, height: 760 });
   const urls = [];

@@ -63,10 +63,17 @@ export function portInUse(port) {
  */
 export async function startFakeOpenRouter({ delayMs = Number(process.env.FAKE_LLM_DELAY_MS ?? 2000) } = {}) {
   const requests = [];
+  const transcriptions = [];
   const server = http.createServer((req, res) => {
     let body = '';
     req.on('data', (c) => { body += c; });
     req.on('end', () => {
+      if (req.method === 'POST' && req.url.endsWith('/audio/transcriptions')) {
+        transcriptions.push({ at: Date.now(), bytes: body.length });
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ text: 'rekaman uji', usage: { seconds: 2 } }));
+        return;
+      }
       if (req.method !== 'POST' || !req.url.endsWith('/chat/completions')) {
         res.writeHead(404, { 'content-type': 'application/json' });
         res.end('{"error":{"message":"not found"}}');
@@ -103,6 +110,7 @@ export async function startFakeOpenRouter({ delayMs = Number(process.env.FAKE_LL
     port,
     url: `http://127.0.0.1:${port}/api/v1/chat/completions`,
     requests,
+    transcriptions,
     get count() { return requests.length; },
     close: () => new Promise((resolve) => { server.closeAllConnections?.(); server.close(() => resolve()); }),
   };
@@ -284,6 +292,8 @@ export async function launchBrowser() {
     args: [
       '--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic',
       '--no-first-run', '--disable-component-update', '--disable-sync',
+      // A microphone that plays a tone, granted without a prompt: the web chat's voice button records it.
+      '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream',
     ],
   });
 }
