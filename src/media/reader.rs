@@ -20,6 +20,13 @@ use tokio::sync::Semaphore;
 /// its own documents longer.
 const DOCUMENT_READ_LIMIT: Duration = Duration::from_secs(10);
 
+/// Turns whose photos are prepared and waiting for the model at once. A
+/// prepared photo is up to about 1.5 MB of base64 (a 1568 px JPEG of a
+/// noisy scene), and `MEDIA_PER_TURN_MAX` of them per turn: this bounds
+/// what a burst of photos holds in memory, whatever the burst; later turns
+/// with photos wait for a place, text turns never do.
+const PHOTO_TURNS_IN_FLIGHT: usize = 32;
+
 pub struct MediaReader {
     store: Store,
     files: MediaFiles,
@@ -35,6 +42,8 @@ pub struct MediaReader {
     /// burst of photos takes all the memory and leaves the text turns'
     /// answers waiting for CPU.
     heavy: Semaphore,
+    /// Turns with photos between preparing them and the model's answer.
+    photo_places: Arc<Semaphore>,
 }
 
 pub struct ReaderParts {
@@ -77,6 +86,7 @@ impl MediaReader {
             image_max_side: settings.image_max_side,
             vision: parts.vision,
             heavy: Semaphore::new(heavy_work_permits()),
+            photo_places: Arc::new(Semaphore::new(PHOTO_TURNS_IN_FLIGHT)),
         }
     }
 
@@ -268,6 +278,11 @@ impl MediaReader {
     async fn photo(&self, id: &str, media: &MessageMedia, input: &mut TurnInput) {
         if !self.vision {
             return input.note("[gambar; bot tidak dapat melihat gambar, hanya keterangannya]");
+        }
+        if !input.has_photo_place() {
+            if let Ok(place) = Arc::clone(&self.photo_places).acquire_owned().await {
+                input.hold_photo_place(place);
+            }
         }
         let _permit = self.heavy.acquire().await;
         let Some(bytes) = self.stored_bytes(id, media).await else {

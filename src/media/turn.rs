@@ -2,12 +2,17 @@
 //! documents and photos in the order the person sent them.
 
 use crate::llm::{Content, ImageUrl, Part};
+use tokio::sync::OwnedSemaphorePermit;
 
 /// What a turn said, ready for retrieval, the transcript and the model.
-#[derive(Debug, Default, Clone, PartialEq)]
+#[derive(Debug, Default)]
 pub struct TurnInput {
     segments: Vec<Segment>,
     pub usage: MediaUsage,
+    /// A turn with photos holds one of a bounded number of places from the
+    /// first photo prepared until the turn is dropped, after the model
+    /// answered: its photos' data URLs are in memory all that time.
+    photo_place: Option<OwnedSemaphorePermit>,
 }
 
 /// What reading a turn's files cost, for the log line, metrics and stats.
@@ -56,6 +61,14 @@ impl TurnInput {
         self.segments.push(Segment::Document { name, text });
     }
 
+    pub(super) fn has_photo_place(&self) -> bool {
+        self.photo_place.is_some()
+    }
+
+    pub(super) fn hold_photo_place(&mut self, place: OwnedSemaphorePermit) {
+        self.photo_place = Some(place);
+    }
+
     pub(super) fn image(&mut self, data_url: String) {
         self.usage.images += 1;
         self.segments.push(Segment::Image { data_url });
@@ -88,10 +101,10 @@ impl TurnInput {
     /// The user message for the model. `text` is the turn's text as it may
     /// be sent (cut to `MAX_TURN_CHARS` when it was longer): when it was not
     /// cut, everything goes in the order it was sent; when it was, the cut
-    /// text comes first and the documents and photos after it. Consumes
-    /// the turn: a photo's data URL is the largest thing a turn holds, and
-    /// is moved into the request rather than copied.
-    pub fn for_model(self, text: &str, cut: bool) -> Content {
+    /// text comes first and the documents and photos after it. A photo's
+    /// data URL is the largest thing a turn holds: it is moved into the
+    /// request rather than copied, and the turn keeps its photo place.
+    pub fn for_model(&mut self, text: &str, cut: bool) -> Content {
         if !self.has_attachments() {
             return Content::Text(text.to_owned());
         }
@@ -105,7 +118,7 @@ impl TurnInput {
         if cut {
             words.push_str(text);
         }
-        for segment in self.segments {
+        for segment in std::mem::take(&mut self.segments) {
             match segment {
                 Segment::Words(line) | Segment::Note(line) if !cut => push_line(&mut words, &line),
                 Segment::Words(_) | Segment::Note(_) => {}

@@ -581,7 +581,7 @@ impl Pipeline {
         passages: &[Passage],
         user_text: &str,
         cut: bool,
-        input: TurnInput,
+        mut input: TurnInput,
     ) -> Composed {
         let inner = &self.inner;
         if inner.limits.budget_exhausted(now_ms()).await {
