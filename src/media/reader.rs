@@ -3,7 +3,7 @@
 //! result is stored before the next step uses it, so a turn taken over
 //! after a crash resumes where the last attempt got to.
 
-use super::fetch::{MediaFetch, MediaLimits};
+use super::fetch::{DownloadError, Downloaded, MediaFetch, MediaLimits};
 use super::files::MediaFiles;
 use super::image::to_data_url;
 use super::transcribe::Transcriber;
@@ -27,6 +27,9 @@ const DOCUMENT_READ_LIMIT: Duration = Duration::from_secs(10);
 /// with photos wait for a place, text turns never do.
 const PHOTO_TURNS_IN_FLIGHT: usize = 32;
 
+/// Enough to keep a link to Meta's CDN busy; more only adds buffers.
+const DOWNLOADS_IN_FLIGHT: usize = 16;
+
 pub struct MediaReader {
     store: Store,
     files: MediaFiles,
@@ -44,6 +47,9 @@ pub struct MediaReader {
     heavy: Semaphore,
     /// Turns with photos between preparing them and the model's answer.
     photo_places: Arc<Semaphore>,
+    /// Downloads at once: each holds a connection's read buffer and a file
+    /// being written, which a burst of hundreds would multiply.
+    downloads: Semaphore,
 }
 
 pub struct ReaderParts {
@@ -87,6 +93,7 @@ impl MediaReader {
             vision: parts.vision,
             heavy: Semaphore::new(heavy_work_permits()),
             photo_places: Arc::new(Semaphore::new(PHOTO_TURNS_IN_FLIGHT)),
+            downloads: Semaphore::new(DOWNLOADS_IN_FLIGHT),
         }
     }
 
@@ -179,7 +186,7 @@ impl MediaReader {
         let outcome = match (&self.fetch, &media.media_id) {
             (_, None) => Err(outcome::NO_FILE),
             (None, Some(_)) => Err("not_configured"),
-            (Some(fetch), Some(media_id)) => match fetch.fetch(media_id, &self.files, &self.limits).await {
+            (Some(fetch), Some(media_id)) => match self.fetch_one(fetch.as_ref(), media_id).await {
                 Ok(downloaded) => Ok(downloaded),
                 Err(error) => {
                     tracing::warn!(message = %id, kind = kind.name(), %error, "media download failed");
@@ -208,6 +215,11 @@ impl MediaReader {
             media.mime = Some(downloaded.mime);
         }
         media
+    }
+
+    async fn fetch_one(&self, fetch: &dyn MediaFetch, media_id: &str) -> Result<Downloaded, DownloadError> {
+        let _permit = self.downloads.acquire().await;
+        fetch.fetch(media_id, &self.files, &self.limits).await
     }
 
     async fn voice_note(&self, id: &str, media: &MessageMedia, transcribe: bool, input: &mut TurnInput) {
