@@ -153,7 +153,7 @@ fn content(fields: &Fields) -> MessageContent {
 /// The media kind the bot reads a file as, and its MIME type when the
 /// extension tells. Fonnte gives an extension (and sometimes a `type`), not
 /// a MIME type.
-fn kind_and_mime(kind: Option<&str>, extension: Option<&str>) -> (&'static str, Option<&'static str>) {
+pub(super) fn kind_and_mime(kind: Option<&str>, extension: Option<&str>) -> (&'static str, Option<&'static str>) {
     let by_extension = match extension.unwrap_or_default() {
         "jpg" | "jpeg" => ("image", Some("image/jpeg")),
         "png" => ("image", Some("image/png")),
