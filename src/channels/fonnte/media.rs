@@ -45,7 +45,10 @@ impl FonnteMedia {
         if !literal_allowed(url, self.local_stand_in) {
             return Err(DownloadError::NotFound);
         }
-        let Some(url::Host::Domain(domain)) = url.host() else { return Ok(()) };
+        if host_ips(url).is_some() {
+            return Ok(());
+        }
+        let Some(domain) = url.host_str() else { return Err(DownloadError::NotFound) };
         let port = url.port_or_known_default().unwrap_or(443);
         let resolved = tokio::net::lookup_host((domain, port))
             .await
@@ -105,14 +108,13 @@ fn literal_allowed(url: &Url, local_stand_in: bool) -> bool {
 /// The addresses a URL's host names without resolving: its literal address,
 /// or loopback for "localhost"; `None` for any other name.
 fn host_ips(url: &Url) -> Option<Vec<IpAddr>> {
-    match url.host()? {
-        url::Host::Ipv4(ip) => Some(vec![IpAddr::V4(ip)]),
-        url::Host::Ipv6(ip) => Some(vec![IpAddr::V6(ip)]),
-        url::Host::Domain(name) if name.eq_ignore_ascii_case("localhost") || name.ends_with(".localhost") => {
-            Some(vec![IpAddr::from([127, 0, 0, 1])])
-        }
-        url::Host::Domain(_) => None,
+    let host = url.host_str()?;
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    if let Ok(ip) = bare.parse::<IpAddr>() {
+        return Some(vec![ip]);
     }
+    let local = host.eq_ignore_ascii_case("localhost") || host.to_ascii_lowercase().ends_with(".localhost");
+    local.then(|| vec![IpAddr::from([127, 0, 0, 1])])
 }
 
 /// An address on the public internet: not loopback, private, link-local,
