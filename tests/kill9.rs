@@ -269,3 +269,75 @@ async fn sigkill_after_the_download_answers_once_without_downloading_again() {
     assert_eq!(asked.len(), 2, "the dead process's request, then the new one");
     assert_eq!(asked[1]["messages"].as_array().unwrap().last().unwrap()["content"], "[pesan suara] jam buka kapan");
 }
+
+/// The binary on Fonnte instead of the Cloud API: a fake Fonnte at `fonnte`
+/// takes the sends, webhooks come in at `/webhook/fonnte/{secret}`.
+fn start_on_fonnte(port: u16, data_dir: &std::path::Path, fonnte: &str, llm: &str) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_wa-ai-bridge"))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("PORT", port.to_string())
+        .env("DATA_DIR", data_dir)
+        .env("PROMPTS_DIR", concat!(env!("CARGO_MANIFEST_DIR"), "/prompts"))
+        .env("FONNTE_TOKEN", "fonnte-token")
+        .env("FONNTE_API_URL", fonnte)
+        .env("FONNTE_WEBHOOK_SECRET", SECRET)
+        .env("OPENROUTER_API_KEY", "key")
+        .env("OPENROUTER_URL", format!("{llm}/api/v1/chat/completions"))
+        .env("MESSAGE_BUFFER_SECONDS", "2")
+        .current_dir(data_dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("binary starts")
+}
+
+#[tokio::test]
+async fn sigkill_in_the_quiet_window_on_fonnte_still_gets_exactly_one_reply() {
+    let (fonnte, llm) = (MockServer::start().await, MockServer::start().await);
+    Mock::given(method("POST"))
+        .and(path("/send"))
+        .and(wiremock::matchers::header("authorization", "fonnte-token"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({ "status": true, "id": ["80367170"], "process": "pending" })),
+        )
+        .mount(&fonnte)
+        .await;
+    llm_answering(Duration::ZERO).mount(&llm).await;
+    let data_dir = tempfile::tempdir().unwrap();
+    let (port, client) = (free_port(), reqwest::Client::new());
+    let start = || async {
+        let server = start_on_fonnte(port, data_dir.path(), &fonnte.uri(), &llm.uri());
+        wait_healthy(&client, port).await;
+        server
+    };
+    let mut server = start().await;
+    for (timestamp, text) in [(1_733_000_000, "halo"), (1_733_000_001, "jam buka kapan?")] {
+        let body = json!({ "device": "6282227097005", "sender": "6281234567789", "message": text, "timestamp": timestamp });
+        let response = client
+            .post(format!("http://127.0.0.1:{port}/webhook/fonnte/{SECRET}"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+    }
+    server.kill().expect("SIGKILL");
+    server.wait().unwrap();
+    assert_eq!(requests_to(&fonnte, "/send").await, 0, "killed before the quiet window ended");
+
+    let mut restarted = start().await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while requests_to(&fonnte, "/send").await == 0 {
+        assert!(std::time::Instant::now() < deadline, "no reply after the restart");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    restarted.kill().ok();
+    restarted.wait().ok();
+    assert_eq!(requests_to(&fonnte, "/send").await, 1);
+    let llm_calls = llm.received_requests().await.unwrap();
+    assert_eq!(llm_calls.len(), 1);
+    let request: Value = serde_json::from_slice(&llm_calls[0].body).unwrap();
+    assert_eq!(request["messages"].as_array().unwrap().last().unwrap()["content"], "halo\njam buka kapan?");
+}

@@ -12,10 +12,6 @@ use serde::Deserialize;
 use serde_json::Value;
 use std::time::Duration;
 
-/// How long the outbox waits after Fonnte says the device is offline: the
-/// phone usually comes back within minutes (battery, network), and Fonnte
-/// itself retries queued messages every minute.
-const DEVICE_OFFLINE_PAUSE: Duration = Duration::from_secs(60);
 /// How long it waits when the quota or the package ran out. That needs the
 /// owner to top up, which takes longer than a retry cycle; the message is
 /// still kept (not dropped as permanent) so that answers written during the
@@ -142,8 +138,11 @@ fn scalar(value: &Value) -> Option<String> {
 fn classify(reason: String) -> SendError {
     let lower = reason.to_ascii_lowercase();
     let title = format!("Fonnte: {reason}");
+    // An offline phone usually comes back within minutes (battery,
+    // network): the outbox's own backoff, a second doubling up to five
+    // minutes, fits that.
     if lower.contains("disconnect") || lower.contains("not connected") || lower.contains("offline") {
-        return SendError::Transient { code: None, title, retry_after: Some(DEVICE_OFFLINE_PAUSE), whole_channel: true };
+        return SendError::Transient { code: None, title, retry_after: None, whole_channel: true };
     }
     if lower.contains("quota") || lower.contains("expired") || lower.contains("package") {
         return SendError::Transient { code: None, title, retry_after: Some(QUOTA_PAUSE), whole_channel: true };
@@ -192,7 +191,7 @@ mod tests {
     fn an_offline_device_or_spent_quota_holds_the_whole_channel() {
         let offline = refusal("send_disconnected.json");
         assert!(
-            matches!(offline, SendError::Transient { whole_channel: true, retry_after: Some(pause), .. } if pause == DEVICE_OFFLINE_PAUSE),
+            matches!(offline, SendError::Transient { whole_channel: true, retry_after: None, .. }),
             "{offline:?}"
         );
         let quota = refusal("send_quota.json");
