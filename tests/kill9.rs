@@ -299,7 +299,8 @@ async fn sigkill_in_the_quiet_window_on_fonnte_still_gets_exactly_one_reply() {
         .and(path("/send"))
         .and(wiremock::matchers::header("authorization", "fonnte-token"))
         .respond_with(
-            ResponseTemplate::new(200).set_body_json(json!({ "status": true, "id": ["80367170"], "process": "pending" })),
+            ResponseTemplate::new(200)
+                .set_body_json(json!({ "status": true, "id": ["80367170"], "process": "pending" })),
         )
         .mount(&fonnte)
         .await;
@@ -313,13 +314,10 @@ async fn sigkill_in_the_quiet_window_on_fonnte_still_gets_exactly_one_reply() {
     };
     let mut server = start().await;
     for (timestamp, text) in [(1_733_000_000, "halo"), (1_733_000_001, "jam buka kapan?")] {
-        let body = json!({ "device": "6282227097005", "sender": "6281234567789", "message": text, "timestamp": timestamp });
-        let response = client
-            .post(format!("http://127.0.0.1:{port}/webhook/fonnte/{SECRET}"))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
+        let body =
+            json!({ "device": "6282227097005", "sender": "6281234567789", "message": text, "timestamp": timestamp });
+        let response =
+            client.post(format!("http://127.0.0.1:{port}/webhook/fonnte/{SECRET}")).json(&body).send().await.unwrap();
         assert_eq!(response.status(), 200);
     }
     server.kill().expect("SIGKILL");

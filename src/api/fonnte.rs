@@ -6,8 +6,9 @@
 
 use super::AppState;
 use crate::channels::fonnte::{parse_webhook, FonnteEvent, PayloadError};
+use crate::domain::now_ms;
 use crate::incidents::IncidentKind;
-use crate::store::{now_ms, StoreError};
+use crate::store::StoreError;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -56,7 +57,7 @@ pub async fn receive(
         FonnteEvent::Message(message) => {
             let kind = message.content.kind().to_owned();
             metrics::counter!("wa_inbound_messages_total", "kind" => kind, "channel" => "whatsapp").increment(1);
-            (vec![message], Vec::new())
+            (vec![*message], Vec::new())
         }
         FonnteEvent::Status(status) => {
             metrics::counter!("wa_statuses_total", "status" => status.status.as_str()).increment(1);

@@ -5,6 +5,7 @@ mod admin;
 mod agent;
 mod chat;
 mod error;
+mod fonnte;
 mod handoff;
 mod inbox;
 mod knowledge;
@@ -86,6 +87,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/webhook/whatsapp", webhook_routes.clone())
         .route("/api/webhooks/whatsapp", webhook_routes)
+        .route("/webhook/fonnte/{secret}", post(fonnte::receive))
         .route("/health", get(|| async { "ok" }))
         .merge(shed::bounded(
             Router::new()

@@ -3,10 +3,12 @@
 //! An adapter reads what its provider delivers into domain values (the HTTP
 //! handler in `api` hands them to `Pipeline::accept`: stored, then the quiet
 //! timers restart) and takes replies out by implementing [`Channel`].
-//! [`cloud_api`] is Meta's WhatsApp Cloud API, [`web`] the web chat; every
+//! [`cloud_api`] is Meta's WhatsApp Cloud API, [`fonnte`] the Fonnte gateway,
+//! [`web`] the web chat; every
 //! WhatsApp provider shapes its text with [`format`].
 
 pub mod cloud_api;
+pub mod fonnte;
 pub mod format;
 pub mod web;
 

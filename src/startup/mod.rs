@@ -7,6 +7,7 @@ pub use admin_token::AdminAccess;
 
 use crate::api::{router, AppState, InboxFeed};
 use crate::channels::cloud_api::{CloudApi, MediaDownloader};
+use crate::channels::fonnte::{Fonnte, FonnteMedia};
 use crate::channels::web::WebChat;
 use crate::channels::{Channel, Channels};
 use crate::config::{Settings, WhatsAppProvider};
@@ -182,9 +183,8 @@ impl Application {
 fn whatsapp_channel(settings: &Settings) -> Result<Arc<dyn Channel>, StartupError> {
     Ok(match settings.whatsapp.provider {
         WhatsAppProvider::CloudApi => Arc::new(CloudApi::new(&settings.whatsapp)?),
-        provider @ (WhatsAppProvider::Fonnte | WhatsAppProvider::Waha) => {
-            return Err(StartupError::Provider(provider.as_str()))
-        }
+        WhatsAppProvider::Fonnte => Arc::new(Fonnte::new(&settings.fonnte)?),
+        provider @ WhatsAppProvider::Waha => return Err(StartupError::Provider(provider.as_str())),
     })
 }
 
@@ -197,7 +197,9 @@ fn media_reader(settings: &Settings, store: &Store) -> Result<MediaReader, Start
             Some(_) => Some(Arc::new(MediaDownloader::new(&settings.whatsapp)?)),
             None => None,
         },
-        WhatsAppProvider::Fonnte | WhatsAppProvider::Waha => None,
+        // Fonnte's attachment URLs are public: no token needed to fetch.
+        WhatsAppProvider::Fonnte => Some(Arc::new(FonnteMedia::new(&settings.fonnte)?)),
+        WhatsAppProvider::Waha => None,
     };
     Ok(MediaReader::new(ReaderParts {
         store: store.clone(),

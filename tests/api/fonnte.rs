@@ -131,7 +131,10 @@ async fn a_burst_of_three_messages_is_answered_once_after_the_quiet_window(backe
     assert_eq!(llm.len(), 1);
     assert_eq!(last_user_message(&llm[0]), "halo kak\nmau tanya\njam buka kapan?");
     assert_eq!(app.count("SELECT COUNT(*) FROM inbound_messages WHERE wa_message_id LIKE 'fonnte:%'").await, 3);
-    assert_eq!(app.count("SELECT COUNT(*) FROM users WHERE phone = '6281234567789' AND profile_name = 'Budi'").await, 1);
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM users WHERE phone = '6281234567789' AND profile_name = 'Budi'").await,
+        1
+    );
     assert_eq!(app.count("SELECT COUNT(*) FROM outbound_messages WHERE wa_message_id = 'fonnte:80367170'").await, 1);
     assert!(app.graph.received_requests().await.unwrap_or_default().is_empty(), "nothing went to the Cloud API");
 }
@@ -273,12 +276,14 @@ async fn the_device_status_appears_in_the_status_endpoint(backend: Backend) {
         .await;
     let app = spawn(backend, &fonnte, &[]).await;
     let public: Value = app.get("/api/whatsapp/status", None).await.json().await.unwrap();
-    assert_eq!(public["connection"]["provider"], "fonnte", "{public}");
-    assert_eq!(public["connection"]["state"], "connected");
-    assert!(public["connection"].get("detail").is_none(), "quota and expiry are for the admin");
+    let connection = &public["whatsapp"]["connection"];
+    assert_eq!(connection["provider"], "fonnte", "{public}");
+    assert_eq!(connection["state"], "connected");
+    assert!(connection.get("detail").is_none(), "quota and expiry are for the admin");
     let admin = app.admin_json("/api/whatsapp/status").await;
-    assert_eq!(admin["connection"]["detail"]["quota"], "78", "{admin}");
-    assert_eq!(admin["connection"]["detail"]["expires"], "18 November 2029");
+    let detail = &admin["whatsapp"]["connection"]["detail"];
+    assert_eq!(detail["quota"], "78", "{admin}");
+    assert_eq!(detail["expires"], "18 November 2029");
     assert!(!admin.to_string().contains(DEVICE), "the device number is masked");
     let asked = fonnte.received_requests().await.unwrap().iter().filter(|r| r.url.path() == "/device").count();
     assert_eq!(asked, 1, "status polls share one cached answer");

@@ -7,6 +7,7 @@ mod agent;
 mod conversation;
 mod delivery;
 mod evaluation;
+mod fonnte;
 mod handoff;
 mod helpers;
 mod housekeeping;

@@ -3,8 +3,7 @@
 //! every few seconds costs Fonnte one request per [`CACHE_FOR`].
 
 use crate::channels::{Connection, ConnectionState};
-use crate::domain::mask_middle;
-use crate::store::now_ms;
+use crate::domain::{mask_middle, now_ms};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::{json, Value};

@@ -18,7 +18,7 @@ use sha2::{Digest, Sha256};
 /// What one webhook POST carries.
 #[derive(Debug, PartialEq)]
 pub enum FonnteEvent {
-    Message(InboundMessage),
+    Message(Box<InboundMessage>),
     Status(StatusUpdate),
     /// Understood and deliberately not acted on, with the reason (a label
     /// for metrics): group chats, the device's own messages, connection
@@ -76,13 +76,13 @@ fn message(fields: &Fields, received_at: i64) -> Result<FonnteEvent, PayloadErro
     let mut from = PersonRef::new(Some(phone), None).map_err(|_| PayloadError::Sender)?;
     from.profile_name = fields.text("name").or_else(|| fields.text("pushname")).map(|name| clean_text(&name));
     let sent_at = fields.text("timestamp").and_then(|t| unix_seconds(&t));
-    Ok(FonnteEvent::Message(InboundMessage {
+    Ok(FonnteEvent::Message(Box::new(InboundMessage {
         id: message_id(fields, &device, sender, sent_at, received_at)?,
         from,
         sent_at: sent_at.unwrap_or(received_at),
         content: content(fields),
         reply_to: None,
-    }))
+    })))
 }
 
 /// Fonnte's own id for the message when it sent one (`inboxid`); otherwise
@@ -111,7 +111,8 @@ fn message_id(
         hash.update(fields.text(key).unwrap_or_default().as_bytes());
         hash.update([0]);
     }
-    WaMessageId::parse(&format!("fonnte:h:{}", &hex::encode(hash.finalize())[..40])).map_err(|_| PayloadError::NotFonnte)
+    WaMessageId::parse(&format!("fonnte:h:{}", &hex::encode(hash.finalize())[..40]))
+        .map_err(|_| PayloadError::NotFonnte)
 }
 
 /// A file wins (its words are the caption), then a shared location, then
@@ -285,7 +286,7 @@ mod tests {
 
     fn only_message(event: FonnteEvent) -> InboundMessage {
         match event {
-            FonnteEvent::Message(message) => message,
+            FonnteEvent::Message(message) => *message,
             other => panic!("expected a message, got {other:?}"),
         }
     }
@@ -314,7 +315,9 @@ mod tests {
     #[test]
     fn without_fonntes_id_different_words_or_times_are_different_messages() {
         let body = |text: &str, timestamp: &str| {
-            format!(r#"{{"device":"6282227097005","sender":"6281234567789","message":"{text}","timestamp":{timestamp}}}"#)
+            format!(
+                r#"{{"device":"6282227097005","sender":"6281234567789","message":"{text}","timestamp":{timestamp}}}"#
+            )
         };
         let id = |body: String| only_message(parse_webhook(body.as_bytes(), None, NOW).unwrap()).id;
         assert_ne!(id(body("halo", "1733000000")), id(body("halo", "1733000001")));

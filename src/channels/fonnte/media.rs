@@ -24,8 +24,9 @@ pub struct FonnteMedia {
 
 impl FonnteMedia {
     pub fn new(settings: &FonnteSettings) -> Result<Self, reqwest::Error> {
-        let local_stand_in = Url::parse(&settings.api_url)
-            .is_ok_and(|api| api.scheme() == "http" && host_ips(&api).is_some_and(|ips| ips.iter().all(IpAddr::is_loopback)));
+        let local_stand_in = Url::parse(&settings.api_url).is_ok_and(|api| {
+            api.scheme() == "http" && host_ips(&api).is_some_and(|ips| ips.iter().all(IpAddr::is_loopback))
+        });
         // Each hop of a redirect is checked like the first URL.
         let policy = redirect::Policy::custom(move |attempt| {
             if attempt.previous().len() >= MAX_REDIRECTS {
@@ -54,7 +55,7 @@ impl FonnteMedia {
             .await
             .map_err(|error| DownloadError::Network(format!("cannot resolve the media host: {error}")))?;
         for address in resolved {
-            if !public(address.ip()) && !(self.local_stand_in && address.ip().is_loopback()) {
+            if !(public(address.ip()) || (self.local_stand_in && address.ip().is_loopback())) {
                 return Err(DownloadError::NotFound);
             }
         }
@@ -64,7 +65,12 @@ impl FonnteMedia {
 
 #[async_trait]
 impl MediaFetch for FonnteMedia {
-    async fn fetch(&self, media_id: &str, files: &MediaFiles, limits: &MediaLimits) -> Result<Downloaded, DownloadError> {
+    async fn fetch(
+        &self,
+        media_id: &str,
+        files: &MediaFiles,
+        limits: &MediaLimits,
+    ) -> Result<Downloaded, DownloadError> {
         let url = Url::parse(media_id).map_err(|_| DownloadError::NotFound)?;
         self.check(&url).await?;
         let response = self.http.get(url.clone()).timeout(limits.timeout).send().await.map_err(failed)?;
@@ -82,7 +88,7 @@ impl MediaFetch for FonnteMedia {
             .map(str::to_owned)
             .or(served)
             .unwrap_or_else(|| "application/octet-stream".into());
-        save_response(response, files, limits, mime).await
+        save_response(response, files, limits, mime, None).await
     }
 }
 

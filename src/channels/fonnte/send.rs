@@ -6,7 +6,7 @@ use crate::channels::{Channel, Connection, SendError};
 use crate::config::FonnteSettings;
 use crate::domain::Recipient;
 use async_trait::async_trait;
-use reqwest::header::RETRY_AFTER;
+use reqwest::header::{CONTENT_TYPE, RETRY_AFTER};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::Value;
@@ -62,8 +62,17 @@ impl Channel for Fonnte {
         // Our numbers are international already; countryCode 0 stops Fonnte
         // from rewriting a leading zero with Indonesia's 62.
         let form = [("target", phone.expose()), ("message", body), ("countryCode", "0")];
-        let response = match self.http.post(&self.send_url).header("Authorization", token.expose_secret()).form(&form).send().await
-        {
+        let form = serde_urlencoded::to_string(form).map_err(|error| SendError::Permanent {
+            code: None,
+            title: format!("cannot encode the message: {error}"),
+        })?;
+        let request = self
+            .http
+            .post(&self.send_url)
+            .header("Authorization", token.expose_secret())
+            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(form);
+        let response = match request.send().await {
             Ok(response) => response,
             Err(error) => return Err(unanswered(error)),
         };
@@ -79,13 +88,21 @@ impl Channel for Fonnte {
         };
         if status.as_u16() == 429 || status.is_server_error() {
             let title = format!("Fonnte HTTP {}", status.as_u16());
-            return Err(SendError::Transient { code: Some(status.as_u16().into()), title, retry_after, whole_channel: true });
+            return Err(SendError::Transient {
+                code: Some(status.as_u16().into()),
+                title,
+                retry_after,
+                whole_channel: true,
+            });
         }
         let Ok(answer) = serde_json::from_str::<SendAnswer>(&text) else {
             return Err(if status.is_success() {
                 SendError::Ambiguous("Fonnte accepted the request with an unreadable answer".into())
             } else {
-                SendError::Permanent { code: Some(status.as_u16().into()), title: format!("Fonnte HTTP {}", status.as_u16()) }
+                SendError::Permanent {
+                    code: Some(status.as_u16().into()),
+                    title: format!("Fonnte HTTP {}", status.as_u16()),
+                }
             });
         };
         if answer.status {
@@ -153,8 +170,9 @@ fn classify(reason: String) -> SendError {
 /// A request that got no answer. A connection that was never made sent
 /// nothing; anything later may have queued the message at Fonnte.
 fn unanswered(error: reqwest::Error) -> SendError {
+    let never_sent = error.is_connect() || error.is_builder();
     let title = format!("network: {}", error.without_url());
-    if error.is_connect() || error.is_builder() {
+    if never_sent {
         SendError::Transient { code: None, title, retry_after: None, whole_channel: true }
     } else {
         SendError::Ambiguous(title)
@@ -190,10 +208,7 @@ mod tests {
     #[test]
     fn an_offline_device_or_spent_quota_holds_the_whole_channel() {
         let offline = refusal("send_disconnected.json");
-        assert!(
-            matches!(offline, SendError::Transient { whole_channel: true, retry_after: None, .. }),
-            "{offline:?}"
-        );
+        assert!(matches!(offline, SendError::Transient { whole_channel: true, retry_after: None, .. }), "{offline:?}");
         let quota = refusal("send_quota.json");
         assert!(
             matches!(quota, SendError::Transient { whole_channel: true, retry_after: Some(pause), .. } if pause == QUOTA_PAUSE),
