@@ -14,6 +14,7 @@ on_both_backends!(
     a_burst_of_three_messages_is_answered_once_after_the_quiet_window,
     a_redelivered_webhook_is_answered_once,
     a_disconnected_device_is_recorded_and_retried_until_sent,
+    an_invalid_token_is_recorded_and_not_retried,
     fonntes_delivery_statuses_update_our_send,
     the_devices_own_messages_and_groups_do_not_trigger_the_bot,
     a_wrong_or_missing_secret_is_404_and_stores_nothing,
@@ -174,8 +175,28 @@ async fn a_disconnected_device_is_recorded_and_retried_until_sent(backend: Backe
     assert_eq!(sent[0]["message"], sent[1]["message"]);
     assert_eq!(app.count("SELECT COUNT(*) FROM outbound_messages WHERE status = 'accepted' AND attempts = 2").await, 1);
     assert_eq!(app.count("SELECT COUNT(*) FROM turns WHERE status = 'answered'").await, 1);
+    let metrics = app.client.get(format!("{}/metrics", app.address)).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.lines().any(|line| line.starts_with("wa_sends_total{") && line.contains("outcome=\"retry\"")));
+}
+
+async fn an_invalid_token_is_recorded_and_not_retried(backend: Backend) {
+    let fonnte = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/send"))
+        .respond_with(ResponseTemplate::new(200).set_body_string(fixture("send_token_invalid.json")))
+        .mount(&fonnte)
+        .await;
+    let app = spawn(backend, &fonnte, &[]).await;
+    llm_answers(&app.llm, "Halo kak!").await;
+    say(&app, &text(1_733_000_000, "halo")).await;
+    wait_until(|| async { app.count("SELECT COUNT(*) FROM turns WHERE status = 'failed'").await == 1 }).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(sends(&fonnte).await.len(), 1, "a refused token is not retried");
+    let failed = "SELECT COUNT(*) FROM outbound_messages WHERE state = 'failed_permanent' \
+                  AND error_title = 'Fonnte: token invalid' AND attempts = 1";
+    assert_eq!(app.count(failed).await, 1);
     let status = app.admin_json("/api/whatsapp/status").await;
-    assert!(status["whatsapp"]["lastSendError"].to_string().contains("disconnected device"), "{status}");
+    assert!(status["whatsapp"]["lastSendError"].to_string().contains("token invalid"), "{status}");
 }
 
 async fn fonntes_delivery_statuses_update_our_send(backend: Backend) {
