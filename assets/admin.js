@@ -407,7 +407,7 @@
     cards.push(card('WhatsApp', webhook.isConfigured ? (sendErr ? pill('warn', 'Ada kesalahan kirim') : pill('ok', 'Terhubung')) : pill('plain', 'Belum diatur'), [
       ['Dikonfigurasi', yesNo(webhook.isConfigured)],
       ['Webhook terakhir', wa.webhookLastSeen ? when(wa.webhookLastSeen) + ' (' + ago(wa.webhookLastSeen) + ')' : 'belum pernah']
-    ], [incidentNote('Gagal kirim terakhir', sendErr)]));
+    ].concat(connectionRows(wa.connection)), [incidentNote('Gagal kirim terakhir', sendErr)]));
 
     cards.push(inboxCard(state.inbox.loaded ? state.inbox : st.inbox));
     cards.push(outboxCard(st.outbox));
@@ -421,6 +421,30 @@
     el.cards.replaceChildren.apply(el.cards, cards);
     el.cards.removeAttribute('aria-busy');
     renderDocuments(kb);
+  }
+
+  // What the provider says of the number (Fonnte: device state, quota,
+  // expiry). Absent for the Cloud API, which has no such state.
+  var PROVIDER_NAME = { cloud_api: 'Cloud API (Meta)', fonnte: 'Fonnte', waha: 'WAHA' };
+  var CONNECTION_PILL = {
+    connected: ['ok', 'terhubung'], disconnected: ['bad', 'terputus'], scan_qr: ['warn', 'perlu pindai QR'],
+    starting: ['warn', 'memulai'], stopped: ['bad', 'berhenti'], failed: ['bad', 'gagal'], unknown: ['plain', 'tak diketahui']
+  };
+  function connectionRows(conn) {
+    if (!conn) return [];
+    var look = CONNECTION_PILL[conn.state] || ['plain', conn.state || '–'];
+    var d = conn.detail || {};
+    var rows = [
+      ['Penyedia', PROVIDER_NAME[conn.provider] || conn.provider],
+      ['  Perangkat', pill(look[0], look[1])]
+    ];
+    if (d.name || d.device) rows.push(['  Nama', [d.name, d.device].filter(Boolean).join(' · ')]);
+    if (d.package) rows.push(['  Paket', d.package]);
+    if (d.quota != null) rows.push(['  Sisa kuota', num(Number(d.quota)) + ' pesan']);
+    if (d.expires) rows.push(['  Berlaku sampai', d.expires]);
+    if (d.error) rows.push(['  Kesalahan', d.error, 'wrap']);
+    if (conn.checkedAt) rows.push(['  Diperiksa', ago(conn.checkedAt)]);
+    return rows;
   }
 
   function inboxCard(counts) {
