@@ -68,7 +68,9 @@ fn message(fields: &Fields, received_at: i64) -> Result<FonnteEvent, PayloadErro
     }
     let device = fields.text("device").map(|d| digits(&d)).unwrap_or_default();
     // Fonnte forwards what the device's own number writes (its "quick",
-    // self-chat messages): the business talking, never a customer.
+    // self-chat messages): the business talking, never a customer. `device`
+    // is the number the owner typed when adding the device, normally the
+    // WhatsApp number itself; where it is not, `quick` still marks them.
     if fields.flag("quick") || (!device.is_empty() && digits(sender) == device) {
         return Ok(FonnteEvent::Ignored("own_message"));
     }
