@@ -87,6 +87,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/webhook/whatsapp", webhook_routes.clone())
         .route("/api/webhooks/whatsapp", webhook_routes)
+        .route("/webhook/whatsapp/{secret}", post(webhook::receive_at_secret_path))
         .route("/webhook/fonnte/{secret}", post(fonnte::receive))
         .route("/health", get(|| async { "ok" }))
         .merge(shed::bounded(

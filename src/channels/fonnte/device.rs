@@ -2,22 +2,23 @@
 //! quota left, package and expiry. Cached, so a public status page polled
 //! every few seconds costs Fonnte one request per [`CACHE_FOR`].
 
-use crate::channels::{Connection, ConnectionState};
+use crate::channels::{CachedConnection, Connection, ConnectionState};
 use crate::domain::{mask_middle, now_ms};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use std::time::{Duration, Instant};
-use tokio::sync::Mutex;
+use std::time::Duration;
 
 const CACHE_FOR: Duration = Duration::from_secs(30);
+/// The status page waits for this answer: a slow Fonnte must not hold it
+/// for a whole send timeout.
+const ASK_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub(super) struct DeviceStatus {
     http: reqwest::Client,
     url: String,
     token: Option<SecretString>,
-    /// Held while asking, so concurrent status requests share one answer.
-    cached: Mutex<Option<(Instant, Connection)>>,
+    cached: CachedConnection,
 }
 
 #[derive(Deserialize)]
@@ -44,19 +45,11 @@ struct DeviceAnswer {
 
 impl DeviceStatus {
     pub(super) fn new(http: reqwest::Client, url: String, token: Option<SecretString>) -> Self {
-        Self { http, url, token, cached: Mutex::new(None) }
+        Self { http, url, token, cached: CachedConnection::new(CACHE_FOR) }
     }
 
     pub(super) async fn current(&self) -> Connection {
-        let mut cached = self.cached.lock().await;
-        if let Some((at, connection)) = cached.as_ref() {
-            if at.elapsed() < CACHE_FOR {
-                return connection.clone();
-            }
-        }
-        let connection = self.ask().await;
-        *cached = Some((Instant::now(), connection.clone()));
-        connection
+        self.cached.get_or_ask(|| self.ask()).await
     }
 
     async fn ask(&self) -> Connection {
@@ -64,7 +57,8 @@ impl DeviceStatus {
             return connection(ConnectionState::Unknown, json!({ "error": "FONNTE_TOKEN is not set" }));
         };
         let answer = async {
-            let response = self.http.post(&self.url).header("Authorization", token.expose_secret()).send().await?;
+            let request = self.http.post(&self.url).timeout(ASK_TIMEOUT);
+            let response = request.header("Authorization", token.expose_secret()).send().await?;
             response.error_for_status()?.json::<DeviceAnswer>().await
         };
         match answer.await {
