@@ -109,10 +109,11 @@ mod deadline {
     use server::{listen, serve, GRAPH_MESSAGES};
     use std::sync::Mutex;
     use tls::BenchTls;
+    use wa_ai_bridge::domain::now_ms;
     use wa_ai_bridge::domain::{InboundMessage, MessageContent, PersonRef, PhoneNumber, WaMessageId};
     use wa_ai_bridge::knowledge::KnowledgeBase;
     use wa_ai_bridge::llm::CONNECTIONS;
-    use wa_ai_bridge::store::{now_ms, Store};
+    use wa_ai_bridge::store::Store;
 
     const QUIET_MS: i64 = 2_000;
     /// The text of the conversations due a second before the others. Their

@@ -28,9 +28,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use support::percentile;
+use wa_ai_bridge::channels::cloud_api::sign;
+use wa_ai_bridge::domain::now_ms;
 use wa_ai_bridge::llm::CONNECTIONS;
-use wa_ai_bridge::store::now_ms;
-use wa_ai_bridge::webhook::sign;
 
 #[path = "support/server.rs"]
 mod server;

@@ -19,8 +19,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use support::percentile;
-use wa_ai_bridge::store::now_ms;
-use wa_ai_bridge::webhook::sign;
+use wa_ai_bridge::channels::cloud_api::sign;
+use wa_ai_bridge::domain::now_ms;
 
 #[path = "support/server.rs"]
 mod server;

@@ -8,11 +8,11 @@ use std::time::Duration;
 
 use tantivy::tokenizer::TokenStream;
 
+use crate::channels::cloud_api::parse_webhook;
+use crate::channels::format::{markdown_to_whatsapp, split_for_whatsapp, MAX_MESSAGE_CHARS};
 use crate::domain::{Bsuid, DeliveryStatus, PersonRef, PhoneNumber, WaMessageId};
 use crate::knowledge::analyzer::indonesian;
 use crate::knowledge::document::{extract, Format, SourceFile};
-use crate::webhook::parse_webhook;
-use crate::whatsapp::{markdown_to_whatsapp, split_for_whatsapp, MAX_MESSAGE_CHARS};
 
 /// The webhook parser never panics, and whatever it accepts is made of
 /// values that validate again: nothing reaches the database unchecked.

@@ -3,8 +3,9 @@
 //! decided in the store.
 
 use crate::config::RetentionSettings;
+use crate::domain::now_ms;
 use crate::media::MediaFiles;
-use crate::store::{now_ms, Store};
+use crate::store::Store;
 use std::time::{Duration, SystemTime};
 use tokio::time::{interval_at, Instant, MissedTickBehavior};
 

@@ -11,7 +11,7 @@
 
 pub mod api;
 pub mod buffer;
-pub mod channel;
+pub mod channels;
 pub mod cli;
 pub mod config;
 pub mod domain;
@@ -32,6 +32,3 @@ pub mod startup;
 pub mod store;
 pub mod telemetry;
 pub mod unanswered;
-pub mod webchat;
-pub mod webhook;
-pub mod whatsapp;

@@ -5,7 +5,7 @@
 use serde_json::{json, Value};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
-use wa_ai_bridge::webhook::sign;
+use wa_ai_bridge::channels::cloud_api::sign;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 

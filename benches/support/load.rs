@@ -5,7 +5,7 @@ use crate::support::percentile;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use wa_ai_bridge::webhook::sign;
+use wa_ai_bridge::channels::cloud_api::sign;
 
 /// Webhook bodies with their `X-Hub-Signature-256`, built up front so the
 /// load generator spends its share of the cores on sending, not on JSON

@@ -9,10 +9,11 @@
 
 use super::admin::Admin;
 use super::AppState;
+use crate::channels::format::{markdown_to_whatsapp, split_for_whatsapp, MAX_MESSAGE_CHARS};
 use crate::domain::clean_text;
+use crate::domain::now_ms;
 use crate::handoff::PauseReason;
-use crate::store::{now_ms, AgentMessage, AgentSend, Handed, Handover, QueuedPart, StoreError};
-use crate::whatsapp::{markdown_to_whatsapp, split_for_whatsapp, MAX_MESSAGE_CHARS};
+use crate::store::{AgentMessage, AgentSend, Handed, Handover, QueuedPart, StoreError};
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;

@@ -4,12 +4,13 @@
 //! Off with WEB_CHAT_ENABLED=false.
 
 use super::AppState;
-use crate::domain::{ChannelKind, ConversationKey, PhoneNumber, Source};
-use crate::media::FileError;
-use crate::store::{now_ms, Audience, TranscriptEntry};
-use crate::webchat::{
+use crate::channels::web::{
     inbound_file, inbound_message, shown_id, ConversationSecret, Upload, WebChatError, MAX_UPLOAD_BYTES,
 };
+use crate::domain::now_ms;
+use crate::domain::{ChannelKind, ConversationKey, PhoneNumber, Source};
+use crate::media::FileError;
+use crate::store::{Audience, TranscriptEntry};
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};

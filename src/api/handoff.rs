@@ -5,8 +5,9 @@
 
 use super::admin::Admin;
 use super::AppState;
+use crate::domain::now_ms;
 use crate::handoff::{Pause, PauseReason};
-use crate::store::{now_ms, StoreError};
+use crate::store::StoreError;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::Json;

@@ -10,8 +10,9 @@
 
 use super::admin::Admin;
 use super::AppState;
+use crate::domain::now_ms;
 use crate::handoff::PauseReason;
-use crate::store::{now_ms, InboxCounts, InboxEntry, InboxMarker, Store, StoreError};
+use crate::store::{InboxCounts, InboxEntry, InboxMarker, Store, StoreError};
 use axum::extract::{Path, Query, State};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::Json;

@@ -3,9 +3,9 @@
 
 use super::admin::Admin;
 use super::AppState;
+use crate::domain::now_ms;
 use crate::incidents::IncidentKind;
 use crate::knowledge::{KnowledgeError, Report};
-use crate::store::now_ms;
 use axum::extract::State;
 use axum::Json;
 use std::sync::Arc;

@@ -15,15 +15,16 @@ mod pages;
 mod shed;
 mod status;
 mod unanswered;
+mod webhook;
 
+use crate::channels::web::WebChat;
+use crate::channels::Channels;
 use crate::config::Settings;
 use crate::incidents::Incidents;
 use crate::knowledge::KnowledgeBase;
 use crate::outbox::Outbox;
 use crate::pipeline::Pipeline;
 use crate::store::{SendState, Store};
-use crate::webchat::WebChat;
-use crate::webhook;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::routing::{get, post};
 use axum::Router;
@@ -37,6 +38,7 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 pub struct AppState {
     pub settings: Arc<Settings>,
     pub store: Store,
+    pub channels: Channels,
     pub pipeline: Pipeline,
     pub outbox: Outbox,
     pub knowledge: KnowledgeBase,
@@ -55,7 +57,7 @@ async fn render_metrics(State(state): State<AppState>) -> String {
     metrics::gauge!("wa_webchat_open_windows").set(state.webchat.open_windows() as f64);
     metrics::gauge!("wa_webchat_open_streams").set(state.webchat.open_streams() as f64);
     metrics::gauge!("wa_admin_inbox_streams").set(state.inbox.open_streams() as f64);
-    match state.store.inbox_counts(crate::store::now_ms()).await {
+    match state.store.inbox_counts(crate::domain::now_ms()).await {
         Ok(counts) => {
             metrics::gauge!("wa_conversations", "mode" => "human").set(counts.paused as f64);
             metrics::gauge!("wa_conversations_waiting").set(counts.waiting as f64);
@@ -115,7 +117,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/chat/config", get(chat::config))
         .route("/api/chat/conversations", post(chat::start))
         .route("/api/chat/messages", post(chat::send))
-        .route("/api/chat/media", post(chat::upload).layer(DefaultBodyLimit::max(crate::webchat::MAX_UPLOAD_BYTES)))
+        .route(
+            "/api/chat/media",
+            post(chat::upload).layer(DefaultBodyLimit::max(crate::channels::web::MAX_UPLOAD_BYTES)),
+        )
         .route("/api/chat/events", get(chat::events))
         .route("/api/chat/history", get(chat::history))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -4,8 +4,9 @@
 
 use super::admin::Admin;
 use super::AppState;
+use crate::domain::now_ms;
 use crate::handoff::PauseReason;
-use crate::store::{now_ms, Audience, ConversationSummary, StoreError, TranscriptEntry};
+use crate::store::{Audience, ConversationSummary, StoreError, TranscriptEntry};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;

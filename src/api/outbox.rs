@@ -4,7 +4,8 @@
 use super::admin::Admin;
 use super::operations::OperationsError;
 use super::AppState;
-use crate::store::{now_ms, RetryOutcome, SendState, UndeliveredMessage};
+use crate::domain::now_ms;
+use crate::store::{RetryOutcome, SendState, UndeliveredMessage};
 use axum::extract::{Path, Query, State};
 use axum::Json;
 use serde::Deserialize;

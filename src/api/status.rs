@@ -3,6 +3,7 @@
 
 use super::admin::{Admin, MaybeAdmin};
 use super::AppState;
+use crate::config::WhatsAppProvider;
 use crate::incidents::IncidentKind;
 use crate::store::Backend;
 use axum::extract::{Query, State};
@@ -68,6 +69,8 @@ pub async fn status(MaybeAdmin(admin): MaybeAdmin, State(state): State<AppState>
         },
         "outbox": outbox(&state).await,
         "whatsapp": {
+            "provider": settings.whatsapp.provider.as_str(),
+            "connection": connection(&state, admin).await,
             "lastSendError": state.incidents.last(IncidentKind::Send),
             "webhookLastSeen": state.incidents.webhook_last_seen(),
         },
@@ -86,9 +89,24 @@ pub async fn status(MaybeAdmin(admin): MaybeAdmin, State(state): State<AppState>
     Json(view)
 }
 
+/// The provider's word on the number; its details (quota, the number
+/// itself) only for the admin.
+async fn connection(state: &AppState, admin: bool) -> Value {
+    let Some(connection) = state.channels.whatsapp.connection().await else { return Value::Null };
+    let mut view = json!({
+        "provider": connection.provider,
+        "state": connection.state.as_str(),
+        "checkedAt": connection.checked_at_ms,
+    });
+    if admin {
+        view["detail"] = connection.detail;
+    }
+    view
+}
+
 /// Conversations waiting for a person, and paused ones: the agents' queue.
 async fn inbox(state: &AppState) -> Value {
-    match state.store.inbox_counts(crate::store::now_ms()).await {
+    match state.store.inbox_counts(crate::domain::now_ms()).await {
         Ok(counts) => json!({ "waiting": counts.waiting, "paused": counts.paused }),
         Err(error) => {
             tracing::error!(%error, "status: cannot count the inbox");
@@ -137,13 +155,24 @@ async fn limits(state: &AppState) -> Value {
         "llmMaxTokens": settings.llm.max_tokens,
         "llmMaxConcurrent": settings.llm.max_concurrent,
         "llmQueued": pipeline.llm().queued(),
-        "budget": pipeline.limits().budget_status(crate::store::now_ms()).await,
+        "budget": pipeline.limits().budget_status(crate::domain::now_ms()).await,
     })
 }
 
 fn whatsapp_configured(state: &AppState) -> bool {
-    let wa = &state.settings.whatsapp;
-    wa.access_token.is_some() && wa.phone_number_id.is_some() && wa.verify_token.is_some() && wa.app_secret.is_some()
+    let settings = &state.settings;
+    let wa = &settings.whatsapp;
+    match wa.provider {
+        // A Cloud-API-compatible provider puts the number in its key.
+        WhatsAppProvider::CloudApi => {
+            wa.access_token.is_some()
+                && (wa.phone_number_id.is_some() || wa.auth_header.is_some())
+                && wa.verify_token.is_some()
+                && wa.app_secret.is_some()
+        }
+        WhatsAppProvider::Fonnte => settings.fonnte.token.is_some() && settings.fonnte.webhook_secret.is_some(),
+        WhatsAppProvider::Waha => settings.waha.url.is_some(),
+    }
 }
 
 fn backend_name(backend: Backend) -> &'static str {
@@ -192,7 +221,7 @@ pub async fn stats(
     Query(window): Query<StatsWindow>,
 ) -> Result<Json<crate::store::Stats>, StatusCode> {
     let days = window.days.unwrap_or(14).clamp(1, 366);
-    state.store.stats(days, crate::store::now_ms()).await.map(Json).map_err(|error| {
+    state.store.stats(days, crate::domain::now_ms()).await.map(Json).map_err(|error| {
         tracing::error!(%error, "stats query failed");
         StatusCode::INTERNAL_SERVER_ERROR
     })

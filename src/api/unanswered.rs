@@ -5,7 +5,7 @@
 use super::admin::Admin;
 use super::operations::OperationsError;
 use super::AppState;
-use crate::store::now_ms;
+use crate::domain::now_ms;
 use crate::unanswered::{group, Group};
 use axum::extract::{Query, State};
 use axum::Json;

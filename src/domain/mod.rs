@@ -4,12 +4,15 @@
 
 mod bsuid;
 mod channel_kind;
+mod clock;
 mod conversation_key;
 mod echo;
+mod history;
 mod inbound;
 mod masking;
 mod person;
 mod phone_number;
+mod recipient;
 mod source;
 mod status;
 mod text;
@@ -17,12 +20,15 @@ mod wa_message_id;
 
 pub use bsuid::Bsuid;
 pub use channel_kind::ChannelKind;
+pub use clock::{now_ms, HOUR_MS};
 pub use conversation_key::ConversationKey;
 pub use echo::Echo;
+pub use history::HistoryTurn;
 pub use inbound::{Attachment, AttachmentSource, InboundMessage, MessageContent};
 pub use masking::mask_middle;
 pub use person::PersonRef;
 pub use phone_number::PhoneNumber;
+pub use recipient::Recipient;
 pub use source::Source;
 pub use status::{DeliveryStatus, StatusUpdate};
 pub use text::clean_text;

@@ -5,10 +5,10 @@
 //! waiting conversation whether or not it arrives. Notifications still
 //! being retried when the process stops are not sent.
 
+use crate::channels::cloud_api::sign;
 use crate::config::NotifySettings;
 use crate::domain::ChannelKind;
 use crate::store::Store;
-use crate::webhook::sign;
 use secrecy::ExposeSecret;
 use serde::Serialize;
 use std::sync::Arc;

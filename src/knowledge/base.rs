@@ -351,7 +351,7 @@ impl Inner {
             report.duration_ms = elapsed_ms(started);
             return Err(KnowledgeError::NothingIndexed(Box::new(report)));
         }
-        let generation = format!("g{}-{}", crate::store::now_ms(), uuid::Uuid::new_v4().simple());
+        let generation = format!("g{}-{}", crate::domain::now_ms(), uuid::Uuid::new_v4().simple());
         let directory = self.layout.generation(&generation);
         let (chunks, synonyms) = (gathered.chunks, gathered.synonyms);
         let vectors = match &self.embedder {
@@ -397,7 +397,7 @@ impl Inner {
         let manifest = Manifest {
             format: FORMAT,
             generation: generation.clone(),
-            built_at_ms: crate::store::now_ms(),
+            built_at_ms: crate::domain::now_ms(),
             hashes: gathered.hashes,
             report: report.clone(),
         };

@@ -10,7 +10,8 @@ pub use budget::BudgetStatus;
 pub use fair_queue::{FairQueue, Permit};
 
 use crate::config::LimitSettings;
-use crate::store::{HistoryTurn, RecentTurns, Store, HOUR_MS};
+use crate::domain::{HistoryTurn, HOUR_MS};
+use crate::store::{RecentTurns, Store};
 use budget::DailyBudget;
 
 pub struct Limits {

@@ -3,6 +3,7 @@
 //! sees. Files are fetched when the turn is answered, never while the
 //! webhook waits, and kept content-addressed under `DATA_DIR/media`.
 
+mod download;
 mod fetch;
 mod files;
 mod image;
@@ -10,6 +11,7 @@ mod reader;
 mod transcribe;
 mod turn;
 
+pub use download::save_response;
 pub use fetch::{essence, DownloadError, Downloaded, MediaFetch, MediaLimits};
 pub use files::{FileError, MediaFiles, StoredFile};
 pub use image::{to_data_url, ImageError, PreparedImage};

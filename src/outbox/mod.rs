@@ -6,11 +6,12 @@
 
 mod policy;
 
-use crate::channel::{Channels, SendError};
+use crate::channels::{Channels, SendError};
 use crate::config::OutboxSettings;
+use crate::domain::now_ms;
 use crate::domain::ChannelKind;
 use crate::incidents::{IncidentKind, Incidents};
-use crate::store::{now_ms, ClaimedSend, FinishedReply, SendOutcome, Store};
+use crate::store::{ClaimedSend, FinishedReply, SendOutcome, Store};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

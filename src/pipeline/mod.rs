@@ -6,8 +6,10 @@
 mod clock;
 
 use crate::buffer::{Debouncer, Hooks};
-use crate::channel::{Channel, Channels};
+use crate::channels::format::{markdown_to_whatsapp, split_for_whatsapp, MAX_MESSAGE_CHARS};
+use crate::channels::{Channel, Channels};
 use crate::config::{BufferSettings, LimitSettings};
+use crate::domain::{now_ms, Recipient};
 use crate::domain::{InboundMessage, Source, StatusUpdate};
 use crate::handoff::notify::HandoffRequested;
 use crate::handoff::{Actor, Handoffs, Pause, PauseReason};
@@ -19,11 +21,10 @@ use crate::media::{MediaReader, MediaUsage, TurnInput};
 use crate::outbox::Outbox;
 use crate::prompt::{strip_marker, Prompts};
 use crate::store::{
-    now_ms, Answered, Claim, ClaimWindow, ClaimedTurn, IngestOutcome, LlmUsage, NewUnanswered, QueuedReply, Recipient,
-    ReplyRecord, Store, StoreError,
+    Answered, Claim, ClaimWindow, ClaimedTurn, IngestOutcome, LlmUsage, NewUnanswered, QueuedReply, ReplyRecord, Store,
+    StoreError,
 };
 use crate::unanswered::{top_score, Reason};
-use crate::whatsapp::{markdown_to_whatsapp, split_for_whatsapp, MAX_MESSAGE_CHARS};
 use dashmap::DashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;

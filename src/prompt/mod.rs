@@ -7,9 +7,9 @@ mod unsure;
 pub use offline::OfflineAnswer;
 pub use unsure::{strip_marker, MARKER};
 
+use crate::domain::HistoryTurn;
 use crate::knowledge::Passage;
 use crate::llm::{ChatMessage, Role};
-use crate::store::HistoryTurn;
 use std::borrow::Cow;
 use std::fmt::Write;
 use std::path::Path;

@@ -6,8 +6,11 @@ mod banner;
 pub use admin_token::AdminAccess;
 
 use crate::api::{router, AppState, InboxFeed};
-use crate::channel::Channels;
-use crate::config::Settings;
+use crate::channels::cloud_api::{CloudApi, MediaDownloader};
+use crate::channels::web::WebChat;
+use crate::channels::{Channel, Channels};
+use crate::config::{Settings, WhatsAppProvider};
+use crate::domain::now_ms;
 use crate::handoff::notify::Notifier;
 use crate::handoff::{HandoffPhrases, Handoffs};
 use crate::incidents::{IncidentKind, Incidents};
@@ -17,9 +20,7 @@ use crate::media::{MediaFetch, MediaFiles, MediaReader, ReaderParts, Transcriber
 use crate::outbox::{Outbox, OutboxParts};
 use crate::pipeline::{Parts, Pipeline};
 use crate::prompt::Prompts;
-use crate::store::{now_ms, Store, StoreError};
-use crate::webchat::WebChat;
-use crate::whatsapp::{CloudApi, MediaDownloader};
+use crate::store::{Store, StoreError};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -41,6 +42,8 @@ pub enum StartupError {
     Knowledge(#[from] KnowledgeError),
     #[error("cannot build an HTTP client: {0}")]
     Http(#[from] reqwest::Error),
+    #[error("WhatsApp provider {0} is not available yet")]
+    Provider(&'static str),
     #[error("cannot create the media folder {path}: {source}")]
     MediaDir { path: String, source: std::io::Error },
 }
@@ -64,8 +67,7 @@ impl Application {
         let knowledge = KnowledgeBase::open(&settings.knowledge)?;
         let webchat = WebChat::for_store(&settings, &store).await;
         let incidents = Incidents::default();
-        let channels =
-            Channels { whatsapp: Arc::new(CloudApi::new(&settings.whatsapp)?), web: Arc::new(webchat.clone()) };
+        let channels = Channels { whatsapp: whatsapp_channel(&settings)?, web: Arc::new(webchat.clone()) };
         let outbox = Outbox::start(OutboxParts {
             store: store.clone(),
             channels: channels.clone(),
@@ -77,7 +79,7 @@ impl Application {
         let media = Arc::new(media_reader(&settings, &store)?);
         let pipeline = Pipeline::start(Parts {
             store: store.clone(),
-            channels,
+            channels: channels.clone(),
             incidents: incidents.clone(),
             llm: LlmClient::new(&settings.llm)?,
             retriever: Arc::new(knowledge.clone()),
@@ -101,6 +103,7 @@ impl Application {
         let state = AppState {
             settings: Arc::new(settings),
             store,
+            channels,
             pipeline,
             outbox,
             knowledge,
@@ -175,13 +178,26 @@ impl Application {
 
 /// Files are downloaded from WhatsApp only with an access token; voice
 /// notes are transcribed only where a transcription service is set.
+/// The provider that carries the WhatsApp number.
+fn whatsapp_channel(settings: &Settings) -> Result<Arc<dyn Channel>, StartupError> {
+    Ok(match settings.whatsapp.provider {
+        WhatsAppProvider::CloudApi => Arc::new(CloudApi::new(&settings.whatsapp)?),
+        provider @ (WhatsAppProvider::Fonnte | WhatsAppProvider::Waha) => {
+            return Err(StartupError::Provider(provider.as_str()))
+        }
+    })
+}
+
 fn media_reader(settings: &Settings, store: &Store) -> Result<MediaReader, StartupError> {
     let dir = settings.data_dir.join("media");
     let files = MediaFiles::open(dir.clone())
         .map_err(|source| StartupError::MediaDir { path: dir.display().to_string(), source })?;
-    let fetch = match settings.whatsapp.access_token {
-        Some(_) => Some(Arc::new(MediaDownloader::new(&settings.whatsapp)?) as Arc<dyn MediaFetch>),
-        None => None,
+    let fetch: Option<Arc<dyn MediaFetch>> = match settings.whatsapp.provider {
+        WhatsAppProvider::CloudApi => match settings.whatsapp.access_token {
+            Some(_) => Some(Arc::new(MediaDownloader::new(&settings.whatsapp)?)),
+            None => None,
+        },
+        WhatsAppProvider::Fonnte | WhatsAppProvider::Waha => None,
     };
     Ok(MediaReader::new(ReaderParts {
         store: store.clone(),

@@ -1,8 +1,8 @@
 //! Read-only views for operators: who is in a conversation right now, and
 //! whether the database answers at all.
 
-use super::people::Recipient;
 use super::{Store, StoreError};
+use crate::domain::Recipient;
 use sqlx::Row;
 
 /// The most conversations listed as active; the count is exact regardless.
@@ -68,7 +68,7 @@ impl Store {
         let mut listed = Vec::with_capacity(rows.len());
         for row in rows {
             // A row no channel of this version can address is not listed.
-            let Some(person) = Recipient::from_row(&row)? else { continue };
+            let Some(person) = super::people::recipient_from_row(&row)? else { continue };
             listed.push(ConversationSummary {
                 user_id: row.try_get("id")?,
                 person,

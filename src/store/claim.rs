@@ -4,10 +4,11 @@
 //! `turns`.
 
 use super::handoff::end_expired;
-use super::people::Recipient;
 use super::turns::{combine, load_history, MEDIA_COLUMNS};
-use super::usage::{recent_turns, HOUR_MS};
+use super::usage::recent_turns;
 use super::{bind_ids, Backend, Claim, ClaimWindow, ClaimedTurn, Params, Store, StoreError, TurnMessage};
+use crate::domain::Recipient;
+use crate::domain::HOUR_MS;
 use crate::handoff::{holds, Mode};
 use sqlx::{Any, Row, Transaction};
 use std::collections::HashMap;
@@ -215,7 +216,7 @@ async fn read_waiting(
             last_at: row.try_get("last_at")?,
             busy: row.try_get::<i64, _>("busy")? != 0,
             recent_session: row.try_get("session_id")?,
-            recipient: Recipient::from_row(&row)?,
+            recipient: super::people::recipient_from_row(&row)?,
         };
         waiting.insert(row.try_get::<i64, _>("user_id")?, person);
     }

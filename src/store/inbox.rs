@@ -5,9 +5,9 @@
 //! window. Plus what tells a process the inbox may have moved.
 
 use super::handoff::{mode_from_row, MODE_COLUMNS};
-use super::people::Recipient;
 use super::transcripts::{shown_status, Sender};
 use super::{Store, StoreError};
+use crate::domain::Recipient;
 use crate::handoff::window::ReplyWindow;
 use crate::handoff::ConversationMode;
 use sqlx::Row;
@@ -163,7 +163,7 @@ impl Store {
         let mut entries = Vec::with_capacity(rows.len());
         for row in rows {
             // A row no channel of this version can address is not listed.
-            let Some(person) = Recipient::from_row(&row)? else { continue };
+            let Some(person) = super::people::recipient_from_row(&row)? else { continue };
             entries.push(entry(&row, person, now)?);
         }
         Ok(entries)

@@ -4,7 +4,8 @@
 //! after its own messages are committed.
 
 use super::people::{upsert_person, PeopleCache};
-use super::{now_ms, Backend, Params, Store, StoreError};
+use super::{Backend, Params, Store, StoreError};
+use crate::domain::now_ms;
 use crate::domain::{AttachmentSource, InboundMessage, StatusUpdate};
 use std::collections::HashSet;
 use std::time::Duration;

@@ -25,15 +25,14 @@ pub use inbox::{InboxCounts, InboxEntry, InboxGroup, InboxMarker, LastMessage};
 pub use ingest::IngestOutcome;
 pub use media::{MediaFileRef, MediaStep};
 pub use outbox::{ClaimedSend, FinishedReply, QueuedReply, RetryOutcome, SendOutcome, SendState, UndeliveredMessage};
-pub use people::Recipient;
 pub use stats::{DayStats, HourStats, Stats};
 pub use transcripts::{Audience, CustomerFile, OutboundEntry, Sender, Transcript, TranscriptEntry};
 pub use turns::{
-    Answered, Claim, ClaimWindow, ClaimedTurn, HistoryTurn, LlmUsage, MessageMedia, PendingConversation, ReplyRecord,
-    SavedReply, TurnMessage,
+    Answered, Claim, ClaimWindow, ClaimedTurn, LlmUsage, MessageMedia, PendingConversation, ReplyRecord, SavedReply,
+    TurnMessage,
 };
 pub use unanswered::{NewUnanswered, UnansweredQuestion};
-pub use usage::{RecentTurns, HOUR_MS};
+pub use usage::RecentTurns;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
@@ -249,9 +248,4 @@ pub(crate) type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyA
 /// Binds `ids` in order, after whatever the query already has bound.
 pub(crate) fn bind_ids<'q>(query: AnyQuery<'q>, ids: &[i64]) -> AnyQuery<'q> {
     ids.iter().fold(query, |query, id| query.bind(*id))
-}
-
-/// Wall-clock milliseconds: the one clock every replica shares.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }

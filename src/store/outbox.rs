@@ -3,9 +3,9 @@
 //! taken for one attempt under a token of its own, so an attempt that
 //! outlived its lease can no longer record anything over a later one.
 
-use super::people::Recipient;
 use super::turns::parse_sources;
 use super::{Backend, Params, Store, StoreError};
+use crate::domain::Recipient;
 use crate::domain::{ChannelKind, Source};
 use sqlx::{Any, Row, Transaction};
 
@@ -318,7 +318,7 @@ impl Store {
                 id: row.try_get("id")?,
                 token: token.to_owned(),
                 user_id: row.try_get("user_id")?,
-                recipient: Recipient::from_row(row)?,
+                recipient: super::people::recipient_from_row(row)?,
                 turn_id: row.try_get("turn_id")?,
                 part_index: row.try_get("part_index")?,
                 final_part: row.try_get::<i64, _>("final_part")? != 0,
@@ -589,7 +589,7 @@ fn operator_view(row: &sqlx::any::AnyRow) -> Result<UndeliveredMessage, StoreErr
     Ok(UndeliveredMessage {
         id: row.try_get("id")?,
         user_id: row.try_get("user_id")?,
-        person: Recipient::from_row(row)?,
+        person: super::people::recipient_from_row(row)?,
         origin: row.try_get("origin")?,
         state: SendState::parse(&state).unwrap_or(SendState::FailedPermanent),
         body: row.try_get("body")?,

@@ -1,5 +1,5 @@
 use super::StoreError;
-use crate::domain::{Bsuid, ChannelKind, ConversationKey, PersonRef, PhoneNumber};
+use crate::domain::{Bsuid, ChannelKind, ConversationKey, PersonRef, PhoneNumber, Recipient};
 use sqlx::{Any, Row, Transaction};
 use std::collections::HashMap;
 
@@ -88,46 +88,20 @@ fn identity_keys(person: &PersonRef) -> impl Iterator<Item = String> + '_ {
     phone.into_iter().chain(bsuid).chain(conversation)
 }
 
-/// Where a reply goes. On WhatsApp: the phone number when we know it,
-/// otherwise the business-scoped user id (people who hide their number
-/// behind a username). In the web chat: the visitor's conversation.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Recipient {
-    Phone(PhoneNumber),
-    Bsuid(Bsuid),
-    Web(ConversationKey),
-}
-
-impl Recipient {
-    pub fn masked(&self) -> String {
-        match self {
-            Recipient::Phone(phone) => phone.masked(),
-            Recipient::Web(conversation) => conversation.masked(),
-            Recipient::Bsuid(bsuid) => bsuid.masked(),
-        }
-    }
-
-    pub fn channel(&self) -> ChannelKind {
-        match self {
-            Recipient::Phone(_) | Recipient::Bsuid(_) => ChannelKind::WhatsApp,
-            Recipient::Web(_) => ChannelKind::Web,
-        }
-    }
-
-    /// Reads `channel, phone, bsuid, address` of a `users` row.
-    pub(super) fn from_row(row: &sqlx::any::AnyRow) -> Result<Option<Self>, sqlx::Error> {
-        let channel: String = row.try_get("channel")?;
-        let (phone, bsuid, address): (Option<String>, Option<String>, Option<String>) =
-            (row.try_get("phone")?, row.try_get("bsuid")?, row.try_get("address")?);
-        let parse_phone = |p: Option<String>| p.and_then(|p| PhoneNumber::parse(&p).ok());
-        Ok(match ChannelKind::parse(&channel) {
-            Some(ChannelKind::WhatsApp) => parse_phone(phone)
-                .map(Recipient::Phone)
-                .or_else(|| bsuid.and_then(|b| Bsuid::parse(&b).ok()).map(Recipient::Bsuid)),
-            Some(ChannelKind::Web) => address.and_then(|a| ConversationKey::parse(&a).ok()).map(Recipient::Web),
-            None => None,
-        })
-    }
+/// Reads `channel, phone, bsuid, address` of a `users` row: where a reply
+/// to that person goes.
+pub(super) fn recipient_from_row(row: &sqlx::any::AnyRow) -> Result<Option<Recipient>, sqlx::Error> {
+    let channel: String = row.try_get("channel")?;
+    let (phone, bsuid, address): (Option<String>, Option<String>, Option<String>) =
+        (row.try_get("phone")?, row.try_get("bsuid")?, row.try_get("address")?);
+    let parse_phone = |p: Option<String>| p.and_then(|p| PhoneNumber::parse(&p).ok());
+    Ok(match ChannelKind::parse(&channel) {
+        Some(ChannelKind::WhatsApp) => parse_phone(phone)
+            .map(Recipient::Phone)
+            .or_else(|| bsuid.and_then(|b| Bsuid::parse(&b).ok()).map(Recipient::Bsuid)),
+        Some(ChannelKind::Web) => address.and_then(|a| ConversationKey::parse(&a).ok()).map(Recipient::Web),
+        None => None,
+    })
 }
 
 impl super::Store {

@@ -2,12 +2,12 @@
 //! every replica reports the same numbers.
 
 use super::{Store, StoreError};
+use crate::domain::HOUR_MS;
 use serde::Serialize;
 use sqlx::Row;
 use std::collections::BTreeMap;
 
 const DAY_MS: i64 = 86_400_000;
-const HOUR_MS: i64 = 3_600_000;
 
 #[derive(Debug, Default, Serialize)]
 #[serde(rename_all = "camelCase")]

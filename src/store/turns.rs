@@ -5,10 +5,12 @@
 
 use super::handoff::{mode_now, pause_in};
 use super::outbox::QueuedReply;
-use super::people::Recipient;
-use super::usage::{recent_turns, RecentTurns, HOUR_MS};
+use super::usage::{recent_turns, RecentTurns};
 use super::{bind_ids, Backend, Params, Store, StoreError};
+use crate::domain::HistoryTurn;
+use crate::domain::Recipient;
 use crate::domain::Source;
+use crate::domain::HOUR_MS;
 use crate::handoff::{Mode, Pause, PauseOutcome};
 use sqlx::{Any, Row, Transaction};
 use std::collections::HashMap;
@@ -140,14 +142,6 @@ impl TurnMessage {
             media: MessageMedia::from_row(row)?,
         })
     }
-}
-
-/// One exchange of the past. Either side may be empty: the person's words
-/// nobody answered, or an agent writing first.
-#[derive(Debug, Clone, PartialEq)]
-pub struct HistoryTurn {
-    pub user: String,
-    pub assistant: String,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -469,7 +463,7 @@ async fn load_turn(
         user_id,
         history,
         recent,
-        recipient: Recipient::from_row(&turn)?,
+        recipient: super::people::recipient_from_row(&turn)?,
         messages,
         last_message_at: turn.try_get("last_message_at")?,
         reply: saved_reply(turn.try_get("reply_text")?, turn.try_get("sources")?),

@@ -1,8 +1,8 @@
 //! Questions the bot could not answer from the documents, as rows for the
 //! admin's "unanswered questions" view.
 
-use super::people::Recipient;
 use super::{bind_ids, Params, Store, StoreError};
+use crate::domain::Recipient;
 use sqlx::Row;
 
 /// One turn the documents did not answer.
@@ -62,7 +62,7 @@ impl Store {
                 Ok(UnansweredQuestion {
                     id: row.try_get("id")?,
                     user_id: row.try_get("user_id")?,
-                    person: Recipient::from_row(row)?,
+                    person: super::people::recipient_from_row(row)?,
                     question: row.try_get("question")?,
                     reason: row.try_get("reason")?,
                     top_score: row.try_get::<Option<i64>, _>("top_score_milli")?.map(|milli| milli as f64 / 1000.0),

@@ -6,9 +6,6 @@ use super::{bind_ids, Backend, Params, Store, StoreError};
 use sqlx::{Any, Row, Transaction};
 use std::collections::HashMap;
 
-/// The window of the per-person turn count (`MAX_TURNS_PER_HOUR`).
-pub const HOUR_MS: i64 = 60 * 60 * 1000;
-
 /// One person's turns claimed in the hour before their current one (kept
 /// small: it travels inside every claimed turn).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -158,7 +158,7 @@ async fn an_expired_pause_gives_the_bot_back_with_what_the_humans_said(backend: 
     wait_until(|| async { turns(&app, "held").await == 1 }).await;
     // An agent answered meanwhile (through the outbox, as the inbox does).
     let pool = app.pool().await;
-    let now = wa_ai_bridge::store::now_ms();
+    let now = wa_ai_bridge::domain::now_ms();
     sqlx::query(
         "INSERT INTO outbound_messages (user_id, channel, origin, part_index, final_part, body, state, attempts, \
            next_attempt_at, give_up_at, wa_message_id, status, status_rank, created_at, updated_at) \
@@ -171,7 +171,7 @@ async fn an_expired_pause_gives_the_bot_back_with_what_the_humans_said(backend: 
     .await
     .unwrap();
     pool.close().await;
-    let wait = until - wa_ai_bridge::store::now_ms() + 200;
+    let wait = until - wa_ai_bridge::domain::now_ms() + 200;
     tokio::time::sleep(Duration::from_millis(wait.max(0) as u64)).await;
 
     app.say(PERSON, "wamid.exp.3", "oke makasih").await;
@@ -228,7 +228,7 @@ async fn asking_for_a_person_gets_one_handoff_reply_and_pauses(backend: Backend)
 async fn the_handoff_reply_says_when_the_team_is_back_when_closed(backend: Backend) {
     // Open only the day after tomorrow (UTC): closed now, whatever the time.
     let days = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
-    let today = (wa_ai_bridge::store::now_ms().div_euclid(86_400_000) + 3).rem_euclid(7) as usize;
+    let today = (wa_ai_bridge::domain::now_ms().div_euclid(86_400_000) + 3).rem_euclid(7) as usize;
     let hours = format!("{} 09:00-17:00 UTC", days[(today + 2) % 7]);
     let app = TestApp::spawn_with(backend, &[("BUSINESS_HOURS", &hours)]).await;
     graph_accepts_sends(&app.graph).await;
@@ -280,7 +280,7 @@ async fn a_pause_cancels_bot_parts_not_yet_sent_and_holds_nothing_back(backend: 
     assert_eq!(app.count("SELECT COUNT(*) FROM outbound_messages WHERE state = 'cancelled'").await, 1);
     // A message queued after it (an agent's) is not held back by it.
     let pool = app.pool().await;
-    let now = wa_ai_bridge::store::now_ms();
+    let now = wa_ai_bridge::domain::now_ms();
     sqlx::query(
         "INSERT INTO outbound_messages (user_id, channel, origin, part_index, final_part, body, state, attempts, \
            next_attempt_at, give_up_at, status, status_rank, created_at, updated_at) \
@@ -366,20 +366,20 @@ async fn pause_and_resume_refuse_bad_requests_and_are_idempotent(backend: Backen
     let response = post(&app, &pause_path, Some(r#"{"hours": 2}"#), Some(ADMIN_TOKEN)).await;
     let first: Value = response.json().await.unwrap();
     let until = first["until"].as_i64().unwrap();
-    assert!((until - wa_ai_bridge::store::now_ms() - 7_200_000).abs() < 60_000, "{first}");
+    assert!((until - wa_ai_bridge::domain::now_ms() - 7_200_000).abs() < 60_000, "{first}");
     let response = post(&app, &pause_path, Some(r#"{"hours": 0}"#), Some(ADMIN_TOKEN)).await;
     let again: Value = response.json().await.unwrap();
     assert_eq!((again["changed"].as_bool(), again["until"].is_null()), (Some(false), true), "{again}");
     assert_eq!(app.count("SELECT COUNT(*) FROM users WHERE mode = 'human' AND paused_until IS NULL").await, 1);
     let store = Store::connect(&app.database.url).await.unwrap();
-    let mode = store.conversation_mode(user, wa_ai_bridge::store::now_ms()).await.unwrap().unwrap();
+    let mode = store.conversation_mode(user, wa_ai_bridge::domain::now_ms()).await.unwrap().unwrap();
     assert_eq!(mode.mode, Mode::Human);
     let pause = mode.pause.unwrap();
     assert_eq!((pause.reason, pause.by.as_deref(), pause.until), (Some(PauseReason::Admin), Some("admin"), None));
     assert!(store.conversation_mode(999_999, 0).await.unwrap().is_none());
     assert_eq!(resume(&app, user).await["changed"], true);
     assert_eq!(resume(&app, user).await["changed"], false);
-    let mode = store.conversation_mode(user, wa_ai_bridge::store::now_ms()).await.unwrap().unwrap();
+    let mode = store.conversation_mode(user, wa_ai_bridge::domain::now_ms()).await.unwrap().unwrap();
     assert_eq!((mode.mode, mode.pause), (Mode::Bot, None));
     store.close().await;
     assert_eq!(app.count("SELECT COUNT(*) FROM handoff_events WHERE action = 'pause'").await, 1);

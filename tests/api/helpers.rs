@@ -4,9 +4,9 @@
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::time::Duration;
+pub use wa_ai_bridge::channels::cloud_api::sign;
 use wa_ai_bridge::config::Settings;
 use wa_ai_bridge::startup::Application;
-pub use wa_ai_bridge::webhook::sign;
 use wiremock::matchers::{body_partial_json, method, path};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 

@@ -61,7 +61,7 @@ async fn move_everything_back_40_days(app: &TestApp) {
 /// holds the lease, with one more message waiting behind it. Returns the
 /// person's user id.
 async fn insert_unfinished_conversation(app: &TestApp) -> i64 {
-    let now = wa_ai_bridge::store::now_ms();
+    let now = wa_ai_bridge::domain::now_ms();
     let old = now - 40 * DAY_MS;
     let user = insert(
         app,
@@ -104,7 +104,7 @@ async fn insert_old_reactions(app: &TestApp, user: i64, count: i64) {
         "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $1) \
          INSERT INTO inbound_messages (wa_message_id, user_id, kind, body, wants_reply, sent_at_secs, received_at) \
          SELECT 'wamid.reaction.' || i, $2, 'reaction', NULL, FALSE, 0, $3 FROM n",
-        &[count, user, wa_ai_bridge::store::now_ms() - 40 * DAY_MS],
+        &[count, user, wa_ai_bridge::domain::now_ms() - 40 * DAY_MS],
     )
     .await;
 }

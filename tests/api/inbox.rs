@@ -35,7 +35,7 @@ async fn user_id(app: &TestApp, phone: &str) -> i64 {
 }
 
 fn now_ms() -> i64 {
-    wa_ai_bridge::store::now_ms()
+    wa_ai_bridge::domain::now_ms()
 }
 
 /// The person writes once and waits for the bot's answer (the `n`th text

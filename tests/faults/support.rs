@@ -16,7 +16,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU16, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use wa_ai_bridge::webhook::sign;
+use wa_ai_bridge::channels::cloud_api::sign;
 
 pub const SECRET: &str = "faults-secret";
 const PHONE_NUMBER_ID: &str = "1122334455667";

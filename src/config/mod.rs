@@ -3,8 +3,12 @@
 //! restart per typo. Missing credentials are not problems: the parts that
 //! need them stay off and `missing_credentials` says which.
 
+mod providers;
+
+pub use providers::{FonnteSettings, WahaSettings, WhatsAppProvider, DEFAULT_FONNTE_API_URL};
+
+use crate::channels::web::TrustedProxies;
 use crate::handoff::{Actor, BusinessHours};
-use crate::webchat::TrustedProxies;
 use secrecy::SecretString;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
@@ -63,6 +67,8 @@ pub struct Settings {
     pub database_url: String,
     pub prompts_dir: PathBuf,
     pub whatsapp: WhatsAppSettings,
+    pub fonnte: FonnteSettings,
+    pub waha: WahaSettings,
     pub llm: LlmSettings,
     pub buffer: BufferSettings,
     pub knowledge: KnowledgeSettings,
@@ -141,6 +147,13 @@ pub struct WhatsAppSettings {
     pub business_account_id: Option<String>,
     pub graph_base: String,
     pub graph_version: String,
+    /// `WHATSAPP_AUTH_HEADER`: a Cloud-API-compatible provider (360dialog's
+    /// `D360-API-KEY`) takes the access token as-is in this header instead
+    /// of `Authorization: Bearer`, and addresses `{graph_base}/messages`
+    /// and `{graph_base}/{media id}` without version or number id.
+    pub auth_header: Option<reqwest::header::HeaderName>,
+    /// Who carries the number: the Cloud API unless Fonnte or WAHA is set.
+    pub provider: WhatsAppProvider,
     /// How long one send waits for the Graph API. Past it the message may
     /// or may not have gone out (see `OutboxSettings::ambiguous_wait`).
     pub send_timeout: Duration,
@@ -395,6 +408,8 @@ impl<F: Fn(&str) -> Option<String>> Reader<'_, F> {
             database_url,
             prompts_dir: PathBuf::from(self.text("PROMPTS_DIR").unwrap_or_else(|| "prompts".into())),
             whatsapp: self.whatsapp(),
+            fonnte: self.fonnte(),
+            waha: self.waha(),
             media: self.media(&llm),
             llm,
             buffer: BufferSettings {
@@ -658,9 +673,21 @@ impl<F: Fn(&str) -> Option<String>> Reader<'_, F> {
         if !graph_version.starts_with('v') {
             self.problems.push(format!("WHATSAPP_GRAPH_VERSION must look like v23.0, got {graph_version:?}"));
         }
+        let auth_header = self.text("WHATSAPP_AUTH_HEADER").and_then(|name| {
+            reqwest::header::HeaderName::from_bytes(name.as_bytes())
+                .inspect_err(|_| {
+                    self.problems.push(format!("WHATSAPP_AUTH_HEADER must be a header name, got {name:?}"))
+                })
+                .ok()
+        });
+        let access_token = self.secret(&["META_ACCESS_TOKEN", "WHATSAPP_TOKEN"]);
+        let provider =
+            self.provider(access_token.is_some(), self.text("FONNTE_TOKEN").is_some(), self.text("WAHA_URL").is_some());
         WhatsAppSettings {
             app_secret: self.secret(&["META_APP_SECRET", "WHATSAPP_APP_SECRET"]),
-            access_token: self.secret(&["META_ACCESS_TOKEN", "WHATSAPP_TOKEN"]),
+            access_token,
+            auth_header,
+            provider,
             phone_number_id: self.first(&["META_PHONE_NUMBER_ID", "WHATSAPP_PHONE_NUMBER_ID"]),
             verify_token: self.secret(&["META_WEBHOOK_VERIFY_TOKEN", "WHATSAPP_VERIFY_TOKEN"]),
             app_id: self.text("META_APP_ID"),

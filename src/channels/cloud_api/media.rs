@@ -2,13 +2,11 @@
 //! media id; the Graph API turns it into a short-lived signed URL on Meta's
 //! CDN, and the bytes come from there, with the same bearer token.
 
+use super::auth::{api_root, is_compatible_provider, Credentials};
 use crate::config::WhatsAppSettings;
-use crate::media::{essence, DownloadError, Downloaded, FileError, MediaFetch, MediaFiles, MediaLimits};
+use crate::media::{essence, save_response, DownloadError, Downloaded, MediaFetch, MediaFiles, MediaLimits};
 use async_trait::async_trait;
-use futures::TryStreamExt;
-use reqwest::header::CONTENT_TYPE;
 use reqwest::{StatusCode, Url};
-use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -42,36 +40,48 @@ impl Size {
 
 pub struct MediaDownloader {
     http: reqwest::Client,
-    /// `{graph_base}/{graph_version}`
+    /// `{graph_base}/{graph_version}`, or a compatible provider's base.
     graph: String,
-    token: Option<SecretString>,
+    credentials: Option<Credentials>,
     /// Only when the Graph API itself is plain http (a local stand-in):
     /// otherwise the token would cross the network in the clear.
     plain_http: bool,
+    /// A compatible provider serves Meta's media URLs itself: the path and
+    /// query of the URL are asked of the provider's host, with its key.
+    via_provider: Option<Url>,
 }
 
 impl MediaDownloader {
     pub fn new(settings: &WhatsAppSettings) -> Result<Self, reqwest::Error> {
         let graph_base = settings.graph_base.trim_end_matches('/');
+        let via_provider = is_compatible_provider(settings).then(|| Url::parse(graph_base).ok()).flatten();
+        // reqwest's default redirect policy drops Authorization (and
+        // cookies) when a redirect goes to another scheme, host or port, so
+        // a CDN redirect never hands Meta's token to someone else. A
+        // provider's key travels in a header of its own that the policy
+        // does not know, so for a provider redirects are not followed.
+        let redirects = if via_provider.is_some() {
+            reqwest::redirect::Policy::none()
+        } else {
+            reqwest::redirect::Policy::default()
+        };
         Ok(Self {
-            // reqwest's default redirect policy drops Authorization (and
-            // cookies) when a redirect goes to another scheme, host or port,
-            // so a CDN redirect never hands the token to someone else.
-            http: reqwest::Client::builder().build()?,
-            graph: format!("{graph_base}/{}", settings.graph_version),
-            token: settings.access_token.clone(),
+            http: reqwest::Client::builder().redirect(redirects).build()?,
+            graph: api_root(settings),
+            credentials: Credentials::new(settings),
             plain_http: graph_base.starts_with("http://"),
+            via_provider,
         })
     }
 
     async fn download(
         &self,
-        token: &SecretString,
+        credentials: &Credentials,
         media_id: &str,
         files: &MediaFiles,
         limits: &MediaLimits,
     ) -> Result<Downloaded, DownloadError> {
-        let answer = self.get(&format!("{}/{media_id}", self.graph), token).await?;
+        let answer = self.get(format!("{}/{media_id}", self.graph), credentials).await?;
         let body = answer.bytes().await.map_err(network)?;
         let metadata: Metadata = serde_json::from_slice(&body)
             .map_err(|_| DownloadError::Network("unreadable media metadata from the Graph API".into()))?;
@@ -86,50 +96,31 @@ impl MediaDownloader {
         if let Some(size) = metadata.file_size.and_then(|size| size.bytes()).filter(|&size| size > limit) {
             return Err(DownloadError::TooLarge { bytes: Some(size), limit });
         }
-        let url = Url::parse(&metadata.url)
+        let mut url = Url::parse(&metadata.url)
             .map_err(|_| DownloadError::Network("unreadable media URL from the Graph API".into()))?;
+        if let Some(provider) = &self.via_provider {
+            let (path, query) = (url.path().to_owned(), url.query().map(str::to_owned));
+            url = provider.clone();
+            url.set_path(&path);
+            url.set_query(query.as_deref());
+        }
         if !(url.scheme() == "https" || (self.plain_http && url.scheme() == "http")) {
             return Err(DownloadError::Network("media URL is not https".into()));
         }
 
-        let response = self.get(url, token).await?;
-        if let Some(length) = response.content_length().filter(|&length| length > limit) {
-            return Err(DownloadError::TooLarge { bytes: Some(length), limit });
-        }
-        // A CDN that disagrees with the Graph API may be serving something
-        // else than what was announced, so its type must be allowed too.
-        // "application/octet-stream" claims nothing and is let through.
-        let served = response.headers().get(CONTENT_TYPE).and_then(|value| value.to_str().ok()).map(essence);
-        if let Some(served) = served {
-            if served != mime && served != "application/octet-stream" && !limits.allows(&served) {
-                return Err(DownloadError::RefusedType(served));
-            }
-        }
-
-        // Counted while streaming too: Content-Length may be absent (chunked).
-        let chunks = futures::stream::try_unfold(response, |mut response| async move {
-            Ok::<_, reqwest::Error>(response.chunk().await?.map(|chunk| (chunk, response)))
-        })
-        .map_err(reqwest::Error::without_url);
-        let partial = files.write_partial(chunks, limit).await.map_err(|error| match error {
-            FileError::TooLarge { limit } => DownloadError::TooLarge { bytes: None, limit },
-            FileError::Io(error) => DownloadError::Storage(error.to_string()),
-            FileError::Source(message) => DownloadError::Network(message),
-        })?;
-        // Checked before the file gets its name, so refusing it never
-        // touches an identical file stored earlier. A value that is not hex
-        // cannot be compared and is not taken as a mismatch.
-        if let Some(expected) = metadata.sha256.as_deref().and_then(sha256_hex) {
-            if expected != partial.file().sha256 {
-                return Err(DownloadError::Corrupt);
-            }
-        }
-        let file = partial.keep().await.map_err(|error| DownloadError::Storage(error.to_string()))?;
-        Ok(Downloaded { file, mime })
+        let response = self.get(url, credentials).await?;
+        // A value that is not hex or base64 of 32 bytes cannot be compared
+        // and is not taken as a mismatch.
+        let sha256 = metadata.sha256.as_deref().and_then(sha256_hex);
+        save_response(response, files, limits, mime, sha256.as_deref()).await
     }
 
-    async fn get(&self, url: impl reqwest::IntoUrl, token: &SecretString) -> Result<reqwest::Response, DownloadError> {
-        let response = self.http.get(url).bearer_auth(token.expose_secret()).send().await.map_err(network)?;
+    async fn get(
+        &self,
+        url: impl reqwest::IntoUrl,
+        credentials: &Credentials,
+    ) -> Result<reqwest::Response, DownloadError> {
+        let response = credentials.apply(self.http.get(url)).send().await.map_err(network)?;
         match response.status() {
             status if status.is_success() => Ok(response),
             // Meta answers 404 for a media id or URL that has expired.
@@ -155,11 +146,11 @@ impl MediaFetch for MediaDownloader {
         files: &MediaFiles,
         limits: &MediaLimits,
     ) -> Result<Downloaded, DownloadError> {
-        let token = self.token.as_ref().ok_or(DownloadError::NotConfigured)?;
+        let credentials = self.credentials.as_ref().ok_or(DownloadError::NotConfigured)?;
         if !is_media_id(media_id) {
             return Err(DownloadError::NotFound);
         }
-        tokio::time::timeout(limits.timeout, self.download(token, media_id, files, limits))
+        tokio::time::timeout(limits.timeout, self.download(credentials, media_id, files, limits))
             .await
             .map_err(|_| DownloadError::TimedOut)?
     }
@@ -195,6 +186,7 @@ fn is_media_id(id: &str) -> bool {
 mod tests {
     use super::*;
     use crate::media::{MediaFiles, StoredFile};
+    use secrecy::SecretString;
     use serde_json::json;
     use sha2::{Digest, Sha256};
     use std::time::Duration;
@@ -229,6 +221,8 @@ mod tests {
             business_account_id: None,
             graph_base: graph_base.to_owned(),
             graph_version: "v23.0".into(),
+            auth_header: None,
+            provider: crate::config::WhatsAppProvider::CloudApi,
             send_timeout: Duration::from_secs(5),
         }
     }

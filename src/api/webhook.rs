@@ -1,17 +1,14 @@
-//! The entry of the data flow: Meta's verification handshake, and events
-//! that are verified, parsed and stored before they are acknowledged.
+//! The entry of the data flow for the Cloud API: Meta's verification
+//! handshake, and events that are verified, parsed and stored before they
+//! are acknowledged.
 
-mod payload;
-mod signature;
-
-pub use payload::{parse_webhook, PayloadError, WebhookBatch};
-pub use signature::{sign, verify, SignatureError};
-
-use crate::api::AppState;
+use super::AppState;
+use crate::channels::cloud_api::{self, parse_webhook, PayloadError, SignatureError, WebhookBatch};
+use crate::domain::now_ms;
 use crate::domain::{Echo, MessageContent};
 use crate::handoff::{Actor, PauseReason};
 use crate::incidents::IncidentKind;
-use crate::store::{now_ms, EchoAction, Handed, StoreError};
+use crate::store::{EchoAction, Handed, StoreError};
 use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -68,7 +65,7 @@ pub async fn receive(
 ) -> Result<StatusCode, WebhookError> {
     let secret = state.settings.whatsapp.app_secret.as_ref().ok_or(WebhookError::NotConfigured)?;
     let header = headers.get("x-hub-signature-256").and_then(|v| v.to_str().ok());
-    signature::verify(secret.expose_secret().as_bytes(), header, &body)?;
+    cloud_api::verify(secret.expose_secret().as_bytes(), header, &body)?;
     let batch = parse_webhook(&body)?;
     count_parsed(&batch);
     let stored = async {

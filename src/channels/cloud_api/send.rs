@@ -1,9 +1,9 @@
-use crate::channel::{Channel, SendError};
+use super::auth::{messages_url, Credentials};
+use crate::channels::{Channel, SendError};
 use crate::config::WhatsAppSettings;
-use crate::store::Recipient;
+use crate::domain::Recipient;
 use async_trait::async_trait;
 use reqwest::header::RETRY_AFTER;
-use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -18,7 +18,7 @@ const PAIR_RATE_LIMIT: i64 = 131056;
 pub struct CloudApi {
     http: reqwest::Client,
     messages_url: Option<String>,
-    token: Option<SecretString>,
+    credentials: Option<Credentials>,
 }
 
 #[derive(Deserialize)]
@@ -47,23 +47,19 @@ struct SentId {
 
 impl CloudApi {
     pub fn new(settings: &WhatsAppSettings) -> Result<Self, reqwest::Error> {
-        let messages_url = settings
-            .phone_number_id
-            .as_ref()
-            .map(|id| format!("{}/{}/{}/messages", settings.graph_base, settings.graph_version, id));
         Ok(Self {
             http: reqwest::Client::builder().timeout(settings.send_timeout).build()?,
-            messages_url,
-            token: settings.access_token.clone(),
+            messages_url: messages_url(settings),
+            credentials: Credentials::new(settings),
         })
     }
 
     /// One POST to `/messages`, its outcome classified for the outbox.
     async fn post(&self, body: &Value) -> Result<Value, SendError> {
-        let (Some(url), Some(token)) = (&self.messages_url, &self.token) else {
+        let (Some(url), Some(credentials)) = (&self.messages_url, &self.credentials) else {
             return Err(SendError::NotConfigured("META_ACCESS_TOKEN and META_PHONE_NUMBER_ID"));
         };
-        let response = match self.http.post(url).bearer_auth(token.expose_secret()).json(body).send().await {
+        let response = match credentials.apply(self.http.post(url)).json(body).send().await {
             Ok(response) => response,
             Err(error) => return Err(unanswered(error)),
         };

@@ -15,10 +15,11 @@ pub use client::TrustedProxies;
 pub use secret::ConversationSecret;
 pub use upload::{inbound_file, Upload, MAX_UPLOAD_BYTES};
 
-use crate::channel::{Channel, SendError};
+use crate::channels::{Channel, SendError};
 use crate::config::Settings;
+use crate::domain::{now_ms, Recipient};
 use crate::domain::{ConversationKey, DomainError, InboundMessage, MessageContent, PersonRef, Source, WaMessageId};
-use crate::store::{now_ms, Backend, Recipient, Store};
+use crate::store::{Backend, Store};
 use async_trait::async_trait;
 use dashmap::DashMap;
 use serde::{Deserialize, Serialize};

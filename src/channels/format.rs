@@ -10,6 +10,9 @@
 
 use std::ops::Range;
 
+/// WhatsApp refuses text messages longer than this.
+pub const MAX_MESSAGE_CHARS: usize = 4096;
+
 use pulldown_cmark::{Event, Options, Parser, Tag, TagEnd};
 
 /// Converts an LLM's Markdown answer into WhatsApp's own formatting.

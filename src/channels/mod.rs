@@ -1,14 +1,16 @@
-//! The seam between the pipeline and the places people talk to us.
+//! The places people talk to us, one adapter folder each.
 //!
-//! A channel brings messages in through `Pipeline::accept` (stored, then
-//! the quiet timers restart) and takes replies out by
-//! implementing [`Channel`]. The WhatsApp Cloud API and the web chat are the
-//! two today. Another WhatsApp provider (WAHA, Fonnte) replaces the Cloud
-//! API's `Channel` for [`ChannelKind::WhatsApp`]; a new place to talk adds a
-//! [`ChannelKind`] and a field in [`Channels`].
+//! An adapter reads what its provider delivers into domain values (the HTTP
+//! handler in `api` hands them to `Pipeline::accept`: stored, then the quiet
+//! timers restart) and takes replies out by implementing [`Channel`].
+//! [`cloud_api`] is Meta's WhatsApp Cloud API, [`web`] the web chat; every
+//! WhatsApp provider shapes its text with [`format`].
 
-use crate::domain::{ChannelKind, Source};
-use crate::store::Recipient;
+pub mod cloud_api;
+pub mod format;
+pub mod web;
+
+use crate::domain::{ChannelKind, Recipient, Source};
 use async_trait::async_trait;
 use std::sync::Arc;
 use std::time::Duration;
@@ -64,6 +66,52 @@ pub trait Channel: Send + Sync {
     /// Every part of the reply is out. Channels that can show where an
     /// answer came from do it now; WhatsApp has nowhere to put them.
     async fn reply_complete(&self, _to: &Recipient, _turn_id: &str, _sources: &[Source]) {}
+
+    /// What the provider says of the number (linked, waiting for a QR scan,
+    /// out of quota), for the status page. `None` for channels that have no
+    /// such state. Implementations cache the answer: the status page is
+    /// public, and a poll of it must not become a request to the provider.
+    async fn connection(&self) -> Option<Connection> {
+        None
+    }
+}
+
+/// A provider's view of its link to WhatsApp.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Connection {
+    /// `cloud_api`, `fonnte`, `waha`.
+    pub provider: &'static str,
+    pub state: ConnectionState,
+    /// Provider details (quota, expiry, the number): for the admin only.
+    pub detail: serde_json::Value,
+    pub checked_at_ms: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectionState {
+    Connected,
+    Disconnected,
+    /// Linked devices (WAHA) wait for someone to scan a QR code.
+    ScanQr,
+    Starting,
+    Stopped,
+    Failed,
+    /// The provider did not answer.
+    Unknown,
+}
+
+impl ConnectionState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Connected => "connected",
+            Self::Disconnected => "disconnected",
+            Self::ScanQr => "scan_qr",
+            Self::Starting => "starting",
+            Self::Stopped => "stopped",
+            Self::Failed => "failed",
+            Self::Unknown => "unknown",
+        }
+    }
 }
 
 /// One channel per [`ChannelKind`]; the pipeline answers each person on the
