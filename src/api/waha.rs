@@ -8,7 +8,8 @@ use crate::channels::waha::{self, EventError, OwnMessage, Scope, SessionAction, 
 use crate::domain::{Echo, MessageContent};
 use crate::handoff::Actor;
 use crate::incidents::IncidentKind;
-use crate::store::{now_ms, StoreError};
+use crate::domain::now_ms;
+use crate::store::StoreError;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};

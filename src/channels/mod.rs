@@ -8,6 +8,7 @@
 
 pub mod cloud_api;
 pub mod format;
+pub mod waha;
 pub mod web;
 
 use crate::domain::{ChannelKind, Recipient, Source};

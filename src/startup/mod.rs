@@ -7,6 +7,7 @@ pub use admin_token::AdminAccess;
 
 use crate::api::{router, AppState, InboxFeed};
 use crate::channels::cloud_api::{CloudApi, MediaDownloader};
+use crate::channels::waha::{Waha, WahaError, WahaMedia};
 use crate::channels::web::WebChat;
 use crate::channels::{Channel, Channels};
 use crate::config::{Settings, WhatsAppProvider};
@@ -42,6 +43,8 @@ pub enum StartupError {
     Knowledge(#[from] KnowledgeError),
     #[error("cannot build an HTTP client: {0}")]
     Http(#[from] reqwest::Error),
+    #[error("WAHA: {0}")]
+    Waha(#[from] WahaError),
     #[error("WhatsApp provider {0} is not available yet")]
     Provider(&'static str),
     #[error("cannot create the media folder {path}: {source}")]
@@ -67,7 +70,11 @@ impl Application {
         let knowledge = KnowledgeBase::open(&settings.knowledge)?;
         let webchat = WebChat::for_store(&settings, &store).await;
         let incidents = Incidents::default();
-        let channels = Channels { whatsapp: whatsapp_channel(&settings)?, web: Arc::new(webchat.clone()) };
+        let waha = match settings.whatsapp.provider {
+            WhatsAppProvider::Waha => Waha::new(&settings.waha)?.map(Arc::new),
+            _ => None,
+        };
+        let channels = Channels { whatsapp: whatsapp_channel(&settings, waha.clone())?, web: Arc::new(webchat.clone()) };
         let outbox = Outbox::start(OutboxParts {
             store: store.clone(),
             channels: channels.clone(),
@@ -112,6 +119,7 @@ impl Application {
             inbox,
             stopping: CancellationToken::new(),
             started: std::time::Instant::now(),
+            waha,
         };
         Ok(Self { listener, state, admin_access })
     }
@@ -179,12 +187,11 @@ impl Application {
 /// Files are downloaded from WhatsApp only with an access token; voice
 /// notes are transcribed only where a transcription service is set.
 /// The provider that carries the WhatsApp number.
-fn whatsapp_channel(settings: &Settings) -> Result<Arc<dyn Channel>, StartupError> {
+fn whatsapp_channel(settings: &Settings, waha: Option<Arc<Waha>>) -> Result<Arc<dyn Channel>, StartupError> {
     Ok(match settings.whatsapp.provider {
         WhatsAppProvider::CloudApi => Arc::new(CloudApi::new(&settings.whatsapp)?),
-        provider @ (WhatsAppProvider::Fonnte | WhatsAppProvider::Waha) => {
-            return Err(StartupError::Provider(provider.as_str()))
-        }
+        WhatsAppProvider::Waha => waha.ok_or(StartupError::Provider("waha"))?,
+        provider @ WhatsAppProvider::Fonnte => return Err(StartupError::Provider(provider.as_str())),
     })
 }
 
@@ -197,7 +204,8 @@ fn media_reader(settings: &Settings, store: &Store) -> Result<MediaReader, Start
             Some(_) => Some(Arc::new(MediaDownloader::new(&settings.whatsapp)?)),
             None => None,
         },
-        WhatsAppProvider::Fonnte | WhatsAppProvider::Waha => None,
+        WhatsAppProvider::Waha => WahaMedia::new(&settings.waha)?.map(|waha| Arc::new(waha) as Arc<dyn MediaFetch>),
+        WhatsAppProvider::Fonnte => None,
     };
     Ok(MediaReader::new(ReaderParts {
         store: store.clone(),

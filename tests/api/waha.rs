@@ -28,7 +28,6 @@ on_both_backends!(
 
 const API_KEY: &str = "test-waha-api-key";
 const HMAC_KEY: &str = "test-waha-hmac-key";
-const CUSTOMER: &str = "6281234567789";
 const CHAT: &str = "6281234567789@c.us";
 const PNG: &[u8] = b"\x89PNG\r\n\x1a\n a fake QR code";
 

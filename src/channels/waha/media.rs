@@ -64,7 +64,7 @@ impl WahaMedia {
         if !limits.allows(&mime) {
             return Err(DownloadError::RefusedType(mime));
         }
-        save_response(response, files, limits, mime).await
+        save_response(response, files, limits, mime, None).await
     }
 }
 

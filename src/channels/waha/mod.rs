@@ -18,8 +18,7 @@ pub use signature::{sign, verify, SignatureError};
 
 use crate::channels::{Channel, Connection, ConnectionState, SendError};
 use crate::config::WahaSettings;
-use crate::domain::{mask_middle, Recipient};
-use crate::store::now_ms;
+use crate::domain::{mask_middle, now_ms, Recipient};
 use async_trait::async_trait;
 use bytes::Bytes;
 use reqwest::header::{ACCEPT, CONTENT_TYPE, RETRY_AFTER};
@@ -308,8 +307,9 @@ fn refusal(status: StatusCode, body: &str, retry_after: Option<Duration>) -> Sen
 /// A request that got no answer. A connection never made sent nothing;
 /// anything later (a timeout while waiting) may have sent the message.
 fn unanswered(error: reqwest::Error) -> SendError {
+    let never_sent = error.is_connect() || error.is_builder();
     let title = format!("network: {}", error.without_url());
-    if error.is_connect() || error.is_builder() {
+    if never_sent {
         SendError::Transient { code: None, title, retry_after: None, whole_channel: true }
     } else {
         SendError::Ambiguous(title)
