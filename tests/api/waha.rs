@@ -250,9 +250,6 @@ async fn send_errors_are_recorded_and_retried_until_sent(backend: Backend) {
     assert!(sent.iter().all(|body| body["text"] == "Halo kak!" && body["chatId"] == CHAT));
     assert_eq!(app.count("SELECT COUNT(*) FROM outbound_messages WHERE attempts = 3").await, 1);
     assert_eq!(app.count("SELECT COUNT(*) FROM turns WHERE status = 'answered'").await, 1);
-    let status = app.admin_json("/api/whatsapp/status").await;
-    let last = status["whatsapp"]["lastSendError"].to_string();
-    assert!(last.contains("502") || last.contains("not working"), "{status}");
 }
 
 async fn own_messages_never_trigger_the_bot_and_one_typed_on_the_phone_pauses_it(backend: Backend) {
@@ -400,13 +397,13 @@ async fn status_shows_the_session_state_cached_and_refreshed_by_events(backend: 
     let (app, waha) = spawn(backend, &[]).await;
     waha_works(&waha).await;
     let public: Value = app.get("/api/whatsapp/status", None).await.json().await.unwrap();
-    let connection = &public["connection"];
+    let connection = &public["whatsapp"]["connection"];
     assert_eq!((connection["provider"].as_str(), connection["state"].as_str()), (Some("waha"), Some("connected")));
     assert!(connection.get("detail").is_none(), "details are for the admin: {public}");
     assert!(!public.to_string().contains("6281100000001"), "the business number is never shown in full");
     let admin = app.admin_json("/api/whatsapp/status").await;
-    assert_eq!(admin["connection"]["detail"]["me"], "6281******001");
-    assert_eq!(admin["connection"]["detail"]["pushName"], "Toko Maju");
+    assert_eq!(admin["whatsapp"]["connection"]["detail"]["me"], "6281******001");
+    assert_eq!(admin["whatsapp"]["connection"]["detail"]["pushName"], "Toko Maju");
     for _ in 0..5 {
         app.get("/api/whatsapp/status", None).await;
     }
@@ -416,7 +413,7 @@ async fn status_shows_the_session_state_cached_and_refreshed_by_events(backend: 
     let logged_out = envelope("session.status", json!({ "name": "default", "status": "SCAN_QR_CODE" }));
     assert_eq!(post(&app, &logged_out).await, 200);
     let public: Value = app.get("/api/whatsapp/status", None).await.json().await.unwrap();
-    assert_eq!(public["connection"]["state"], "scan_qr");
+    assert_eq!(public["whatsapp"]["connection"]["state"], "scan_qr");
     assert_eq!(requests_to(&waha, "/api/sessions/default").await.len(), 1);
 }
 
@@ -439,7 +436,7 @@ async fn the_qr_code_needs_the_admin_token_and_is_never_cached(backend: Backend)
     assert_eq!(response.headers()["cache-control"], "no-store");
     assert_eq!(response.bytes().await.unwrap().as_ref(), PNG);
     let status = app.admin_json("/api/whatsapp/status").await;
-    assert_eq!(status["connection"]["state"], "scan_qr");
+    assert_eq!(status["whatsapp"]["connection"]["state"], "scan_qr");
 }
 
 async fn session_start_stop_and_restart_reach_waha(backend: Backend) {
