@@ -338,7 +338,8 @@ async fn waha_sigkill_in_the_quiet_window_still_gets_exactly_one_send_text() {
     restarted.kill().ok();
     restarted.wait().ok();
     assert_eq!(sends().await, 1);
-    let asked: Vec<Value> = llm.received_requests().await.unwrap().iter().map(|r| serde_json::from_slice(&r.body).unwrap()).collect();
+    let asked: Vec<Value> =
+        llm.received_requests().await.unwrap().iter().map(|r| serde_json::from_slice(&r.body).unwrap()).collect();
     assert_eq!(asked.len(), 1);
     assert_eq!(asked[0]["messages"].as_array().unwrap().last().unwrap()["content"], "halo\njam buka kapan?");
 }

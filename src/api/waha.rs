@@ -5,10 +5,10 @@
 use super::admin::Admin;
 use super::AppState;
 use crate::channels::waha::{self, EventError, OwnMessage, Scope, SessionAction, SignatureError, Waha, WahaError};
+use crate::domain::now_ms;
 use crate::domain::{Echo, MessageContent};
 use crate::handoff::Actor;
 use crate::incidents::IncidentKind;
-use crate::domain::now_ms;
 use crate::store::StoreError;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -81,7 +81,11 @@ fn admin_only(admin: &Admin) -> Result<(), WahaApiError> {
 
 /// `POST /webhook/waha`: answers 200 only once everything the event carries
 /// is stored, so WAHA's retry covers any failure before that point.
-pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<StatusCode, WahaApiError> {
+pub async fn receive(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<StatusCode, WahaApiError> {
     let waha = waha(&state)?;
     let settings = &state.settings.waha;
     if let Some(key) = &settings.webhook_hmac_key {

@@ -74,7 +74,8 @@ impl Application {
             WhatsAppProvider::Waha => Waha::new(&settings.waha)?.map(Arc::new),
             _ => None,
         };
-        let channels = Channels { whatsapp: whatsapp_channel(&settings, waha.clone())?, web: Arc::new(webchat.clone()) };
+        let channels =
+            Channels { whatsapp: whatsapp_channel(&settings, waha.clone())?, web: Arc::new(webchat.clone()) };
         let outbox = Outbox::start(OutboxParts {
             store: store.clone(),
             channels: channels.clone(),

@@ -178,12 +178,21 @@ async fn a_burst_of_three_messages_is_answered_once_with_one_send_text(backend: 
 
     let seen = requests_to(&waha, "/api/sendSeen").await;
     assert_eq!(seen.len(), 1);
-    assert_eq!(seen[0], json!({ "session": "default", "chatId": CHAT, "messageIds": [format!("false_{CHAT}_3EB0BURST3")] }));
+    assert_eq!(
+        seen[0],
+        json!({ "session": "default", "chatId": CHAT, "messageIds": [format!("false_{CHAT}_3EB0BURST3")] })
+    );
     assert_eq!(requests_to(&waha, "/api/startTyping").await, [json!({ "session": "default", "chatId": CHAT })]);
     wait_until(|| async { requests_to(&waha, "/api/stopTyping").await.len() == 1 }).await;
 
-    assert_eq!(app.count("SELECT COUNT(*) FROM inbound_messages WHERE wa_message_id LIKE 'false_6281234567789@c.us_%'").await, 3);
-    assert_eq!(app.count("SELECT COUNT(*) FROM users WHERE phone = '6281234567789' AND profile_name = 'Budi'").await, 1);
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM inbound_messages WHERE wa_message_id LIKE 'false_6281234567789@c.us_%'").await,
+        3
+    );
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM users WHERE phone = '6281234567789' AND profile_name = 'Budi'").await,
+        1
+    );
     assert_eq!(
         app.count("SELECT COUNT(*) FROM outbound_messages WHERE state = 'sent' AND wa_message_id LIKE 'true_6281234567789@c.us_%'")
             .await,
@@ -258,10 +267,8 @@ async fn own_messages_never_trigger_the_bot_and_one_typed_on_the_phone_pauses_it
     llm_answers(&app.llm, "Halo kak!").await;
     say(&app, "3EB0OWN1", "halo").await;
     wait_for_sends(&waha, 1).await;
-    let ours: String = sqlx::query_scalar("SELECT wa_message_id FROM outbound_messages")
-        .fetch_one(&app.pool().await)
-        .await
-        .unwrap();
+    let ours: String =
+        sqlx::query_scalar("SELECT wa_message_id FROM outbound_messages").fetch_one(&app.pool().await).await.unwrap();
 
     // Our own reply comes back in message.any: marked as sent through the
     // API, and (older WAHA) unmarked but with the id the outbox stored.
@@ -311,7 +318,8 @@ async fn our_send_echoed_before_waha_answered_is_not_a_phone_reply(backend: Back
     // WAHA sent it and tells us, while our request still waits.
     assert_eq!(post(&app, &business_says(&id, "Halo kak!", None)).await, 200);
     wait_until(|| async {
-        app.count(&format!("SELECT COUNT(*) FROM outbound_messages WHERE state = 'sent' AND wa_message_id = '{id}'")).await
+        app.count(&format!("SELECT COUNT(*) FROM outbound_messages WHERE state = 'sent' AND wa_message_id = '{id}'"))
+            .await
             == 1
     })
     .await;
@@ -375,9 +383,13 @@ async fn acks_update_the_delivery_status_of_our_reply(backend: Backend) {
     say(&app, "3EB0ACK", "halo").await;
     wait_for_sends(&waha, 1).await;
     let pool = app.pool().await;
-    let ours: String = sqlx::query_scalar("SELECT wa_message_id FROM outbound_messages").fetch_one(&pool).await.unwrap();
+    let ours: String =
+        sqlx::query_scalar("SELECT wa_message_id FROM outbound_messages").fetch_one(&pool).await.unwrap();
     let status = || async {
-        sqlx::query_scalar::<_, String>("SELECT status FROM outbound_messages").fetch_one(&app.pool().await).await.unwrap()
+        sqlx::query_scalar::<_, String>("SELECT status FROM outbound_messages")
+            .fetch_one(&app.pool().await)
+            .await
+            .unwrap()
     };
     assert_eq!(post(&app, &ack(&ours, "DEVICE", 2)).await, 200);
     assert_eq!(status().await, "delivered");

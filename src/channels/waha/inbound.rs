@@ -102,7 +102,8 @@ impl WahaEvent {
             return;
         }
         let mut from = person;
-        from.profile_name = non_blank(&payload["_data"]["notifyName"]).or_else(|| non_blank(&payload["_data"]["pushName"]));
+        from.profile_name =
+            non_blank(&payload["_data"]["notifyName"]).or_else(|| non_blank(&payload["_data"]["pushName"]));
         let reply_to = message_id(&payload["replyTo"]["id"]).or_else(|| message_id(&payload["replyTo"]));
         self.messages.push(InboundMessage { id, from, sent_at, content, reply_to });
     }
@@ -161,7 +162,9 @@ fn content(payload: &Value) -> Option<MessageContent> {
     }
     Some(match body {
         Some(text) => MessageContent::Text(text),
-        None => MessageContent::Unsupported { kind: clean_text(if raw_type.is_empty() { "unknown" } else { raw_type }) },
+        None => {
+            MessageContent::Unsupported { kind: clean_text(if raw_type.is_empty() { "unknown" } else { raw_type }) }
+        }
     })
 }
 

@@ -86,9 +86,16 @@ fn by_extension(path: &str) -> Option<String> {
 
 #[async_trait]
 impl MediaFetch for WahaMedia {
-    async fn fetch(&self, media_id: &str, files: &MediaFiles, limits: &MediaLimits) -> Result<Downloaded, DownloadError> {
+    async fn fetch(
+        &self,
+        media_id: &str,
+        files: &MediaFiles,
+        limits: &MediaLimits,
+    ) -> Result<Downloaded, DownloadError> {
         let url = self.source(media_id).ok_or(DownloadError::NotFound)?;
-        tokio::time::timeout(limits.timeout, self.download(url, files, limits)).await.map_err(|_| DownloadError::TimedOut)?
+        tokio::time::timeout(limits.timeout, self.download(url, files, limits))
+            .await
+            .map_err(|_| DownloadError::TimedOut)?
     }
 }
 

@@ -179,7 +179,8 @@ impl Waha {
     /// What the admin sees of the session. The linked number is the
     /// business's own, shown masked all the same, as everywhere.
     fn describe(&self, session: &Value) -> Value {
-        let me = session["me"]["id"].as_str().and_then(|id| id.split('@').next()).map(|number| mask_middle(number, 4, 3));
+        let me =
+            session["me"]["id"].as_str().and_then(|id| id.split('@').next()).map(|number| mask_middle(number, 4, 3));
         json!({
             "session": self.session,
             "status": session["status"],
@@ -294,8 +295,8 @@ fn error_message(body: &[u8]) -> Option<String> {
 fn refusal(status: StatusCode, body: &str, retry_after: Option<Duration>) -> SendError {
     let code = Some(i64::from(status.as_u16()));
     let title = error_message(body.as_bytes()).unwrap_or_else(|| format!("HTTP {}", status.as_u16()));
-    let whole_channel = status.is_server_error()
-        || matches!(status.as_u16(), 401 | 403 | 404 | 408 | 409 | 422 | 425 | 429);
+    let whole_channel =
+        status.is_server_error() || matches!(status.as_u16(), 401 | 403 | 404 | 408 | 409 | 422 | 425 | 429);
     if whole_channel {
         let title = if status.as_u16() == 422 { format!("WAHA session not working: {title}") } else { title };
         SendError::Transient { code, title, retry_after, whole_channel: true }
