@@ -357,16 +357,18 @@ impl Settings {
     pub fn missing_credentials(&self) -> Vec<&'static str> {
         let wa = &self.whatsapp;
         let mut missing = Vec::new();
-        if wa.app_secret.is_none() {
+        // WAHA needs only WAHA_URL, which is what made it the provider.
+        let meta = wa.provider != WhatsAppProvider::Waha;
+        if meta && wa.app_secret.is_none() {
             missing.push("META_APP_SECRET: webhook signatures cannot be checked, POST /webhook/whatsapp answers 503");
         }
-        if wa.verify_token.is_none() {
+        if meta && wa.verify_token.is_none() {
             missing.push("META_WEBHOOK_VERIFY_TOKEN: Meta's webhook verification handshake is refused");
         }
-        if wa.access_token.is_none() {
+        if meta && wa.access_token.is_none() {
             missing.push("META_ACCESS_TOKEN: replies cannot be sent to WhatsApp");
         }
-        if wa.phone_number_id.is_none() {
+        if meta && wa.phone_number_id.is_none() {
             missing.push("META_PHONE_NUMBER_ID: replies cannot be sent to WhatsApp");
         }
         if self.llm.api_key.is_none() {

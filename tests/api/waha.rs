@@ -420,6 +420,8 @@ async fn status_shows_the_session_state_cached_and_refreshed_by_events(backend: 
         app.get("/api/whatsapp/status", None).await;
     }
     assert_eq!(requests_to(&waha, "/api/sessions/default").await.len(), 1, "one look per 15 s, however many ask");
+    let ready = app.get("/ready", None).await;
+    assert_eq!(ready.status(), 200, "no META_* needed with WAHA: {}", ready.text().await.unwrap());
 
     // WAHA says the number was logged out: status shows it at once.
     let logged_out = envelope("session.status", json!({ "name": "default", "status": "SCAN_QR_CODE" }));

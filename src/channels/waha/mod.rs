@@ -32,13 +32,18 @@ use std::time::{Duration, Instant};
 const STATE_CACHE: Duration = Duration::from_secs(15);
 /// A QR code is a small PNG; anything much larger is not one.
 const MAX_QR_BYTES: usize = 512 * 1024;
-/// Session control and state requests; sends use `WAHA_SEND_TIMEOUT`.
+/// Session control requests; sends use `WAHA_SEND_TIMEOUT_SECONDS`.
 const CONTROL_TIMEOUT: Duration = Duration::from_secs(15);
+/// Reading the state: status requests wait for it, so a WAHA that hangs
+/// must not hold them long.
+const STATE_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Debug, thiserror::Error)]
 pub enum WahaError {
     #[error("WAHA_URL is not a valid URL")]
     BadUrl,
+    #[error("cannot build an HTTP client: {0}")]
+    Client(String),
     #[error("WAHA could not be reached: {0}")]
     Unreachable(String),
     #[error("WAHA answered HTTP {status}: {message}")]
@@ -108,7 +113,7 @@ impl Waha {
                 .timeout(timeout)
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
-                .map_err(|error| WahaError::Unreachable(error.to_string()))
+                .map_err(|error| WahaError::Client(error.to_string()))
         };
         Ok(Some(Self {
             http: client(settings.send_timeout)?,
@@ -148,7 +153,7 @@ impl Waha {
             Ok(session) => (state_of(session["status"].as_str().unwrap_or_default()), self.describe(&session)),
             Err(error) => {
                 tracing::warn!(%error, "WAHA session state unavailable");
-                (ConnectionState::Disconnected, json!({ "session": self.session, "error": error.to_string() }))
+                (ConnectionState::Unknown, json!({ "session": self.session, "error": error.to_string() }))
             }
         };
         let read = Seen { state, detail, checked_at_ms: now_ms(), at: Instant::now() };
@@ -171,8 +176,8 @@ impl Waha {
 
     async fn read_session(&self) -> Result<Value, WahaError> {
         let url = self.url(&["api", "sessions", &self.session]);
-        let response = self.request(&self.control, reqwest::Method::GET, url).send().await.map_err(unreachable)?;
-        let body = checked(response).await?;
+        let request = self.request(&self.control, reqwest::Method::GET, url).timeout(STATE_TIMEOUT);
+        let body = checked(request.send().await.map_err(unreachable)?).await?;
         serde_json::from_slice(&body).map_err(|_| WahaError::Unreadable)
     }
 
