@@ -20,6 +20,7 @@ impl IntoResponse for WebhookError {
             WebhookError::Signature(_) => StatusCode::UNAUTHORIZED,
             WebhookError::Payload(_) => StatusCode::BAD_REQUEST,
             WebhookError::VerificationRefused => StatusCode::FORBIDDEN,
+            WebhookError::UnknownPath => StatusCode::NOT_FOUND,
             WebhookError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         let outcome = match &self {
@@ -27,6 +28,7 @@ impl IntoResponse for WebhookError {
             WebhookError::Signature(_) => "bad_signature",
             WebhookError::Payload(_) => "malformed",
             WebhookError::VerificationRefused => "handshake_refused",
+            WebhookError::UnknownPath => "unknown_path",
             WebhookError::Store(_) => "store_error",
         };
         metrics::counter!("wa_webhooks_total", "outcome" => outcome).increment(1);

@@ -90,6 +90,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/webhook/whatsapp", webhook_routes.clone())
         .route("/api/webhooks/whatsapp", webhook_routes)
+        .route("/webhook/whatsapp/{secret}", post(webhook::receive_at_secret_path))
         .route("/webhook/waha", post(waha::receive))
         .route("/api/admin/whatsapp/qr", get(waha::qr))
         .route("/api/admin/whatsapp/session/{action}", post(waha::session))

@@ -167,8 +167,7 @@ fn whatsapp_configured(state: &AppState) -> bool {
         WhatsAppProvider::CloudApi => {
             wa.access_token.is_some()
                 && (wa.phone_number_id.is_some() || wa.auth_header.is_some())
-                && wa.verify_token.is_some()
-                && wa.app_secret.is_some()
+                && (wa.app_secret.is_some() && wa.verify_token.is_some() || wa.webhook_secret.is_some())
         }
         WhatsAppProvider::Fonnte => settings.fonnte.token.is_some() && settings.fonnte.webhook_secret.is_some(),
         WhatsAppProvider::Waha => settings.waha.url.is_some(),

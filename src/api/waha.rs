@@ -170,8 +170,7 @@ pub async fn session(
     admin_only(&admin)?;
     let action = SessionAction::parse(&action).ok_or(WahaApiError::UnknownAction)?;
     let waha = waha(&state)?;
-    waha.control_session(action).await?;
+    let connection = waha.control_session(action).await?;
     tracing::info!(action = action.as_str(), "WAHA session control");
-    let connection = waha.session_state().await;
     Ok(Json(json!({ "action": action.as_str(), "state": connection.state.as_str() })))
 }

@@ -10,7 +10,7 @@ use crate::handoff::{Actor, PauseReason};
 use crate::incidents::IncidentKind;
 use crate::store::{EchoAction, Handed, StoreError};
 use axum::body::Bytes;
-use axum::extract::{Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use secrecy::ExposeSecret;
 use serde::Deserialize;
@@ -28,6 +28,8 @@ pub enum WebhookError {
     Store(#[from] StoreError),
     #[error("verification refused")]
     VerificationRefused,
+    #[error("no such webhook")]
+    UnknownPath,
 }
 
 #[derive(Deserialize)]
@@ -66,11 +68,31 @@ pub async fn receive(
     let secret = state.settings.whatsapp.app_secret.as_ref().ok_or(WebhookError::NotConfigured)?;
     let header = headers.get("x-hub-signature-256").and_then(|v| v.to_str().ok());
     cloud_api::verify(secret.expose_secret().as_bytes(), header, &body)?;
-    let batch = parse_webhook(&body)?;
+    store(&state, &body).await
+}
+
+/// `POST /webhook/whatsapp/{secret}`, for Cloud-API-compatible providers
+/// that forward Meta's events without a signature we can check (360dialog):
+/// knowing the URL is the proof. A wrong secret is a 404, as for any path
+/// that does not exist, so guessing learns nothing.
+pub async fn receive_at_secret_path(
+    State(state): State<AppState>,
+    Path(secret): Path<String>,
+    body: Bytes,
+) -> Result<StatusCode, WebhookError> {
+    let expected = state.settings.whatsapp.webhook_secret.as_ref().ok_or(WebhookError::UnknownPath)?;
+    if !bool::from(secret.as_bytes().ct_eq(expected.expose_secret().as_bytes())) {
+        return Err(WebhookError::UnknownPath);
+    }
+    store(&state, &body).await
+}
+
+async fn store(state: &AppState, body: &[u8]) -> Result<StatusCode, WebhookError> {
+    let batch = parse_webhook(body)?;
     count_parsed(&batch);
     let stored = async {
         let outcome = state.pipeline.accept(batch.messages, batch.statuses).await?;
-        take_echoes(&state, &batch.echoes).await?;
+        take_echoes(state, &batch.echoes).await?;
         Ok::<_, StoreError>(outcome)
     };
     let outcome = stored.await.inspect_err(|error| {

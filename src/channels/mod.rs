@@ -7,9 +7,12 @@
 //! WhatsApp provider shapes its text with [`format`].
 
 pub mod cloud_api;
+mod connection;
 pub mod format;
 pub mod waha;
 pub mod web;
+
+pub use connection::{CachedConnection, Connection, ConnectionState};
 
 use crate::domain::{ChannelKind, Recipient, Source};
 use async_trait::async_trait;
@@ -74,44 +77,6 @@ pub trait Channel: Send + Sync {
     /// public, and a poll of it must not become a request to the provider.
     async fn connection(&self) -> Option<Connection> {
         None
-    }
-}
-
-/// A provider's view of its link to WhatsApp.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Connection {
-    /// `cloud_api`, `fonnte`, `waha`.
-    pub provider: &'static str,
-    pub state: ConnectionState,
-    /// Provider details (quota, expiry, the number): for the admin only.
-    pub detail: serde_json::Value,
-    pub checked_at_ms: i64,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ConnectionState {
-    Connected,
-    Disconnected,
-    /// Linked devices (WAHA) wait for someone to scan a QR code.
-    ScanQr,
-    Starting,
-    Stopped,
-    Failed,
-    /// The provider did not answer.
-    Unknown,
-}
-
-impl ConnectionState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Connected => "connected",
-            Self::Disconnected => "disconnected",
-            Self::ScanQr => "scan_qr",
-            Self::Starting => "starting",
-            Self::Stopped => "stopped",
-            Self::Failed => "failed",
-            Self::Unknown => "unknown",
-        }
     }
 }
 

@@ -152,6 +152,9 @@ pub struct WhatsAppSettings {
     /// of `Authorization: Bearer`, and addresses `{graph_base}/messages`
     /// and `{graph_base}/{media id}` without version or number id.
     pub auth_header: Option<reqwest::header::HeaderName>,
+    /// `WHATSAPP_WEBHOOK_SECRET`: opens `/webhook/whatsapp/{secret}` for
+    /// compatible providers that do not sign what they forward.
+    pub webhook_secret: Option<SecretString>,
     /// Who carries the number: the Cloud API unless Fonnte or WAHA is set.
     pub provider: WhatsAppProvider,
     /// How long one send waits for the Graph API. Past it the message may
@@ -357,19 +360,30 @@ impl Settings {
     pub fn missing_credentials(&self) -> Vec<&'static str> {
         let wa = &self.whatsapp;
         let mut missing = Vec::new();
-        // WAHA needs only WAHA_URL, which is what made it the provider.
-        let meta = wa.provider != WhatsAppProvider::Waha;
-        if meta && wa.app_secret.is_none() {
-            missing.push("META_APP_SECRET: webhook signatures cannot be checked, POST /webhook/whatsapp answers 503");
-        }
-        if meta && wa.verify_token.is_none() {
-            missing.push("META_WEBHOOK_VERIFY_TOKEN: Meta's webhook verification handshake is refused");
-        }
-        if meta && wa.access_token.is_none() {
-            missing.push("META_ACCESS_TOKEN: replies cannot be sent to WhatsApp");
-        }
-        if meta && wa.phone_number_id.is_none() {
-            missing.push("META_PHONE_NUMBER_ID: replies cannot be sent to WhatsApp");
+        match wa.provider {
+            WhatsAppProvider::CloudApi => {
+                let compatible = wa.auth_header.is_some();
+                if wa.app_secret.is_none() && !(compatible && wa.webhook_secret.is_some()) {
+                    missing.push(
+                        "META_APP_SECRET: webhook signatures cannot be checked, POST /webhook/whatsapp answers 503",
+                    );
+                }
+                if wa.verify_token.is_none() && !compatible {
+                    missing.push("META_WEBHOOK_VERIFY_TOKEN: Meta's webhook verification handshake is refused");
+                }
+                if wa.access_token.is_none() {
+                    missing.push("META_ACCESS_TOKEN: replies cannot be sent to WhatsApp");
+                }
+                if wa.phone_number_id.is_none() && !compatible {
+                    missing.push("META_PHONE_NUMBER_ID: replies cannot be sent to WhatsApp");
+                }
+            }
+            WhatsAppProvider::Fonnte if self.fonnte.webhook_secret.is_none() => {
+                missing.push("FONNTE_WEBHOOK_SECRET: POST /webhook/fonnte/{secret} answers 404, nothing comes in")
+            }
+            WhatsAppProvider::Waha if self.waha.webhook_hmac_key.is_none() => missing
+                .push("WAHA_WEBHOOK_HMAC_KEY: events at POST /webhook/waha are taken without checking who sent them"),
+            WhatsAppProvider::Fonnte | WhatsAppProvider::Waha => {}
         }
         if self.llm.api_key.is_none() {
             missing.push("OPENROUTER_API_KEY: no LLM; answers are passages quoted from your documents");
@@ -689,6 +703,7 @@ impl<F: Fn(&str) -> Option<String>> Reader<'_, F> {
             app_secret: self.secret(&["META_APP_SECRET", "WHATSAPP_APP_SECRET"]),
             access_token,
             auth_header,
+            webhook_secret: self.secret(&["WHATSAPP_WEBHOOK_SECRET"]),
             provider,
             phone_number_id: self.first(&["META_PHONE_NUMBER_ID", "WHATSAPP_PHONE_NUMBER_ID"]),
             verify_token: self.secret(&["META_WEBHOOK_VERIFY_TOKEN", "WHATSAPP_VERIFY_TOKEN"]),
@@ -863,6 +878,24 @@ mod tests {
             let err = read(&[("SEND_RETRY_HOURS", bad)]).unwrap_err();
             assert!(err.to_string().contains("SEND_RETRY_HOURS"), "{bad}: {err}");
         }
+    }
+
+    #[test]
+    fn the_provider_is_the_one_whose_credentials_are_set_and_only_one_may_be() {
+        assert_eq!(read(&[]).unwrap().whatsapp.provider, WhatsAppProvider::CloudApi);
+        let fonnte = read(&[("FONNTE_TOKEN", "tok"), ("FONNTE_WEBHOOK_SECRET", "s")]).unwrap();
+        assert_eq!(fonnte.whatsapp.provider, WhatsAppProvider::Fonnte);
+        assert_eq!(fonnte.fonnte.api_url, DEFAULT_FONNTE_API_URL);
+        let waha = read(&[("WAHA_URL", "http://localhost:3001/")]).unwrap();
+        assert_eq!(waha.whatsapp.provider, WhatsAppProvider::Waha);
+        assert_eq!((waha.waha.url.as_deref(), waha.waha.session.as_str()), (Some("http://localhost:3001"), "default"));
+        let both = read(&[("META_ACCESS_TOKEN", "a"), ("WAHA_URL", "http://w"), ("FONNTE_ALLOWED_IPS", "1.2.3.4, x")])
+            .unwrap_err();
+        assert_eq!(both.problems.len(), 2, "{both}");
+        assert!(both.problems[0].contains("META_ACCESS_TOKEN, WAHA_URL"), "{both}");
+        assert!(both.problems[1].contains("\"x\""), "{both}");
+        let bad = read(&[("WHATSAPP_AUTH_HEADER", "not a header"), ("WAHA_SESSION", "../x")]).unwrap_err();
+        assert_eq!(bad.problems.len(), 2, "{bad}");
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 mod admin_views;
 mod agent;
+mod compatible;
 mod conversation;
 mod delivery;
 mod evaluation;

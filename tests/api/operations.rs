@@ -2,11 +2,14 @@
 
 use crate::helpers::*;
 use crate::on_both_backends;
-use serde_json::Value;
+use serde_json::{json, Value};
+use wiremock::matchers::{header, method, path, query_param};
+use wiremock::{Mock, ResponseTemplate};
 
 on_both_backends!(
     status_lists_people_in_conversation_with_masked_numbers_and_no_secrets,
-    stats_count_messages_replies_tokens_and_delivery
+    stats_count_messages_replies_tokens_and_delivery,
+    status_shows_how_the_number_stands_with_meta_and_asks_once_a_minute,
 );
 
 async fn status(app: &TestApp) -> Value {
@@ -120,4 +123,33 @@ async fn stats_count_messages_replies_tokens_and_delivery(backend: Backend) {
     assert!((0.4..10.0).contains(&waited), "the quiet period is part of the wait: {waited}");
     assert_eq!(stats["days"].as_array().unwrap().len(), 1);
     assert_eq!(stats["days"][0]["messages"], 2);
+}
+
+async fn status_shows_how_the_number_stands_with_meta_and_asks_once_a_minute(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    Mock::given(method("GET"))
+        .and(path(format!("/v23.0/{PHONE_NUMBER_ID}")))
+        .and(query_param("fields", "verified_name,display_phone_number,quality_rating,status,messaging_limit_tier"))
+        .and(header("authorization", format!("Bearer {ACCESS_TOKEN}").as_str()))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "verified_name": "Toko Maju", "display_phone_number": "+62 812-3456-7890", "quality_rating": "RED",
+            "status": "CONNECTED", "messaging_limit_tier": "TIER_250", "id": PHONE_NUMBER_ID,
+        })))
+        .expect(1)
+        .mount(&app.graph)
+        .await;
+    for _ in 0..5 {
+        let public = status(&app).await;
+        assert_eq!(public["whatsapp"]["provider"], "cloud_api");
+        assert_eq!(public["whatsapp"]["connection"]["state"], "connected", "{public}");
+        assert!(public["whatsapp"]["connection"].get("detail").is_none(), "details are the admin's: {public}");
+    }
+    let admin = app.admin_json("/api/whatsapp/status").await;
+    let detail = &admin["whatsapp"]["connection"]["detail"];
+    assert_eq!(
+        (detail["qualityRating"].as_str(), detail["messagingLimitTier"].as_str()),
+        (Some("RED"), Some("TIER_250"))
+    );
+    assert!(!admin.to_string().contains("3456-7890"), "the number is masked");
+    app.graph.verify().await;
 }

@@ -222,6 +222,7 @@ mod tests {
             graph_base: graph_base.to_owned(),
             graph_version: "v23.0".into(),
             auth_header: None,
+            webhook_secret: None,
             provider: crate::config::WhatsAppProvider::CloudApi,
             send_timeout: Duration::from_secs(5),
         }

@@ -6,6 +6,7 @@
 mod auth;
 mod inbound;
 mod media;
+mod number;
 mod send;
 mod signature;
 

@@ -1,5 +1,6 @@
-use super::auth::{messages_url, Credentials};
-use crate::channels::{Channel, SendError};
+use super::auth::{api_root, is_compatible_provider, messages_url, Credentials};
+use super::number::{self, number_url};
+use crate::channels::{CachedConnection, Channel, Connection, SendError};
 use crate::config::WhatsAppSettings;
 use crate::domain::Recipient;
 use async_trait::async_trait;
@@ -11,6 +12,8 @@ use serde_json::{json, Value};
 /// again later, and slow down for everyone": throttling (4, 80007, 130429)
 /// and temporary failures (1, 2, 131000, 133004).
 const CHANNEL_WIDE_CODES: [i64; 7] = [1, 2, 4, 80007, 130429, 131000, 133004];
+/// Meta changes a number's rating at most daily; a minute old is fresh.
+const STANDING_CACHED_FOR: std::time::Duration = std::time::Duration::from_secs(60);
 /// Too many messages to this one person (Meta's pair rate limit): only
 /// their messages wait.
 const PAIR_RATE_LIMIT: i64 = 131056;
@@ -19,6 +22,10 @@ pub struct CloudApi {
     http: reqwest::Client,
     messages_url: Option<String>,
     credentials: Option<Credentials>,
+    /// `None` for a compatible provider: its key names the number, and it
+    /// has no Graph node to ask.
+    number_url: Option<String>,
+    standing: CachedConnection,
 }
 
 #[derive(Deserialize)]
@@ -51,6 +58,12 @@ impl CloudApi {
             http: reqwest::Client::builder().timeout(settings.send_timeout).build()?,
             messages_url: messages_url(settings),
             credentials: Credentials::new(settings),
+            number_url: settings
+                .phone_number_id
+                .as_ref()
+                .filter(|_| !is_compatible_provider(settings))
+                .map(|id| number_url(&api_root(settings), id)),
+            standing: CachedConnection::new(STANDING_CACHED_FOR),
         })
     }
 
@@ -140,5 +153,10 @@ impl Channel for CloudApi {
             request["typing_indicator"] = json!({ "type": "text" });
         }
         self.post(&request).await.map(|_| ())
+    }
+
+    async fn connection(&self) -> Option<Connection> {
+        let (url, credentials) = (self.number_url.as_ref()?, self.credentials.as_ref()?);
+        Some(self.standing.get_or_ask(|| number::ask(&self.http, url, credentials)).await)
     }
 }

@@ -16,7 +16,7 @@ pub use inbound::{parse_event, EventError, OwnMessage, Scope, WahaEvent};
 pub use media::WahaMedia;
 pub use signature::{sign, verify, SignatureError};
 
-use crate::channels::{Channel, Connection, ConnectionState, SendError};
+use crate::channels::{CachedConnection, Channel, Connection, ConnectionState, SendError};
 use crate::config::WahaSettings;
 use crate::domain::{mask_middle, now_ms, Recipient};
 use async_trait::async_trait;
@@ -25,7 +25,7 @@ use reqwest::header::{ACCEPT, CONTENT_TYPE, RETRY_AFTER};
 use reqwest::{StatusCode, Url};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Value};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// How long a session state read from WAHA is shown before asking again:
 /// a public status page polled by many never becomes a flood of requests.
@@ -79,14 +79,6 @@ impl SessionAction {
     }
 }
 
-/// The session's state as last read, with when.
-struct Seen {
-    state: ConnectionState,
-    detail: Value,
-    checked_at_ms: i64,
-    at: Instant,
-}
-
 pub struct Waha {
     /// Sends: bounded by `WAHA_SEND_TIMEOUT`.
     http: reqwest::Client,
@@ -95,7 +87,7 @@ pub struct Waha {
     base: Url,
     api_key: Option<SecretString>,
     session: String,
-    seen: tokio::sync::Mutex<Option<Seen>>,
+    state: CachedConnection,
 }
 
 impl Waha {
@@ -121,7 +113,7 @@ impl Waha {
             base,
             api_key: settings.api_key.clone(),
             session: settings.session.clone(),
-            seen: tokio::sync::Mutex::new(None),
+            state: CachedConnection::new(STATE_CACHE),
         }))
     }
 
@@ -142,13 +134,13 @@ impl Waha {
         }
     }
 
-    /// The session's state, read from WAHA at most every 15 seconds (or
-    /// sooner after a `session.status` event or a control request).
+    /// The session's state, read from WAHA at most every 15 seconds; a
+    /// `session.status` event or a control request sets it sooner.
     pub async fn session_state(&self) -> Connection {
-        let mut seen = self.seen.lock().await;
-        if let Some(fresh) = seen.as_ref().filter(|seen| seen.at.elapsed() < STATE_CACHE) {
-            return connection(fresh);
-        }
+        self.state.get_or_ask(|| self.ask_state()).await
+    }
+
+    async fn ask_state(&self) -> Connection {
         let (state, detail) = match self.read_session().await {
             Ok(session) => (state_of(session["status"].as_str().unwrap_or_default()), self.describe(&session)),
             Err(error) => {
@@ -156,22 +148,15 @@ impl Waha {
                 (ConnectionState::Unknown, json!({ "session": self.session, "error": error.to_string() }))
             }
         };
-        let read = Seen { state, detail, checked_at_ms: now_ms(), at: Instant::now() };
-        let answer = connection(&read);
-        *seen = Some(read);
-        answer
+        Connection { provider: "waha", state, detail, checked_at_ms: now_ms() }
     }
 
-    /// A `session.status` event: the new state is taken as it is, and the
-    /// rest of what status shows is read again on the next look.
+    /// A `session.status` event: the new state is taken as WAHA says it.
     pub async fn session_changed(&self, status: &str) {
         let detail = json!({ "session": self.session, "status": status });
-        *self.seen.lock().await =
-            Some(Seen { state: state_of(status), detail, checked_at_ms: now_ms(), at: Instant::now() });
-    }
-
-    async fn forget_state(&self) {
-        *self.seen.lock().await = None;
+        self.state
+            .remember(Connection { provider: "waha", state: state_of(status), detail, checked_at_ms: now_ms() })
+            .await;
     }
 
     async fn read_session(&self) -> Result<Value, WahaError> {
@@ -208,12 +193,18 @@ impl Waha {
         Ok((image, served.filter(|mime| mime.starts_with("image/")).unwrap_or_else(|| "image/png".to_owned())))
     }
 
-    /// Starts, stops or restarts the session; its state is read afresh next.
-    pub async fn control_session(&self, action: SessionAction) -> Result<(), WahaError> {
+    /// Starts, stops or restarts the session, and answers its state after.
+    pub async fn control_session(&self, action: SessionAction) -> Result<Connection, WahaError> {
         let url = self.url(&["api", "sessions", &self.session, action.as_str()]);
         let response = self.request(&self.control, reqwest::Method::POST, url).send().await.map_err(unreachable);
-        self.forget_state().await;
-        checked(response?).await.map(|_| ())
+        let done = match response {
+            Ok(response) => checked(response).await.map(|_| ()),
+            Err(error) => Err(error),
+        };
+        // Whatever came of it, what status showed may be out of date now.
+        let after = self.ask_state().await;
+        self.state.remember(after.clone()).await;
+        done.map(|()| after)
     }
 
     /// One POST to WAHA's API, its outcome classified for the outbox.
@@ -245,10 +236,6 @@ impl Waha {
             _ => Err(SendError::Permanent { code: None, title: "WAHA sends only to phone numbers".into() }),
         }
     }
-}
-
-fn connection(seen: &Seen) -> Connection {
-    Connection { provider: "waha", state: seen.state, detail: seen.detail.clone(), checked_at_ms: seen.checked_at_ms }
 }
 
 /// WAHA's session states: WORKING once the number is linked and online.
