@@ -421,7 +421,7 @@
     el.cards.replaceChildren.apply(el.cards, cards);
     el.cards.removeAttribute('aria-busy');
     renderDocuments(kb);
-    renderConnection(st.connection);
+    renderConnection(wa.connection);
   }
 
   // ---------- WhatsApp connection (provider session, QR code, controls) ----------
@@ -516,7 +516,7 @@
         .then(function () {
           conn.busy = false;
           conn.qrAt = 0;
-          return api('/api/whatsapp/status').then(function (st) { renderConnection(st && st.connection); });
+          return api('/api/whatsapp/status').then(function (st) { renderConnection(st && st.whatsapp && st.whatsapp.connection); });
         })
         .catch(function () { conn.busy = false; });
     }

@@ -2,7 +2,10 @@
 // QR scan, the QR image fetched (with the admin token) from the fake WAHA this test starts, and its Restart button
 // reaches WAHA.
 import assert from 'node:assert/strict';
+import fsp from 'node:fs/promises';
 import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { launchBrowser, newPage, screenshot, signInAdmin, startServer, until } from './harness.mjs';
 
@@ -13,6 +16,7 @@ const PNG = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR
 let server;
 let browser;
 let waha;
+let knowledge;
 
 /** A fake WAHA: one session waiting for its QR code to be scanned; every request must carry the API key. */
 async function startFakeWaha() {
@@ -49,9 +53,11 @@ async function startFakeWaha() {
 
 before(async () => {
   waha = await startFakeWaha();
+  // no documents: this test is about the WhatsApp connection, and an empty index is ready at once
+  knowledge = await fsp.mkdtemp(path.join(os.tmpdir(), 'wa-browser-waha-kb-'));
   server = await startServer({
     name: 'waha-server',
-    env: { WAHA_URL: waha.url, WAHA_API_KEY: API_KEY, WAHA_WEBHOOK_HMAC_KEY: 'browser-waha-hmac' },
+    env: { WAHA_URL: waha.url, WAHA_API_KEY: API_KEY, WAHA_WEBHOOK_HMAC_KEY: 'browser-waha-hmac', KNOWLEDGE_DIR: knowledge },
   });
   browser = await launchBrowser();
 });
@@ -60,6 +66,7 @@ after(async () => {
   await browser?.close();
   await server?.stop();
   await waha?.close();
+  if (knowledge) await fsp.rm(knowledge, { recursive: true, force: true });
 });
 
 test('admin: a WAHA session waiting for a QR scan shows the code and can be restarted', { timeout: 180_000 }, async () => {
