@@ -458,7 +458,7 @@
     ].forEach(function (r) {
       if (!r) return;
       dl.appendChild(h('dt', null, r[0]));
-      dl.appendChild(h('dd', 'wrap', r[1]));
+      dl.appendChild(h('dd', null, r[1]));
     });
     var body = h('div', 'conn-body');
     body.appendChild(dl);
