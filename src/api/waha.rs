@@ -139,6 +139,7 @@ async fn from_the_phone(state: &AppState, own: Vec<OwnMessage>) -> Result<Vec<Ec
             echoes.push(echo);
         }
     }
+    metrics::counter!("wa_echoes_total").increment(echoes.len() as u64);
     Ok(echoes)
 }
 
