@@ -375,10 +375,13 @@ impl Store {
     /// send, a row to the same number with the same words is still waiting
     /// for that answer (being sent, or sent without an answer).
     pub async fn is_our_send(&self, wa_message_id: &str, phone: &str, words: Option<&str>) -> Result<bool, StoreError> {
+        // Two lookups, each on an index (the id; the person's messages),
+        // rather than one OR that would scan the whole outbox.
         let ours: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM outbound_messages o WHERE o.wa_message_id = $1 \
-               OR (o.wa_message_id IS NULL AND o.state IN ('sending', 'failed_retryable') AND $3 IS NOT NULL \
-                   AND TRIM(o.body) = $3 AND o.user_id IN (SELECT u.id FROM users u WHERE u.phone = $2))",
+            "SELECT (SELECT COUNT(*) FROM outbound_messages WHERE wa_message_id = $1) \
+                  + (SELECT COUNT(*) FROM outbound_messages o JOIN users u ON u.id = o.user_id \
+                     WHERE u.phone = $2 AND o.wa_message_id IS NULL AND o.state IN ('sending', 'failed_retryable') \
+                       AND $3 IS NOT NULL AND TRIM(o.body) = $3)",
         )
         .bind(wa_message_id)
         .bind(phone)
