@@ -407,7 +407,7 @@
     cards.push(card('WhatsApp', webhook.isConfigured ? (sendErr ? pill('warn', 'Ada kesalahan kirim') : pill('ok', 'Terhubung')) : pill('plain', 'Belum diatur'), [
       ['Dikonfigurasi', yesNo(webhook.isConfigured)],
       ['Webhook terakhir', wa.webhookLastSeen ? when(wa.webhookLastSeen) + ' (' + ago(wa.webhookLastSeen) + ')' : 'belum pernah']
-    ].concat(connectionRows(wa.connection)), [incidentNote('Gagal kirim terakhir', sendErr)]));
+    ], [incidentNote('Gagal kirim terakhir', sendErr)]));
 
     cards.push(inboxCard(state.inbox.loaded ? state.inbox : st.inbox));
     cards.push(outboxCard(st.outbox));
@@ -421,30 +421,110 @@
     el.cards.replaceChildren.apply(el.cards, cards);
     el.cards.removeAttribute('aria-busy');
     renderDocuments(kb);
+    renderConnection(wa.connection);
   }
 
-  // What the provider says of the number (Fonnte: device state, quota,
-  // expiry). Absent for the Cloud API, which has no such state.
-  var PROVIDER_NAME = { cloud_api: 'Cloud API (Meta)', fonnte: 'Fonnte', waha: 'WAHA' };
-  var CONNECTION_PILL = {
-    connected: ['ok', 'terhubung'], disconnected: ['bad', 'terputus'], scan_qr: ['warn', 'perlu pindai QR'],
-    starting: ['warn', 'memulai'], stopped: ['bad', 'berhenti'], failed: ['bad', 'gagal'], unknown: ['plain', 'tak diketahui']
+  // ---------- WhatsApp connection (provider session, QR code, controls) ----------
+
+  var CONN_LABEL = {
+    connected: ['ok', 'Terhubung'], scan_qr: ['warn', 'Menunggu pindai kode QR'], starting: ['warn', 'Sedang memulai'],
+    stopped: ['bad', 'Berhenti'], failed: ['bad', 'Gagal'], disconnected: ['bad', 'Tidak terhubung'],
+    unknown: ['plain', 'Tidak diketahui']
   };
-  function connectionRows(conn) {
-    if (!conn) return [];
-    var look = CONNECTION_PILL[conn.state] || ['plain', conn.state || '–'];
-    var d = conn.detail || {};
-    var rows = [
-      ['Penyedia', PROVIDER_NAME[conn.provider] || conn.provider],
-      ['  Perangkat', pill(look[0], look[1])]
-    ];
-    if (d.name || d.device) rows.push(['  Nama', [d.name, d.device].filter(Boolean).join(' · ')]);
-    if (d.package) rows.push(['  Paket', d.package]);
-    if (d.quota != null) rows.push(['  Sisa kuota', num(Number(d.quota)) + ' pesan']);
-    if (d.expires) rows.push(['  Berlaku sampai', d.expires]);
-    if (d.error) rows.push(['  Kesalahan', d.error, 'wrap']);
-    if (conn.checkedAt) rows.push(['  Diperiksa', ago(conn.checkedAt)]);
-    return rows;
+  var CONN_PROVIDER = { waha: 'WAHA (WhatsApp Web)', cloud_api: 'WhatsApp Cloud API', fonnte: 'Fonnte' };
+  var QR_EVERY_MS = 20000; // WhatsApp changes the code about every 20 s
+  var conn = { qrUrl: null, qrAt: 0, qrBusy: false, busy: false };
+
+  function renderConnection(c) {
+    var box = $('wa-connection');
+    if (!box) return;
+    if (!c || !c.provider) { box.hidden = true; return; }
+    var label = CONN_LABEL[c.state] || CONN_LABEL.unknown;
+    var detail = c.detail || {};
+    var waha = c.provider === 'waha';
+    var fonnte = c.provider === 'fonnte';
+    var scanning = waha && c.state === 'scan_qr';
+    box.hidden = false;
+    var h3 = h('h3');
+    h3.appendChild(h('span', null, 'Koneksi WhatsApp'));
+    var badge = pill(label[0], label[1]);
+    badge.setAttribute('data-testid', 'wa-connection-state');
+    h3.appendChild(badge);
+    var dl = h('dl', 'kv');
+    [['Penyedia', CONN_PROVIDER[c.provider] || c.provider],
+      detail.session ? ['Sesi', detail.session] : null,
+      detail.me ? ['Nomor', detail.me + (detail.pushName ? ' (' + detail.pushName + ')' : '')] : null,
+      fonnte && (detail.name || detail.device) ? ['Perangkat', [detail.name, detail.device].filter(Boolean).join(' · ')] : null,
+      fonnte && detail.package ? ['Paket', detail.package] : null,
+      fonnte && detail.quota != null ? ['Sisa kuota', num(detail.quota) + ' pesan'] : null,
+      fonnte && detail.expires ? ['Berlaku sampai', detail.expires] : null,
+      ['Dicek', c.checkedAt ? ago(c.checkedAt) : '–'],
+      detail.error ? ['Kesalahan', detail.error] : null
+    ].forEach(function (r) {
+      if (!r) return;
+      dl.appendChild(h('dt', null, r[0]));
+      dl.appendChild(h('dd', null, r[1]));
+    });
+    var body = h('div', 'conn-body');
+    body.appendChild(dl);
+    if (scanning) {
+      var qrBox = h('div');
+      var img = h('img', 'conn-qr');
+      img.alt = 'Kode QR untuk menautkan nomor WhatsApp';
+      img.setAttribute('data-testid', 'wa-qr');
+      if (conn.qrUrl) img.src = conn.qrUrl; else img.hidden = true;
+      qrBox.appendChild(img);
+      qrBox.appendChild(h('p', 'conn-help', 'Buka WhatsApp di ponsel bisnis › Perangkat tertaut › Tautkan perangkat, lalu pindai kode ini. Kode diperbarui tiap 20 detik.'));
+      body.appendChild(qrBox);
+      if (!conn.qrBusy && Date.now() - conn.qrAt >= QR_EVERY_MS) loadQr();
+    } else if (conn.qrUrl) {
+      URL.revokeObjectURL(conn.qrUrl);
+      conn.qrUrl = null;
+      conn.qrAt = 0;
+    }
+    var parts = [h3, body];
+    if (waha) {
+      var actions = h('div', 'conn-actions');
+      [['start', 'Mulai'], ['stop', 'Hentikan'], ['restart', 'Mulai ulang']].forEach(function (a) {
+        var b = h('button', 'btn', a[1]);
+        b.type = 'button';
+        b.disabled = conn.busy;
+        b.setAttribute('data-testid', 'wa-session-' + a[0]);
+        b.addEventListener('click', function () { controlSession(a[0]); });
+        actions.appendChild(b);
+      });
+      parts.push(actions);
+    }
+    box.replaceChildren.apply(box, parts);
+
+    function loadQr() {
+      conn.qrBusy = true;
+      fetch('/api/admin/whatsapp/qr', { headers: { Authorization: 'Bearer ' + state.token }, cache: 'no-store' })
+        .then(function (res) { if (!res.ok) throw new Error('HTTP ' + res.status); return res.blob(); })
+        .then(function (blob) {
+          if (conn.qrUrl) URL.revokeObjectURL(conn.qrUrl);
+          conn.qrUrl = URL.createObjectURL(blob);
+          conn.qrAt = Date.now();
+          var shown = box.querySelector('[data-testid="wa-qr"]');
+          if (shown) { shown.src = conn.qrUrl; shown.hidden = false; }
+        })
+        .catch(function () { conn.qrAt = Date.now() - QR_EVERY_MS / 2; })
+        .then(function () { conn.qrBusy = false; });
+    }
+
+    function controlSession(action) {
+      if (action === 'stop' && !window.confirm('Hentikan sesi WhatsApp? Bot tidak bisa menerima atau mengirim pesan sampai sesi dimulai lagi.')) return;
+      conn.busy = true;
+      renderConnection(c);
+      api('/api/admin/whatsapp/session/' + action, { method: 'POST' })
+        .catch(function (err) { if (!handleAuthFailure(err)) showError('Sesi WhatsApp: ' + (err.message || err)); })
+        .then(function () {
+          conn.busy = false;
+          conn.qrAt = 0;
+          return api('/api/whatsapp/status').then(function (st) { renderConnection(st && st.whatsapp && st.whatsapp.connection); });
+        })
+        .catch(function () { conn.busy = false; });
+    }
   }
 
   function inboxCard(counts) {

@@ -270,6 +270,80 @@ async fn sigkill_after_the_download_answers_once_without_downloading_again() {
     assert_eq!(asked[1]["messages"].as_array().unwrap().last().unwrap()["content"], "[pesan suara] jam buka kapan");
 }
 
+/// WAHA as the provider: a burst of messages, SIGKILL inside the quiet
+/// window, and after the restart one `sendText` answers the whole burst.
+#[tokio::test]
+async fn waha_sigkill_in_the_quiet_window_still_gets_exactly_one_send_text() {
+    const HMAC_KEY: &str = "kill9-waha-hmac";
+    let (waha, llm) = (MockServer::start().await, MockServer::start().await);
+    Mock::given(method("POST"))
+        .and(path("/api/sendText"))
+        .and(wiremock::matchers::header("x-api-key", "kill9-waha-key"))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({ "id": "true_6281234567789@c.us_3EB0K9OUT" })))
+        .mount(&waha)
+        .await;
+    Mock::given(method("POST")).respond_with(ResponseTemplate::new(201).set_body_json(json!({}))).mount(&waha).await;
+    llm_answering(Duration::ZERO).mount(&llm).await;
+    let data_dir = tempfile::tempdir().unwrap();
+    let (port, client) = (free_port(), reqwest::Client::new());
+    let start_waha = || {
+        Command::new(env!("CARGO_BIN_EXE_wa-ai-bridge"))
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("PORT", port.to_string())
+            .env("DATA_DIR", data_dir.path())
+            .env("PROMPTS_DIR", concat!(env!("CARGO_MANIFEST_DIR"), "/prompts"))
+            .env("WAHA_URL", waha.uri())
+            .env("WAHA_API_KEY", "kill9-waha-key")
+            .env("WAHA_WEBHOOK_HMAC_KEY", HMAC_KEY)
+            .env("OPENROUTER_API_KEY", "key")
+            .env("OPENROUTER_URL", format!("{}/api/v1/chat/completions", llm.uri()))
+            .env("MESSAGE_BUFFER_SECONDS", "2")
+            .current_dir(data_dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("binary starts")
+    };
+    let sends = || async { requests_to(&waha, "/api/sendText").await };
+    let mut server = start_waha();
+    wait_healthy(&client, port).await;
+    for (id, text) in [("3EB0K91", "halo"), ("3EB0K92", "jam buka kapan?")] {
+        let body = json!({ "event": "message", "session": "default", "payload": {
+            "id": format!("false_6281234567789@c.us_{id}"), "timestamp": 1_733_360_000, "from": "6281234567789@c.us",
+            "fromMe": false, "body": text, "hasMedia": false } })
+        .to_string();
+        let response = client
+            .post(format!("http://127.0.0.1:{port}/webhook/waha"))
+            .header("x-webhook-hmac", wa_ai_bridge::channels::waha::sign(HMAC_KEY.as_bytes(), body.as_bytes()))
+            .header("x-webhook-hmac-algorithm", "sha512")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+    }
+    server.kill().expect("SIGKILL");
+    server.wait().unwrap();
+    assert_eq!(sends().await, 0, "killed before the quiet window ended");
+
+    let mut restarted = start_waha();
+    wait_healthy(&client, port).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while sends().await == 0 {
+        assert!(std::time::Instant::now() < deadline, "no reply after the restart");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    restarted.kill().ok();
+    restarted.wait().ok();
+    assert_eq!(sends().await, 1);
+    let asked: Vec<Value> =
+        llm.received_requests().await.unwrap().iter().map(|r| serde_json::from_slice(&r.body).unwrap()).collect();
+    assert_eq!(asked.len(), 1);
+    assert_eq!(asked[0]["messages"].as_array().unwrap().last().unwrap()["content"], "halo\njam buka kapan?");
+}
+
 /// The binary on Fonnte instead of the Cloud API: a fake Fonnte at `fonnte`
 /// takes the sends, webhooks come in at `/webhook/fonnte/{secret}`.
 fn start_on_fonnte(port: u16, data_dir: &std::path::Path, fonnte: &str, llm: &str) -> Child {

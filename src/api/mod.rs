@@ -16,6 +16,7 @@ mod pages;
 mod shed;
 mod status;
 mod unanswered;
+mod waha;
 mod webhook;
 
 use crate::channels::web::WebChat;
@@ -50,6 +51,9 @@ pub struct AppState {
     /// streams so the graceful shutdown does not wait on them.
     pub stopping: tokio_util::sync::CancellationToken,
     pub started: std::time::Instant,
+    /// The WAHA session, when WAHA carries the number: its webhook and the
+    /// admin's QR code and session controls need more than `Channel`.
+    pub waha: Option<Arc<crate::channels::waha::Waha>>,
 }
 
 /// Prometheus text format. Gauges that describe the present are read now.
@@ -89,6 +93,9 @@ pub fn router(state: AppState) -> Router {
         .route("/api/webhooks/whatsapp", webhook_routes)
         .route("/webhook/whatsapp/{secret}", post(webhook::receive_at_secret_path))
         .route("/webhook/fonnte/{secret}", post(fonnte::receive))
+        .route("/webhook/waha", post(waha::receive))
+        .route("/api/admin/whatsapp/qr", get(waha::qr))
+        .route("/api/admin/whatsapp/session/{action}", post(waha::session))
         .route("/health", get(|| async { "ok" }))
         .merge(shed::bounded(
             Router::new()

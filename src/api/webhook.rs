@@ -115,7 +115,7 @@ async fn store(state: &AppState, body: &[u8]) -> Result<StatusCode, WebhookError
 /// person of the business is answering. One that starts with the resume
 /// command gives the conversation back to the bot instead and is not kept
 /// as a message (the customer saw it already; it cannot be taken back).
-async fn take_echoes(state: &AppState, echoes: &[Echo]) -> Result<(), StoreError> {
+pub(super) async fn take_echoes(state: &AppState, echoes: &[Echo]) -> Result<(), StoreError> {
     if echoes.is_empty() {
         return Ok(());
     }

@@ -11,6 +11,7 @@ pub mod cloud_api;
 mod connection;
 pub mod fonnte;
 pub mod format;
+pub mod waha;
 pub mod web;
 
 pub use connection::{CachedConnection, Connection, ConnectionState};

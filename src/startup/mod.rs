@@ -8,6 +8,7 @@ pub use admin_token::AdminAccess;
 use crate::api::{router, AppState, InboxFeed};
 use crate::channels::cloud_api::{CloudApi, MediaDownloader};
 use crate::channels::fonnte::{Fonnte, FonnteMedia};
+use crate::channels::waha::{Waha, WahaError, WahaMedia};
 use crate::channels::web::WebChat;
 use crate::channels::{Channel, Channels};
 use crate::config::{Settings, WhatsAppProvider};
@@ -43,6 +44,8 @@ pub enum StartupError {
     Knowledge(#[from] KnowledgeError),
     #[error("cannot build an HTTP client: {0}")]
     Http(#[from] reqwest::Error),
+    #[error("WAHA: {0}")]
+    Waha(#[from] WahaError),
     #[error("WhatsApp provider {0} is not available yet")]
     Provider(&'static str),
     #[error("cannot create the media folder {path}: {source}")]
@@ -68,7 +71,12 @@ impl Application {
         let knowledge = KnowledgeBase::open(&settings.knowledge)?;
         let webchat = WebChat::for_store(&settings, &store).await;
         let incidents = Incidents::default();
-        let channels = Channels { whatsapp: whatsapp_channel(&settings)?, web: Arc::new(webchat.clone()) };
+        let waha = match settings.whatsapp.provider {
+            WhatsAppProvider::Waha => Waha::new(&settings.waha)?.map(Arc::new),
+            _ => None,
+        };
+        let channels =
+            Channels { whatsapp: whatsapp_channel(&settings, waha.clone())?, web: Arc::new(webchat.clone()) };
         let outbox = Outbox::start(OutboxParts {
             store: store.clone(),
             channels: channels.clone(),
@@ -113,6 +121,7 @@ impl Application {
             inbox,
             stopping: CancellationToken::new(),
             started: std::time::Instant::now(),
+            waha,
         };
         Ok(Self { listener, state, admin_access })
     }
@@ -180,11 +189,11 @@ impl Application {
 /// Files are downloaded from WhatsApp only with an access token; voice
 /// notes are transcribed only where a transcription service is set.
 /// The provider that carries the WhatsApp number.
-fn whatsapp_channel(settings: &Settings) -> Result<Arc<dyn Channel>, StartupError> {
+fn whatsapp_channel(settings: &Settings, waha: Option<Arc<Waha>>) -> Result<Arc<dyn Channel>, StartupError> {
     Ok(match settings.whatsapp.provider {
         WhatsAppProvider::CloudApi => Arc::new(CloudApi::new(&settings.whatsapp)?),
         WhatsAppProvider::Fonnte => Arc::new(Fonnte::new(&settings.fonnte)?),
-        provider @ WhatsAppProvider::Waha => return Err(StartupError::Provider(provider.as_str())),
+        WhatsAppProvider::Waha => waha.ok_or(StartupError::Provider("waha"))?,
     })
 }
 
@@ -199,7 +208,7 @@ fn media_reader(settings: &Settings, store: &Store) -> Result<MediaReader, Start
         },
         // Fonnte's attachment URLs are public: no token needed to fetch.
         WhatsAppProvider::Fonnte => Some(Arc::new(FonnteMedia::new(&settings.fonnte)?)),
-        WhatsAppProvider::Waha => None,
+        WhatsAppProvider::Waha => WahaMedia::new(&settings.waha)?.map(|waha| Arc::new(waha) as Arc<dyn MediaFetch>),
     };
     Ok(MediaReader::new(ReaderParts {
         store: store.clone(),

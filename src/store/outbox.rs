@@ -369,6 +369,28 @@ impl Store {
         Ok(query.fetch_one(&self.reader).await?)
     }
 
+    /// Whether a message the business's own number sent, as a provider
+    /// reports it back (WAHA's `message.any`), is one of ours: a row holds
+    /// its id, or, when the report overtakes the provider's answer to our
+    /// send, a row to the same number with the same words is still waiting
+    /// for that answer (being sent, or sent without an answer).
+    pub async fn is_our_send(&self, wa_message_id: &str, phone: &str, words: Option<&str>) -> Result<bool, StoreError> {
+        // Two lookups, each on an index (the id; the person's messages),
+        // rather than one OR that would scan the whole outbox.
+        let ours: i64 = sqlx::query_scalar(
+            "SELECT (SELECT COUNT(*) FROM outbound_messages WHERE wa_message_id = $1) \
+                  + (SELECT COUNT(*) FROM outbound_messages o JOIN users u ON u.id = o.user_id \
+                     WHERE u.phone = $2 AND o.wa_message_id IS NULL AND o.state IN ('sending', 'failed_retryable') \
+                       AND $3 IS NOT NULL AND TRIM(o.body) = $3)",
+        )
+        .bind(wa_message_id)
+        .bind(phone)
+        .bind(words)
+        .fetch_one(&self.reader)
+        .await?;
+        Ok(ours > 0)
+    }
+
     /// A message we may have sent in an attempt that got no answer: the id
     /// of a message to the same person that WhatsApp reported a status for
     /// since `since_secs`, and that no row of ours claims.

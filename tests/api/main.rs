@@ -22,5 +22,6 @@ mod recovery;
 mod robustness;
 mod unanswered;
 mod upgrade;
+mod waha;
 mod webchat;
 mod webhook;
