@@ -355,6 +355,15 @@ impl Settings {
         }
     }
 
+    /// Webhooks anyone who can reach the server could forge, said once at
+    /// start-up.
+    pub fn unsigned_webhooks(&self) -> Option<&'static str> {
+        (self.whatsapp.provider == WhatsAppProvider::Waha && self.waha.webhook_hmac_key.is_none()).then_some(
+            "WAHA_WEBHOOK_HMAC_KEY is not set: events at POST /webhook/waha are taken without checking who sent \
+             them; set it and the same key as the session webhook's hmac.key unless only WAHA can reach this server",
+        )
+    }
+
     /// Human-readable list of what is not configured and what it unlocks,
     /// for the start-up log. Names settings, never values.
     pub fn missing_credentials(&self) -> Vec<&'static str> {
@@ -381,8 +390,8 @@ impl Settings {
             WhatsAppProvider::Fonnte if self.fonnte.webhook_secret.is_none() => {
                 missing.push("FONNTE_WEBHOOK_SECRET: POST /webhook/fonnte/{secret} answers 404, nothing comes in")
             }
-            WhatsAppProvider::Waha if self.waha.webhook_hmac_key.is_none() => missing
-                .push("WAHA_WEBHOOK_HMAC_KEY: events at POST /webhook/waha are taken without checking who sent them"),
+            // WAHA on a private network may do without a key: advice at
+            // start-up (`unsigned_webhooks`), not a reason to be unready.
             WhatsAppProvider::Fonnte | WhatsAppProvider::Waha => {}
         }
         if self.llm.api_key.is_none() {

@@ -65,6 +65,7 @@ impl Application {
         let (prompts, mut notes) = Prompts::load(&settings.prompts_dir);
         let (phrases, phrases_note) = HandoffPhrases::load(&settings.prompts_dir);
         notes.extend(phrases_note);
+        notes.extend(settings.unsigned_webhooks().map(String::from));
         for note in notes {
             tracing::warn!("{note}");
         }
