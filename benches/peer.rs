@@ -149,7 +149,7 @@ fn bodies() -> impl Iterator<Item = String> {
 fn run(
     side: Side,
     python: &str,
-    signed: &load::Signed,
+    signed: &load::Bodies,
     client_rt: &tokio::runtime::Runtime,
 ) -> (load::Outcome, Option<u64>) {
     let dir = tempfile::tempdir().unwrap();

@@ -1,5 +1,6 @@
-//! The load of the webhook ingest benches: signed bodies posted over
-//! keep-alive connections to any server, each answer timed from outside.
+//! The load of the webhook ingest benches: bodies (signed, or form-encoded
+//! for Fonnte) posted over keep-alive connections to any server, each
+//! answer timed from outside.
 
 use crate::support::percentile;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -7,17 +8,18 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use wa_ai_bridge::channels::cloud_api::sign;
 
-/// Webhook bodies with their `X-Hub-Signature-256`, built up front so the
-/// load generator spends its share of the cores on sending, not on JSON
-/// and HMAC.
-pub type Signed = Arc<Vec<(String, String)>>;
+/// Webhook bodies with the header that makes each acceptable, built up
+/// front so the load generator spends its share of the cores on sending,
+/// not on encoding and HMAC.
+pub type Bodies = Arc<Vec<(String, (&'static str, String))>>;
 
-pub fn sign_all(secret: &str, bodies: impl Iterator<Item = String>) -> Signed {
+/// Cloud API bodies with their `X-Hub-Signature-256`.
+pub fn sign_all(secret: &str, bodies: impl Iterator<Item = String>) -> Bodies {
     Arc::new(
         bodies
             .map(|body| {
                 let signature = sign(secret.as_bytes(), body.as_bytes());
-                (body, signature)
+                (body, ("x-hub-signature-256", signature))
             })
             .collect(),
     )
@@ -60,27 +62,26 @@ impl Outcome {
 pub fn post_all(
     runtime: &tokio::runtime::Runtime,
     url: &str,
-    signed: &Signed,
+    bodies: &Bodies,
     connections: usize,
     limit: Duration,
 ) -> Outcome {
-    let total = signed.len() as u64;
+    let total = bodies.len() as u64;
     let next = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
     let deadline = started + limit;
     let (mut latencies, errors) = runtime.block_on(async {
         let workers: Vec<_> = (0..connections)
             .map(|_| {
-                let (next, url, signed) = (Arc::clone(&next), url.to_owned(), Arc::clone(signed));
+                let (next, url, bodies) = (Arc::clone(&next), url.to_owned(), Arc::clone(bodies));
                 tokio::spawn(async move {
                     let client = reqwest::Client::builder().pool_max_idle_per_host(1).build().unwrap();
                     let (mut latencies, mut errors) = (Vec::new(), 0);
                     while Instant::now() < deadline {
                         let id = next.fetch_add(1, Ordering::Relaxed);
-                        let Some((body, signature)) = signed.get(id as usize).cloned() else { break };
+                        let Some((body, (name, value))) = bodies.get(id as usize).cloned() else { break };
                         let sent = Instant::now();
-                        let response =
-                            client.post(&url).header("x-hub-signature-256", signature).body(body).send().await;
+                        let response = client.post(&url).header(name, value).body(body).send().await;
                         // Read to the end, or the connection is not kept.
                         let answered = match response {
                             Ok(response) => response.status() == 200 && response.bytes().await.is_ok(),
