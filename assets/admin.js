@@ -366,16 +366,15 @@
 
     var cards = [];
     cards.push(card('Konfigurasi', st.isFullyConfigured ? pill('ok', 'Lengkap') : pill('warn', 'Belum lengkap'), [
-      ['Webhook WhatsApp', yesNo(webhook.isConfigured, 'siap', 'belum')],
-      ['  Access token', yesNo(webhook.accessToken)],
-      ['  Phone number ID', yesNo(webhook.phoneNumberId)],
-      ['  Verify token', yesNo(webhook.verifyToken)],
-      ['  App secret', yesNo(webhook.appSecret)],
+      ['WhatsApp (' + (CONN_PROVIDER[wa.provider] || wa.provider || '?') + ')', yesNo(webhook.isConfigured, 'siap', 'belum')]
+    ].concat((webhook.settings || []).map(function (setting) {
+      return ['  ' + setting.name, yesNo(setting.set)];
+    })).concat([
       ['AI', yesNo(ai.isConfigured, 'siap', 'belum')],
       ['  Kunci OpenRouter', yesNo(ai.openRouterApiKey)],
       ['  Database', yesNo(ai.databaseUrl)],
       ['  Basis pengetahuan', yesNo(ai.knowledgeBaseLoaded, 'dimuat', 'belum')]
-    ]));
+    ])));
 
     cards.push(card('Database', db.healthy === true ? pill('ok', 'Sehat') : db.healthy === false ? pill('bad', 'Bermasalah') : pill('plain', 'tak diketahui'), [
       ['Jenis', db.backend || '–'],
@@ -432,6 +431,7 @@
     unknown: ['plain', 'Tidak diketahui']
   };
   var CONN_PROVIDER = { waha: 'WAHA (WhatsApp Web)', cloud_api: 'WhatsApp Cloud API', fonnte: 'Fonnte' };
+  var QUALITY_LABEL = { GREEN: 'Hijau (baik)', YELLOW: 'Kuning (waspada)', RED: 'Merah (berisiko dibatasi)', UNKNOWN: 'Belum dinilai' };
   var QR_EVERY_MS = 20000; // WhatsApp changes the code about every 20 s
   var conn = { qrUrl: null, qrAt: 0, qrBusy: false, busy: false };
 
@@ -458,6 +458,10 @@
       fonnte && detail.package ? ['Paket', detail.package] : null,
       fonnte && detail.quota != null ? ['Sisa kuota', num(detail.quota) + ' pesan'] : null,
       fonnte && detail.expires ? ['Berlaku sampai', detail.expires] : null,
+      detail.verifiedName ? ['Nama terverifikasi', detail.verifiedName] : null,
+      detail.number ? ['Nomor', detail.number] : null,
+      detail.qualityRating ? ['Kualitas', QUALITY_LABEL[detail.qualityRating] || detail.qualityRating] : null,
+      detail.messagingLimitTier ? ['Batas pesan', detail.messagingLimitTier] : null,
       ['Dicek', c.checkedAt ? ago(c.checkedAt) : '–'],
       detail.error ? ['Kesalahan', detail.error] : null
     ].forEach(function (r) {

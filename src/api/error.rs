@@ -5,6 +5,8 @@ use super::inbox::InboxError;
 use super::knowledge::RefreshFailed;
 use super::operations::OperationsError;
 use super::shed::Overloaded;
+use super::fonnte::FonnteWebhookError;
+use super::waha::WahaApiError;
 use super::webhook::WebhookError;
 use crate::channels::web::WebChatError;
 use crate::knowledge::KnowledgeError;
@@ -15,35 +17,68 @@ use serde_json::json;
 
 impl IntoResponse for WebhookError {
     fn into_response(self) -> Response {
-        let status = match &self {
-            WebhookError::NotConfigured => StatusCode::SERVICE_UNAVAILABLE,
-            WebhookError::Signature(_) => StatusCode::UNAUTHORIZED,
-            WebhookError::Payload(_) => StatusCode::BAD_REQUEST,
-            WebhookError::VerificationRefused => StatusCode::FORBIDDEN,
-            WebhookError::UnknownPath => StatusCode::NOT_FOUND,
-            WebhookError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        let (status, outcome) = match &self {
+            WebhookError::NotConfigured => (StatusCode::SERVICE_UNAVAILABLE, "not_configured"),
+            WebhookError::Signature(_) => (StatusCode::UNAUTHORIZED, "bad_signature"),
+            WebhookError::Payload(_) => (StatusCode::BAD_REQUEST, "malformed"),
+            WebhookError::VerificationRefused => (StatusCode::FORBIDDEN, "handshake_refused"),
+            WebhookError::UnknownPath => (StatusCode::NOT_FOUND, "unknown_path"),
+            WebhookError::Store(_) => (StatusCode::INTERNAL_SERVER_ERROR, "store_error"),
         };
-        let outcome = match &self {
-            WebhookError::NotConfigured => "not_configured",
-            WebhookError::Signature(_) => "bad_signature",
-            WebhookError::Payload(_) => "malformed",
-            WebhookError::VerificationRefused => "handshake_refused",
-            WebhookError::UnknownPath => "unknown_path",
-            WebhookError::Store(_) => "store_error",
-        };
-        metrics::counter!("wa_webhooks_total", "outcome" => outcome).increment(1);
-        if status.is_server_error() {
-            tracing::error!(error = %self, "webhook failed");
-        } else {
-            tracing::warn!(error = %self, "webhook refused");
-        }
-        // Database details stay in the log; callers only learn the category.
-        let message = match &self {
-            WebhookError::Store(_) => "could not store the webhook, please retry".to_owned(),
-            other => other.to_string(),
-        };
-        (status, Json(json!({ "error": message }))).into_response()
+        webhook_refusal("cloud_api", status, outcome, &self)
     }
+}
+
+impl IntoResponse for FonnteWebhookError {
+    fn into_response(self) -> Response {
+        let (status, outcome) = match &self {
+            // A wrong secret must look like a route that does not exist.
+            FonnteWebhookError::UnknownPath => (StatusCode::NOT_FOUND, "unknown_path"),
+            FonnteWebhookError::Source => (StatusCode::FORBIDDEN, "source_refused"),
+            FonnteWebhookError::Payload(_) => (StatusCode::BAD_REQUEST, "malformed"),
+            FonnteWebhookError::Store(_) => (StatusCode::INTERNAL_SERVER_ERROR, "store_error"),
+        };
+        webhook_refusal("fonnte", status, outcome, &self)
+    }
+}
+
+impl IntoResponse for WahaApiError {
+    fn into_response(self) -> Response {
+        let (status, outcome) = match &self {
+            WahaApiError::NotConfigured => (StatusCode::NOT_FOUND, "not_configured"),
+            WahaApiError::Signature(_) => (StatusCode::UNAUTHORIZED, "bad_signature"),
+            WahaApiError::Payload(_) => (StatusCode::BAD_REQUEST, "malformed"),
+            WahaApiError::Store(_) => (StatusCode::INTERNAL_SERVER_ERROR, "store_error"),
+            WahaApiError::AdminOnly => (StatusCode::FORBIDDEN, "admin_only"),
+            WahaApiError::UnknownAction => (StatusCode::NOT_FOUND, "unknown_action"),
+            WahaApiError::Waha(_) => (StatusCode::BAD_GATEWAY, "waha_error"),
+        };
+        if matches!(self, WahaApiError::AdminOnly | WahaApiError::UnknownAction | WahaApiError::Waha(_)) {
+            tracing::warn!(error = %self, "WAHA session control refused or failed");
+            return (status, Json(json!({ "error": self.to_string() }))).into_response();
+        }
+        webhook_refusal("waha", status, outcome, &self)
+    }
+}
+
+/// Every provider's webhook refusals alike: counted by provider and
+/// outcome, logged by severity, and the sender told only the category
+/// (database details stay in the log).
+fn webhook_refusal(
+    provider: &'static str,
+    status: StatusCode,
+    outcome: &'static str,
+    error: &dyn std::fmt::Display,
+) -> Response {
+    metrics::counter!("wa_webhooks_total", "outcome" => outcome, "provider" => provider).increment(1);
+    let message = if status.is_server_error() {
+        tracing::error!(provider, %error, "webhook failed");
+        "could not store the webhook, please retry".to_owned()
+    } else {
+        tracing::warn!(provider, %error, "webhook refused");
+        error.to_string()
+    };
+    (status, Json(json!({ "error": message }))).into_response()
 }
 
 impl IntoResponse for AdminError {

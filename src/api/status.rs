@@ -3,7 +3,7 @@
 
 use super::admin::{Admin, MaybeAdmin};
 use super::AppState;
-use crate::config::WhatsAppProvider;
+use crate::config::{Settings, WhatsAppProvider};
 use crate::incidents::IncidentKind;
 use crate::store::Backend;
 use axum::extract::{Query, State};
@@ -20,6 +20,7 @@ pub async fn status(MaybeAdmin(admin): MaybeAdmin, State(state): State<AppState>
         "phoneNumberId": wa.phone_number_id.is_some(),
         "verifyToken": wa.verify_token.is_some(),
         "appSecret": wa.app_secret.is_some(),
+        "settings": provider_settings(settings),
         "isConfigured": whatsapp_configured(&state),
     });
     let knowledge_loaded = state.knowledge.is_loaded();
@@ -157,6 +158,37 @@ async fn limits(state: &AppState) -> Value {
         "llmQueued": pipeline.llm().queued(),
         "budget": pipeline.limits().budget_status(crate::domain::now_ms()).await,
     })
+}
+
+/// The settings the chosen provider needs, by name, and whether each is
+/// set (never a value), for the admin page's configuration card.
+fn provider_settings(settings: &Settings) -> Value {
+    let wa = &settings.whatsapp;
+    let compatible = wa.auth_header.is_some();
+    let named: Vec<(&str, bool)> = match wa.provider {
+        WhatsAppProvider::CloudApi if compatible => vec![
+            ("META_ACCESS_TOKEN", wa.access_token.is_some()),
+            ("WHATSAPP_AUTH_HEADER", true),
+            ("WHATSAPP_WEBHOOK_SECRET", wa.webhook_secret.is_some()),
+        ],
+        WhatsAppProvider::CloudApi => vec![
+            ("META_ACCESS_TOKEN", wa.access_token.is_some()),
+            ("META_PHONE_NUMBER_ID", wa.phone_number_id.is_some()),
+            ("META_WEBHOOK_VERIFY_TOKEN", wa.verify_token.is_some()),
+            ("META_APP_SECRET", wa.app_secret.is_some()),
+        ],
+        WhatsAppProvider::Fonnte => vec![
+            ("FONNTE_TOKEN", settings.fonnte.token.is_some()),
+            ("FONNTE_WEBHOOK_SECRET", settings.fonnte.webhook_secret.is_some()),
+            ("FONNTE_ALLOWED_IPS", !settings.fonnte.allowed_sources.is_empty()),
+        ],
+        WhatsAppProvider::Waha => vec![
+            ("WAHA_URL", settings.waha.url.is_some()),
+            ("WAHA_API_KEY", settings.waha.api_key.is_some()),
+            ("WAHA_WEBHOOK_HMAC_KEY", settings.waha.webhook_hmac_key.is_some()),
+        ],
+    };
+    named.into_iter().map(|(name, set)| json!({ "name": name, "set": set })).collect()
 }
 
 fn whatsapp_configured(state: &AppState) -> bool {

@@ -3,12 +3,11 @@
 //! (its QR code; start, stop, restart).
 
 use super::admin::Admin;
+use super::webhook::{deliver, Parsed};
 use super::AppState;
 use crate::channels::waha::{self, EventError, OwnMessage, Scope, SessionAction, SignatureError, Waha, WahaError};
-use crate::domain::now_ms;
 use crate::domain::{Echo, MessageContent};
 use crate::handoff::Actor;
-use crate::incidents::IncidentKind;
 use crate::store::StoreError;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -35,34 +34,6 @@ pub enum WahaApiError {
     UnknownAction,
     #[error(transparent)]
     Waha(#[from] WahaError),
-}
-
-impl IntoResponse for WahaApiError {
-    fn into_response(self) -> Response {
-        let (status, outcome) = match &self {
-            Self::NotConfigured => (StatusCode::NOT_FOUND, "not_configured"),
-            Self::Signature(_) => (StatusCode::UNAUTHORIZED, "bad_signature"),
-            Self::Payload(_) => (StatusCode::BAD_REQUEST, "malformed"),
-            Self::Store(_) => (StatusCode::INTERNAL_SERVER_ERROR, "store_error"),
-            Self::AdminOnly => (StatusCode::FORBIDDEN, "admin_only"),
-            Self::UnknownAction => (StatusCode::NOT_FOUND, "unknown_action"),
-            Self::Waha(_) => (StatusCode::BAD_GATEWAY, "waha_error"),
-        };
-        if matches!(self, Self::Signature(_) | Self::Payload(_) | Self::Store(_)) {
-            metrics::counter!("wa_webhooks_total", "outcome" => outcome, "provider" => "waha").increment(1);
-        }
-        if status.is_server_error() {
-            tracing::error!(error = %self, "WAHA request failed");
-        } else {
-            tracing::warn!(error = %self, "WAHA request refused");
-        }
-        // Database details stay in the log; callers only learn the category.
-        let message = match &self {
-            Self::Store(_) => "could not store the webhook, please retry".to_owned(),
-            other => other.to_string(),
-        };
-        (status, Json(json!({ "error": message }))).into_response()
-    }
 }
 
 fn waha(state: &AppState) -> Result<&Arc<Waha>, WahaApiError> {
@@ -102,19 +73,9 @@ pub async fn receive(
         waha.session_changed(status).await;
         tracing::info!(status = %status, "WAHA session changed state");
     }
-    count(&event);
-    let stored = async {
-        let echoes = from_the_phone(&state, event.own).await?;
-        let outcome = state.pipeline.accept(event.messages, event.statuses).await?;
-        super::webhook::take_echoes(&state, &echoes).await?;
-        Ok::<_, StoreError>(outcome)
-    };
-    let outcome = stored.await.inspect_err(|error| {
-        state.incidents.record(IncidentKind::Webhook, format!("could not store a WAHA webhook: {error}"), now_ms())
-    })?;
-    state.incidents.webhook_seen(now_ms());
-    metrics::counter!("wa_webhooks_total", "outcome" => "ok", "provider" => "waha").increment(1);
-    metrics::counter!("wa_inbound_duplicates_total").increment(outcome.duplicates as u64);
+    let echoes = from_the_phone(&state, event.own).await?;
+    let parsed = Parsed { messages: event.messages, statuses: event.statuses, echoes, ignored: event.ignored };
+    deliver(&state, "waha", parsed).await?;
     Ok(StatusCode::OK)
 }
 
@@ -139,19 +100,7 @@ async fn from_the_phone(state: &AppState, own: Vec<OwnMessage>) -> Result<Vec<Ec
             echoes.push(echo);
         }
     }
-    metrics::counter!("wa_echoes_total").increment(echoes.len() as u64);
     Ok(echoes)
-}
-
-fn count(event: &waha::WahaEvent) {
-    for message in &event.messages {
-        metrics::counter!("wa_inbound_messages_total", "kind" => message.content.kind().to_owned(), "channel" => "whatsapp")
-            .increment(1);
-    }
-    for status in &event.statuses {
-        metrics::counter!("wa_statuses_total", "status" => status.status.as_str()).increment(1);
-    }
-    metrics::counter!("wa_webhook_ignored_items_total").increment(event.ignored as u64);
 }
 
 /// `GET /api/admin/whatsapp/qr`: WAHA's QR code for linking the number,

@@ -4,15 +4,14 @@
 
 use super::AppState;
 use crate::channels::cloud_api::{self, parse_webhook, PayloadError, SignatureError, WebhookBatch};
-use crate::domain::now_ms;
-use crate::domain::{Echo, MessageContent};
+use crate::domain::{now_ms, Echo, InboundMessage, MessageContent, StatusUpdate};
 use crate::handoff::{Actor, PauseReason};
 use crate::incidents::IncidentKind;
 use crate::store::{EchoAction, Handed, StoreError};
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
-use secrecy::ExposeSecret;
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
@@ -80,8 +79,7 @@ pub async fn receive_at_secret_path(
     Path(secret): Path<String>,
     body: Bytes,
 ) -> Result<StatusCode, WebhookError> {
-    let expected = state.settings.whatsapp.webhook_secret.as_ref().ok_or(WebhookError::UnknownPath)?;
-    if !bool::from(secret.as_bytes().ct_eq(expected.expose_secret().as_bytes())) {
+    if !secret_path_matches(state.settings.whatsapp.webhook_secret.as_ref(), &secret) {
         return Err(WebhookError::UnknownPath);
     }
     store(&state, &body).await
@@ -89,25 +87,60 @@ pub async fn receive_at_secret_path(
 
 async fn store(state: &AppState, body: &[u8]) -> Result<StatusCode, WebhookError> {
     let batch = parse_webhook(body)?;
-    count_parsed(&batch);
+    deliver(state, "cloud_api", Parsed::from(batch)).await?;
+    Ok(StatusCode::OK)
+}
+
+/// What a provider's webhook carried, read into domain values.
+#[derive(Default)]
+pub(super) struct Parsed {
+    pub messages: Vec<InboundMessage>,
+    pub statuses: Vec<StatusUpdate>,
+    /// What the business itself sent from its phone.
+    pub echoes: Vec<Echo>,
+    /// Items understood and deliberately not acted on (groups, reactions to
+    /// nothing, events of another session).
+    pub ignored: usize,
+}
+
+impl From<WebhookBatch> for Parsed {
+    fn from(batch: WebhookBatch) -> Self {
+        Self { messages: batch.messages, statuses: batch.statuses, echoes: batch.echoes, ignored: batch.ignored }
+    }
+}
+
+/// The end every provider's webhook shares: messages and statuses to the
+/// pipeline, echoes to the handoff, all stored before the caller answers
+/// 200; then counted, and the webhook noted as seen.
+pub(super) async fn deliver(state: &AppState, provider: &'static str, parsed: Parsed) -> Result<(), StoreError> {
+    count_parsed(&parsed);
     let stored = async {
-        let outcome = state.pipeline.accept(batch.messages, batch.statuses).await?;
-        take_echoes(state, &batch.echoes).await?;
+        let outcome = state.pipeline.accept(parsed.messages, parsed.statuses).await?;
+        take_echoes(state, &parsed.echoes).await?;
         Ok::<_, StoreError>(outcome)
     };
     let outcome = stored.await.inspect_err(|error| {
-        state.incidents.record(IncidentKind::Webhook, format!("could not store a webhook: {error}"), now_ms())
+        let note = format!("could not store a webhook ({provider}): {error}");
+        state.incidents.record(IncidentKind::Webhook, note, now_ms())
     })?;
     state.incidents.webhook_seen(now_ms());
-    metrics::counter!("wa_webhooks_total", "outcome" => "ok").increment(1);
+    metrics::counter!("wa_webhooks_total", "outcome" => "ok", "provider" => provider).increment(1);
     metrics::counter!("wa_inbound_duplicates_total").increment(outcome.duplicates as u64);
     tracing::debug!(
+        provider,
         stored = outcome.stored,
         duplicates = outcome.duplicates,
         statuses = outcome.statuses,
         "webhook stored"
     );
-    Ok(StatusCode::OK)
+    Ok(())
+}
+
+/// For providers that cannot sign what they send, the secret in the URL is
+/// the proof. Compared in constant time; with none configured nothing
+/// matches, so the route acts as if it did not exist.
+pub(super) fn secret_path_matches(expected: Option<&SecretString>, given: &str) -> bool {
+    expected.is_some_and(|expected| bool::from(given.as_bytes().ct_eq(expected.expose_secret().as_bytes())))
 }
 
 /// What the business sent from the WhatsApp Business app: each echo is
@@ -143,7 +176,7 @@ pub(super) async fn take_echoes(state: &AppState, echoes: &[Echo]) -> Result<(),
     Ok(())
 }
 
-fn count_parsed(batch: &WebhookBatch) {
+fn count_parsed(batch: &Parsed) {
     for message in &batch.messages {
         metrics::counter!("wa_inbound_messages_total", "kind" => message.content.kind().to_owned(), "channel" => "whatsapp")
             .increment(1);

@@ -46,7 +46,7 @@ async fn bad_or_missing_signatures_are_refused_and_store_nothing(backend: Backen
     }
     assert_eq!(app.count("SELECT COUNT(*) FROM inbound_messages").await, 0);
     assert_eq!(app.count("SELECT COUNT(*) FROM users").await, 0);
-    assert!(app.metric("wa_webhooks_total{outcome=\"bad_signature\"}").await >= 4.0);
+    assert!(app.metric("wa_webhooks_total{outcome=\"bad_signature\",provider=\"cloud_api\"}").await >= 4.0);
 
     let unconfigured = TestApp::spawn_with(backend, &[("META_APP_SECRET", "")]).await;
     let response = unconfigured.post_webhook(&body).await;
@@ -61,7 +61,7 @@ async fn malformed_json_and_oversized_bodies_are_refused(backend: Backend) {
     let big = format!("{{\"padding\": \"{}\"}}", "x".repeat(1024 * 1024 + 1));
     let response = app.post_webhook(&big).await;
     assert_eq!(response.status(), 413);
-    assert!(app.metric("wa_webhooks_total{outcome=\"malformed\"}").await >= 1.0);
+    assert!(app.metric("wa_webhooks_total{outcome=\"malformed\",provider=\"cloud_api\"}").await >= 1.0);
     assert_eq!(app.count("SELECT COUNT(*) FROM inbound_messages").await, 0);
 }
 
