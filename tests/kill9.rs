@@ -16,16 +16,25 @@ fn free_port() -> u16 {
 }
 
 fn start(port: u16, data_dir: &std::path::Path, graph: &str, llm: &str) -> Child {
+    let cloud_api = [
+        ("META_APP_SECRET", SECRET),
+        ("META_ACCESS_TOKEN", "token"),
+        ("META_PHONE_NUMBER_ID", "1122334455667"),
+        ("WHATSAPP_GRAPH_BASE", graph),
+    ];
+    spawn(port, data_dir, llm, &cloud_api)
+}
+
+/// The binary with an empty environment but for what it needs: the
+/// `provider`'s settings and a fake OpenRouter at `llm`.
+fn spawn(port: u16, data_dir: &std::path::Path, llm: &str, provider: &[(&str, &str)]) -> Child {
     Command::new(env!("CARGO_BIN_EXE_wa-ai-bridge"))
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("PORT", port.to_string())
         .env("DATA_DIR", data_dir)
         .env("PROMPTS_DIR", concat!(env!("CARGO_MANIFEST_DIR"), "/prompts"))
-        .env("META_APP_SECRET", SECRET)
-        .env("META_ACCESS_TOKEN", "token")
-        .env("META_PHONE_NUMBER_ID", "1122334455667")
-        .env("WHATSAPP_GRAPH_BASE", graph)
+        .envs(provider.iter().copied())
         .env("OPENROUTER_API_KEY", "key")
         .env("OPENROUTER_URL", format!("{llm}/api/v1/chat/completions"))
         .env("MESSAGE_BUFFER_SECONDS", "2")
@@ -286,25 +295,10 @@ async fn waha_sigkill_in_the_quiet_window_still_gets_exactly_one_send_text() {
     llm_answering(Duration::ZERO).mount(&llm).await;
     let data_dir = tempfile::tempdir().unwrap();
     let (port, client) = (free_port(), reqwest::Client::new());
-    let start_waha = || {
-        Command::new(env!("CARGO_BIN_EXE_wa-ai-bridge"))
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("PORT", port.to_string())
-            .env("DATA_DIR", data_dir.path())
-            .env("PROMPTS_DIR", concat!(env!("CARGO_MANIFEST_DIR"), "/prompts"))
-            .env("WAHA_URL", waha.uri())
-            .env("WAHA_API_KEY", "kill9-waha-key")
-            .env("WAHA_WEBHOOK_HMAC_KEY", HMAC_KEY)
-            .env("OPENROUTER_API_KEY", "key")
-            .env("OPENROUTER_URL", format!("{}/api/v1/chat/completions", llm.uri()))
-            .env("MESSAGE_BUFFER_SECONDS", "2")
-            .current_dir(data_dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("binary starts")
-    };
+    let waha_uri = waha.uri();
+    let settings =
+        [("WAHA_URL", waha_uri.as_str()), ("WAHA_API_KEY", "kill9-waha-key"), ("WAHA_WEBHOOK_HMAC_KEY", HMAC_KEY)];
+    let start_waha = || spawn(port, data_dir.path(), &llm.uri(), &settings);
     let sends = || async { requests_to(&waha, "/api/sendText").await };
     let mut server = start_waha();
     wait_healthy(&client, port).await;
@@ -344,28 +338,6 @@ async fn waha_sigkill_in_the_quiet_window_still_gets_exactly_one_send_text() {
     assert_eq!(asked[0]["messages"].as_array().unwrap().last().unwrap()["content"], "halo\njam buka kapan?");
 }
 
-/// The binary on Fonnte instead of the Cloud API: a fake Fonnte at `fonnte`
-/// takes the sends, webhooks come in at `/webhook/fonnte/{secret}`.
-fn start_on_fonnte(port: u16, data_dir: &std::path::Path, fonnte: &str, llm: &str) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_wa-ai-bridge"))
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("PORT", port.to_string())
-        .env("DATA_DIR", data_dir)
-        .env("PROMPTS_DIR", concat!(env!("CARGO_MANIFEST_DIR"), "/prompts"))
-        .env("FONNTE_TOKEN", "fonnte-token")
-        .env("FONNTE_API_URL", fonnte)
-        .env("FONNTE_WEBHOOK_SECRET", SECRET)
-        .env("OPENROUTER_API_KEY", "key")
-        .env("OPENROUTER_URL", format!("{llm}/api/v1/chat/completions"))
-        .env("MESSAGE_BUFFER_SECONDS", "2")
-        .current_dir(data_dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("binary starts")
-}
-
 #[tokio::test]
 async fn sigkill_in_the_quiet_window_on_fonnte_still_gets_exactly_one_reply() {
     let (fonnte, llm) = (MockServer::start().await, MockServer::start().await);
@@ -381,8 +353,11 @@ async fn sigkill_in_the_quiet_window_on_fonnte_still_gets_exactly_one_reply() {
     llm_answering(Duration::ZERO).mount(&llm).await;
     let data_dir = tempfile::tempdir().unwrap();
     let (port, client) = (free_port(), reqwest::Client::new());
+    let fonnte_uri = fonnte.uri();
+    let settings =
+        [("FONNTE_TOKEN", "fonnte-token"), ("FONNTE_API_URL", fonnte_uri.as_str()), ("FONNTE_WEBHOOK_SECRET", SECRET)];
     let start = || async {
-        let server = start_on_fonnte(port, data_dir.path(), &fonnte.uri(), &llm.uri());
+        let server = spawn(port, data_dir.path(), &llm.uri(), &settings);
         wait_healthy(&client, port).await;
         server
     };

@@ -1,11 +1,11 @@
 use super::admin::AdminError;
 use super::agent::{self, AgentError};
+use super::fonnte::FonnteWebhookError;
 use super::handoff::HandoffRequestError;
 use super::inbox::InboxError;
 use super::knowledge::RefreshFailed;
 use super::operations::OperationsError;
 use super::shed::Overloaded;
-use super::fonnte::FonnteWebhookError;
 use super::waha::WahaApiError;
 use super::webhook::WebhookError;
 use crate::channels::web::WebChatError;

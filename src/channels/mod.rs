@@ -7,13 +7,16 @@
 //! gateway, [`web`] the web chat; every WhatsApp provider shapes its text
 //! with [`format`].
 
+mod answer;
 pub mod cloud_api;
 mod connection;
 pub mod fonnte;
 pub mod format;
+mod loose;
 pub mod waha;
 pub mod web;
 
+pub use answer::{send_once, Answer};
 pub use connection::{CachedConnection, Connection, ConnectionState};
 
 use crate::domain::{ChannelKind, Recipient, Source};

@@ -7,6 +7,7 @@
 //! (failing again each time) while the readable messages in it went
 //! unanswered.
 
+use crate::channels::loose::{array, integer, non_blank, number};
 use crate::domain::{
     clean_text, Attachment, AttachmentSource, Bsuid, DeliveryStatus, Echo, InboundMessage, MessageContent, PersonRef,
     PhoneNumber, StatusUpdate, WaMessageId,
@@ -305,29 +306,6 @@ fn contact_of<'a>(sender: &Ids, contacts: &'a [Contact]) -> Option<&'a Contact> 
         [only] if sender.agreements(&only.ids).all(|equal| equal) => Some(only),
         _ => None,
     })
-}
-
-fn array(value: &Value) -> &[Value] {
-    value.as_array().map(Vec::as_slice).unwrap_or_default()
-}
-
-/// Every other string read from a webhook goes through here, cleaned as
-/// the message body is.
-fn non_blank(value: &Value) -> Option<String> {
-    let text = clean_text(value.as_str()?);
-    let trimmed = text.trim();
-    (!trimmed.is_empty()).then(|| trimmed.to_owned())
-}
-
-/// WhatsApp writes some numbers as strings (`timestamp`) and others as JSON
-/// numbers (`code`, `expiration_timestamp`); accepting both everywhere means
-/// a field that switches costs nothing.
-fn integer(value: &Value) -> Option<i64> {
-    value.as_i64().or_else(|| value.as_str()?.trim().parse().ok())
-}
-
-fn number(value: &Value) -> Option<f64> {
-    value.as_f64().or_else(|| value.as_str()?.trim().parse().ok()).filter(|n| n.is_finite())
 }
 
 fn unix_seconds(value: &Value) -> i64 {

@@ -1,10 +1,9 @@
 use super::auth::{api_root, is_compatible_provider, messages_url, Credentials};
 use super::number::{self, number_url};
-use crate::channels::{CachedConnection, Channel, Connection, SendError};
+use crate::channels::{send_once, Answer, CachedConnection, Channel, Connection, SendError};
 use crate::config::WhatsAppSettings;
 use crate::domain::Recipient;
 use async_trait::async_trait;
-use reqwest::header::RETRY_AFTER;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -72,22 +71,8 @@ impl CloudApi {
         let (Some(url), Some(credentials)) = (&self.messages_url, &self.credentials) else {
             return Err(SendError::NotConfigured("META_ACCESS_TOKEN and META_PHONE_NUMBER_ID"));
         };
-        let response = match credentials.apply(self.http.post(url)).json(body).send().await {
-            Ok(response) => response,
-            Err(error) => return Err(unanswered(error)),
-        };
-        let status = response.status();
-        let retry_after =
-            response.headers().get(RETRY_AFTER).and_then(|v| v.to_str().ok()).and_then(crate::retry_after::parse);
-        let text = match response.text().await {
-            Ok(text) => text,
-            // The status line came back but the body did not: for a success
-            // the message is out, and we cannot know its id.
-            Err(error) if status.is_success() => {
-                return Err(SendError::Ambiguous(format!("body lost: {}", error.without_url())))
-            }
-            Err(_) => String::new(),
-        };
+        let Answer { status, retry_after, body: text } =
+            send_once(credentials.apply(self.http.post(url)).json(body)).await?;
         if status.is_success() {
             return serde_json::from_str(&text)
                 .map_err(|_| SendError::Ambiguous("Graph API accepted the request with an unreadable answer".into()));
@@ -102,19 +87,6 @@ impl CloudApi {
         } else {
             Err(SendError::Permanent { code, title })
         }
-    }
-}
-
-/// A request that got no answer. A connection that was never made sent
-/// nothing; anything later (a timeout while waiting, a connection cut) may
-/// have delivered the message.
-fn unanswered(error: reqwest::Error) -> SendError {
-    let never_sent = error.is_connect() || error.is_builder();
-    let title = format!("network: {}", error.without_url());
-    if never_sent {
-        SendError::Transient { code: None, title, retry_after: None, whole_channel: true }
-    } else {
-        SendError::Ambiguous(title)
     }
 }
 

@@ -2,11 +2,11 @@
 //! outbox the way the Cloud API's are.
 
 use super::device::DeviceStatus;
-use crate::channels::{Channel, Connection, SendError};
+use crate::channels::{send_once, Answer, Channel, Connection, SendError};
 use crate::config::FonnteSettings;
 use crate::domain::Recipient;
 use async_trait::async_trait;
-use reqwest::header::{CONTENT_TYPE, RETRY_AFTER};
+use reqwest::header::CONTENT_TYPE;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::Value;
@@ -72,20 +72,7 @@ impl Channel for Fonnte {
             .header("Authorization", token.expose_secret())
             .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
             .body(form);
-        let response = match request.send().await {
-            Ok(response) => response,
-            Err(error) => return Err(unanswered(error)),
-        };
-        let status = response.status();
-        let retry_after =
-            response.headers().get(RETRY_AFTER).and_then(|v| v.to_str().ok()).and_then(crate::retry_after::parse);
-        let text = match response.text().await {
-            Ok(text) => text,
-            Err(error) if status.is_success() => {
-                return Err(SendError::Ambiguous(format!("body lost: {}", error.without_url())))
-            }
-            Err(_) => String::new(),
-        };
+        let Answer { status, retry_after, body: text } = send_once(request).await?;
         if status.as_u16() == 429 || status.is_server_error() {
             let title = format!("Fonnte HTTP {}", status.as_u16());
             return Err(SendError::Transient {
@@ -165,18 +152,6 @@ fn classify(reason: String) -> SendError {
         return SendError::Transient { code: None, title, retry_after: Some(QUOTA_PAUSE), whole_channel: true };
     }
     SendError::Permanent { code: None, title }
-}
-
-/// A request that got no answer. A connection that was never made sent
-/// nothing; anything later may have queued the message at Fonnte.
-fn unanswered(error: reqwest::Error) -> SendError {
-    let never_sent = error.is_connect() || error.is_builder();
-    let title = format!("network: {}", error.without_url());
-    if never_sent {
-        SendError::Transient { code: None, title, retry_after: None, whole_channel: true }
-    } else {
-        SendError::Ambiguous(title)
-    }
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 //! whatever does not fit is counted in `ignored`, and only a body that is
 //! not a JSON object is an error.
 
+use crate::channels::loose::{array, non_blank, number};
 use crate::domain::{
     clean_text, Attachment, AttachmentSource, DeliveryStatus, Echo, InboundMessage, MessageContent, PersonRef,
     PhoneNumber, StatusUpdate, WaMessageId,
@@ -265,22 +266,6 @@ fn ack(payload: &Value, root: &Value) -> Option<StatusUpdate> {
         error_title: failed.then(|| "WhatsApp reported the message as not sent (ack ERROR)".to_owned()),
         recipient: phone_of(payload["to"].as_str().unwrap_or_default()).map(|phone| phone.expose().to_owned()),
     })
-}
-
-fn array(value: &Value) -> &[Value] {
-    value.as_array().map(Vec::as_slice).unwrap_or_default()
-}
-
-fn non_blank(value: &Value) -> Option<String> {
-    let text = clean_text(value.as_str()?);
-    let trimmed = text.trim();
-    (!trimmed.is_empty()).then(|| trimmed.to_owned())
-}
-
-/// WAHA writes coordinates as strings ("51.5074") in some engines and as
-/// numbers in others.
-fn number(value: &Value) -> Option<f64> {
-    value.as_f64().or_else(|| value.as_str()?.trim().parse().ok()).filter(|n: &f64| n.is_finite())
 }
 
 /// Unix seconds; reactions and some engines write fractions.

@@ -16,12 +16,12 @@ pub use inbound::{parse_event, EventError, OwnMessage, Scope, WahaEvent};
 pub use media::WahaMedia;
 pub use signature::{sign, verify, SignatureError};
 
-use crate::channels::{CachedConnection, Channel, Connection, ConnectionState, SendError};
+use crate::channels::{send_once, Answer, CachedConnection, Channel, Connection, ConnectionState, SendError};
 use crate::config::WahaSettings;
 use crate::domain::{mask_middle, now_ms, Recipient};
 use async_trait::async_trait;
 use bytes::Bytes;
-use reqwest::header::{ACCEPT, CONTENT_TYPE, RETRY_AFTER};
+use reqwest::header::{ACCEPT, CONTENT_TYPE};
 use reqwest::{StatusCode, Url};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Value};
@@ -210,20 +210,8 @@ impl Waha {
     /// One POST to WAHA's API, its outcome classified for the outbox.
     async fn post(&self, endpoint: &str, body: &Value) -> Result<Value, SendError> {
         let url = self.url(&["api", endpoint]);
-        let response = match self.request(&self.http, reqwest::Method::POST, url).json(body).send().await {
-            Ok(response) => response,
-            Err(error) => return Err(unanswered(error)),
-        };
-        let status = response.status();
-        let retry_after =
-            response.headers().get(RETRY_AFTER).and_then(|v| v.to_str().ok()).and_then(crate::retry_after::parse);
-        let text = match response.text().await {
-            Ok(text) => text,
-            Err(error) if status.is_success() => {
-                return Err(SendError::Ambiguous(format!("body lost: {}", error.without_url())))
-            }
-            Err(_) => String::new(),
-        };
+        let Answer { status, retry_after, body: text } =
+            send_once(self.request(&self.http, reqwest::Method::POST, url).json(body)).await?;
         if status.is_success() {
             return Ok(serde_json::from_str(&text).unwrap_or(Value::Null));
         }
@@ -294,18 +282,6 @@ fn refusal(status: StatusCode, body: &str, retry_after: Option<Duration>) -> Sen
         SendError::Transient { code, title, retry_after, whole_channel: true }
     } else {
         SendError::Permanent { code, title }
-    }
-}
-
-/// A request that got no answer. A connection never made sent nothing;
-/// anything later (a timeout while waiting) may have sent the message.
-fn unanswered(error: reqwest::Error) -> SendError {
-    let never_sent = error.is_connect() || error.is_builder();
-    let title = format!("network: {}", error.without_url());
-    if never_sent {
-        SendError::Transient { code: None, title, retry_after: None, whole_channel: true }
-    } else {
-        SendError::Ambiguous(title)
     }
 }
 
