@@ -403,7 +403,13 @@
     ], [incidentNote('Kesalahan terakhir', lastErr)]));
 
     var sendErr = incident(wa.lastSendError);
-    cards.push(card('WhatsApp', webhook.isConfigured ? (sendErr ? pill('warn', 'Ada kesalahan kirim') : pill('ok', 'Terhubung')) : pill('plain', 'Belum diatur'), [
+    // The provider's own word on the link wins over "configured": a WAHA
+    // session waiting for its QR scan is configured but not connected.
+    var linkState = wa.connection && wa.connection.state !== 'connected' && CONN_LABEL[wa.connection.state];
+    var waPill = !webhook.isConfigured ? pill('plain', 'Belum diatur')
+      : linkState ? pill(linkState[0], linkState[1])
+      : sendErr ? pill('warn', 'Ada kesalahan kirim') : pill('ok', 'Terhubung');
+    cards.push(card('WhatsApp', waPill, [
       ['Dikonfigurasi', yesNo(webhook.isConfigured)],
       ['Webhook terakhir', wa.webhookLastSeen ? when(wa.webhookLastSeen) + ' (' + ago(wa.webhookLastSeen) + ')' : 'belum pernah']
     ], [incidentNote('Gagal kirim terakhir', sendErr)]));
