@@ -18,6 +18,13 @@ pub struct Connection {
     pub checked_at_ms: i64,
 }
 
+impl Connection {
+    /// What `provider` says of the number now.
+    pub fn checked_now(provider: &'static str, state: ConnectionState, detail: serde_json::Value) -> Self {
+        Self { provider, state, detail, checked_at_ms: crate::domain::now_ms() }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConnectionState {
     Connected,

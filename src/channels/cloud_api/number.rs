@@ -5,7 +5,7 @@
 
 use super::auth::Credentials;
 use crate::channels::{Connection, ConnectionState};
-use crate::domain::{mask_middle, now_ms};
+use crate::domain::mask_middle;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -84,7 +84,7 @@ fn read(number: Number) -> Connection {
 }
 
 fn connection(state: ConnectionState, detail: Value) -> Connection {
-    Connection { provider: "cloud_api", state, detail, checked_at_ms: now_ms() }
+    Connection::checked_now("cloud_api", state, detail)
 }
 
 #[cfg(test)]

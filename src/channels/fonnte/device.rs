@@ -3,7 +3,7 @@
 //! every few seconds costs Fonnte one request per [`CACHE_FOR`].
 
 use crate::channels::{CachedConnection, Connection, ConnectionState};
-use crate::domain::{mask_middle, now_ms};
+use crate::domain::mask_middle;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -93,7 +93,7 @@ fn read(answer: DeviceAnswer) -> Connection {
 }
 
 fn connection(state: ConnectionState, detail: Value) -> Connection {
-    Connection { provider: "fonnte", state, detail, checked_at_ms: now_ms() }
+    Connection::checked_now("fonnte", state, detail)
 }
 
 #[cfg(test)]

@@ -18,7 +18,7 @@ pub use signature::{sign, verify, SignatureError};
 
 use crate::channels::{send_once, Answer, CachedConnection, Channel, Connection, ConnectionState, SendError};
 use crate::config::WahaSettings;
-use crate::domain::{mask_middle, now_ms, Recipient};
+use crate::domain::{mask_middle, Recipient};
 use async_trait::async_trait;
 use bytes::Bytes;
 use reqwest::header::{ACCEPT, CONTENT_TYPE};
@@ -148,15 +148,13 @@ impl Waha {
                 (ConnectionState::Unknown, json!({ "session": self.session, "error": error.to_string() }))
             }
         };
-        Connection { provider: "waha", state, detail, checked_at_ms: now_ms() }
+        Connection::checked_now("waha", state, detail)
     }
 
     /// A `session.status` event: the new state is taken as WAHA says it.
     pub async fn session_changed(&self, status: &str) {
         let detail = json!({ "session": self.session, "status": status });
-        self.state
-            .remember(Connection { provider: "waha", state: state_of(status), detail, checked_at_ms: now_ms() })
-            .await;
+        self.state.remember(Connection::checked_now("waha", state_of(status), detail)).await;
     }
 
     async fn read_session(&self) -> Result<Value, WahaError> {
