@@ -3,8 +3,10 @@
 //! restart per typo. Missing credentials are not problems: the parts that
 //! need them stay off and `missing_credentials` says which.
 
+mod accounts;
 mod providers;
 
+pub use accounts::Account;
 pub use providers::{FonnteSettings, WahaSettings, WhatsAppProvider, DEFAULT_FONNTE_API_URL};
 
 use crate::channels::web::TrustedProxies;
@@ -69,6 +71,9 @@ pub struct Settings {
     pub whatsapp: WhatsAppSettings,
     pub fonnte: FonnteSettings,
     pub waha: WahaSettings,
+    /// Every WhatsApp number, the default account (the settings above)
+    /// first when it is configured; never empty.
+    pub accounts: Vec<Account>,
     pub llm: LlmSettings,
     pub buffer: BufferSettings,
     pub knowledge: KnowledgeSettings,
@@ -425,6 +430,7 @@ impl<F: Fn(&str) -> Option<String>> Reader<'_, F> {
         }
         let admin_token = self.secret(&["ADMIN_API_TOKEN"]);
         let llm = self.llm();
+        let (whatsapp, fonnte, waha) = (self.whatsapp(), self.fonnte(), self.waha());
         Settings {
             port: self.number("PORT", 3000),
             bind_address: self.ip("BIND_ADDRESS", IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
@@ -432,9 +438,10 @@ impl<F: Fn(&str) -> Option<String>> Reader<'_, F> {
             data_dir,
             database_url,
             prompts_dir: PathBuf::from(self.text("PROMPTS_DIR").unwrap_or_else(|| "prompts".into())),
-            whatsapp: self.whatsapp(),
-            fonnte: self.fonnte(),
-            waha: self.waha(),
+            accounts: self.accounts(&whatsapp, &fonnte, &waha),
+            whatsapp,
+            fonnte,
+            waha,
             media: self.media(&llm),
             llm,
             buffer: BufferSettings {

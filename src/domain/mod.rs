@@ -2,6 +2,7 @@
 //! identifier goes through one of these, so a bad value is rejected once, at
 //! the edge, instead of being checked (or forgotten) everywhere.
 
+mod account;
 mod bsuid;
 mod channel_kind;
 mod clock;
@@ -18,6 +19,7 @@ mod status;
 mod text;
 mod wa_message_id;
 
+pub use account::AccountName;
 pub use bsuid::Bsuid;
 pub use channel_kind::ChannelKind;
 pub use clock::{now_ms, HOUR_MS};
@@ -47,4 +49,6 @@ pub enum DomainError {
     NoIdentity,
     #[error("web chat conversation key must be 64 lowercase hex digits")]
     ConversationKey,
+    #[error("account name must be 1 to 32 of a-z, 0-9, '_' or '-', and not 'default'")]
+    AccountName,
 }
