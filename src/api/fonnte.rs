@@ -7,6 +7,7 @@
 use super::webhook::{deliver, secret_path_matches, Parsed};
 use super::AppState;
 use crate::channels::fonnte::{parse_webhook, FonnteEvent, PayloadError};
+use crate::config::WhatsAppProvider;
 use crate::domain::now_ms;
 use crate::store::StoreError;
 use axum::body::Bytes;
@@ -35,10 +36,15 @@ pub async fn receive(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<StatusCode, FonnteWebhookError> {
-    let settings = &state.settings.fonnte;
-    if !secret_path_matches(settings.webhook_secret.as_ref(), &secret) {
-        return Err(FonnteWebhookError::UnknownPath);
-    }
+    // Each device has its own secret, which tells whose webhook this is.
+    let account = state
+        .settings
+        .accounts
+        .iter()
+        .filter(|account| account.provider == WhatsAppProvider::Fonnte)
+        .find(|account| secret_path_matches(account.fonnte.webhook_secret.as_ref(), &secret))
+        .ok_or(FonnteWebhookError::UnknownPath)?;
+    let settings = &account.fonnte;
     if !settings.allowed_sources.is_empty() {
         let forwarded = headers.get_all("x-forwarded-for").into_iter().filter_map(|value| value.to_str().ok());
         let client = state.settings.trusted_proxies.client(peer.ip(), forwarded).to_canonical();
@@ -55,6 +61,6 @@ pub async fn receive(
             Parsed { ignored: 1, ..Parsed::default() }
         }
     };
-    deliver(&state, "fonnte", parsed).await?;
+    deliver(&state, "fonnte", parsed.on_account(&account.name)).await?;
     Ok(StatusCode::OK)
 }

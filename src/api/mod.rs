@@ -44,6 +44,8 @@ pub struct AppState {
     pub pipeline: Pipeline,
     pub outbox: Outbox,
     pub knowledge: KnowledgeBase,
+    /// The indexes of accounts with documents of their own.
+    pub account_knowledge: Vec<(crate::domain::AccountName, KnowledgeBase)>,
     pub webchat: WebChat,
     pub incidents: Incidents,
     pub inbox: InboxFeed,
@@ -51,9 +53,9 @@ pub struct AppState {
     /// streams so the graceful shutdown does not wait on them.
     pub stopping: tokio_util::sync::CancellationToken,
     pub started: std::time::Instant,
-    /// The WAHA session, when WAHA carries the number: its webhook and the
+    /// The WAHA session of each account WAHA carries: its webhook and the
     /// admin's QR code and session controls need more than `Channel`.
-    pub waha: Option<Arc<crate::channels::waha::Waha>>,
+    pub waha: std::collections::BTreeMap<crate::domain::AccountName, Arc<crate::channels::waha::Waha>>,
 }
 
 /// Prometheus text format. Gauges that describe the present are read now.

@@ -3,7 +3,8 @@
 
 use super::admin::{Admin, MaybeAdmin};
 use super::AppState;
-use crate::config::{Settings, WhatsAppProvider};
+use crate::config::{Account, WhatsAppProvider};
+use crate::domain::AccountName;
 use crate::incidents::IncidentKind;
 use crate::store::Backend;
 use axum::extract::{Query, State};
@@ -14,14 +15,17 @@ use serde_json::{json, Value};
 
 pub async fn status(MaybeAdmin(admin): MaybeAdmin, State(state): State<AppState>) -> Json<Value> {
     let settings = &state.settings;
-    let wa = &settings.whatsapp;
+    // The top-level fields describe the first number, as they did before
+    // there could be several; `whatsapp.accounts` lists them all.
+    let first = &settings.accounts[0];
+    let wa = &first.whatsapp;
     let webhook = json!({
         "accessToken": wa.access_token.is_some(),
         "phoneNumberId": wa.phone_number_id.is_some(),
         "verifyToken": wa.verify_token.is_some(),
         "appSecret": wa.app_secret.is_some(),
-        "settings": provider_settings(settings),
-        "isConfigured": whatsapp_configured(&state),
+        "settings": provider_settings(first),
+        "isConfigured": whatsapp_configured(first),
     });
     let knowledge_loaded = state.knowledge.is_loaded();
     let ai = json!({
@@ -53,7 +57,7 @@ pub async fn status(MaybeAdmin(admin): MaybeAdmin, State(state): State<AppState>
             (false, json!({ "activeSessions": 0, "sessions": [] }))
         }
     };
-    let fully = whatsapp_configured(&state) && ai["isConfigured"] == true;
+    let fully = whatsapp_configured(first) && ai["isConfigured"] == true;
     let mut view = json!({
         "webhook": webhook,
         "ai": ai,
@@ -70,8 +74,9 @@ pub async fn status(MaybeAdmin(admin): MaybeAdmin, State(state): State<AppState>
         },
         "outbox": outbox(&state).await,
         "whatsapp": {
-            "provider": settings.whatsapp.provider.as_str(),
-            "connection": connection(&state, admin).await,
+            "provider": first.provider.as_str(),
+            "connection": connection(&state, &first.name, admin).await,
+            "accounts": accounts(&state, admin).await,
             "lastSendError": state.incidents.last(IncidentKind::Send),
             "webhookLastSeen": state.incidents.webhook_last_seen(),
         },
@@ -92,8 +97,11 @@ pub async fn status(MaybeAdmin(admin): MaybeAdmin, State(state): State<AppState>
 
 /// The provider's word on the number; its details (quota, the number
 /// itself) only for the admin.
-async fn connection(state: &AppState, admin: bool) -> Value {
-    let Some(connection) = state.channels.whatsapp.connection().await else { return Value::Null };
+async fn connection(state: &AppState, account: &AccountName, admin: bool) -> Value {
+    let Some(channel) = state.channels.whatsapp().find(|(name, _)| *name == account).map(|(_, channel)| channel) else {
+        return Value::Null;
+    };
+    let Some(connection) = channel.connection().await else { return Value::Null };
     let mut view = json!({
         "provider": connection.provider,
         "state": connection.state.as_str(),
@@ -103,6 +111,27 @@ async fn connection(state: &AppState, admin: bool) -> Value {
         view["detail"] = connection.detail;
     }
     view
+}
+
+/// Every number the server answers on, with its provider's word on it
+/// and, for the admin, the settings it needs.
+async fn accounts(state: &AppState, admin: bool) -> Value {
+    let mut listed = Vec::with_capacity(state.settings.accounts.len());
+    for account in &state.settings.accounts {
+        let mut view = json!({
+            "name": account.name.label(),
+            "provider": account.provider.as_str(),
+            "isConfigured": whatsapp_configured(account),
+            "connection": connection(state, &account.name, admin).await,
+            "ownKnowledge": account.knowledge_dir.is_some(),
+            "ownSystemPrompt": account.system_prompt.is_some(),
+        });
+        if admin {
+            view["settings"] = provider_settings(account);
+        }
+        listed.push(view);
+    }
+    Value::Array(listed)
 }
 
 /// Conversations waiting for a person, and paused ones: the agents' queue.
@@ -162,10 +191,11 @@ async fn limits(state: &AppState) -> Value {
 
 /// The settings the chosen provider needs, by name, and whether each is
 /// set (never a value), for the admin page's configuration card.
-fn provider_settings(settings: &Settings) -> Value {
-    let wa = &settings.whatsapp;
+fn provider_settings(account: &Account) -> Value {
+    let wa = &account.whatsapp;
     let compatible = wa.auth_header.is_some();
-    let named: Vec<(&str, bool)> = match wa.provider {
+    let (fonnte, waha) = (&account.fonnte, &account.waha);
+    let named: Vec<(&str, bool)> = match account.provider {
         WhatsAppProvider::CloudApi if compatible => vec![
             ("META_ACCESS_TOKEN", wa.access_token.is_some()),
             ("WHATSAPP_AUTH_HEADER", true),
@@ -178,31 +208,31 @@ fn provider_settings(settings: &Settings) -> Value {
             ("META_APP_SECRET", wa.app_secret.is_some()),
         ],
         WhatsAppProvider::Fonnte => vec![
-            ("FONNTE_TOKEN", settings.fonnte.token.is_some()),
-            ("FONNTE_WEBHOOK_SECRET", settings.fonnte.webhook_secret.is_some()),
-            ("FONNTE_ALLOWED_IPS", !settings.fonnte.allowed_sources.is_empty()),
+            ("FONNTE_TOKEN", fonnte.token.is_some()),
+            ("FONNTE_WEBHOOK_SECRET", fonnte.webhook_secret.is_some()),
+            ("FONNTE_ALLOWED_IPS", !fonnte.allowed_sources.is_empty()),
         ],
         WhatsAppProvider::Waha => vec![
-            ("WAHA_URL", settings.waha.url.is_some()),
-            ("WAHA_API_KEY", settings.waha.api_key.is_some()),
-            ("WAHA_WEBHOOK_HMAC_KEY", settings.waha.webhook_hmac_key.is_some()),
+            ("WAHA_URL", waha.url.is_some()),
+            ("WAHA_API_KEY", waha.api_key.is_some()),
+            ("WAHA_WEBHOOK_HMAC_KEY", waha.webhook_hmac_key.is_some()),
         ],
     };
     named.into_iter().map(|(name, set)| json!({ "name": name, "set": set })).collect()
 }
 
-fn whatsapp_configured(state: &AppState) -> bool {
-    let settings = &state.settings;
-    let wa = &settings.whatsapp;
-    match wa.provider {
+fn whatsapp_configured(account: &Account) -> bool {
+    let wa = &account.whatsapp;
+    let (fonnte, waha) = (&account.fonnte, &account.waha);
+    match account.provider {
         // A Cloud-API-compatible provider puts the number in its key.
         WhatsAppProvider::CloudApi => {
             wa.access_token.is_some()
                 && (wa.phone_number_id.is_some() || wa.auth_header.is_some())
                 && (wa.app_secret.is_some() && wa.verify_token.is_some() || wa.webhook_secret.is_some())
         }
-        WhatsAppProvider::Fonnte => settings.fonnte.token.is_some() && settings.fonnte.webhook_secret.is_some(),
-        WhatsAppProvider::Waha => settings.waha.url.is_some(),
+        WhatsAppProvider::Fonnte => fonnte.token.is_some() && fonnte.webhook_secret.is_some(),
+        WhatsAppProvider::Waha => waha.url.is_some(),
     }
 }
 

@@ -6,15 +6,17 @@ use super::admin::Admin;
 use super::webhook::{deliver, Parsed};
 use super::AppState;
 use crate::channels::waha::{self, EventError, OwnMessage, Scope, SessionAction, SignatureError, Waha, WahaError};
-use crate::domain::{Echo, MessageContent};
+use crate::config::Account;
+use crate::domain::{AccountName, Echo, MessageContent};
 use crate::handoff::Actor;
 use crate::store::StoreError;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use secrecy::ExposeSecret;
+use serde::Deserialize;
 use serde_json::json;
 use std::sync::Arc;
 
@@ -36,8 +38,40 @@ pub enum WahaApiError {
     Waha(#[from] WahaError),
 }
 
-fn waha(state: &AppState) -> Result<&Arc<Waha>, WahaApiError> {
-    state.waha.as_ref().ok_or(WahaApiError::NotConfigured)
+/// Which account's session the admin means: `?account=` names it, and
+/// without it the first WAHA account is meant.
+#[derive(Deserialize)]
+pub struct Which {
+    account: Option<String>,
+}
+
+fn waha<'a>(state: &'a AppState, which: &Which) -> Result<&'a Arc<Waha>, WahaApiError> {
+    match &which.account {
+        None => state.waha.values().next(),
+        Some(label) => AccountName::from_label(label).ok().and_then(|name| state.waha.get(&name)),
+    }
+    .ok_or(WahaApiError::NotConfigured)
+}
+
+/// The WAHA account an event is for: the one whose session it names, or
+/// the first, whose parser then ignores another session's events. Read
+/// before the signature is checked, to know whose key checks it.
+fn account_of_event<'a>(state: &'a AppState, body: &[u8]) -> Result<(&'a Account, &'a Arc<Waha>), WahaApiError> {
+    let session = serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|event| event["session"].as_str().map(str::to_owned));
+    let accounts: Vec<(&Account, &Arc<Waha>)> = state
+        .settings
+        .accounts
+        .iter()
+        .filter_map(|account| state.waha.get(&account.name).map(|waha| (account, waha)))
+        .collect();
+    accounts
+        .iter()
+        .find(|(account, _)| session.as_deref() == Some(account.waha.session.as_str()))
+        .or(accounts.first())
+        .copied()
+        .ok_or(WahaApiError::NotConfigured)
 }
 
 /// Linking or unlinking the number changes who the bot speaks as: the
@@ -57,8 +91,8 @@ pub async fn receive(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<StatusCode, WahaApiError> {
-    let waha = waha(&state)?;
-    let settings = &state.settings.waha;
+    let (account, waha) = account_of_event(&state, &body)?;
+    let settings = &account.waha;
     if let Some(key) = &settings.webhook_hmac_key {
         let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
         waha::verify(
@@ -75,7 +109,7 @@ pub async fn receive(
     }
     let echoes = from_the_phone(&state, event.own).await?;
     let parsed = Parsed { messages: event.messages, statuses: event.statuses, echoes, ignored: event.ignored };
-    deliver(&state, "waha", parsed).await?;
+    deliver(&state, "waha", parsed.on_account(&account.name)).await?;
     Ok(StatusCode::OK)
 }
 
@@ -105,9 +139,13 @@ async fn from_the_phone(state: &AppState, own: Vec<OwnMessage>) -> Result<Vec<Ec
 
 /// `GET /api/admin/whatsapp/qr`: WAHA's QR code for linking the number,
 /// never cached anywhere (it changes every few seconds, and it is a key).
-pub async fn qr(admin: Admin, State(state): State<AppState>) -> Result<Response, WahaApiError> {
+pub async fn qr(
+    admin: Admin,
+    State(state): State<AppState>,
+    Query(which): Query<Which>,
+) -> Result<Response, WahaApiError> {
     admin_only(&admin)?;
-    let (image, mime) = waha(&state)?.qr_code().await?;
+    let (image, mime) = waha(&state, &which)?.qr_code().await?;
     Ok(([(header::CONTENT_TYPE, mime), (header::CACHE_CONTROL, "no-store".to_owned())], image).into_response())
 }
 
@@ -116,10 +154,11 @@ pub async fn session(
     admin: Admin,
     State(state): State<AppState>,
     Path(action): Path<String>,
+    Query(which): Query<Which>,
 ) -> Result<Json<serde_json::Value>, WahaApiError> {
     admin_only(&admin)?;
     let action = SessionAction::parse(&action).ok_or(WahaApiError::UnknownAction)?;
-    let waha = waha(&state)?;
+    let waha = waha(&state, &which)?;
     let connection = waha.control_session(action).await?;
     tracing::info!(action = action.as_str(), "WAHA session control");
     Ok(Json(json!({ "action": action.as_str(), "state": connection.state.as_str() })))

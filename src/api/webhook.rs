@@ -3,8 +3,9 @@
 //! are acknowledged.
 
 use super::AppState;
-use crate::channels::cloud_api::{self, parse_webhook, PayloadError, SignatureError, WebhookBatch};
-use crate::domain::{now_ms, Echo, InboundMessage, MessageContent, StatusUpdate};
+use crate::channels::cloud_api::{self, parse_webhook_by_number, PayloadError, SignatureError, WebhookBatch};
+use crate::config::{Account, WhatsAppProvider};
+use crate::domain::{now_ms, AccountName, Echo, InboundMessage, MessageContent, StatusUpdate};
 use crate::handoff::{Actor, PauseReason};
 use crate::incidents::IncidentKind;
 use crate::store::{EchoAction, Handed, StoreError};
@@ -46,11 +47,14 @@ pub async fn verify_handshake(
     State(state): State<AppState>,
     Query(handshake): Query<Handshake>,
 ) -> Result<String, WebhookError> {
-    let expected = state.settings.whatsapp.verify_token.as_ref().ok_or(WebhookError::VerificationRefused)?;
-    let token_matches = handshake
-        .verify_token
-        .as_deref()
-        .is_some_and(|token| bool::from(token.as_bytes().ct_eq(expected.expose_secret().as_bytes())));
+    // Each Cloud API account may have its own app, and so its own token.
+    let given = handshake.verify_token.as_deref().unwrap_or_default();
+    let token_matches = cloud_accounts(&state)
+        .filter_map(|account| account.whatsapp.verify_token.as_ref())
+        .fold(false, |matched, expected| {
+            matched | bool::from(given.as_bytes().ct_eq(expected.expose_secret().as_bytes()))
+        })
+        && !given.is_empty();
     match (handshake.mode.as_deref(), handshake.challenge) {
         (Some("subscribe"), Some(challenge)) if token_matches => Ok(challenge),
         _ => Err(WebhookError::VerificationRefused),
@@ -64,10 +68,22 @@ pub async fn receive(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<StatusCode, WebhookError> {
-    let secret = state.settings.whatsapp.app_secret.as_ref().ok_or(WebhookError::NotConfigured)?;
     let header = headers.get("x-hub-signature-256").and_then(|v| v.to_str().ok());
-    cloud_api::verify(secret.expose_secret().as_bytes(), header, &body)?;
-    store(&state, &body).await
+    // The accounts whose app signed this body: only their numbers may be
+    // spoken for in it.
+    let mut signed = Vec::new();
+    let mut refusal = WebhookError::NotConfigured;
+    for account in cloud_accounts(&state) {
+        let Some(secret) = &account.whatsapp.app_secret else { continue };
+        match cloud_api::verify(secret.expose_secret().as_bytes(), header, &body) {
+            Ok(()) => signed.push(account),
+            Err(error) => refusal = error.into(),
+        }
+    }
+    if signed.is_empty() {
+        return Err(refusal);
+    }
+    store(&state, &body, &signed).await
 }
 
 /// `POST /webhook/whatsapp/{secret}`, for Cloud-API-compatible providers
@@ -79,15 +95,38 @@ pub async fn receive_at_secret_path(
     Path(secret): Path<String>,
     body: Bytes,
 ) -> Result<StatusCode, WebhookError> {
-    if !secret_path_matches(state.settings.whatsapp.webhook_secret.as_ref(), &secret) {
-        return Err(WebhookError::UnknownPath);
-    }
-    store(&state, &body).await
+    let account = cloud_accounts(&state)
+        .find(|account| secret_path_matches(account.whatsapp.webhook_secret.as_ref(), &secret))
+        .ok_or(WebhookError::UnknownPath)?;
+    store(&state, &body, &[account]).await
 }
 
-async fn store(state: &AppState, body: &[u8]) -> Result<StatusCode, WebhookError> {
-    let batch = parse_webhook(body)?;
-    deliver(state, "cloud_api", Parsed::from(batch)).await?;
+fn cloud_accounts(state: &AppState) -> impl Iterator<Item = &Account> {
+    state.settings.accounts.iter().filter(|account| account.provider == WhatsAppProvider::CloudApi)
+}
+
+/// Stores what each number in the body carries as its account's. A number
+/// none of `accounts` has is not ours to answer, unless only one account
+/// could have sent it: a single number keeps working whatever id Meta
+/// gives it.
+async fn store(state: &AppState, body: &[u8], accounts: &[&Account]) -> Result<StatusCode, WebhookError> {
+    let mut parsed = Parsed::default();
+    for (number, batch) in parse_webhook_by_number(body)? {
+        let owner = accounts.iter().find(|account| number.is_some() && account.whatsapp.phone_number_id == number).or(
+            match accounts {
+                [only] => Some(only),
+                _ => None,
+            },
+        );
+        match owner {
+            Some(account) => parsed.absorb(Parsed::from(batch).on_account(&account.name)),
+            None => {
+                tracing::warn!("a webhook spoke for a phone number id no account has; its items are ignored");
+                parsed.ignored += batch.messages.len() + batch.statuses.len() + batch.echoes.len() + batch.ignored;
+            }
+        }
+    }
+    deliver(state, "cloud_api", parsed).await?;
     Ok(StatusCode::OK)
 }
 
@@ -101,6 +140,26 @@ pub(super) struct Parsed {
     /// Items understood and deliberately not acted on (groups, reactions to
     /// nothing, events of another session).
     pub ignored: usize,
+}
+
+impl Parsed {
+    /// Everyone in it wrote to (or was written to from) `account`.
+    pub(super) fn on_account(mut self, account: &AccountName) -> Self {
+        for message in &mut self.messages {
+            message.from.set_account(account.clone());
+        }
+        for echo in &mut self.echoes {
+            echo.to.set_account(account.clone());
+        }
+        self
+    }
+
+    fn absorb(&mut self, other: Parsed) {
+        self.messages.extend(other.messages);
+        self.statuses.extend(other.statuses);
+        self.echoes.extend(other.echoes);
+        self.ignored += other.ignored;
+    }
 }
 
 impl From<WebhookBatch> for Parsed {

@@ -19,8 +19,9 @@ pub mod web;
 pub use answer::{send_once, Answer};
 pub use connection::{CachedConnection, Connection, ConnectionState};
 
-use crate::domain::{ChannelKind, Recipient, Source};
+use crate::domain::{AccountName, ChannelKind, Recipient, Source};
 use async_trait::async_trait;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -85,19 +86,45 @@ pub trait Channel: Send + Sync {
     }
 }
 
-/// One channel per [`ChannelKind`]; the pipeline answers each person on the
-/// channel they wrote on.
+/// The WhatsApp number of each account, and the web chat; the pipeline
+/// answers each person on the channel and number they wrote to.
 #[derive(Clone)]
 pub struct Channels {
-    pub whatsapp: Arc<dyn Channel>,
-    pub web: Arc<dyn Channel>,
+    whatsapp: BTreeMap<AccountName, Arc<dyn Channel>>,
+    web: Arc<dyn Channel>,
 }
 
 impl Channels {
-    pub fn for_kind(&self, kind: ChannelKind) -> &Arc<dyn Channel> {
-        match kind {
-            ChannelKind::WhatsApp => &self.whatsapp,
-            ChannelKind::Web => &self.web,
+    pub fn new(whatsapp: impl IntoIterator<Item = (AccountName, Arc<dyn Channel>)>, web: Arc<dyn Channel>) -> Self {
+        Self { whatsapp: whatsapp.into_iter().collect(), web }
+    }
+
+    /// The channel that reaches `recipient` from `account`. An account
+    /// taken out of the configuration gets one that refuses every send,
+    /// so its people's replies fail where an operator sees them.
+    pub fn to(&self, recipient: &Recipient, account: &AccountName) -> Arc<dyn Channel> {
+        match recipient.channel() {
+            ChannelKind::WhatsApp => self.whatsapp.get(account).cloned().unwrap_or_else(|| Arc::new(RemovedAccount)),
+            ChannelKind::Web => Arc::clone(&self.web),
         }
+    }
+
+    /// Each account's WhatsApp channel, the default account first.
+    pub fn whatsapp(&self) -> impl Iterator<Item = (&AccountName, &Arc<dyn Channel>)> {
+        self.whatsapp.iter()
+    }
+}
+
+/// Where the people of an account that is no longer configured are sent.
+struct RemovedAccount;
+
+#[async_trait]
+impl Channel for RemovedAccount {
+    async fn send_text(&self, _to: &Recipient, _turn_id: Option<&str>, _body: &str) -> Result<String, SendError> {
+        Err(SendError::NotConfigured("the WhatsApp account this person wrote to"))
+    }
+
+    async fn mark_read(&self, _to: &Recipient, _message_id: &str, _typing: bool) -> Result<(), SendError> {
+        Err(SendError::NotConfigured("the WhatsApp account this person wrote to"))
     }
 }

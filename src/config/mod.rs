@@ -363,7 +363,9 @@ impl Settings {
     /// Webhooks anyone who can reach the server could forge, said once at
     /// start-up.
     pub fn unsigned_webhooks(&self) -> Option<&'static str> {
-        (self.whatsapp.provider == WhatsAppProvider::Waha && self.waha.webhook_hmac_key.is_none()).then_some(
+        let unsigned =
+            |account: &Account| account.provider == WhatsAppProvider::Waha && account.waha.webhook_hmac_key.is_none();
+        self.accounts.iter().any(unsigned).then_some(
             "WAHA_WEBHOOK_HMAC_KEY is not set: events at POST /webhook/waha are taken without checking who sent \
              them; set it and the same key as the session webhook's hmac.key unless only WAHA can reach this server",
         )
@@ -374,7 +376,11 @@ impl Settings {
     pub fn missing_credentials(&self) -> Vec<&'static str> {
         let wa = &self.whatsapp;
         let mut missing = Vec::new();
+        // Accounts from CHANNELS_FILE were checked when it was read; the
+        // environment's account is only there when set up or alone.
+        let environment = self.accounts.first().is_some_and(|account| account.name.is_default());
         match wa.provider {
+            _ if !environment => {}
             WhatsAppProvider::CloudApi => {
                 let compatible = wa.auth_header.is_some();
                 if wa.app_secret.is_none() && !(compatible && wa.webhook_secret.is_some()) {

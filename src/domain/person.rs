@@ -1,4 +1,4 @@
-use super::{Bsuid, ChannelKind, ConversationKey, DomainError, PhoneNumber};
+use super::{AccountName, Bsuid, ChannelKind, ConversationKey, DomainError, PhoneNumber};
 
 /// Who wrote a message, as far as the channel tells us: a phone number, a
 /// business-scoped user id (WhatsApp only), or both; in the web chat, the
@@ -6,6 +6,9 @@ use super::{Bsuid, ChannelKind, ConversationKey, DomainError, PhoneNumber};
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PersonRef {
     channel: ChannelKind,
+    /// The business's number they wrote to; the same phone writing to two
+    /// numbers is two people, each with their own conversation.
+    account: AccountName,
     phone: Option<PhoneNumber>,
     bsuid: Option<Bsuid>,
     conversation: Option<ConversationKey>,
@@ -20,6 +23,7 @@ impl PersonRef {
         }
         Ok(Self {
             channel: ChannelKind::WhatsApp,
+            account: AccountName::default(),
             phone,
             bsuid,
             conversation: None,
@@ -33,6 +37,7 @@ impl PersonRef {
     pub fn web(conversation: ConversationKey) -> Self {
         Self {
             channel: ChannelKind::Web,
+            account: AccountName::default(),
             phone: None,
             bsuid: None,
             conversation: Some(conversation),
@@ -43,6 +48,16 @@ impl PersonRef {
 
     pub fn channel(&self) -> ChannelKind {
         self.channel
+    }
+
+    /// Says which of the business's numbers they wrote to: the webhook
+    /// that brought them knows, the payload alone does not.
+    pub fn set_account(&mut self, account: AccountName) {
+        self.account = account;
+    }
+
+    pub fn account(&self) -> &AccountName {
+        &self.account
     }
 
     pub fn phone(&self) -> Option<&PhoneNumber> {

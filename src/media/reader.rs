@@ -9,6 +9,7 @@ use super::image::to_data_url;
 use super::transcribe::Transcriber;
 use super::turn::TurnInput;
 use crate::config::MediaSettings;
+use crate::domain::AccountName;
 use crate::knowledge::read_customer_document;
 use crate::store::{MediaStep, MessageMedia, Store, TurnMessage};
 use std::collections::HashMap;
@@ -33,7 +34,7 @@ const DOWNLOADS_IN_FLIGHT: usize = 16;
 pub struct MediaReader {
     store: Store,
     files: MediaFiles,
-    fetch: Option<Arc<dyn MediaFetch>>,
+    fetch: HashMap<AccountName, Arc<dyn MediaFetch>>,
     transcriber: Option<Transcriber>,
     limits: MediaLimits,
     per_turn_max: usize,
@@ -55,8 +56,9 @@ pub struct MediaReader {
 pub struct ReaderParts {
     pub store: Store,
     pub files: MediaFiles,
-    /// Where WhatsApp's media ids are downloaded; `None` without a token.
-    pub fetch: Option<Arc<dyn MediaFetch>>,
+    /// Where each account's media ids are downloaded: with that account's
+    /// credentials. An account without a token has none.
+    pub fetch: HashMap<AccountName, Arc<dyn MediaFetch>>,
     pub transcriber: Option<Transcriber>,
     pub settings: MediaSettings,
     /// Whether the model sees photos.
@@ -105,7 +107,13 @@ impl MediaReader {
     /// fails: what cannot be read becomes a note, so the person still gets
     /// an answer. Without `transcribe`, voice notes not transcribed yet
     /// stay unread (the person is over their limit and gets no LLM answer).
-    pub async fn read_turn(&self, turn_id: &str, messages: &[TurnMessage], transcribe: bool) -> TurnInput {
+    pub async fn read_turn(
+        &self,
+        account: &AccountName,
+        turn_id: &str,
+        messages: &[TurnMessage],
+        transcribe: bool,
+    ) -> TurnInput {
         let mut input = TurnInput::default();
         let quotes = self.quotes(turn_id, messages).await;
         let mut files_left = self.per_turn_max;
@@ -126,7 +134,8 @@ impl MediaReader {
             } else {
                 files_left -= 1;
                 input.usage.files += 1;
-                self.read_message(message, media, kind, transcribe, &mut input).await;
+                let fetch = self.fetch.get(account).map(Arc::as_ref);
+                self.read_message(fetch, message, media, kind, transcribe, &mut input).await;
             }
             if let Some(caption) = &message.body {
                 input.words(caption.clone());
@@ -148,6 +157,7 @@ impl MediaReader {
 
     async fn read_message(
         &self,
+        fetch: Option<&dyn MediaFetch>,
         message: &TurnMessage,
         media: &MessageMedia,
         kind: Kind,
@@ -157,7 +167,7 @@ impl MediaReader {
         let id = message.wa_message_id.as_str();
         let mut media = media.clone();
         if media.outcome.is_none() {
-            media = self.download(id, media, kind).await;
+            media = self.download(fetch, id, media, kind).await;
         }
         if kind == Kind::Audio && self.transcriber.is_none() {
             // Kept for the admin page only; the turn reads as it did before
@@ -182,11 +192,17 @@ impl MediaReader {
     }
 
     /// Downloads the file and stores the outcome, whatever it is.
-    async fn download(&self, id: &str, mut media: MessageMedia, kind: Kind) -> MessageMedia {
-        let outcome = match (&self.fetch, &media.media_id) {
+    async fn download(
+        &self,
+        fetch: Option<&dyn MediaFetch>,
+        id: &str,
+        mut media: MessageMedia,
+        kind: Kind,
+    ) -> MessageMedia {
+        let outcome = match (fetch, &media.media_id) {
             (_, None) => Err(outcome::NO_FILE),
             (None, Some(_)) => Err("not_configured"),
-            (Some(fetch), Some(media_id)) => match self.fetch_one(fetch.as_ref(), media_id).await {
+            (Some(fetch), Some(media_id)) => match self.fetch_one(fetch, media_id).await {
                 Ok(downloaded) => Ok(downloaded),
                 Err(error) => {
                     tracing::warn!(message = %id, kind = kind.name(), %error, "media download failed");

@@ -244,7 +244,7 @@ impl Outbox {
     async fn reply_complete(&self, send: &ClaimedSend, finished: FinishedReply) {
         metrics::histogram!("wa_time_to_reply_seconds").record(finished.waited_ms.max(0) as f64 / 1000.0);
         if let Some(recipient) = &send.recipient {
-            let channel = self.inner.channels.for_kind(recipient.channel());
+            let channel = self.inner.channels.to(recipient, &send.account);
             channel.reply_complete(recipient, &finished.turn_id, &finished.sources).await;
         }
     }
@@ -282,7 +282,8 @@ impl Outbox {
             return SendOutcome::failed("its text was deleted before it could be sent");
         };
         let channel = recipient.channel();
-        let sent = inner.channels.for_kind(channel).send_text(recipient, send.turn_id.as_deref(), body).await;
+        let sent =
+            inner.channels.to(recipient, &send.account).send_text(recipient, send.turn_id.as_deref(), body).await;
         let now = now_ms();
         match sent {
             Ok(wa_message_id) => SendOutcome::Sent { wa_message_id },

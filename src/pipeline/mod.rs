@@ -9,7 +9,7 @@ use crate::buffer::{Debouncer, Hooks};
 use crate::channels::format::{markdown_to_whatsapp, split_for_whatsapp, MAX_MESSAGE_CHARS};
 use crate::channels::{Channel, Channels};
 use crate::config::{BufferSettings, LimitSettings};
-use crate::domain::{now_ms, Recipient};
+use crate::domain::{now_ms, AccountName, Recipient};
 use crate::domain::{InboundMessage, Source, StatusUpdate};
 use crate::handoff::notify::HandoffRequested;
 use crate::handoff::{Actor, Handoffs, Pause, PauseReason};
@@ -26,6 +26,7 @@ use crate::store::{
 };
 use crate::unanswered::{top_score, Reason};
 use dashmap::DashSet;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -56,8 +57,10 @@ struct Inner {
     channels: Channels,
     incidents: Incidents,
     llm: LlmClient,
-    retriever: Arc<dyn Retriever>,
-    prompts: Prompts,
+    /// What the default account's answers stand on.
+    grounding: Grounding,
+    /// Accounts with documents or a system prompt of their own.
+    account_grounding: HashMap<AccountName, Grounding>,
     outbox: Outbox,
     media: Arc<MediaReader>,
     /// Every attempt's token starts with this, so a stopping process can
@@ -99,13 +102,21 @@ struct Composed {
     media: MediaUsage,
 }
 
+/// What an account's answers stand on: the documents searched and the
+/// prompts that frame them.
+#[derive(Clone)]
+pub struct Grounding {
+    pub retriever: Arc<dyn Retriever>,
+    pub prompts: Prompts,
+}
+
 pub struct Parts {
     pub store: Store,
     pub channels: Channels,
     pub incidents: Incidents,
     pub llm: LlmClient,
-    pub retriever: Arc<dyn Retriever>,
-    pub prompts: Prompts,
+    pub grounding: Grounding,
+    pub account_grounding: HashMap<AccountName, Grounding>,
     pub history_turns: usize,
     pub buffer: BufferSettings,
     pub outbox: Outbox,
@@ -144,8 +155,8 @@ impl Pipeline {
                 channels: parts.channels,
                 incidents: parts.incidents,
                 llm: parts.llm,
-                retriever: parts.retriever,
-                prompts: parts.prompts,
+                grounding: parts.grounding,
+                account_grounding: parts.account_grounding,
                 outbox: parts.outbox,
                 media: parts.media,
                 process: format!("wa-ai-bridge-{}", uuid::Uuid::new_v4()),
@@ -268,8 +279,14 @@ impl Pipeline {
         }
     }
 
-    fn channel(&self, recipient: &Recipient) -> &Arc<dyn Channel> {
-        self.inner.channels.for_kind(recipient.channel())
+    /// The documents and prompts that answer `turn`'s person: their
+    /// account's own, or the default ones.
+    fn grounding(&self, turn: &ClaimedTurn) -> &Grounding {
+        self.inner.account_grounding.get(&turn.account).unwrap_or(&self.inner.grounding)
+    }
+
+    fn channel(&self, turn: &ClaimedTurn, recipient: &Recipient) -> Arc<dyn Channel> {
+        self.inner.channels.to(recipient, &turn.account)
     }
 
     /// A new fencing token for one attempt at a turn.
@@ -291,7 +308,7 @@ impl Pipeline {
     /// from now on changes their text, and the answer retrieves again.
     async fn prepare(&self, user_ids: &[i64]) {
         match self.inner.store.waiting_texts(user_ids).await {
-            Ok(texts) => self.inner.retriever.prepare(texts).await,
+            Ok(texts) => self.inner.grounding.retriever.prepare(texts).await,
             Err(error) => {
                 tracing::warn!(people = user_ids.len(), %error, "could not read ahead of a deadline");
                 self.inner.incidents.record(
@@ -356,7 +373,7 @@ impl Pipeline {
     async fn answer_owned(&self, turn: &ClaimedTurn, recipient: Recipient) {
         let inner = &self.inner;
         let last_message = turn.messages.last().map(|m| m.wa_message_id.clone());
-        let typing = last_message.as_ref().map(|id| self.show_typing_soon(&recipient, id));
+        let typing = last_message.as_ref().map(|id| self.show_typing_soon(turn, &recipient, id));
         let (user_text, composed) = match &turn.reply {
             Some(saved) => {
                 let resumed = Composed {
@@ -377,7 +394,7 @@ impl Pipeline {
             // Answered before "typing…" went out: still show the blue ticks.
             if !typing.is_finished() {
                 typing.abort();
-                self.mark_read(&recipient, id);
+                self.mark_read(turn, &recipient, id);
             }
         }
         let record = ReplyRecord {
@@ -498,8 +515,13 @@ impl Pipeline {
     /// is on its way: when many windows end together, the LLM requests go
     /// out first. Aborted if the reply is ready sooner, so "typing…" never
     /// shows after the answer.
-    fn show_typing_soon(&self, recipient: &Recipient, message_id: &str) -> tokio::task::JoinHandle<()> {
-        let channel = Arc::clone(self.channel(recipient));
+    fn show_typing_soon(
+        &self,
+        turn: &ClaimedTurn,
+        recipient: &Recipient,
+        message_id: &str,
+    ) -> tokio::task::JoinHandle<()> {
+        let channel = self.channel(turn, recipient);
         let (recipient, message_id) = (recipient.clone(), message_id.to_owned());
         tokio::spawn(async move {
             tokio::time::sleep(TYPING_DELAY).await;
@@ -509,8 +531,8 @@ impl Pipeline {
         })
     }
 
-    fn mark_read(&self, recipient: &Recipient, message_id: String) {
-        let channel = Arc::clone(self.channel(recipient));
+    fn mark_read(&self, turn: &ClaimedTurn, recipient: &Recipient, message_id: String) {
+        let channel = self.channel(turn, recipient);
         let recipient = recipient.clone();
         tokio::spawn(async move {
             if let Err(error) = channel.mark_read(&recipient, &message_id, false).await {
@@ -524,9 +546,10 @@ impl Pipeline {
     /// `MAX_TURN_CHARS`).
     async fn compose(&self, turn: &ClaimedTurn) -> (String, Composed) {
         let inner = &self.inner;
+        let grounding = self.grounding(turn);
         // Transcription is paid for: not for a person the LLM will not answer.
         let transcribe = inner.limits.would_admit(&turn.recent, now_ms());
-        let input = inner.media.read_turn(&turn.id, &turn.messages, transcribe).await;
+        let input = inner.media.read_turn(&turn.account, &turn.id, &turn.messages, transcribe).await;
         let (user_text, cut) = inner.limits.cut_turn(input.text());
         let without_llm = |reply: String, kind| Composed {
             reply,
@@ -547,24 +570,25 @@ impl Pipeline {
             let now = now_ms();
             Composed {
                 pause: Some(inner.handoffs.pause(PauseReason::CustomerAsked, Actor::customer(), now)),
-                ..without_llm(inner.handoffs.reply(&inner.prompts.handoff, now), "handoff")
+                ..without_llm(inner.handoffs.reply(&grounding.prompts.handoff, now), "handoff")
             }
         } else {
             match inner.limits.admit(&turn.recent, now_ms()) {
-                Admission::Notify { minutes_to_wait } => {
-                    without_llm(inner.prompts.limit_reached.replace("{menit}", &minutes_to_wait.to_string()), "limited")
-                }
+                Admission::Notify { minutes_to_wait } => without_llm(
+                    grounding.prompts.limit_reached.replace("{menit}", &minutes_to_wait.to_string()),
+                    "limited",
+                ),
                 // No parts to send: the person was told already.
                 Admission::Silent => without_llm(String::new(), "limited"),
                 Admission::Allowed if user_text.is_empty() => {
-                    without_llm(inner.prompts.unreadable.clone(), "unreadable")
+                    without_llm(grounding.prompts.unreadable.clone(), "unreadable")
                 }
                 Admission::Allowed => {
                     // Notes and documents would only blur the search: the
                     // person's own words (transcripts and captions too) are
                     // what it looks for.
                     let searched = if cut { user_text.clone() } else { input.searched() };
-                    let passages = inner.retriever.retrieve(&searched).await;
+                    let passages = grounding.retriever.retrieve(&searched).await;
                     let media = input.usage;
                     Composed { media, ..self.answer_from(turn, &passages, &user_text, cut, input).await }
                 }
@@ -585,17 +609,18 @@ impl Pipeline {
         mut input: TurnInput,
     ) -> Composed {
         let inner = &self.inner;
+        let prompts = &self.grounding(turn).prompts;
         if inner.limits.budget_exhausted(now_ms()).await {
-            return self.documents_answer(passages, "offline");
+            return self.documents_answer(prompts, passages, "offline");
         }
         let history = inner.limits.bound_history(&turn.history);
-        let mut chat = inner.prompts.chat(&history, passages, user_text);
+        let mut chat = prompts.chat(&history, passages, user_text);
         if let Some(last) = chat.last_mut() {
             last.content = input.for_model(user_text, cut);
         }
         if cut {
             // Our words, so a system message, just before the person's.
-            let note = ChatMessage::text(Role::System, inner.prompts.turn_cut.clone());
+            let note = ChatMessage::text(Role::System, prompts.turn_cut.clone());
             chat.insert(chat.len() - 1, note);
         }
         let error = match inner.llm.complete(turn.user_id, &chat).await {
@@ -615,7 +640,7 @@ impl Pipeline {
                 };
                 return Composed {
                     // A reply of the marker alone says nothing to the customer.
-                    reply: if unsure && reply.is_empty() { inner.prompts.not_found.clone() } else { reply },
+                    reply: if unsure && reply.is_empty() { prompts.not_found.clone() } else { reply },
                     kind: "llm",
                     passages: passages.len(),
                     usage,
@@ -639,16 +664,16 @@ impl Pipeline {
                 "fallback"
             }
         };
-        self.documents_answer(passages, kind)
+        self.documents_answer(prompts, passages, kind)
     }
 
     /// The passages quoted as the answer, or an apology when none matched.
-    fn documents_answer(&self, passages: &[Passage], kind: &'static str) -> Composed {
+    fn documents_answer(&self, prompts: &Prompts, passages: &[Passage], kind: &'static str) -> Composed {
         let inner = &self.inner;
-        let (reply, sources) = match inner.prompts.offline_answer(passages) {
+        let (reply, sources) = match prompts.offline_answer(passages) {
             Some(answer) => (answer.text, answer.sources),
-            None if kind == "offline" => (inner.prompts.not_found.clone(), Vec::new()),
-            None => (inner.prompts.llm_unavailable.clone(), Vec::new()),
+            None if kind == "offline" => (prompts.not_found.clone(), Vec::new()),
+            None => (prompts.llm_unavailable.clone(), Vec::new()),
         };
         metrics::counter!("wa_offline_answers_total", "found" => if sources.is_empty() { "no" } else { "yes" })
             .increment(1);

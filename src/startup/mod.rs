@@ -11,8 +11,9 @@ use crate::channels::fonnte::{Fonnte, FonnteMedia};
 use crate::channels::waha::{Waha, WahaError, WahaMedia};
 use crate::channels::web::WebChat;
 use crate::channels::{Channel, Channels};
-use crate::config::{Settings, WhatsAppProvider};
+use crate::config::{Account, KnowledgeSettings, Settings, WhatsAppProvider};
 use crate::domain::now_ms;
+use crate::domain::AccountName;
 use crate::handoff::notify::Notifier;
 use crate::handoff::{HandoffPhrases, Handoffs};
 use crate::incidents::{IncidentKind, Incidents};
@@ -20,9 +21,10 @@ use crate::knowledge::{KnowledgeBase, KnowledgeError};
 use crate::llm::LlmClient;
 use crate::media::{MediaFetch, MediaFiles, MediaReader, ReaderParts, Transcriber};
 use crate::outbox::{Outbox, OutboxParts};
-use crate::pipeline::{Parts, Pipeline};
+use crate::pipeline::{Grounding, Parts, Pipeline};
 use crate::prompt::Prompts;
 use crate::store::{Store, StoreError};
+use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -70,30 +72,43 @@ impl Application {
             tracing::warn!("{note}");
         }
         let knowledge = KnowledgeBase::open(&settings.knowledge)?;
+        let account_knowledge = account_knowledge(&settings)?;
         let webchat = WebChat::for_store(&settings, &store).await;
         let incidents = Incidents::default();
-        let waha = match settings.whatsapp.provider {
-            WhatsAppProvider::Waha => Waha::new(&settings.waha)?.map(Arc::new),
-            _ => None,
-        };
-        let channels =
-            Channels { whatsapp: whatsapp_channel(&settings, waha.clone())?, web: Arc::new(webchat.clone()) };
+        let mut waha = BTreeMap::new();
+        for account in settings.accounts.iter().filter(|a| a.provider == WhatsAppProvider::Waha) {
+            if let Some(session) = Waha::new(&account.waha)? {
+                waha.insert(account.name.clone(), Arc::new(session));
+            }
+        }
+        let whatsapp = settings
+            .accounts
+            .iter()
+            .map(|account| Ok((account.name.clone(), whatsapp_channel(account, &waha)?)))
+            .collect::<Result<Vec<_>, StartupError>>()?;
+        let channels = Channels::new(whatsapp, Arc::new(webchat.clone()));
         let outbox = Outbox::start(OutboxParts {
             store: store.clone(),
             channels: channels.clone(),
             incidents: incidents.clone(),
             settings: settings.outbox,
-            send_timeout: settings.whatsapp.send_timeout,
+            send_timeout: settings.accounts.iter().map(send_timeout).max().unwrap_or(settings.whatsapp.send_timeout),
             chat_logging: settings.retention.chat_logging,
         });
+        let grounding = Grounding { retriever: Arc::new(knowledge.clone()), prompts };
+        let account_grounding = settings
+            .accounts
+            .iter()
+            .filter_map(|account| own_grounding(account, &grounding, &account_knowledge))
+            .collect();
         let media = Arc::new(media_reader(&settings, &store)?);
         let pipeline = Pipeline::start(Parts {
             store: store.clone(),
             channels: channels.clone(),
             incidents: incidents.clone(),
             llm: LlmClient::new(&settings.llm)?,
-            retriever: Arc::new(knowledge.clone()),
-            prompts,
+            grounding,
+            account_grounding,
             history_turns: settings.history_turns,
             min_score: settings.knowledge.min_score,
             keep_unanswered: settings.retention.chat_logging,
@@ -117,6 +132,7 @@ impl Application {
             pipeline,
             outbox,
             knowledge,
+            account_knowledge,
             webchat,
             incidents,
             inbox,
@@ -158,13 +174,19 @@ impl Application {
             self.state.pipeline.media().files().clone(),
             self.state.settings.media.retention_days,
         );
-        let (knowledge, incidents) = (self.state.knowledge.clone(), self.state.incidents.clone());
+        let accounts = self.state.account_knowledge.iter().map(|(_, base)| base.clone());
+        let (bases, incidents) = (
+            std::iter::once(self.state.knowledge.clone()).chain(accounts).collect::<Vec<_>>(),
+            self.state.incidents.clone(),
+        );
         // Webhooks are served while this runs; replies wait for it only if
         // there is no earlier index to answer from.
         tokio::spawn(async move {
-            if let Err(error) = knowledge.refresh_if_stale().await {
-                tracing::error!(%error, "the knowledge index could not be built at start-up");
-                incidents.record(IncidentKind::Knowledge, error.to_string(), now_ms());
+            for knowledge in bases {
+                if let Err(error) = knowledge.refresh_if_stale().await {
+                    tracing::error!(%error, "a knowledge index could not be built at start-up");
+                    incidents.record(IncidentKind::Knowledge, error.to_string(), now_ms());
+                }
             }
         });
         let (pipeline, outbox) = (self.state.pipeline.clone(), self.state.outbox.clone());
@@ -187,30 +209,82 @@ impl Application {
     }
 }
 
-/// Files are downloaded from WhatsApp only with an access token; voice
-/// notes are transcribed only where a transcription service is set.
-/// The provider that carries the WhatsApp number.
-fn whatsapp_channel(settings: &Settings, waha: Option<Arc<Waha>>) -> Result<Arc<dyn Channel>, StartupError> {
-    Ok(match settings.whatsapp.provider {
-        WhatsAppProvider::CloudApi => Arc::new(CloudApi::new(&settings.whatsapp)?),
-        WhatsAppProvider::Fonnte => Arc::new(Fonnte::new(&settings.fonnte)?),
-        WhatsAppProvider::Waha => waha.ok_or(StartupError::Provider("waha"))?,
+/// The provider that carries one account's number.
+fn whatsapp_channel(
+    account: &Account,
+    waha: &BTreeMap<AccountName, Arc<Waha>>,
+) -> Result<Arc<dyn Channel>, StartupError> {
+    Ok(match account.provider {
+        WhatsAppProvider::CloudApi => Arc::new(CloudApi::new(&account.whatsapp)?),
+        WhatsAppProvider::Fonnte => Arc::new(Fonnte::new(&account.fonnte)?),
+        WhatsAppProvider::Waha => waha.get(&account.name).cloned().ok_or(StartupError::Provider("waha"))?,
     })
 }
 
+fn send_timeout(account: &Account) -> Duration {
+    match account.provider {
+        WhatsAppProvider::CloudApi => account.whatsapp.send_timeout,
+        WhatsAppProvider::Fonnte => account.fonnte.send_timeout,
+        WhatsAppProvider::Waha => account.waha.send_timeout,
+    }
+}
+
+/// An index of its own for each account with its own documents, kept
+/// beside the default one.
+fn account_knowledge(settings: &Settings) -> Result<Vec<(AccountName, KnowledgeBase)>, StartupError> {
+    let mut bases = Vec::new();
+    for account in &settings.accounts {
+        let Some(dir) = &account.knowledge_dir else { continue };
+        let own = KnowledgeSettings {
+            dir: dir.clone(),
+            index_dir: settings.knowledge.index_dir.join(format!("account-{}", account.name.label())),
+            ..settings.knowledge.clone()
+        };
+        bases.push((account.name.clone(), KnowledgeBase::open(&own)?));
+    }
+    Ok(bases)
+}
+
+/// The documents and prompts of an account that has its own; `None` for
+/// one that answers like the default account.
+fn own_grounding(
+    account: &Account,
+    default: &Grounding,
+    bases: &[(AccountName, KnowledgeBase)],
+) -> Option<(AccountName, Grounding)> {
+    let base = bases.iter().find(|(name, _)| *name == account.name).map(|(_, base)| base.clone());
+    if base.is_none() && account.system_prompt.is_none() {
+        return None;
+    }
+    let mut grounding = default.clone();
+    if let Some(base) = base {
+        grounding.retriever = Arc::new(base);
+    }
+    if let Some(path) = &account.system_prompt {
+        match std::fs::read_to_string(path) {
+            Ok(text) if !text.trim().is_empty() => grounding.prompts.system = text.trim().to_owned(),
+            _ => tracing::warn!(
+                account = %account.name,
+                path = %path.display(),
+                "the account's system prompt is unreadable or empty; it uses prompts/system.md"
+            ),
+        }
+    }
+    Some((account.name.clone(), grounding))
+}
+
+/// Each account's files are downloaded with its own credentials; voice
+/// notes are transcribed only where a transcription service is set.
 fn media_reader(settings: &Settings, store: &Store) -> Result<MediaReader, StartupError> {
     let dir = settings.data_dir.join("media");
     let files = MediaFiles::open(dir.clone())
         .map_err(|source| StartupError::MediaDir { path: dir.display().to_string(), source })?;
-    let fetch: Option<Arc<dyn MediaFetch>> = match settings.whatsapp.provider {
-        WhatsAppProvider::CloudApi => match settings.whatsapp.access_token {
-            Some(_) => Some(Arc::new(MediaDownloader::new(&settings.whatsapp)?)),
-            None => None,
-        },
-        // Fonnte's attachment URLs are public: no token needed to fetch.
-        WhatsAppProvider::Fonnte => Some(Arc::new(FonnteMedia::new(&settings.fonnte)?)),
-        WhatsAppProvider::Waha => WahaMedia::new(&settings.waha)?.map(|waha| Arc::new(waha) as Arc<dyn MediaFetch>),
-    };
+    let mut fetch = HashMap::new();
+    for account in &settings.accounts {
+        if let Some(fetcher) = media_fetch(account)? {
+            fetch.insert(account.name.clone(), fetcher);
+        }
+    }
     Ok(MediaReader::new(ReaderParts {
         store: store.clone(),
         files,
@@ -219,4 +293,16 @@ fn media_reader(settings: &Settings, store: &Store) -> Result<MediaReader, Start
         settings: settings.media.clone(),
         vision: settings.llm.vision,
     }))
+}
+
+fn media_fetch(account: &Account) -> Result<Option<Arc<dyn MediaFetch>>, StartupError> {
+    Ok(match account.provider {
+        WhatsAppProvider::CloudApi => match account.whatsapp.access_token {
+            Some(_) => Some(Arc::new(MediaDownloader::new(&account.whatsapp)?)),
+            None => None,
+        },
+        // Fonnte's attachment URLs are public: no token needed to fetch.
+        WhatsAppProvider::Fonnte => Some(Arc::new(FonnteMedia::new(&account.fonnte)?)),
+        WhatsAppProvider::Waha => WahaMedia::new(&account.waha)?.map(|waha| Arc::new(waha) as Arc<dyn MediaFetch>),
+    })
 }

@@ -55,7 +55,7 @@ impl Store {
 
     pub(super) async fn summaries(&self, filter: &str, limit: i64) -> Result<Vec<ConversationSummary>, StoreError> {
         let rows = sqlx::query(&format!(
-            "SELECT u.id, u.channel, u.phone, u.bsuid, u.address, u.profile_name, \
+            "SELECT u.id, u.channel, u.account, u.phone, u.bsuid, u.address, u.profile_name, \
                (SELECT COUNT(*) FROM inbound_messages m WHERE m.user_id = u.id) AS messages, \
                (SELECT COUNT(*) FROM inbound_messages m WHERE m.user_id = u.id AND m.turn_id IS NULL AND m.wants_reply) \
                  AS buffered, \

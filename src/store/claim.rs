@@ -7,8 +7,8 @@ use super::handoff::end_expired;
 use super::turns::{combine, load_history, MEDIA_COLUMNS};
 use super::usage::recent_turns;
 use super::{bind_ids, Backend, Claim, ClaimWindow, ClaimedTurn, Params, Store, StoreError, TurnMessage};
-use crate::domain::Recipient;
 use crate::domain::HOUR_MS;
+use crate::domain::{AccountName, Recipient};
 use crate::handoff::{holds, Mode};
 use sqlx::{Any, Row, Transaction};
 use std::collections::HashMap;
@@ -150,6 +150,7 @@ async fn claim_chunk(
             token: owner.to_owned(),
             user_id,
             recipient: person.recipient,
+            account: person.account,
             messages: messages.remove(&user_id).unwrap_or_default(),
             last_message_at: person.last_at,
             reply: None,
@@ -170,6 +171,7 @@ struct Waiting {
     /// Their session, unless it ended with a long silence.
     recent_session: Option<i64>,
     recipient: Option<Recipient>,
+    account: AccountName,
     mode: Held,
 }
 
@@ -194,7 +196,7 @@ async fn read_waiting(
            CAST(CASE WHEN EXISTS (SELECT 1 FROM turns t WHERE t.user_id = i.user_id AND t.status = 'answering' \
              AND t.lease_until > {}) THEN 1 ELSE 0 END AS BIGINT) AS busy, \
            (SELECT MAX(s.id) FROM sessions s WHERE s.user_id = i.user_id AND s.last_activity_at > {}) AS session_id, \
-           u.channel, u.phone, u.bsuid, u.address, u.mode, u.paused_until \
+           u.channel, u.account, u.phone, u.bsuid, u.address, u.mode, u.paused_until \
          FROM inbound_messages i JOIN users u ON u.id = i.user_id \
          WHERE i.turn_id IS NULL AND i.wants_reply AND i.user_id IN ({}) GROUP BY i.user_id, u.id",
         p.one(),
@@ -217,6 +219,7 @@ async fn read_waiting(
             busy: row.try_get::<i64, _>("busy")? != 0,
             recent_session: row.try_get("session_id")?,
             recipient: super::people::recipient_from_row(&row)?,
+            account: super::people::account_from_row(&row)?,
         };
         waiting.insert(row.try_get::<i64, _>("user_id")?, person);
     }

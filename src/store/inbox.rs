@@ -138,7 +138,7 @@ impl Store {
         // expression, hence the outer query.
         let sql = format!(
             "WITH candidates AS (SELECT id AS user_id FROM users WHERE {IN_HANDOFF} UNION {recent}), \
-             listed AS (SELECT u.id, u.channel, u.phone, u.bsuid, u.address, u.profile_name, {MODE_COLUMNS}, \
+             listed AS (SELECT u.id, u.channel, u.account, u.phone, u.bsuid, u.address, u.profile_name, {MODE_COLUMNS}, \
                  (SELECT m.id FROM inbound_messages m WHERE m.user_id = u.id \
                     ORDER BY m.received_at DESC, m.id DESC LIMIT 1) AS last_in, \
                  (SELECT o.id FROM outbound_messages o WHERE o.user_id = u.id AND o.state <> 'cancelled' \

@@ -5,7 +5,7 @@
 
 use super::turns::parse_sources;
 use super::{Backend, Params, Store, StoreError};
-use crate::domain::Recipient;
+use crate::domain::{AccountName, Recipient};
 use crate::domain::{ChannelKind, Source};
 use sqlx::{Any, Row, Transaction};
 
@@ -78,6 +78,8 @@ pub struct ClaimedSend {
     pub token: String,
     pub user_id: i64,
     pub recipient: Option<Recipient>,
+    /// The business's number it goes out from.
+    pub account: AccountName,
     pub turn_id: Option<String>,
     pub part_index: i64,
     pub final_part: bool,
@@ -299,7 +301,7 @@ impl Store {
             "SELECT o.id, o.user_id, o.turn_id, o.part_index, o.body, o.attempts, o.attempt_started_at, o.give_up_at, \
                CAST(CASE WHEN o.final_part THEN 1 ELSE 0 END AS BIGINT) AS final_part, \
                CAST(CASE WHEN o.ambiguous THEN 1 ELSE 0 END AS BIGINT) AS ambiguous, \
-               u.channel, u.phone, u.bsuid, u.address \
+               u.channel, u.account, u.phone, u.bsuid, u.address \
              FROM outbound_messages o JOIN users u ON u.id = o.user_id \
              WHERE o.state IN {DUE} AND o.next_attempt_at <= {} AND o.channel IN ({}) \
                AND NOT EXISTS (SELECT 1 FROM outbound_messages e \
@@ -319,6 +321,7 @@ impl Store {
                 token: token.to_owned(),
                 user_id: row.try_get("user_id")?,
                 recipient: super::people::recipient_from_row(row)?,
+                account: super::people::account_from_row(row)?,
                 turn_id: row.try_get("turn_id")?,
                 part_index: row.try_get("part_index")?,
                 final_part: row.try_get::<i64, _>("final_part")? != 0,
@@ -573,7 +576,7 @@ impl Store {
 }
 
 const OPERATOR_VIEW: &str = "SELECT o.id, o.user_id, o.origin, o.state, o.body, o.attempts, o.error_code, \
-       o.error_title, o.created_at, o.updated_at, o.next_attempt_at, u.channel, u.phone, u.bsuid, u.address \
+       o.error_title, o.created_at, o.updated_at, o.next_attempt_at, u.channel, u.account, u.phone, u.bsuid, u.address \
      FROM outbound_messages o JOIN users u ON u.id = o.user_id";
 
 /// Rows of the same message as row `id`: the parts of a bot reply share

@@ -1,5 +1,5 @@
 use super::StoreError;
-use crate::domain::{Bsuid, ChannelKind, ConversationKey, PersonRef, PhoneNumber, Recipient};
+use crate::domain::{AccountName, Bsuid, ChannelKind, ConversationKey, PersonRef, PhoneNumber, Recipient};
 use sqlx::{Any, Row, Transaction};
 use std::collections::HashMap;
 
@@ -82,10 +82,19 @@ impl PeopleCache {
 
 fn identity_keys(person: &PersonRef) -> impl Iterator<Item = String> + '_ {
     let channel = person.channel().as_str();
-    let phone = person.phone().map(move |p| format!("{channel}:p:{}", p.expose()));
-    let bsuid = person.bsuid().map(move |b| format!("{channel}:b:{}", b.expose()));
-    let conversation = person.conversation().map(move |c| format!("{channel}:c:{}", c.expose()));
+    let account = person.account().as_stored();
+    let phone = person.phone().map(move |p| format!("{channel}:{account}:p:{}", p.expose()));
+    let bsuid = person.bsuid().map(move |b| format!("{channel}:{account}:b:{}", b.expose()));
+    let conversation = person.conversation().map(move |c| format!("{channel}::c:{}", c.expose()));
     phone.into_iter().chain(bsuid).chain(conversation)
+}
+
+/// Reads the `account` of a `users` row: which of the business's numbers
+/// answers that person. A name no longer in the configuration still reads;
+/// sending through it then fails as not configured, which an operator sees.
+pub(super) fn account_from_row(row: &sqlx::any::AnyRow) -> Result<AccountName, sqlx::Error> {
+    let stored: String = row.try_get("account")?;
+    AccountName::from_stored(&stored).map_err(|error| sqlx::Error::Decode(Box::new(error)))
 }
 
 /// Reads `channel, phone, bsuid, address` of a `users` row: where a reply
@@ -159,13 +168,19 @@ async fn upsert_uncached(tx: &mut Transaction<'_, Any>, person: &PersonRef, now:
     }
     let phone = person.phone().map(|p| p.expose().to_owned());
     let bsuid = person.bsuid().map(|b| b.expose().to_owned());
-    let username = format!("whatsapp_{}", phone.as_deref().or(bsuid.as_deref()).unwrap_or_default());
+    let account = person.account().as_stored();
+    let identity = phone.as_deref().or(bsuid.as_deref()).unwrap_or_default();
+    // The default account keeps the names rows had before accounts.
+    let username = match person.account().is_default() {
+        true => format!("whatsapp_{identity}"),
+        false => format!("whatsapp_{identity}@{account}"),
+    };
     // Inserting first makes a first contact one statement. Any identity
-    // already on a row (an earlier contact, a replica that won a race)
-    // refuses the insert, and that row is linked instead.
+    // already on a row of this account (an earlier contact, a replica that
+    // won a race) refuses the insert, and that row is linked instead.
     let inserted = sqlx::query(
-        "INSERT INTO users (channel, username, phone, bsuid, parent_bsuid, profile_name, created_at) \
-         VALUES ('whatsapp', $1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING RETURNING id",
+        "INSERT INTO users (channel, account, username, phone, bsuid, parent_bsuid, profile_name, created_at) \
+         VALUES ('whatsapp', $7, $1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING RETURNING id",
     )
     .bind(username)
     .bind(&phone)
@@ -173,6 +188,7 @@ async fn upsert_uncached(tx: &mut Transaction<'_, Any>, person: &PersonRef, now:
     .bind(person.parent_bsuid.as_ref().map(|b| b.expose().to_owned()))
     .bind(&person.profile_name)
     .bind(now)
+    .bind(account)
     .fetch_optional(&mut **tx)
     .await?;
     match inserted {
@@ -212,11 +228,14 @@ async fn link_existing(
     phone: &Option<String>,
     bsuid: &Option<String>,
 ) -> Result<Option<i64>, StoreError> {
-    let found = sqlx::query("SELECT id FROM users WHERE phone = $1 OR bsuid = $2 ORDER BY id LIMIT 1")
-        .bind(phone)
-        .bind(bsuid)
-        .fetch_optional(&mut **tx)
-        .await?;
+    let account = person.account().as_stored();
+    let found =
+        sqlx::query("SELECT id FROM users WHERE account = $3 AND (phone = $1 OR bsuid = $2) ORDER BY id LIMIT 1")
+            .bind(phone)
+            .bind(bsuid)
+            .bind(account)
+            .fetch_optional(&mut **tx)
+            .await?;
     let Some(row) = found else { return Ok(None) };
     let id: i64 = row.try_get("id")?;
     // Only fill gaps, and only with an identity no other row holds: if the
@@ -224,8 +243,8 @@ async fn link_existing(
     // stay as they are rather than failing the webhook on a unique key.
     sqlx::query(
         "UPDATE users SET \
-         phone = COALESCE(phone, (SELECT $1 WHERE NOT EXISTS (SELECT 1 FROM users WHERE phone = $1))), \
-         bsuid = COALESCE(bsuid, (SELECT $2 WHERE NOT EXISTS (SELECT 1 FROM users WHERE bsuid = $2))), \
+         phone = COALESCE(phone, (SELECT $1 WHERE NOT EXISTS (SELECT 1 FROM users WHERE account = $6 AND phone = $1))), \
+         bsuid = COALESCE(bsuid, (SELECT $2 WHERE NOT EXISTS (SELECT 1 FROM users WHERE account = $6 AND bsuid = $2))), \
          parent_bsuid = COALESCE($3, parent_bsuid), profile_name = COALESCE($4, profile_name) \
          WHERE id = $5",
     )
@@ -234,6 +253,7 @@ async fn link_existing(
     .bind(person.parent_bsuid.as_ref().map(|b| b.expose().to_owned()))
     .bind(&person.profile_name)
     .bind(id)
+    .bind(account)
     .execute(&mut **tx)
     .await?;
     Ok(Some(id))

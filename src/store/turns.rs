@@ -8,9 +8,9 @@ use super::outbox::QueuedReply;
 use super::usage::{recent_turns, RecentTurns};
 use super::{bind_ids, Backend, Params, Store, StoreError};
 use crate::domain::HistoryTurn;
-use crate::domain::Recipient;
 use crate::domain::Source;
 use crate::domain::HOUR_MS;
+use crate::domain::{AccountName, Recipient};
 use crate::handoff::{Mode, Pause, PauseOutcome};
 use sqlx::{Any, Row, Transaction};
 use std::collections::HashMap;
@@ -55,6 +55,8 @@ pub struct ClaimedTurn {
     pub token: String,
     pub user_id: i64,
     pub recipient: Option<Recipient>,
+    /// The business's number the person wrote to, which answers them.
+    pub account: AccountName,
     pub messages: Vec<TurnMessage>,
     /// When the person's last message of this turn reached us.
     pub last_message_at: i64,
@@ -436,7 +438,7 @@ async fn load_turn(
 ) -> Result<ClaimedTurn, StoreError> {
     let turn = sqlx::query(
         "SELECT t.user_id, t.reply_text, t.sources, t.last_message_at, t.created_at, \
-           u.channel, u.phone, u.bsuid, u.address \
+           u.channel, u.account, u.phone, u.bsuid, u.address \
          FROM turns t JOIN users u ON u.id = t.user_id WHERE t.id = $1",
     )
     .bind(turn_id)
@@ -464,6 +466,7 @@ async fn load_turn(
         history,
         recent,
         recipient: super::people::recipient_from_row(&turn)?,
+        account: super::people::account_from_row(&turn)?,
         messages,
         last_message_at: turn.try_get("last_message_at")?,
         reply: saved_reply(turn.try_get("reply_text")?, turn.try_get("sources")?),

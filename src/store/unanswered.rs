@@ -50,7 +50,7 @@ impl Store {
     pub async fn unanswered_since(&self, since: i64, limit: i64) -> Result<Vec<UnansweredQuestion>, StoreError> {
         let rows = sqlx::query(&format!(
             "SELECT q.id, q.user_id, q.question, q.reason, q.top_score_milli, q.asked_at, \
-               u.channel, u.phone, u.bsuid, u.address \
+               u.channel, u.account, u.phone, u.bsuid, u.address \
              FROM unanswered_questions q JOIN users u ON u.id = q.user_id \
              WHERE q.asked_at >= $1 ORDER BY q.asked_at DESC, q.id DESC LIMIT {limit}"
         ))

@@ -2,6 +2,7 @@
 //! servers), rows in the database. Every test runs on SQLite and, when
 //! TEST_DATABASE_URL is set, on PostgreSQL.
 
+mod accounts;
 mod admin_views;
 mod agent;
 mod compatible;

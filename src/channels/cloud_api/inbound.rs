@@ -34,16 +34,38 @@ pub enum PayloadError {
 
 /// Parses the raw body (already signature-checked) of a WhatsApp Cloud API webhook.
 pub fn parse_webhook(body: &[u8]) -> Result<WebhookBatch, PayloadError> {
+    let mut all = WebhookBatch::default();
+    for (_, batch) in parse_webhook_by_number(body)? {
+        all.messages.extend(batch.messages);
+        all.statuses.extend(batch.statuses);
+        all.echoes.extend(batch.echoes);
+        all.ignored += batch.ignored;
+    }
+    Ok(all)
+}
+
+/// Parses the body into one batch per business number it speaks for
+/// (`metadata.phone_number_id`, in order of appearance): one app may
+/// carry several numbers, and each answers its own people.
+pub fn parse_webhook_by_number(body: &[u8]) -> Result<Vec<(Option<String>, WebhookBatch)>, PayloadError> {
     // Reading into a map rather than a `Value` makes `[]` or `"x"` a JSON
     // error, the only shape of body this module refuses.
     let root = Value::Object(serde_json::from_slice::<Map<String, Value>>(body)?);
-    let mut batch = WebhookBatch::default();
+    let mut batches: Vec<(Option<String>, WebhookBatch)> = Vec::new();
     for entry in array(&root["entry"]) {
         for change in array(&entry["changes"]) {
-            batch.add_change(change);
+            let number = non_blank(&change["value"]["metadata"]["phone_number_id"]);
+            let at = match batches.iter().position(|(seen, _)| *seen == number) {
+                Some(at) => at,
+                None => {
+                    batches.push((number, WebhookBatch::default()));
+                    batches.len() - 1
+                }
+            };
+            batches[at].1.add_change(change);
         }
     }
-    Ok(batch)
+    Ok(batches)
 }
 
 /// Edits and revokes refer back to a message that already became a turn

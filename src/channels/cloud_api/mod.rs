@@ -10,7 +10,7 @@ mod number;
 mod send;
 mod signature;
 
-pub use inbound::{parse_webhook, PayloadError, WebhookBatch};
+pub use inbound::{parse_webhook, parse_webhook_by_number, PayloadError, WebhookBatch};
 pub use media::MediaDownloader;
 pub use send::CloudApi;
 pub use signature::{sign, verify, SignatureError};

@@ -1,0 +1,216 @@
+//! Several WhatsApp numbers in one server (CHANNELS_FILE): each webhook
+//! finds its account, each reply leaves through the number the person
+//! wrote to, and one phone writing to two numbers is two conversations,
+//! each answered from its account's own documents and system prompt.
+
+use crate::helpers::*;
+use crate::on_both_backends;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use wiremock::matchers::{header, method, path};
+use wiremock::{Mock, MockServer, Request, ResponseTemplate};
+
+on_both_backends!(one_phone_writing_to_three_numbers_is_three_conversations_answered_by_each);
+
+const PERSON: &str = "6281234567789";
+const OUTLET_NUMBER_ID: &str = "2233445566778";
+const OUTLET_SEND_PATH: &str = "/v23.0/2233445566778/messages";
+const BILLING_TOKEN: &str = "billing-device-token";
+const BILLING_SECRET: &str = "billing-webhook-secret";
+const BILLING_PROMPT: &str = "Kamu asisten penagihan ISP Jaya Net.";
+const BILLING_DOCUMENT: &str = "Tagihan internet Jaya Net dibayar paling lambat tanggal 20 setiap bulan.";
+
+/// The default account is the Cloud API number of the environment; the
+/// file adds a second Cloud API number of the same app and a Fonnte device
+/// with its own documents and system prompt.
+fn channels_file(dir: &std::path::Path, fonnte: &MockServer) -> std::path::PathBuf {
+    let knowledge = dir.join("knowledge-billing");
+    std::fs::create_dir_all(&knowledge).unwrap();
+    std::fs::write(knowledge.join("tagihan.md"), format!("# Tagihan\n\n{BILLING_DOCUMENT}\n")).unwrap();
+    let prompt = dir.join("billing-system.md");
+    std::fs::write(&prompt, BILLING_PROMPT).unwrap();
+    let file = dir.join("channels.toml");
+    let toml = format!(
+        r#"
+[[account]]
+name = "outlet2"
+kind = "cloud_api"
+settings = {{ META_PHONE_NUMBER_ID = "{OUTLET_NUMBER_ID}", WHATSAPP_GRAPH_BASE = "{graph}" }}
+secrets = {{ META_ACCESS_TOKEN = "OUTLET_TOKEN", META_APP_SECRET = "OUTLET_APP_SECRET" }}
+
+[[account]]
+name = "billing"
+kind = "fonnte"
+knowledge = "{knowledge}"
+system_prompt = "{prompt}"
+settings = {{ FONNTE_API_URL = "{fonnte}" }}
+secrets = {{ FONNTE_TOKEN = "BILLING_TOKEN", FONNTE_WEBHOOK_SECRET = "BILLING_SECRET" }}
+"#,
+        graph = "GRAPH",
+        knowledge = knowledge.display(),
+        prompt = prompt.display(),
+        fonnte = fonnte.uri(),
+    );
+    std::fs::write(&file, toml).unwrap();
+    file
+}
+
+/// Cloud API changes for two numbers of the same app in one POST.
+fn two_numbers_webhook() -> String {
+    let change = |number_id: &str, id: &str, text: &str| {
+        json!({ "field": "messages", "value": {
+            "messaging_product": "whatsapp",
+            "metadata": { "display_phone_number": "15550001111", "phone_number_id": number_id },
+            "contacts": [{ "profile": { "name": "Budi" }, "wa_id": PERSON }],
+            "messages": [{ "from": PERSON, "id": id, "timestamp": "1700000000", "type": "text",
+                           "text": { "body": text } }],
+        }})
+    };
+    json!({ "object": "whatsapp_business_account", "entry": [
+        { "id": "1", "changes": [change(PHONE_NUMBER_ID, "wamid.main.1", "jam buka toko pusat?")] },
+        { "id": "1", "changes": [change(OUTLET_NUMBER_ID, "wamid.outlet.1", "jam buka cabang?")] },
+        { "id": "1", "changes": [change("9999999999", "wamid.stranger.1", "nomor orang lain")] },
+    ]})
+    .to_string()
+}
+
+async fn fonnte_accepts_sends(fonnte: &MockServer) {
+    Mock::given(method("POST"))
+        .and(path("/send"))
+        .and(header("authorization", BILLING_TOKEN))
+        .respond_with(|_: &Request| {
+            ResponseTemplate::new(200).set_body_json(json!({ "status": true, "id": ["90001"], "process": "pending" }))
+        })
+        .mount(fonnte)
+        .await;
+}
+
+/// The outlet's number answers with its own id; the default one's mock
+/// (on the same fake Graph) has the default id.
+async fn graph_accepts_outlet_sends(graph: &MockServer) {
+    Mock::given(method("POST"))
+        .and(path(OUTLET_SEND_PATH))
+        .and(header("authorization", "Bearer outlet-token"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({ "messages": [{ "id": "wamid.outlet.out" }] })))
+        .mount(graph)
+        .await;
+}
+
+/// The LLM answers each conversation by what its system prompt says, so a
+/// reply shows which account's prompt framed it.
+async fn llm_names_its_prompt(llm: &MockServer) {
+    Mock::given(method("POST"))
+        .and(path(LLM_PATH))
+        .respond_with(|request: &Request| {
+            let body: Value = serde_json::from_slice(&request.body).unwrap_or_default();
+            let system = body["messages"][0]["content"].as_str().unwrap_or_default();
+            let answer = if system.contains(BILLING_PROMPT) { "Jawaban penagihan" } else { "Jawaban toko" };
+            ResponseTemplate::new(200).set_body_json(completion(answer))
+        })
+        .mount(llm)
+        .await;
+}
+
+fn texts_sent_to(requests: &[Request], send_path: &str) -> Vec<String> {
+    requests
+        .iter()
+        .filter(|r| r.url.path() == send_path)
+        .filter_map(|r| serde_json::from_slice::<Value>(&r.body).ok())
+        .filter(|body| body["type"] == "text")
+        .map(|body| body["text"]["body"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+async fn one_phone_writing_to_three_numbers_is_three_conversations_answered_by_each(backend: Backend) {
+    let (fonnte, files) = (MockServer::start().await, tempfile::tempdir().unwrap());
+    fonnte_accepts_sends(&fonnte).await;
+    let graph = MockServer::start().await;
+    graph_accepts_sends(&graph).await;
+    graph_accepts_outlet_sends(&graph).await;
+    let file = channels_file(files.path(), &fonnte);
+    let toml = std::fs::read_to_string(&file).unwrap().replace("GRAPH", &graph.uri());
+    std::fs::write(&file, toml).unwrap();
+    let file = file.display().to_string();
+    let graph_uri = graph.uri();
+    let app = TestApp::spawn_with(
+        backend,
+        &[
+            ("CHANNELS_FILE", file.as_str()),
+            ("WHATSAPP_GRAPH_BASE", graph_uri.as_str()),
+            ("OUTLET_TOKEN", "outlet-token"),
+            ("OUTLET_APP_SECRET", APP_SECRET),
+            ("BILLING_TOKEN", BILLING_TOKEN),
+            ("BILLING_SECRET", BILLING_SECRET),
+        ],
+    )
+    .await;
+    llm_names_its_prompt(&app.llm).await;
+
+    assert_eq!(app.post_webhook(&two_numbers_webhook()).await.status(), 200);
+    let fonnte_message = json!({ "device": "6282227097005", "sender": PERSON, "message": "kapan bayar tagihan internet?",
+                                 "name": "Budi", "timestamp": 1_733_000_000 });
+    let to_fonnte = |secret: &str| {
+        app.client
+            .post(format!("{}/webhook/fonnte/{secret}", app.address))
+            .header("content-type", "application/json")
+            .body(fonnte_message.to_string())
+            .send()
+    };
+    assert_eq!(to_fonnte("not-the-secret").await.unwrap().status(), 404);
+    assert_eq!(to_fonnte(BILLING_SECRET).await.unwrap().status(), 200);
+
+    wait_until(|| async {
+        let sent = graph.received_requests().await.unwrap_or_default();
+        let fonnte_sent = fonnte.received_requests().await.unwrap_or_default();
+        texts_sent_to(&sent, SEND_PATH).len() + texts_sent_to(&sent, OUTLET_SEND_PATH).len() >= 2
+            && fonnte_sent.iter().any(|r| r.url.path() == "/send")
+    })
+    .await;
+    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+
+    let sent = graph.received_requests().await.unwrap_or_default();
+    assert_eq!(texts_sent_to(&sent, SEND_PATH), ["Jawaban toko"], "the default number answers its person");
+    assert_eq!(texts_sent_to(&sent, OUTLET_SEND_PATH), ["Jawaban toko"], "the outlet answers from its own number");
+    let fonnte_sends: Vec<HashMap<String, String>> = fonnte
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .iter()
+        .filter(|r| r.url.path() == "/send")
+        .map(|r| serde_urlencoded::from_bytes(&r.body).unwrap_or_default())
+        .collect();
+    assert_eq!(fonnte_sends.len(), 1, "{fonnte_sends:?}");
+    assert_eq!(
+        (fonnte_sends[0]["target"].as_str(), fonnte_sends[0]["message"].as_str()),
+        (PERSON, "Jawaban penagihan")
+    );
+
+    // Three people with one phone number, each with their own turn.
+    let accounts = "SELECT COUNT(*) FROM users WHERE phone = '6281234567789' AND account IN ('', 'outlet2', 'billing')";
+    assert_eq!(app.count(accounts).await, 3);
+    assert_eq!(app.count("SELECT COUNT(DISTINCT user_id) FROM turns WHERE status = 'answered'").await, 3);
+    assert_eq!(app.count("SELECT COUNT(*) FROM inbound_messages WHERE wa_message_id = 'wamid.stranger.1'").await, 0);
+
+    // Each conversation saw only its own words, and the billing one its
+    // own documents under its own system prompt.
+    let llm = app.llm_requests().await;
+    assert_eq!(llm.len(), 3);
+    let by_question: HashMap<String, &Value> = llm.iter().map(|r| (last_user_message(r), r)).collect();
+    let system = |question: &str| by_question[question]["messages"][0]["content"].as_str().unwrap().to_owned();
+    assert!(system("kapan bayar tagihan internet?").contains(BILLING_DOCUMENT));
+    assert!(system("kapan bayar tagihan internet?").starts_with(BILLING_PROMPT));
+    assert!(!system("jam buka cabang?").contains(BILLING_PROMPT));
+    assert!(!system("jam buka toko pusat?").contains(BILLING_DOCUMENT), "the default account has no such document");
+
+    // The operator sees every number.
+    let status = app.admin_json("/api/whatsapp/status").await;
+    let listed: Vec<(&str, &str)> = status["whatsapp"]["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| (a["name"].as_str().unwrap(), a["provider"].as_str().unwrap()))
+        .collect();
+    assert_eq!(listed, [("default", "cloud_api"), ("outlet2", "cloud_api"), ("billing", "fonnte")]);
+    let refreshed: Value = app.refresh_kb(Some(ADMIN_TOKEN)).await.json().await.unwrap();
+    assert_eq!(refreshed["accounts"]["billing"]["files"], 1, "{refreshed}");
+}
