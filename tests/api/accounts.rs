@@ -23,7 +23,7 @@ const BILLING_DOCUMENT: &str = "Tagihan internet Jaya Net dibayar paling lambat 
 /// The default account is the Cloud API number of the environment; the
 /// file adds a second Cloud API number of the same app and a Fonnte device
 /// with its own documents and system prompt.
-fn channels_file(dir: &std::path::Path, fonnte: &MockServer) -> std::path::PathBuf {
+fn channels_file(dir: &std::path::Path, graph: &MockServer, fonnte: &MockServer) -> String {
     let knowledge = dir.join("knowledge-billing");
     std::fs::create_dir_all(&knowledge).unwrap();
     std::fs::write(knowledge.join("tagihan.md"), format!("# Tagihan\n\n{BILLING_DOCUMENT}\n")).unwrap();
@@ -46,13 +46,13 @@ system_prompt = "{prompt}"
 settings = {{ FONNTE_API_URL = "{fonnte}" }}
 secrets = {{ FONNTE_TOKEN = "BILLING_TOKEN", FONNTE_WEBHOOK_SECRET = "BILLING_SECRET" }}
 "#,
-        graph = "GRAPH",
+        graph = graph.uri(),
         knowledge = knowledge.display(),
         prompt = prompt.display(),
         fonnte = fonnte.uri(),
     );
     std::fs::write(&file, toml).unwrap();
-    file
+    file.display().to_string()
 }
 
 /// Cloud API changes for two numbers of the same app in one POST.
@@ -127,10 +127,7 @@ async fn one_phone_writing_to_three_numbers_is_three_conversations_answered_by_e
     let graph = MockServer::start().await;
     graph_accepts_sends(&graph).await;
     graph_accepts_outlet_sends(&graph).await;
-    let file = channels_file(files.path(), &fonnte);
-    let toml = std::fs::read_to_string(&file).unwrap().replace("GRAPH", &graph.uri());
-    std::fs::write(&file, toml).unwrap();
-    let file = file.display().to_string();
+    let file = channels_file(files.path(), &graph, &fonnte);
     let graph_uri = graph.uri();
     let app = TestApp::spawn_with(
         backend,
