@@ -414,6 +414,18 @@
       ['Webhook terakhir', wa.webhookLastSeen ? when(wa.webhookLastSeen) + ' (' + ago(wa.webhookLastSeen) + ')' : 'belum pernah']
     ], [incidentNote('Gagal kirim terakhir', sendErr)]));
 
+    var numbers = Array.isArray(wa.accounts) ? wa.accounts : [];
+    state.numbers = numbers.length;
+    if (numbers.length > 1) {
+      var numbersCard = card('Nomor WhatsApp', pill('plain', num(numbers.length) + ' nomor'), numbers.map(function (a) {
+        var link = a.connection && CONN_LABEL[a.connection.state];
+        var said = !a.isConfigured ? 'belum diatur' : link ? link[1] : 'siap';
+        return [a.name + ' · ' + (CONN_PROVIDER[a.provider] || a.provider), said, 'wrap'];
+      }));
+      numbersCard.setAttribute('data-testid', 'wa-numbers');
+      cards.push(numbersCard);
+    }
+
     cards.push(inboxCard(state.inbox.loaded ? state.inbox : st.inbox));
     cards.push(outboxCard(st.outbox));
 
@@ -892,6 +904,8 @@
     var main = h('span', 'conv-main');
     var top = h('span', 'conv-top');
     top.appendChild(h('span', 'conv-person', c.person || '–'));
+    var number = accountTag(c);
+    if (number) top.appendChild(number);
     top.appendChild(h('span', 'conv-time', ago(c.lastActivity)));
     main.appendChild(top);
     var last = c.lastMessage;
@@ -1117,6 +1131,15 @@
   }
 
   // The conversation's state as the live list last said it (the transcript may be older).
+  // Which of the business's numbers a conversation came to, once there
+  // is more than one.
+  function accountTag(c) {
+    if (!(state.numbers > 1) || c.channel !== 'whatsapp' || !c.account) return null;
+    var tag = h('span', 'tag account', 'ke ' + c.account);
+    tag.setAttribute('data-testid', 'conv-account');
+    return tag;
+  }
+
   function stateOf(t) {
     return state.inbox.rows[t.id] || t;
   }
@@ -1129,6 +1152,8 @@
     id.appendChild(h('span', 'who', t.person || '–'));
     if (t.name) id.appendChild(h('span', 'muted', t.name));
     id.appendChild(h('span', 'tag ' + channel, CHANNEL_LABEL[channel]));
+    var number = accountTag(t);
+    if (number) id.appendChild(number);
     if (t.state && t.state !== 'idle') id.appendChild(h('span', 'tag ' + t.state, STATE_LABEL[t.state] || t.state));
     head.push(id);
     var mode = h('div', 'head-mode');
@@ -1323,6 +1348,8 @@
   function closedReason(t) {
     if (!t || t.channel !== 'whatsapp') return null;
     var until = windowOf(t);
+    // Open with no end: a number on Fonnte or WAHA, which has no window.
+    if (t.canReply === true && until == null) return null;
     if (t.canReply !== false && until != null && Number(until) > serverNow()) return null;
     return until == null
       ? 'Pelanggan ini belum pernah menulis, jadi WhatsApp belum menerima pesan biasa darinya.'

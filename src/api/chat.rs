@@ -112,7 +112,7 @@ pub async fn send(
     let inbound = inbound_message(&key, &message.text, &message.client_id)?;
     state.webchat.admit_message(&key, client(&state, peer, &headers))?;
     let id = shown_id(&key, inbound.id.as_str());
-    metrics::counter!("wa_inbound_messages_total", "kind" => "text", "channel" => "web").increment(1);
+    metrics::counter!("wa_inbound_messages_total", "kind" => "text", "channel" => "web", "account" => "").increment(1);
     let outcome = state.pipeline.accept(vec![inbound], Vec::new()).await?;
     Ok((StatusCode::ACCEPTED, Json(json!({ "id": id, "duplicate": outcome.duplicates > 0 }))))
 }
@@ -146,7 +146,8 @@ pub async fn upload(
         )?;
     let inbound = inbound_file(&key, &query.client_id, upload, query.caption.as_deref(), &stored)?;
     let id = shown_id(&key, inbound.id.as_str());
-    metrics::counter!("wa_inbound_messages_total", "kind" => upload.kind, "channel" => "web").increment(1);
+    metrics::counter!("wa_inbound_messages_total", "kind" => upload.kind, "channel" => "web", "account" => "")
+        .increment(1);
     let outcome = state.pipeline.accept(vec![inbound], Vec::new()).await?;
     Ok((StatusCode::ACCEPTED, Json(json!({ "id": id, "duplicate": outcome.duplicates > 0 }))))
 }

@@ -166,6 +166,7 @@ fn view(entry: &InboxEntry) -> Value {
         "person": entry.person.masked(),
         "name": entry.profile_name,
         "channel": entry.person.channel().as_str(),
+        "account": entry.account.label(),
         "group": entry.group.as_str(),
         "mode": entry.mode.mode.as_str(),
         "pauseReason": pause.and_then(|p| p.reason).map(PauseReason::as_str),

@@ -35,6 +35,7 @@ fn summary(conversation: &ConversationSummary) -> Value {
     json!({
         "id": conversation.user_id,
         "channel": conversation.person.channel().as_str(),
+        "account": conversation.account.label(),
         "person": conversation.person.masked(),
         "name": conversation.profile_name,
         "messages": conversation.messages,

@@ -237,7 +237,8 @@ pub(super) async fn take_echoes(state: &AppState, echoes: &[Echo]) -> Result<(),
 
 fn count_parsed(batch: &Parsed) {
     for message in &batch.messages {
-        metrics::counter!("wa_inbound_messages_total", "kind" => message.content.kind().to_owned(), "channel" => "whatsapp")
+        let (kind, account) = (message.content.kind().to_owned(), message.from.account().label().to_owned());
+        metrics::counter!("wa_inbound_messages_total", "kind" => kind, "channel" => "whatsapp", "account" => account)
             .increment(1);
     }
     for status in &batch.statuses {

@@ -8,8 +8,6 @@ pub enum ChannelKind {
 }
 
 impl ChannelKind {
-    pub const ALL: [ChannelKind; 2] = [ChannelKind::WhatsApp, ChannelKind::Web];
-
     /// The name stored in `users.channel` and shown to operators.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -11,7 +11,7 @@ use crate::config::OutboxSettings;
 use crate::domain::now_ms;
 use crate::domain::ChannelKind;
 use crate::incidents::{IncidentKind, Incidents};
-use crate::store::{ClaimedSend, FinishedReply, SendOutcome, Store};
+use crate::store::{ClaimedSend, FinishedReply, Lane, SendOutcome, Store};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -54,7 +54,7 @@ struct Inner {
     stopping: CancellationToken,
     /// Channels that said "slow down" or are down, and until when nothing
     /// is sent to them.
-    paused: Mutex<HashMap<ChannelKind, Instant>>,
+    paused: Mutex<HashMap<Lane, Instant>>,
     chat_logging: bool,
 }
 
@@ -118,10 +118,10 @@ impl Outbox {
     async fn run(self) {
         let inner = &self.inner;
         loop {
-            let channels = self.open_channels();
+            let paused = self.paused_lanes();
             let free = inner.permits.available_permits();
-            let look_at = self.next_look(&channels).await;
-            if free > 0 && look_at <= Instant::now() && self.claim_and_send(&channels, free).await == free {
+            let look_at = self.next_look(&paused).await;
+            if free > 0 && look_at <= Instant::now() && self.claim_and_send(&paused, free).await == free {
                 // There may be more due right now.
                 continue;
             }
@@ -136,7 +136,7 @@ impl Outbox {
 
     /// Takes up to `free` due rows and starts an attempt for each; returns
     /// how many.
-    async fn claim_and_send(&self, channels: &[ChannelKind], free: usize) -> usize {
+    async fn claim_and_send(&self, paused: &[Lane], free: usize) -> usize {
         let inner = &self.inner;
         let token = format!("{}:{}", inner.process, uuid::Uuid::new_v4());
         let claim = inner
@@ -146,7 +146,7 @@ impl Outbox {
                 now_ms(),
                 inner.lease.as_millis() as i64,
                 inner.settings.ambiguous_wait.as_millis() as i64,
-                channels,
+                paused,
                 free,
             )
             .await;
@@ -161,7 +161,8 @@ impl Outbox {
         };
         if orphaned > 0 {
             tracing::warn!(orphaned, "sends whose sender stopped mid-attempt wait for proof they went out");
-            metrics::counter!("wa_sends_total", "outcome" => "ambiguous", "code" => "").increment(orphaned);
+            metrics::counter!("wa_sends_total", "outcome" => "ambiguous", "code" => "", "account" => "")
+                .increment(orphaned);
         }
         let count = claimed.len();
         for send in claimed {
@@ -179,13 +180,13 @@ impl Outbox {
 
     /// When to look again if nothing wakes the sender: the next row due, the
     /// end of a pause, or the idle look, whichever comes first.
-    async fn next_look(&self, channels: &[ChannelKind]) -> Instant {
+    async fn next_look(&self, paused: &[Lane]) -> Instant {
         let now = Instant::now();
         let mut at = now + IDLE_LOOK;
         if let Some(resume) = self.lock_paused().values().min() {
             at = at.min(*resume);
         }
-        match self.inner.store.next_send_at(channels).await {
+        match self.inner.store.next_send_at(paused).await {
             Ok(Some(due)) => at.min(now + Duration::from_millis((due - now_ms()).max(0) as u64)),
             Ok(None) => at,
             Err(error) => {
@@ -195,22 +196,22 @@ impl Outbox {
         }
     }
 
-    /// Channels not paused now.
-    fn open_channels(&self) -> Vec<ChannelKind> {
+    /// Lanes paused now.
+    fn paused_lanes(&self) -> Vec<Lane> {
         let now = Instant::now();
         let mut paused = self.lock_paused();
         paused.retain(|_, until| *until > now);
-        ChannelKind::ALL.into_iter().filter(|kind| !paused.contains_key(kind)).collect()
+        paused.keys().cloned().collect()
     }
 
-    fn pause(&self, channel: ChannelKind, delay: Duration) {
+    fn pause(&self, lane: Lane, delay: Duration) {
         let until = Instant::now() + delay;
         let mut paused = self.lock_paused();
-        let entry = paused.entry(channel).or_insert(until);
+        let entry = paused.entry(lane).or_insert(until);
         *entry = (*entry).max(until);
     }
 
-    fn lock_paused(&self) -> std::sync::MutexGuard<'_, HashMap<ChannelKind, Instant>> {
+    fn lock_paused(&self) -> std::sync::MutexGuard<'_, HashMap<Lane, Instant>> {
         self.inner.paused.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
@@ -218,7 +219,7 @@ impl Outbox {
     async fn deliver(&self, send: ClaimedSend) {
         let inner = &self.inner;
         let outcome = self.attempt(&send).await;
-        count_send(&outcome);
+        count_send(&send, &outcome);
         if let SendOutcome::Failed { dead, code, title } = &outcome {
             let to = send.recipient.as_ref().map_or_else(|| "-".to_owned(), |r| r.masked());
             tracing::warn!(to = %to, message = send.id, dead, code, "message not delivered: {title}");
@@ -281,7 +282,7 @@ impl Outbox {
         let Some(body) = &send.body else {
             return SendOutcome::failed("its text was deleted before it could be sent");
         };
-        let channel = recipient.channel();
+        let lane = Lane { channel: recipient.channel(), account: send.account.clone() };
         let sent =
             inner.channels.to(recipient, &send.account).send_text(recipient, send.turn_id.as_deref(), body).await;
         let now = now_ms();
@@ -290,7 +291,7 @@ impl Outbox {
             Err(SendError::Transient { code, title, retry_after, whole_channel }) => {
                 let delay = policy::retry_delay(send.attempts + 1, retry_after);
                 if whole_channel {
-                    self.pause(channel, delay);
+                    self.pause(lane, delay);
                 }
                 let at = now + delay.as_millis() as i64;
                 if at >= send.give_up_at {
@@ -313,7 +314,10 @@ impl Outbox {
     }
 }
 
-fn count_send(outcome: &SendOutcome) {
+/// Counted per WhatsApp account (the label is empty for the web chat).
+fn count_send(send: &ClaimedSend, outcome: &SendOutcome) {
+    let whatsapp = send.recipient.as_ref().is_some_and(|r| r.channel() == ChannelKind::WhatsApp);
+    let account = if whatsapp { send.account.label().to_owned() } else { String::new() };
     let code = outcome.code().map(|c| c.to_string()).unwrap_or_default();
     let outcome = match outcome {
         SendOutcome::Sent { .. } => "sent",
@@ -322,5 +326,5 @@ fn count_send(outcome: &SendOutcome) {
         SendOutcome::Failed { dead: true, .. } => "dead",
         SendOutcome::Failed { dead: false, .. } => "failed",
     };
-    metrics::counter!("wa_sends_total", "outcome" => outcome, "code" => code).increment(1);
+    metrics::counter!("wa_sends_total", "outcome" => outcome, "code" => code, "account" => account).increment(1);
 }

@@ -3,7 +3,7 @@
 //! each one unlocks. Names settings and paths, never secret values.
 
 use super::AdminAccess;
-use crate::config::Settings;
+use crate::config::{Settings, WhatsAppProvider};
 
 pub fn render(settings: &Settings, port: u16, admin: &AdminAccess) -> String {
     let address = settings.bind_address;
@@ -35,7 +35,14 @@ pub fn render(settings: &Settings, port: u16, admin: &AdminAccess) -> String {
         "   Documents    {} (indexed in the background; refresh with POST /api/whatsapp/refresh-kb)",
         settings.knowledge.dir.display()
     ));
+    let numbers: Vec<String> =
+        settings.accounts.iter().map(|account| format!("{} ({})", account.name, account.provider.as_str())).collect();
+    lines.push(format!("   WhatsApp     {}", numbers.join(", ")));
     let wa = &settings.whatsapp;
+    // Only the environment's Cloud API number is set up by these names;
+    // other providers and CHANNELS_FILE's accounts were checked on reading.
+    let meta =
+        settings.accounts.first().is_some_and(|a| a.name.is_default() && a.provider == WhatsAppProvider::CloudApi);
     let mut missing = Vec::new();
     if settings.llm.api_key.is_none() {
         missing.push((
@@ -43,11 +50,11 @@ pub fn render(settings: &Settings, port: u16, admin: &AdminAccess) -> String {
             "answers written by an LLM (until then: passages quoted from your documents)",
         ));
     }
-    if wa.app_secret.is_none() || wa.verify_token.is_none() {
+    if meta && (wa.app_secret.is_none() || wa.verify_token.is_none()) {
         missing
             .push(("META_APP_SECRET, META_WEBHOOK_VERIFY_TOKEN", "receiving WhatsApp messages at /webhook/whatsapp"));
     }
-    if wa.access_token.is_none() || wa.phone_number_id.is_none() {
+    if meta && (wa.access_token.is_none() || wa.phone_number_id.is_none()) {
         missing.push(("META_ACCESS_TOKEN, META_PHONE_NUMBER_ID", "sending replies on WhatsApp"));
     }
     if missing.is_empty() {
@@ -95,6 +102,16 @@ mod tests {
         assert!(banner.contains("Listening    0.0.0.0:3000   (every interface;"));
         assert!(banner.contains("OPENROUTER_API_KEY\n       -> answers written by an LLM"));
         assert!(banner.contains("META_ACCESS_TOKEN, META_PHONE_NUMBER_ID"));
+        assert!(banner.contains("WhatsApp     default (cloud_api)"), "{banner}");
+    }
+
+    #[test]
+    fn a_fonnte_number_is_not_asked_for_metas_credentials() {
+        let fonnte = settings(&[("FONNTE_TOKEN", "t"), ("FONNTE_WEBHOOK_SECRET", "s"), ("OPENROUTER_API_KEY", "k")]);
+        let banner = render(&fonnte, 3000, &AdminAccess::Configured);
+        assert!(banner.contains("WhatsApp     default (fonnte)"), "{banner}");
+        assert!(!banner.contains("META_"), "{banner}");
+        assert!(banner.contains("Fully configured"), "{banner}");
     }
 
     #[test]

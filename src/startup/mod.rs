@@ -64,6 +64,9 @@ impl Application {
     pub async fn build(mut settings: Settings) -> Result<Self, StartupError> {
         let admin_access = admin_token::provide(&mut settings);
         let store = Store::connect(&settings.database_url).await?;
+        store.set_accounts_without_window(
+            settings.accounts.iter().filter(|a| a.provider != WhatsAppProvider::CloudApi).map(|a| a.name.clone()),
+        );
         let (prompts, mut notes) = Prompts::load(&settings.prompts_dir);
         let (phrases, phrases_note) = HandoffPhrases::load(&settings.prompts_dir);
         notes.extend(phrases_note);

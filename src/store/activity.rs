@@ -2,7 +2,7 @@
 //! whether the database answers at all.
 
 use super::{Store, StoreError};
-use crate::domain::Recipient;
+use crate::domain::{AccountName, Recipient};
 use sqlx::Row;
 
 /// The most conversations listed as active; the count is exact regardless.
@@ -17,6 +17,8 @@ const ACTIVE: &str = "SELECT user_id FROM inbound_messages WHERE turn_id IS NULL
 pub struct ConversationSummary {
     pub user_id: i64,
     pub person: Recipient,
+    /// The business's number they wrote to.
+    pub account: AccountName,
     pub profile_name: Option<String>,
     pub messages: i64,
     pub buffered: i64,
@@ -72,6 +74,7 @@ impl Store {
             listed.push(ConversationSummary {
                 user_id: row.try_get("id")?,
                 person,
+                account: super::people::account_from_row(&row)?,
                 profile_name: row.try_get("profile_name")?,
                 messages: row.try_get("messages")?,
                 buffered: row.try_get("buffered")?,

@@ -8,7 +8,7 @@ use super::handoff::{pause_in, resume_in};
 use super::outbox::{insert_parts, NewParts, SendState};
 use super::people::{upsert_person, PeopleCache};
 use super::{Store, StoreError};
-use crate::domain::{ChannelKind, DeliveryStatus, Echo};
+use crate::domain::{DeliveryStatus, Echo};
 use crate::handoff::window::ReplyWindow;
 use crate::handoff::{Actor, Pause, PauseOutcome, ResumeOutcome};
 use sqlx::{Any, Row, Transaction};
@@ -79,7 +79,7 @@ impl Store {
         if let Some(earlier) = earlier_message(&mut *tx, message).await? {
             return Ok(earlier);
         }
-        let Some(window) = window_of(&mut tx, message.user_id).await? else {
+        let Some(window) = self.window_of(&mut tx, message.user_id).await? else {
             return Ok(AgentSend::UnknownConversation);
         };
         if !window.open_at(now) {
@@ -156,21 +156,26 @@ impl Store {
     /// person.
     pub async fn reply_window(&self, user_id: i64) -> Result<Option<ReplyWindow>, StoreError> {
         let mut connection = self.reader.acquire().await?;
-        window_of(&mut connection, user_id).await
+        self.window_of(&mut connection, user_id).await
     }
-}
 
-async fn window_of(connection: &mut sqlx::AnyConnection, user_id: i64) -> Result<Option<ReplyWindow>, StoreError> {
-    let row = sqlx::query(
-        "SELECT u.channel, (SELECT MAX(m.received_at) FROM inbound_messages m WHERE m.user_id = u.id) AS last_message \
-         FROM users u WHERE u.id = $1",
-    )
-    .bind(user_id)
-    .fetch_optional(&mut *connection)
-    .await?;
-    let Some(row) = row else { return Ok(None) };
-    let channel = ChannelKind::parse(&row.try_get::<String, _>("channel")?).unwrap_or(ChannelKind::WhatsApp);
-    Ok(Some(ReplyWindow::of(channel, row.try_get("last_message")?)))
+    async fn window_of(
+        &self,
+        connection: &mut sqlx::AnyConnection,
+        user_id: i64,
+    ) -> Result<Option<ReplyWindow>, StoreError> {
+        let row = sqlx::query(
+            "SELECT u.channel, u.account, \
+               (SELECT MAX(m.received_at) FROM inbound_messages m WHERE m.user_id = u.id) AS last_message \
+             FROM users u WHERE u.id = $1",
+        )
+        .bind(user_id)
+        .fetch_optional(&mut *connection)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let (channel, account): (String, String) = (row.try_get("channel")?, row.try_get("account")?);
+        Ok(Some(ReplyWindow::of(self.has_reply_window(&channel, &account), row.try_get("last_message")?)))
+    }
 }
 
 /// The message queued earlier under the same key, if any: the same one

@@ -7,7 +7,7 @@
 use super::handoff::{mode_from_row, MODE_COLUMNS};
 use super::transcripts::{shown_status, Sender};
 use super::{Store, StoreError};
-use crate::domain::Recipient;
+use crate::domain::{AccountName, Recipient};
 use crate::handoff::window::ReplyWindow;
 use crate::handoff::ConversationMode;
 use sqlx::Row;
@@ -58,6 +58,8 @@ pub struct LastMessage {
 pub struct InboxEntry {
     pub user_id: i64,
     pub person: Recipient,
+    /// The business's number they wrote to.
+    pub account: AccountName,
     pub profile_name: Option<String>,
     pub group: InboxGroup,
     /// As in effect at the moment of reading: a pause past its end reads
@@ -164,7 +166,9 @@ impl Store {
         for row in rows {
             // A row no channel of this version can address is not listed.
             let Some(person) = super::people::recipient_from_row(&row)? else { continue };
-            entries.push(entry(&row, person, now)?);
+            let (channel, account): (String, String) = (row.try_get("channel")?, row.try_get("account")?);
+            let windowed = self.has_reply_window(&channel, &account);
+            entries.push(entry(&row, person, windowed, now)?);
         }
         Ok(entries)
     }
@@ -218,7 +222,7 @@ impl Store {
     }
 }
 
-fn entry(row: &sqlx::any::AnyRow, person: Recipient, now: i64) -> Result<InboxEntry, StoreError> {
+fn entry(row: &sqlx::any::AnyRow, person: Recipient, windowed: bool, now: i64) -> Result<InboxEntry, StoreError> {
     let group = match row.try_get::<i64, _>("grp")? {
         0 => InboxGroup::Waiting,
         1 => InboxGroup::Paused,
@@ -245,8 +249,9 @@ fn entry(row: &sqlx::any::AnyRow, person: Recipient, now: i64) -> Result<InboxEn
     };
     Ok(InboxEntry {
         user_id: row.try_get("id")?,
-        window_open_until: ReplyWindow::of(person.channel(), in_at).open_until(),
+        window_open_until: ReplyWindow::of(windowed, in_at).open_until(),
         person,
+        account: super::people::account_from_row(row)?,
         profile_name: row.try_get("profile_name")?,
         group,
         mode: mode_from_row(row, now)?,

@@ -24,7 +24,9 @@ pub use cleanup::Deleted;
 pub use inbox::{InboxCounts, InboxEntry, InboxGroup, InboxMarker, LastMessage};
 pub use ingest::IngestOutcome;
 pub use media::{MediaFileRef, MediaStep};
-pub use outbox::{ClaimedSend, FinishedReply, QueuedReply, RetryOutcome, SendOutcome, SendState, UndeliveredMessage};
+pub use outbox::{
+    ClaimedSend, FinishedReply, Lane, QueuedReply, RetryOutcome, SendOutcome, SendState, UndeliveredMessage,
+};
 pub use stats::{DayStats, HourStats, Stats};
 pub use transcripts::{Audience, CustomerFile, OutboundEntry, Sender, Transcript, TranscriptEntry};
 pub use turns::{
@@ -75,6 +77,9 @@ pub struct Store {
     /// the inbox of this process shows it at once instead of at its next
     /// look at the database (which catches other replicas' changes).
     changes: Arc<tokio::sync::watch::Sender<()>>,
+    /// Accounts (as stored) whose provider has no 24-hour window; shared
+    /// by every clone, set once at start-up.
+    windowless: Arc<std::sync::OnceLock<std::collections::HashSet<String>>>,
 }
 
 impl Store {
@@ -127,9 +132,24 @@ impl Store {
         };
         let (ingest_queue, queue) = tokio::sync::mpsc::channel(ingest::QUEUE);
         let changes = Arc::new(tokio::sync::watch::Sender::new(()));
-        let store = Self { pool, reader, backend, ingest_queue, changes };
+        let windowless = Arc::default();
+        let store = Self { pool, reader, backend, ingest_queue, changes, windowless };
         tokio::spawn(ingest::run_writer(store.clone(), queue));
         Ok(store)
+    }
+
+    /// Names the accounts whose provider lets a business write at any
+    /// time (Fonnte, WAHA): their conversations have no 24-hour window.
+    /// Only the first call counts.
+    pub fn set_accounts_without_window(&self, accounts: impl IntoIterator<Item = crate::domain::AccountName>) {
+        let _ = self.windowless.set(accounts.into_iter().map(|a| a.as_stored().to_owned()).collect());
+    }
+
+    /// Whether a conversation of `channel` on `account` (as stored) has
+    /// WhatsApp's 24-hour window.
+    pub(crate) fn has_reply_window(&self, channel: &str, account: &str) -> bool {
+        channel == crate::domain::ChannelKind::WhatsApp.as_str()
+            && !self.windowless.get().is_some_and(|windowless| windowless.contains(account))
     }
 
     pub fn pool(&self) -> &AnyPool {

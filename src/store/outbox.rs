@@ -94,6 +94,29 @@ pub struct ClaimedSend {
     pub give_up_at: i64,
 }
 
+/// One account's messages on one channel: what a throttled or broken
+/// provider pauses, without holding up the business's other numbers.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Lane {
+    pub channel: ChannelKind,
+    pub account: AccountName,
+}
+
+impl Lane {
+    fn key(&self) -> String {
+        format!("{}:{}", self.channel.as_str(), self.account.as_stored())
+    }
+}
+
+/// The condition leaving out the rows of `paused` lanes (of `o`, joined
+/// with its person `u`); their keys are bound in order.
+fn not_paused(p: &mut Params, paused: &[Lane]) -> String {
+    match paused {
+        [] => String::new(),
+        _ => format!(" AND (o.channel || ':' || u.account) NOT IN ({})", p.list(paused.len())),
+    }
+}
+
 /// What one attempt came to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SendOutcome {
@@ -278,10 +301,10 @@ impl Store {
         now: i64,
         lease_ms: i64,
         ambiguous_wait_ms: i64,
-        channels: &[ChannelKind],
+        paused: &[Lane],
         limit: usize,
     ) -> Result<(Vec<ClaimedSend>, u64), StoreError> {
-        if channels.is_empty() || limit == 0 {
+        if limit == 0 {
             return Ok((Vec::new(), 0));
         }
         let mut tx = self.write_tx().await?;
@@ -303,16 +326,16 @@ impl Store {
                CAST(CASE WHEN o.ambiguous THEN 1 ELSE 0 END AS BIGINT) AS ambiguous, \
                u.channel, u.account, u.phone, u.bsuid, u.address \
              FROM outbound_messages o JOIN users u ON u.id = o.user_id \
-             WHERE o.state IN {DUE} AND o.next_attempt_at <= {} AND o.channel IN ({}) \
+             WHERE o.state IN {DUE} AND o.next_attempt_at <= {}{} \
                AND NOT EXISTS (SELECT 1 FROM outbound_messages e \
                  WHERE e.user_id = o.user_id AND e.id < o.id AND e.state IN {UNSENT}) \
              ORDER BY o.next_attempt_at, o.id LIMIT {}{}",
             p.one(),
-            p.list(channels.len()),
+            not_paused(&mut p, paused),
             p.one(),
             if self.backend == Backend::Postgres { " FOR UPDATE OF o SKIP LOCKED" } else { "" }
         );
-        let query = channels.iter().fold(sqlx::query(&sql).bind(now), |q, channel| q.bind(channel.as_str()));
+        let query = paused.iter().fold(sqlx::query(&sql).bind(now), |q, lane| q.bind(lane.key()));
         let rows = query.bind(limit as i64).fetch_all(&mut *tx).await?;
         let mut claimed = Vec::with_capacity(rows.len());
         for row in &rows {
@@ -354,21 +377,18 @@ impl Store {
     /// `channels` that may go next is due, or an attempt's lease ends. Rows
     /// waiting behind an earlier one to the same person do not count: they
     /// are due when it is sent, and the sender is woken then.
-    pub async fn next_send_at(&self, channels: &[ChannelKind]) -> Result<Option<i64>, StoreError> {
-        if channels.is_empty() {
-            return Ok(None);
-        }
+    pub async fn next_send_at(&self, paused: &[Lane]) -> Result<Option<i64>, StoreError> {
         let mut p = Params::new(self.backend);
         let sql = format!(
             "SELECT MIN(at) FROM ( \
-               SELECT MIN(o.next_attempt_at) AS at FROM outbound_messages o \
-                 WHERE o.state IN {DUE} AND o.channel IN ({}) \
+               SELECT MIN(o.next_attempt_at) AS at FROM outbound_messages o JOIN users u ON u.id = o.user_id \
+                 WHERE o.state IN {DUE}{} \
                    AND NOT EXISTS (SELECT 1 FROM outbound_messages e \
                      WHERE e.user_id = o.user_id AND e.id < o.id AND e.state IN {UNSENT}) \
                UNION ALL SELECT MIN(lease_until) AS at FROM outbound_messages WHERE state = 'sending') AS due",
-            p.list(channels.len())
+            not_paused(&mut p, paused)
         );
-        let query = channels.iter().fold(sqlx::query_scalar(&sql), |q, channel| q.bind(channel.as_str()));
+        let query = paused.iter().fold(sqlx::query_scalar(&sql), |q, lane| q.bind(lane.key()));
         Ok(query.fetch_one(&self.reader).await?)
     }
 

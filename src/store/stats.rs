@@ -27,6 +27,19 @@ pub struct Stats {
     pub delivery_rate: Option<f64>,
     pub read_rate: Option<f64>,
     pub media: MediaStats,
+    /// The same figures for each WhatsApp number (by account label) that
+    /// had messages or answers in the period.
+    pub accounts: BTreeMap<String, AccountStats>,
+}
+
+/// One WhatsApp number's share of the period.
+#[derive(Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AccountStats {
+    pub messages: i64,
+    pub active_users: i64,
+    pub turns_answered: i64,
+    pub tokens: i64,
 }
 
 /// What customers sent besides text, and what reading it cost.
@@ -149,7 +162,42 @@ impl Store {
         self.reply_times(since, &mut stats).await?;
         self.delivery_rates(since, &mut stats).await?;
         self.media_stats(since, &mut stats.media).await?;
+        self.account_stats(since, &mut stats.accounts).await?;
         Ok(stats)
+    }
+
+    async fn account_stats(&self, since: i64, accounts: &mut BTreeMap<String, AccountStats>) -> Result<(), StoreError> {
+        let label = |row: &sqlx::any::AnyRow| -> Result<String, StoreError> {
+            Ok(super::people::account_from_row(row)?.label().to_owned())
+        };
+        let inbound = sqlx::query(
+            "SELECT u.account, COUNT(*) AS messages, COUNT(DISTINCT m.user_id) AS users \
+             FROM inbound_messages m JOIN users u ON u.id = m.user_id \
+             WHERE m.received_at >= $1 AND u.channel = 'whatsapp' GROUP BY u.account",
+        )
+        .bind(since)
+        .fetch_all(&self.reader)
+        .await?;
+        for row in inbound {
+            let account = accounts.entry(label(&row)?).or_default();
+            account.messages = row.try_get("messages")?;
+            account.active_users = row.try_get("users")?;
+        }
+        let turns = sqlx::query(
+            "SELECT u.account, COUNT(*) AS answered, \
+               CAST(SUM(COALESCE(t.prompt_tokens, 0) + COALESCE(t.completion_tokens, 0)) AS BIGINT) AS tokens \
+             FROM turns t JOIN users u ON u.id = t.user_id \
+             WHERE t.status = 'answered' AND t.answered_at >= $1 AND u.channel = 'whatsapp' GROUP BY u.account",
+        )
+        .bind(since)
+        .fetch_all(&self.reader)
+        .await?;
+        for row in turns {
+            let account = accounts.entry(label(&row)?).or_default();
+            account.turns_answered = row.try_get("answered")?;
+            account.tokens = row.try_get::<Option<i64>, _>("tokens")?.unwrap_or_default();
+        }
+        Ok(())
     }
 
     async fn media_stats(&self, since: i64, media: &mut MediaStats) -> Result<(), StoreError> {

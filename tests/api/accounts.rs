@@ -10,7 +10,10 @@ use std::collections::HashMap;
 use wiremock::matchers::{header, method, path};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
-on_both_backends!(one_phone_writing_to_three_numbers_is_three_conversations_answered_by_each);
+on_both_backends!(
+    one_phone_writing_to_three_numbers_is_three_conversations_answered_by_each,
+    a_device_out_of_quota_holds_up_only_its_own_number,
+);
 
 const PERSON: &str = "6281234567789";
 const OUTLET_NUMBER_ID: &str = "2233445566778";
@@ -121,9 +124,17 @@ fn texts_sent_to(requests: &[Request], send_path: &str) -> Vec<String> {
         .collect()
 }
 
-async fn one_phone_writing_to_three_numbers_is_three_conversations_answered_by_each(backend: Backend) {
+/// A server with the three numbers, its fake Graph accepting both Cloud
+/// API numbers' sends; the fake Fonnte answers as each test mounts.
+struct ThreeNumbers {
+    app: TestApp,
+    graph: MockServer,
+    fonnte: MockServer,
+    _files: tempfile::TempDir,
+}
+
+async fn three_numbers(backend: Backend) -> ThreeNumbers {
     let (fonnte, files) = (MockServer::start().await, tempfile::tempdir().unwrap());
-    fonnte_accepts_sends(&fonnte).await;
     let graph = MockServer::start().await;
     graph_accepts_sends(&graph).await;
     graph_accepts_outlet_sends(&graph).await;
@@ -142,19 +153,42 @@ async fn one_phone_writing_to_three_numbers_is_three_conversations_answered_by_e
     )
     .await;
     llm_names_its_prompt(&app.llm).await;
+    ThreeNumbers { app, graph, fonnte, _files: files }
+}
+
+/// Posts a Fonnte message from `PERSON` at `/webhook/fonnte/{secret}`.
+async fn to_fonnte(app: &TestApp, secret: &str, timestamp: i64, text: &str) -> reqwest::StatusCode {
+    let message = json!({ "device": "6282227097005", "sender": PERSON, "message": text, "name": "Budi",
+                          "timestamp": timestamp });
+    let response = app
+        .client
+        .post(format!("{}/webhook/fonnte/{secret}", app.address))
+        .header("content-type", "application/json")
+        .body(message.to_string())
+        .send()
+        .await
+        .unwrap();
+    response.status()
+}
+
+async fn fonnte_sends(fonnte: &MockServer) -> Vec<HashMap<String, String>> {
+    fonnte
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .iter()
+        .filter(|r| r.url.path() == "/send")
+        .map(|r| serde_urlencoded::from_bytes(&r.body).unwrap_or_default())
+        .collect()
+}
+
+async fn one_phone_writing_to_three_numbers_is_three_conversations_answered_by_each(backend: Backend) {
+    let ThreeNumbers { app, graph, fonnte, _files } = three_numbers(backend).await;
+    fonnte_accepts_sends(&fonnte).await;
 
     assert_eq!(app.post_webhook(&two_numbers_webhook()).await.status(), 200);
-    let fonnte_message = json!({ "device": "6282227097005", "sender": PERSON, "message": "kapan bayar tagihan internet?",
-                                 "name": "Budi", "timestamp": 1_733_000_000 });
-    let to_fonnte = |secret: &str| {
-        app.client
-            .post(format!("{}/webhook/fonnte/{secret}", app.address))
-            .header("content-type", "application/json")
-            .body(fonnte_message.to_string())
-            .send()
-    };
-    assert_eq!(to_fonnte("not-the-secret").await.unwrap().status(), 404);
-    assert_eq!(to_fonnte(BILLING_SECRET).await.unwrap().status(), 200);
+    assert_eq!(to_fonnte(&app, "not-the-secret", 1_733_000_000, "kapan bayar tagihan internet?").await, 404);
+    assert_eq!(to_fonnte(&app, BILLING_SECRET, 1_733_000_000, "kapan bayar tagihan internet?").await, 200);
 
     wait_until(|| async {
         let sent = graph.received_requests().await.unwrap_or_default();
@@ -168,14 +202,7 @@ async fn one_phone_writing_to_three_numbers_is_three_conversations_answered_by_e
     let sent = graph.received_requests().await.unwrap_or_default();
     assert_eq!(texts_sent_to(&sent, SEND_PATH), ["Jawaban toko"], "the default number answers its person");
     assert_eq!(texts_sent_to(&sent, OUTLET_SEND_PATH), ["Jawaban toko"], "the outlet answers from its own number");
-    let fonnte_sends: Vec<HashMap<String, String>> = fonnte
-        .received_requests()
-        .await
-        .unwrap_or_default()
-        .iter()
-        .filter(|r| r.url.path() == "/send")
-        .map(|r| serde_urlencoded::from_bytes(&r.body).unwrap_or_default())
-        .collect();
+    let fonnte_sends = fonnte_sends(&fonnte).await;
     assert_eq!(fonnte_sends.len(), 1, "{fonnte_sends:?}");
     assert_eq!(
         (fonnte_sends[0]["target"].as_str(), fonnte_sends[0]["message"].as_str()),
@@ -208,6 +235,43 @@ async fn one_phone_writing_to_three_numbers_is_three_conversations_answered_by_e
         .map(|a| (a["name"].as_str().unwrap(), a["provider"].as_str().unwrap()))
         .collect();
     assert_eq!(listed, [("default", "cloud_api"), ("outlet2", "cloud_api"), ("billing", "fonnte")]);
+    let stats = app.admin_json("/api/whatsapp/stats").await;
+    for account in ["default", "outlet2", "billing"] {
+        assert_eq!(stats["accounts"][account]["messages"], 1, "{account}: {stats}");
+        assert_eq!(stats["accounts"][account]["turnsAnswered"], 1, "{account}: {stats}");
+    }
+    let metrics = app.client.get(format!("{}/metrics", app.address)).send().await.unwrap().text().await.unwrap();
+    let inbound = |account: &str| {
+        metrics.lines().any(|line| {
+            line.starts_with("wa_inbound_messages_total{") && line.contains(&format!("account=\"{account}\""))
+        })
+    };
+    assert!(inbound("outlet2") && inbound("billing") && inbound("default"), "{metrics}");
     let refreshed: Value = app.refresh_kb(Some(ADMIN_TOKEN)).await.json().await.unwrap();
     assert_eq!(refreshed["accounts"]["billing"]["files"], 1, "{refreshed}");
+}
+
+/// Fonnte says the billing device's quota is spent, which holds every send
+/// of that device for a quarter of an hour; the default number's people
+/// are answered meanwhile as if nothing happened.
+async fn a_device_out_of_quota_holds_up_only_its_own_number(backend: Backend) {
+    let ThreeNumbers { app, graph, fonnte, _files } = three_numbers(backend).await;
+    Mock::given(method("POST"))
+        .and(path("/send"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({ "status": false, "reason": "quota exceeded" })))
+        .mount(&fonnte)
+        .await;
+
+    assert_eq!(to_fonnte(&app, BILLING_SECRET, 1_733_000_000, "tagihan saya berapa?").await, 200);
+    wait_until(|| async { fonnte_sends(&fonnte).await.len() == 1 }).await;
+    app.say(PERSON, "wamid.main.after-quota", "jam buka toko pusat?").await;
+    wait_until(|| async {
+        texts_sent_to(&graph.received_requests().await.unwrap_or_default(), SEND_PATH) == ["Jawaban toko"]
+    })
+    .await;
+
+    assert_eq!(fonnte_sends(&fonnte).await.len(), 1, "the billing device waits out its pause");
+    let waiting = "SELECT COUNT(*) FROM outbound_messages o JOIN users u ON u.id = o.user_id \
+                   WHERE u.account = 'billing' AND o.state = 'failed_retryable' AND o.error_title LIKE '%quota%'";
+    assert_eq!(app.count(waiting).await, 1, "kept to be sent when the pause ends");
 }

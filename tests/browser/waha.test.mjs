@@ -1,6 +1,6 @@
 // The admin page with WAHA as the WhatsApp provider: the "Koneksi WhatsApp" panel shows a session waiting for a
 // QR scan, the QR image fetched (with the admin token) from the fake WAHA this test starts, and its Restart button
-// reaches WAHA.
+// reaches WAHA. A second number (a Fonnte device from CHANNELS_FILE) is listed beside it.
 import assert from 'node:assert/strict';
 import fsp from 'node:fs/promises';
 import http from 'node:http';
@@ -55,9 +55,18 @@ before(async () => {
   waha = await startFakeWaha();
   // no documents: this test is about the WhatsApp connection, and an empty index is ready at once
   knowledge = await fsp.mkdtemp(path.join(os.tmpdir(), 'wa-browser-waha-kb-'));
+  const channels = path.join(knowledge, '..', path.basename(knowledge) + '-channels.toml');
+  await fsp.writeFile(channels, [
+    '[[account]]', 'name = "billing"', 'kind = "fonnte"',
+    `settings = { FONNTE_API_URL = "${waha.url}" }`,
+    'secrets = { FONNTE_TOKEN = "BILLING_FONNTE_TOKEN", FONNTE_WEBHOOK_SECRET = "BILLING_FONNTE_SECRET" }', '',
+  ].join('\n'));
   server = await startServer({
     name: 'waha-server',
-    env: { WAHA_URL: waha.url, WAHA_API_KEY: API_KEY, WAHA_WEBHOOK_HMAC_KEY: 'browser-waha-hmac', KNOWLEDGE_DIR: knowledge },
+    env: {
+      WAHA_URL: waha.url, WAHA_API_KEY: API_KEY, WAHA_WEBHOOK_HMAC_KEY: 'browser-waha-hmac', KNOWLEDGE_DIR: knowledge,
+      CHANNELS_FILE: channels, BILLING_FONNTE_TOKEN: 'browser-fonnte-token', BILLING_FONNTE_SECRET: 'browser-fonnte-secret',
+    },
   });
   browser = await launchBrowser();
 });
@@ -66,7 +75,10 @@ after(async () => {
   await browser?.close();
   await server?.stop();
   await waha?.close();
-  if (knowledge) await fsp.rm(knowledge, { recursive: true, force: true });
+  if (knowledge) {
+    await fsp.rm(knowledge, { recursive: true, force: true });
+    await fsp.rm(knowledge + '-channels.toml', { force: true });
+  }
 });
 
 test('admin: a WAHA session waiting for a QR scan shows the code and can be restarted', { timeout: 180_000 }, async () => {
@@ -79,6 +91,10 @@ test('admin: a WAHA session waiting for a QR scan shows the code and can be rest
   assert.match(await panel.innerText(), /Koneksi WhatsApp/);
   assert.match(await panel.innerText(), /WAHA/);
   assert.match(await page.getByTestId('wa-connection-state').innerText(), /Menunggu pindai kode QR/);
+  const numbers = page.getByTestId('wa-numbers');
+  await numbers.waitFor({ state: 'visible' });
+  assert.match(await numbers.innerText(), /default · WAHA[\s\S]*Menunggu pindai kode QR/);
+  assert.match(await numbers.innerText(), /billing · Fonnte/);
 
   const qr = page.getByTestId('wa-qr');
   await until(async () => (await qr.isVisible()) && (await qr.evaluate((img) => img.complete && img.naturalWidth > 0)),
