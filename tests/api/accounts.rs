@@ -13,6 +13,7 @@ use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 on_both_backends!(
     one_phone_writing_to_three_numbers_is_three_conversations_answered_by_each,
     a_device_out_of_quota_holds_up_only_its_own_number,
+    an_agent_may_write_on_fonnte_a_day_later_but_not_on_the_cloud_api,
 );
 
 const PERSON: &str = "6281234567789";
@@ -274,4 +275,59 @@ async fn a_device_out_of_quota_holds_up_only_its_own_number(backend: Backend) {
     let waiting = "SELECT COUNT(*) FROM outbound_messages o JOIN users u ON u.id = o.user_id \
                    WHERE u.account = 'billing' AND o.state = 'failed_retryable' AND o.error_title LIKE '%quota%'";
     assert_eq!(app.count(waiting).await, 1, "kept to be sent when the pause ends");
+}
+
+async fn write_as_admin(app: &TestApp, id: i64, text: &str) -> reqwest::Response {
+    app.client
+        .post(format!("{}/api/admin/conversations/{id}/messages", app.address))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&json!({ "text": text }))
+        .send()
+        .await
+        .unwrap()
+}
+
+/// WhatsApp's 24-hour window is the Cloud API's rule: a number linked
+/// through Fonnte sends whatever the phone could, so its conversations
+/// never close; the same person on the Cloud API number is refused.
+async fn an_agent_may_write_on_fonnte_a_day_later_but_not_on_the_cloud_api(backend: Backend) {
+    let ThreeNumbers { app, graph, fonnte, _files } = three_numbers(backend).await;
+    fonnte_accepts_sends(&fonnte).await;
+    assert_eq!(to_fonnte(&app, BILLING_SECRET, 1_733_000_000, "tagihan saya berapa?").await, 200);
+    app.say(PERSON, "wamid.main.window", "jam buka toko pusat?").await;
+    wait_until(|| async { app.count("SELECT COUNT(*) FROM turns WHERE status = 'answered'").await == 2 }).await;
+    let day_ago = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64
+        - 25 * 3600 * 1000;
+    let pool = app.pool().await;
+    sqlx::query("UPDATE inbound_messages SET received_at = $1").bind(day_ago).execute(&pool).await.unwrap();
+    pool.close().await;
+    let billing = app.count("SELECT id FROM users WHERE account = 'billing'").await;
+    let main = app.count("SELECT id FROM users WHERE account = '' AND phone = '6281234567789'").await;
+
+    let view = app.admin_json(&format!("/api/admin/conversations/{billing}")).await;
+    assert_eq!(
+        (view["canReply"].clone(), view["windowOpenUntil"].clone(), view["account"].clone()),
+        (json!(true), Value::Null, json!("billing"))
+    );
+    assert_eq!(write_as_admin(&app, billing, "Tagihan bulan ini Rp150.000 ya kak.").await.status(), 201);
+    wait_until(|| async {
+        fonnte_sends(&fonnte)
+            .await
+            .iter()
+            .any(|form| form.get("message").map(String::as_str) == Some("Tagihan bulan ini Rp150.000 ya kak."))
+    })
+    .await;
+
+    let view = app.admin_json(&format!("/api/admin/conversations/{main}")).await;
+    assert_eq!((view["canReply"].clone(), view["account"].clone()), (json!(false), json!("default")));
+    assert_eq!(write_as_admin(&app, main, "Halo kak").await.status(), 409);
+    let inbox = app.admin_json("/api/admin/inbox").await;
+    let entry = |id: i64| inbox["conversations"].as_array().unwrap().iter().find(|c| c["id"] == id).cloned().unwrap();
+    assert_eq!(
+        (entry(billing)["account"].clone(), entry(billing)["windowOpenUntil"].clone()),
+        (json!("billing"), Value::Null)
+    );
+    assert_eq!(entry(main)["account"], "default");
+    assert_eq!(entry(main)["windowOpenUntil"], day_ago + 24 * 3600 * 1000);
+    assert_eq!(texts_sent_to(&graph.received_requests().await.unwrap_or_default(), SEND_PATH), ["Jawaban toko"]);
 }
