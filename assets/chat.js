@@ -9,6 +9,7 @@
   var CONVERSATIONS_KEY = 'waChat.conversations';
   var OTHER = '__other';
   var TYPING_TIMEOUT_MS = 120000;
+  var HISTORY_RETRIES = 5;
 
   var $ = function (id) { return document.getElementById(id); };
   var el = {
@@ -48,7 +49,8 @@
     reconnectTimer: null,
     reconnectDelay: 2000,
     disconnectNoticeTimer: null,
-    historyGen: 0
+    historyGen: 0,
+    historyTries: 0 // failed history loads in a row
   };
 
   // ---------- small helpers ----------
@@ -519,6 +521,10 @@
       })
       .then(function (data) {
         if (gen !== state.historyGen || secret !== state.secret) return;
+        if (state.historyTries) {
+          state.historyTries = 0;
+          hideConnNotice(); // the "could not load" notice of an earlier try
+        }
         var first = state.messages.size === 0;
         (data && Array.isArray(data.messages) ? data.messages : []).forEach(function (raw) {
           if (!raw || !raw.id) return;
@@ -541,8 +547,16 @@
       })
       .catch(function (err) {
         if (secret !== state.secret) return;
-        if (err && err.message === 'gone') conversationGone();
-        else showConnNotice('Riwayat chat belum bisa dimuat.', 'coba lagi', function () { hideConnNotice(); loadHistory(); });
+        if (err && err.message === 'gone') { conversationGone(); return; }
+        showConnNotice('Riwayat chat belum bisa dimuat.', 'coba lagi', function () { hideConnNotice(); loadHistory(); });
+        // A busy server or a dropped connection usually passes: try again by itself a few times.
+        var tries = state.historyTries + 1;
+        state.historyTries = tries;
+        if (tries <= HISTORY_RETRIES) {
+          setTimeout(function () {
+            if (gen === state.historyGen && secret === state.secret) loadHistory();
+          }, 1000 * tries);
+        }
       });
   }
 
@@ -798,6 +812,7 @@
     storageSet(PHONE_KEY, phone);
     state.messages = new Map();
     state.turnSources = new Map();
+    state.historyTries = 0;
     el.list.replaceChildren();
     setTyping(false);
     hideConnNotice();

@@ -189,6 +189,16 @@ test('a failed send is retried once with the same clientId; "coba lagi" resends 
   assert.equal(new Set(posts.slice(2)).size, 1, '"coba lagi" reuses the clientId');
   assert.equal(await page.getByTestId('bubble-customer').count(), 2, 'no duplicate bubbles');
   assert.deepEqual(problems.filter((p) => !p.includes('connectionreset')), []);
+
+  // after a reload, history that fails to load is fetched again without anyone pressing a button
+  let historyFailures = 2;
+  await page.route('**/api/chat/history', async (route) => {
+    if (historyFailures > 0) { historyFailures -= 1; await route.abort('connectionreset'); } else { await route.continue(); }
+  });
+  await page.reload();
+  await until(async () => (await page.getByTestId('bubble-customer').count()) === 2, { what: 'history loaded by itself' });
+  assert.equal(historyFailures, 0, 'both failures were seen');
+  await until(async () => await page.locator('#conn-notice').isHidden(), { what: 'the notice goes away once loaded' });
   await context.close();
 });
 
