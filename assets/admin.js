@@ -850,7 +850,7 @@
 
   var STATE_LABEL = { idle: 'diam', buffered: 'menunggu', answering: 'menjawab' };
   var CHANNEL_LABEL = { web: 'Web', whatsapp: 'WhatsApp' };
-  var LAST_FROM = { bot: 'Bot: ', agent: 'Agen: ', phone: 'HP: ' };
+  var LAST_FROM = { bot: 'Bot: ', agent: 'Agen: ', phone: 'HP: ', app: 'Aplikasi: ' };
   var STREAM_RETRY_MAX_MS = 30000;
 
   function serverNow() { return Date.now() + state.inbox.offset; }
@@ -1203,14 +1203,15 @@
   }
 
   function bubble(m) {
-    var from = m.type === 'draft' ? 'draft' : ({ customer: 'customer', agent: 'agent', phone: 'phone' }[m.from] || 'bot');
+    var from = m.type === 'draft' ? 'draft' : ({ customer: 'customer', agent: 'agent', phone: 'phone', app: 'app' }[m.from] || 'bot');
     var row = h('div', 't-row ' + from);
     if (from === 'draft') row.classList.add('bot');
     var b = h('div', 't-bubble');
     if (from !== 'customer') {
       var author = from === 'draft' ? 'Draf bot · tidak dikirim'
         : from === 'agent' ? (m.author || 'Agen')
-        : from === 'phone' ? 'Dari HP (WhatsApp Business)' : 'Bot';
+        : from === 'phone' ? 'Dari HP (WhatsApp Business)'
+        : from === 'app' ? 'Aplikasi · ' + (m.author || '?') : 'Bot';
       b.appendChild(h('span', 't-author', author));
     }
     if (m.media) b.appendChild(mediaBlock(m));

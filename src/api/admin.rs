@@ -1,11 +1,12 @@
-//! Access to the admin endpoints: `Authorization: Bearer <token>` with the
-//! admin token (`ADMIN_API_TOKEN`) or an agent's (`ADMIN_AGENTS`). Every
-//! known token is compared, always all of them and in constant time, so
-//! response timing reveals neither a token nor whose it is. Without any
-//! token the endpoints are off.
+//! Who a request speaks for: `Authorization: Bearer <token>` with the admin
+//! token (`ADMIN_API_TOKEN`), an agent's (`ADMIN_AGENTS`) or an
+//! application's (`API_TOKENS_FILE`, with scopes). Every known token is
+//! compared, always all of them and in constant time, so response timing
+//! reveals neither a token nor whose it is. Without any token the
+//! endpoints are off.
 
 use super::AppState;
-use crate::config::Settings;
+use crate::config::{Scope, Settings};
 use crate::handoff::Actor;
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
@@ -26,6 +27,21 @@ pub enum AdminError {
     Disabled,
     #[error("missing or wrong admin token (Authorization: Bearer <ADMIN_API_TOKEN or an ADMIN_AGENTS token>)")]
     Unauthorized,
+    #[error("this token may not {0}")]
+    Forbidden(&'static str),
+}
+
+/// Who a token speaks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Caller {
+    /// The admin token or an agent's.
+    Staff(Actor),
+    /// An application's token, by its place in `Settings::api_tokens`.
+    App(usize),
+}
+
+fn any_token(settings: &Settings) -> bool {
+    settings.admin_token.is_some() || !settings.agents.is_empty() || !settings.api_tokens.is_empty()
 }
 
 impl FromRequestParts<AppState> for Admin {
@@ -33,29 +49,67 @@ impl FromRequestParts<AppState> for Admin {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let settings = &state.settings;
-        if settings.admin_token.is_none() && settings.agents.is_empty() {
+        if !any_token(settings) {
             return Err(AdminError::Disabled);
         }
         let presented = bearer(parts).ok_or(AdminError::Unauthorized)?;
-        identify(presented, settings).map(|agent| Admin { agent }).ok_or(AdminError::Unauthorized)
+        match identify(presented, settings).ok_or(AdminError::Unauthorized)? {
+            Caller::Staff(agent) => Ok(Admin { agent }),
+            // An application with the admin scope may do what the admin token does.
+            Caller::App(index) if settings.api_tokens[index].allows(Scope::Admin) => {
+                Ok(Admin { agent: Actor::admin() })
+            }
+            Caller::App(_) => Err(AdminError::Forbidden("use the admin endpoints (it lacks the admin scope)")),
+        }
+    }
+}
+
+/// Proof that the request may send messages: the admin token, or an
+/// application's token with the `send` scope. Agents write from the admin
+/// page, not through the send API.
+pub struct Sender {
+    /// Recorded with every message it sends: `admin` or the token's name.
+    pub name: String,
+}
+
+impl FromRequestParts<AppState> for Sender {
+    type Rejection = AdminError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let settings = &state.settings;
+        if !any_token(settings) {
+            return Err(AdminError::Disabled);
+        }
+        let presented = bearer(parts).ok_or(AdminError::Unauthorized)?;
+        match identify(presented, settings).ok_or(AdminError::Unauthorized)? {
+            Caller::Staff(agent) if agent == Actor::admin() => Ok(Sender { name: agent.as_str().to_owned() }),
+            Caller::App(index) if settings.api_tokens[index].allows(Scope::Send) => {
+                Ok(Sender { name: settings.api_tokens[index].name.clone() })
+            }
+            _ => Err(AdminError::Forbidden("send messages (it lacks the send scope)")),
+        }
     }
 }
 
 /// The name behind `presented`. Digests are compared rather than the tokens
 /// themselves, so their lengths take no part in the timing either.
-fn identify(presented: &str, settings: &Settings) -> Option<Actor> {
+/// Applications' tokens are kept only as digests, which is what makes this
+/// possible for them at all.
+fn identify(presented: &str, settings: &Settings) -> Option<Caller> {
     let presented = Sha256::digest(presented.as_bytes());
-    let admin = settings.admin_token.iter().map(|token| (Actor::admin(), token));
-    let agents = settings.agents.iter().map(|agent| (agent.name.clone(), &agent.token));
-    let known: Vec<(Actor, _)> = admin.chain(agents).collect();
+    let digest = |token: &secrecy::SecretString| <[u8; 32]>::from(Sha256::digest(token.expose_secret().as_bytes()));
+    let admin = settings.admin_token.iter().map(|token| (Caller::Staff(Actor::admin()), digest(token)));
+    let agents = settings.agents.iter().map(|agent| (Caller::Staff(agent.name.clone()), digest(&agent.token)));
+    let apps = settings.api_tokens.iter().enumerate().map(|(index, token)| (Caller::App(index), token.sha256));
+    let known: Vec<(Caller, [u8; 32])> = admin.chain(agents).chain(apps).collect();
     // 1 + the index of the token that matched; 0 for none.
     let mut matched = 0u32;
-    for (index, (_, token)) in known.iter().enumerate() {
-        let same: Choice = presented.as_slice().ct_eq(Sha256::digest(token.expose_secret().as_bytes()).as_slice());
+    for (index, (_, known_digest)) in known.iter().enumerate() {
+        let same: Choice = presented.as_slice().ct_eq(known_digest.as_slice());
         matched.conditional_assign(&(index as u32 + 1), same);
     }
     let index = (matched as usize).checked_sub(1)?;
-    known.into_iter().nth(index).map(|(name, _)| name)
+    known.into_iter().nth(index).map(|(caller, _)| caller)
 }
 
 /// For endpoints that answer everyone but show admins more: no token is a
@@ -98,7 +152,10 @@ mod tests {
             ("ADMIN_API_TOKEN", "the-admin-token-0123456789"),
             ("ADMIN_AGENTS", "Sari:sari-token-0123456789, Budi Santoso:budi-token-0123456789"),
         ]);
-        let who = |token| identify(token, &settings).map(|actor| actor.as_str().to_owned());
+        let who = |token| match identify(token, &settings) {
+            Some(Caller::Staff(actor)) => Some(actor.as_str().to_owned()),
+            _ => None,
+        };
         assert_eq!(who("the-admin-token-0123456789").as_deref(), Some("admin"));
         assert_eq!(who("sari-token-0123456789").as_deref(), Some("Sari"));
         assert_eq!(who("budi-token-0123456789").as_deref(), Some("Budi Santoso"));
@@ -110,6 +167,6 @@ mod tests {
     #[test]
     fn agents_work_without_an_admin_token() {
         let settings = settings(&[("ADMIN_AGENTS", "Sari:sari-token-0123456789")]);
-        assert_eq!(identify("sari-token-0123456789", &settings), Some(Actor::new("Sari").unwrap()));
+        assert_eq!(identify("sari-token-0123456789", &settings), Some(Caller::Staff(Actor::new("Sari").unwrap())));
     }
 }

@@ -1,6 +1,7 @@
 use super::admin::AdminError;
 use super::agent::{self, AgentError};
 use super::fonnte::FonnteWebhookError;
+use super::gateway::{self, GatewayError};
 use super::handoff::HandoffRequestError;
 use super::inbox::InboxError;
 use super::knowledge::RefreshFailed;
@@ -13,7 +14,7 @@ use crate::knowledge::KnowledgeError;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde_json::json;
+use serde_json::{json, Value};
 
 impl IntoResponse for WebhookError {
     fn into_response(self) -> Response {
@@ -83,11 +84,12 @@ fn webhook_refusal(
 
 impl IntoResponse for AdminError {
     fn into_response(self) -> Response {
-        let status = match self {
-            AdminError::Disabled => StatusCode::SERVICE_UNAVAILABLE,
-            AdminError::Unauthorized => StatusCode::UNAUTHORIZED,
+        let (status, reason) = match self {
+            AdminError::Disabled => (StatusCode::SERVICE_UNAVAILABLE, "disabled"),
+            AdminError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            AdminError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
         };
-        metrics::counter!("wa_admin_refused_total", "reason" => if status == StatusCode::UNAUTHORIZED { "unauthorized" } else { "disabled" }).increment(1);
+        metrics::counter!("wa_admin_refused_total", "reason" => reason).increment(1);
         tracing::warn!(error = %self, "admin request refused");
         (status, Json(json!({ "error": self.to_string() }))).into_response()
     }
@@ -176,6 +178,40 @@ impl IntoResponse for AgentError {
         if let AgentError::OutsideWindow(closed_at) = self {
             body["windowOpenUntil"] = json!(closed_at);
         }
+        (status, Json(body)).into_response()
+    }
+}
+
+/// The status and body of a refused send: the reason, its code, and for a
+/// closed window when it closed.
+pub fn gateway_refusal(error: GatewayError) -> (StatusCode, Value) {
+    gateway::count(error.code());
+    let status = match &error {
+        GatewayError::Body(_)
+        | GatewayError::Number(_)
+        | GatewayError::EmptyText
+        | GatewayError::TooLong
+        | GatewayError::Key
+        | GatewayError::UnknownAccount(_) => StatusCode::BAD_REQUEST,
+        GatewayError::NotFound => StatusCode::NOT_FOUND,
+        GatewayError::KeyReused => StatusCode::CONFLICT,
+        GatewayError::OutsideWindow(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        GatewayError::Store(store) => {
+            tracing::error!(error = %store, "send API request failed");
+            StatusCode::INTERNAL_SERVER_ERROR
+        }
+    };
+    let message = if status.is_server_error() { "database error".to_owned() } else { error.to_string() };
+    let mut body = json!({ "error": message, "code": error.code() });
+    if let GatewayError::OutsideWindow(closed_at) = error {
+        body["windowOpenUntil"] = json!(closed_at);
+    }
+    (status, body)
+}
+
+impl IntoResponse for GatewayError {
+    fn into_response(self) -> Response {
+        let (status, body) = gateway_refusal(self);
         (status, Json(body)).into_response()
     }
 }

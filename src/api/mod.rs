@@ -6,6 +6,7 @@ mod agent;
 mod chat;
 mod error;
 mod fonnte;
+mod gateway;
 mod handoff;
 mod inbox;
 mod knowledge;
@@ -112,6 +113,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/admin/media/{message_id}", get(media::file))
         .route("/api/admin/conversations/{id}/messages", post(agent::send))
         .route("/api/admin/conversations/{id}/read", post(inbox::read))
+        .route("/api/messages", post(gateway::create))
+        .route("/api/messages/{id}", get(gateway::show))
+        .route("/api/messages/{id}/retry", post(gateway::retry))
+        .route("/api/whatsapp/send", post(gateway::send_compatible))
         .route("/api/admin/inbox", get(inbox::list))
         .route("/api/admin/inbox/events", get(inbox::events))
         .route("/api/admin/conversations/{id}/pause", post(handoff::pause))

@@ -5,9 +5,11 @@
 
 mod accounts;
 mod providers;
+mod tokens;
 
 pub use accounts::Account;
 pub use providers::{FonnteSettings, WahaSettings, WhatsAppProvider, DEFAULT_FONNTE_API_URL};
+pub use tokens::{ApiToken, Scope};
 
 use crate::channels::web::TrustedProxies;
 use crate::handoff::{Actor, BusinessHours};
@@ -84,6 +86,8 @@ pub struct Settings {
     /// People who answer customers from the admin page (`ADMIN_AGENTS`),
     /// each with a token of their own; the admin token acts as "admin".
     pub agents: Vec<Agent>,
+    /// Applications' tokens (`API_TOKENS_FILE`), each with its scopes.
+    pub api_tokens: Vec<ApiToken>,
     /// Where to tell the team that a customer asked for a person; `None`
     /// without `HANDOFF_NOTIFY_URL`.
     pub notify: Option<NotifySettings>,
@@ -458,6 +462,7 @@ impl<F: Fn(&str) -> Option<String>> Reader<'_, F> {
             },
             history_turns: self.number("CONVERSATION_HISTORY_TURNS", 10),
             agents: self.agents(admin_token.as_ref()),
+            api_tokens: self.api_tokens(),
             admin_token,
             notify: self.notify(),
             web_chat_enabled: self.flag("WEB_CHAT_ENABLED", true),

@@ -18,6 +18,7 @@ mod source;
 mod status;
 mod text;
 mod wa_message_id;
+mod written_number;
 
 pub use account::AccountName;
 pub use bsuid::Bsuid;
@@ -35,6 +36,7 @@ pub use source::Source;
 pub use status::{DeliveryStatus, StatusUpdate};
 pub use text::clean_text;
 pub use wa_message_id::WaMessageId;
+pub use written_number::{indonesian_number, NumberError};
 
 /// Why a raw value was refused as a domain value.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]

@@ -32,6 +32,20 @@ impl PersonRef {
         })
     }
 
+    /// Someone the business writes to first, known by their number on
+    /// `account`.
+    pub fn of_phone(phone: PhoneNumber, account: AccountName) -> Self {
+        Self {
+            channel: ChannelKind::WhatsApp,
+            account,
+            phone: Some(phone),
+            bsuid: None,
+            conversation: None,
+            parent_bsuid: None,
+            profile_name: None,
+        }
+    }
+
     /// A visitor of the web chat, known only by their conversation (any
     /// number they typed is a label, not an identity).
     pub fn web(conversation: ConversationKey) -> Self {

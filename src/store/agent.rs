@@ -159,7 +159,7 @@ impl Store {
         self.window_of(&mut connection, user_id).await
     }
 
-    async fn window_of(
+    pub(super) async fn window_of(
         &self,
         connection: &mut sqlx::AnyConnection,
         user_id: i64,

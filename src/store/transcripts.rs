@@ -28,6 +28,8 @@ pub enum Sender {
     Agent,
     /// Someone of the business from the WhatsApp Business app.
     Phone,
+    /// An application through the send API (its token is the author).
+    App,
 }
 
 impl Sender {
@@ -36,6 +38,7 @@ impl Sender {
             Sender::Bot => "bot",
             Sender::Agent => "agent",
             Sender::Phone => "phone",
+            Sender::App => "app",
         }
     }
 
@@ -43,6 +46,7 @@ impl Sender {
         match origin {
             "agent" => Sender::Agent,
             "echo" => Sender::Phone,
+            "api" => Sender::App,
             _ => Sender::Bot,
         }
     }
@@ -233,7 +237,7 @@ impl Store {
                o.created_at, o.turn_id, t.reply_kind, t.sources, \
                CAST(CASE WHEN o.final_part THEN 1 ELSE 0 END AS BIGINT) AS final_part \
              FROM outbound_messages o LEFT JOIN turns t ON t.id = o.turn_id \
-             WHERE o.user_id = $1 AND o.origin IN ('bot', 'agent', 'echo'){hidden} \
+             WHERE o.user_id = $1 AND o.origin IN ('bot', 'agent', 'echo', 'api'){hidden} \
              ORDER BY o.created_at DESC, o.id DESC LIMIT $2"
         );
         let rows = self.latest(&sql, user_id, limit).await?;

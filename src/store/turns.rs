@@ -389,7 +389,7 @@ pub(super) async fn load_history(
                  OR status IN ('held', 'draft')) \
              UNION ALL \
              SELECT user_id, created_at AS at, NULL AS user_text, body AS reply_text \
-             FROM outbound_messages WHERE user_id IN ({}) AND origin IN ('agent', 'echo') AND body IS NOT NULL \
+             FROM outbound_messages WHERE user_id IN ({}) AND origin IN ('agent', 'echo', 'api') AND body IS NOT NULL \
                AND state NOT IN ('failed_permanent', 'dead', 'cancelled') \
            ) said \
          ) latest WHERE recent <= {} ORDER BY user_id, at",

@@ -10,6 +10,7 @@ mod conversation;
 mod delivery;
 mod evaluation;
 mod fonnte;
+mod gateway;
 mod handoff;
 mod helpers;
 mod housekeeping;

@@ -1,0 +1,271 @@
+//! The send API: applications (a clinic's registration desk, a billing
+//! system) send WhatsApp messages through the outbox with a token of the
+//! `send` scope (or the admin token).
+//!
+//! - `POST /api/messages`: `{"to": "0812…", "text": "…", "account": "…",
+//!   "idempotency_key": "…"}` (or the `X-Idempotency-Key` header). The same
+//!   key within a day answers with the first message's id and sends
+//!   nothing; the same key with another text or number is 409.
+//! - `POST /api/whatsapp/send`: `{"to", "text"}` answered as
+//!   `{ok, status, json}`, the shape existing gateway clients read.
+//! - `GET /api/messages/{id}` and `POST /api/messages/{id}/retry`.
+
+use super::admin::Sender;
+use super::AppState;
+use crate::channels::format::{split_for_whatsapp, MAX_MESSAGE_CHARS};
+use crate::domain::{clean_text, indonesian_number, now_ms, AccountName, NumberError};
+use crate::store::{AppMessage, AppMessageView, AppSend, RetryOutcome, SendState, StoreError};
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+/// The longest text sent at once: four WhatsApp messages.
+const MAX_TEXT_CHARS: usize = 4 * MAX_MESSAGE_CHARS;
+const MAX_KEY_CHARS: usize = 128;
+
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    #[error("the body must be JSON such as {{\"to\": \"081234567890\", \"text\": \"Halo\"}}: {0}")]
+    Body(String),
+    #[error("to: {0}")]
+    Number(#[from] NumberError),
+    #[error("text is empty")]
+    EmptyText,
+    #[error("text is longer than {MAX_TEXT_CHARS} characters")]
+    TooLong,
+    #[error("the idempotency key must be 1 to {MAX_KEY_CHARS} letters, digits, '-', '_', '.' or ':'")]
+    Key,
+    #[error("no WhatsApp account is named {0:?}")]
+    UnknownAccount(String),
+    #[error(
+        "outside WhatsApp's 24-hour customer-service window: {}; the Cloud API refuses free-form text then \
+         (error 131047), so nothing was queued. Send an approved template instead",
+        if .0.is_some() { "the customer last wrote more than 24 hours ago" } else { "the customer has not written to this number" }
+    )]
+    OutsideWindow(Option<i64>),
+    #[error("this idempotency key was used in the last 24 hours for another text or number; nothing was queued")]
+    KeyReused,
+    #[error("no message of the send API has this id")]
+    NotFound,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl GatewayError {
+    /// The `code` of the error body and the `outcome` label of
+    /// `wa_api_messages_total`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            GatewayError::Body(_) | GatewayError::EmptyText | GatewayError::TooLong | GatewayError::Key => "invalid",
+            GatewayError::Number(_) => "invalid_number",
+            GatewayError::UnknownAccount(_) => "unknown_account",
+            GatewayError::OutsideWindow(_) => "outside_window",
+            GatewayError::KeyReused => "key_reused",
+            GatewayError::NotFound => "not_found",
+            GatewayError::Store(_) => "store_error",
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Request {
+    to: String,
+    text: String,
+    account: Option<String>,
+    #[serde(alias = "idempotencyKey")]
+    idempotency_key: Option<String>,
+}
+
+/// A request checked before anything is stored.
+struct Checked {
+    message: (crate::domain::PhoneNumber, AccountName),
+    parts: Vec<String>,
+    key: Option<String>,
+}
+
+fn check(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Checked, GatewayError> {
+    let request: Request = serde_json::from_slice(body).map_err(|error| GatewayError::Body(error.to_string()))?;
+    let to = indonesian_number(&request.to)?;
+    let text = clean_text(&request.text).trim().to_owned();
+    if text.is_empty() {
+        return Err(GatewayError::EmptyText);
+    }
+    if text.chars().count() > MAX_TEXT_CHARS {
+        return Err(GatewayError::TooLong);
+    }
+    let account = match &request.account {
+        None => state.settings.accounts[0].name.clone(),
+        Some(label) => AccountName::from_label(label)
+            .ok()
+            .filter(|name| state.settings.accounts.iter().any(|account| account.name == *name))
+            .ok_or_else(|| GatewayError::UnknownAccount(label.clone()))?,
+    };
+    let header = headers.get("x-idempotency-key").and_then(|value| value.to_str().ok()).map(str::to_owned);
+    let key = request.idempotency_key.or(header);
+    let key_ok = |key: &str| {
+        (1..=MAX_KEY_CHARS).contains(&key.len())
+            && key.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':'))
+    };
+    if key.as_deref().is_some_and(|key| !key_ok(key)) {
+        return Err(GatewayError::Key);
+    }
+    // What the application wrote goes out as written: it formats for
+    // WhatsApp itself.
+    Ok(Checked { message: (to, account), parts: split_for_whatsapp(&text, MAX_MESSAGE_CHARS), key })
+}
+
+/// Queues the message; `(new, id)`.
+async fn queue(state: &AppState, sender: &Sender, checked: Checked) -> Result<(bool, i64), GatewayError> {
+    let now = now_ms();
+    let (to, account) = &checked.message;
+    // Without a key of the application's, one of ours still ties the parts
+    // of a long text together.
+    let key = checked.key.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let message = AppMessage {
+        account,
+        to,
+        author: &sender.name,
+        key: &key,
+        parts: &checked.parts,
+        give_up_at: now + state.outbox.retry_for().as_millis() as i64,
+    };
+    let queued = match state.store.queue_app_message(&message, now).await? {
+        AppSend::Queued(id) => {
+            state.outbox.wake();
+            tracing::info!(to = %to, account = %account, token = %sender.name, message = id, "application message queued");
+            (true, id)
+        }
+        AppSend::Repeated(id) => (false, id),
+        AppSend::KeyReused => return Err(GatewayError::KeyReused),
+        AppSend::OutsideWindow(window) => return Err(GatewayError::OutsideWindow(window.open_until())),
+    };
+    count(if queued.0 { "queued" } else { "repeated" });
+    Ok(queued)
+}
+
+pub fn count(outcome: &'static str) {
+    metrics::counter!("wa_api_messages_total", "outcome" => outcome).increment(1);
+}
+
+/// `POST /api/messages`: 202 with the new message's id, or 200 with the
+/// first one's for a key used before.
+pub async fn create(
+    sender: Sender,
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Value>), GatewayError> {
+    let checked = check(&state, &headers, &body)?;
+    let (new, id) = queue(&state, &sender, checked).await?;
+    let view = state.store.app_message(id).await?.ok_or(GatewayError::NotFound)?;
+    let status = if new { StatusCode::ACCEPTED } else { StatusCode::OK };
+    Ok((status, Json(json!({ "duplicate": !new, "message": view_json(&view) }))))
+}
+
+/// `POST /api/whatsapp/send`: `{ok, status, json}`, whatever happened, with
+/// the same HTTP status as `status`.
+pub async fn send_compatible(
+    sender: Sender,
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> (StatusCode, Json<Value>) {
+    let sent = match check(&state, &headers, &body) {
+        Ok(checked) => queue(&state, &sender, checked).await,
+        Err(error) => Err(error),
+    };
+    match sent {
+        Ok((new, id)) => {
+            let status = if new { StatusCode::ACCEPTED } else { StatusCode::OK };
+            let json = json!({ "id": id, "state": "queued", "duplicate": !new });
+            (status, Json(json!({ "ok": true, "status": status.as_u16(), "json": json })))
+        }
+        Err(error) => {
+            let (status, body) = super::error::gateway_refusal(error);
+            (status, Json(json!({ "ok": false, "status": status.as_u16(), "json": body })))
+        }
+    }
+}
+
+/// `GET /api/messages/{id}`: its state, the provider's id and every status
+/// with its time. An application sees only its own messages.
+pub async fn show(
+    sender: Sender,
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+) -> Result<Json<Value>, GatewayError> {
+    let view = own_message(&state, &sender, id).await?;
+    Ok(Json(view_json(&view)))
+}
+
+/// `POST /api/messages/{id}/retry`: a failed or dead message goes out
+/// again; anything else is left as it is, so a retry twice sends once.
+pub async fn retry(
+    sender: Sender,
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+) -> Result<Json<Value>, GatewayError> {
+    let view = own_message(&state, &sender, id).await?;
+    let retry_for = state.outbox.retry_for().as_millis() as i64;
+    let outcome = state.store.retry_send(view.id, now_ms(), retry_for).await?.ok_or(GatewayError::NotFound)?;
+    if outcome == RetryOutcome::Requeued {
+        state.outbox.wake();
+        count("retried");
+    }
+    let view = state.store.app_message(view.id).await?.ok_or(GatewayError::NotFound)?;
+    Ok(Json(json!({ "retried": outcome == RetryOutcome::Requeued, "message": view_json(&view) })))
+}
+
+async fn own_message(state: &AppState, sender: &Sender, id: i64) -> Result<AppMessageView, GatewayError> {
+    let view = state.store.app_message(id).await?.ok_or(GatewayError::NotFound)?;
+    // The admin token sees every application's; a token only its own.
+    if sender.name != "admin" && view.author != sender.name {
+        return Err(GatewayError::NotFound);
+    }
+    Ok(view)
+}
+
+/// A message is as far as its least advanced part: sent once every part is.
+fn overall(view: &AppMessageView) -> SendState {
+    const WORST_FIRST: [SendState; 7] = [
+        SendState::Dead,
+        SendState::FailedPermanent,
+        SendState::Cancelled,
+        SendState::FailedRetryable,
+        SendState::Sending,
+        SendState::Queued,
+        SendState::Sent,
+    ];
+    WORST_FIRST
+        .into_iter()
+        .find(|state| view.parts.iter().any(|part| part.state == *state))
+        .unwrap_or(SendState::Queued)
+}
+
+/// The message as applications read it: the number masked, as anywhere
+/// outside the database.
+fn view_json(view: &AppMessageView) -> Value {
+    json!({
+        "id": view.id,
+        "to": view.to.masked(),
+        "account": view.account.label(),
+        "token": view.author,
+        "createdAt": view.created_at,
+        "state": overall(view).as_str(),
+        "parts": view.parts.iter().map(|part| json!({
+            "id": part.id,
+            "state": part.state.as_str(),
+            "providerMessageId": part.wa_message_id,
+            "attempts": part.attempts,
+            "errorCode": part.error_code,
+            "error": part.error_title,
+            "statuses": part.statuses.iter().map(|(status, at, code)| json!({
+                "status": status, "at": at, "errorCode": code,
+            })).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+    })
+}
