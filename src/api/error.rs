@@ -189,6 +189,9 @@ pub fn gateway_refusal(error: GatewayError) -> (StatusCode, Value) {
     let status = match &error {
         GatewayError::Body(_)
         | GatewayError::Number(_)
+        | GatewayError::Shape(_)
+        | GatewayError::Media(_)
+        | GatewayError::CaptionTooLong
         | GatewayError::EmptyText
         | GatewayError::TooLong
         | GatewayError::Key

@@ -3,7 +3,9 @@
 //! `send` scope (or the admin token).
 //!
 //! - `POST /api/messages`: `{"to": "0812…", "text": "…", "account": "…",
-//!   "idempotency_key": "…"}` (or the `X-Idempotency-Key` header). The same
+//!   "idempotency_key": "…"}` (or the `X-Idempotency-Key` header), or a file
+//!   by address: `{"type": "document", "url": "https://…", "caption": "…",
+//!   "filename": "Tagihan.pdf"}` (image, document, video, audio). The same
 //!   key within a day answers with the first message's id and sends
 //!   nothing; the same key with another text or number is 409.
 //! - `POST /api/whatsapp/send`: `{"to", "text"}` answered as
@@ -13,7 +15,9 @@
 use super::admin::Sender;
 use super::AppState;
 use crate::channels::format::{split_for_whatsapp, MAX_MESSAGE_CHARS};
-use crate::domain::{clean_text, indonesian_number, now_ms, AccountName, NumberError};
+use crate::domain::{
+    clean_text, indonesian_number, now_ms, AccountName, MediaError, MediaKind, NumberError, OutboundMedia,
+};
 use crate::store::{AppMessage, AppMessageView, AppSend, RetryOutcome, SendState, StoreError};
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -25,6 +29,8 @@ use serde_json::{json, Value};
 /// The longest text sent at once: four WhatsApp messages.
 const MAX_TEXT_CHARS: usize = 4 * MAX_MESSAGE_CHARS;
 const MAX_KEY_CHARS: usize = 128;
+/// WhatsApp's limit on a file's caption.
+const MAX_CAPTION_CHARS: usize = 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum GatewayError {
@@ -34,6 +40,12 @@ pub enum GatewayError {
     Number(#[from] NumberError),
     #[error("text is empty")]
     EmptyText,
+    #[error("{0}")]
+    Shape(&'static str),
+    #[error(transparent)]
+    Media(#[from] MediaError),
+    #[error("caption is longer than {MAX_CAPTION_CHARS} characters")]
+    CaptionTooLong,
     #[error("text is longer than {MAX_TEXT_CHARS} characters")]
     TooLong,
     #[error("the idempotency key must be 1 to {MAX_KEY_CHARS} letters, digits, '-', '_', '.' or ':'")]
@@ -59,7 +71,13 @@ impl GatewayError {
     /// `wa_api_messages_total`.
     pub fn code(&self) -> &'static str {
         match self {
-            GatewayError::Body(_) | GatewayError::EmptyText | GatewayError::TooLong | GatewayError::Key => "invalid",
+            GatewayError::Body(_)
+            | GatewayError::EmptyText
+            | GatewayError::TooLong
+            | GatewayError::Key
+            | GatewayError::Shape(_)
+            | GatewayError::Media(_)
+            | GatewayError::CaptionTooLong => "invalid",
             GatewayError::Number(_) => "invalid_number",
             GatewayError::UnknownAccount(_) => "unknown_account",
             GatewayError::OutsideWindow(_) => "outside_window",
@@ -74,7 +92,13 @@ impl GatewayError {
 #[serde(deny_unknown_fields)]
 struct Request {
     to: String,
-    text: String,
+    /// `text` (the default), `image`, `document`, `video` or `audio`.
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    text: Option<String>,
+    url: Option<String>,
+    caption: Option<String>,
+    filename: Option<String>,
     account: Option<String>,
     #[serde(alias = "idempotencyKey")]
     idempotency_key: Option<String>,
@@ -84,19 +108,50 @@ struct Request {
 struct Checked {
     message: (crate::domain::PhoneNumber, AccountName),
     parts: Vec<String>,
+    media: Option<OutboundMedia>,
     key: Option<String>,
+}
+
+/// The words and the file a request sends: a text in as many parts as it
+/// takes, or one file with its caption.
+fn content(request: &Request) -> Result<(Vec<String>, Option<OutboundMedia>), GatewayError> {
+    let kind = request.kind.as_deref().unwrap_or("text");
+    if kind == "text" {
+        if request.url.is_some() || request.caption.is_some() || request.filename.is_some() {
+            return Err(GatewayError::Shape("url, caption and filename belong to a file: give its type"));
+        }
+        let text = clean_text(request.text.as_deref().unwrap_or_default()).trim().to_owned();
+        if text.is_empty() {
+            return Err(GatewayError::EmptyText);
+        }
+        if text.chars().count() > MAX_TEXT_CHARS {
+            return Err(GatewayError::TooLong);
+        }
+        // What the application wrote goes out as written: it formats for
+        // WhatsApp itself.
+        return Ok((split_for_whatsapp(&text, MAX_MESSAGE_CHARS), None));
+    }
+    let kind =
+        MediaKind::parse(kind).ok_or(GatewayError::Shape("type must be text, image, document, video or audio"))?;
+    if request.text.is_some() {
+        return Err(GatewayError::Shape("a file's words go in caption, not text"));
+    }
+    if request.filename.is_some() && kind != MediaKind::Document {
+        return Err(GatewayError::Shape("only a document has a filename"));
+    }
+    let url = request.url.as_deref().ok_or(GatewayError::Shape("a file needs its url"))?;
+    let media = OutboundMedia::new(kind, url, request.filename.as_deref())?;
+    let caption = clean_text(request.caption.as_deref().unwrap_or_default()).trim().to_owned();
+    if caption.chars().count() > MAX_CAPTION_CHARS {
+        return Err(GatewayError::CaptionTooLong);
+    }
+    Ok((vec![caption], Some(media)))
 }
 
 fn check(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Checked, GatewayError> {
     let request: Request = serde_json::from_slice(body).map_err(|error| GatewayError::Body(error.to_string()))?;
     let to = indonesian_number(&request.to)?;
-    let text = clean_text(&request.text).trim().to_owned();
-    if text.is_empty() {
-        return Err(GatewayError::EmptyText);
-    }
-    if text.chars().count() > MAX_TEXT_CHARS {
-        return Err(GatewayError::TooLong);
-    }
+    let (parts, media) = content(&request)?;
     let account = match &request.account {
         None => state.settings.accounts[0].name.clone(),
         Some(label) => AccountName::from_label(label)
@@ -113,9 +168,7 @@ fn check(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Checked, 
     if key.as_deref().is_some_and(|key| !key_ok(key)) {
         return Err(GatewayError::Key);
     }
-    // What the application wrote goes out as written: it formats for
-    // WhatsApp itself.
-    Ok(Checked { message: (to, account), parts: split_for_whatsapp(&text, MAX_MESSAGE_CHARS), key })
+    Ok(Checked { message: (to, account), parts, media, key })
 }
 
 /// Queues the message; `(new, id)`.
@@ -131,6 +184,7 @@ async fn queue(state: &AppState, sender: &Sender, checked: Checked) -> Result<(b
         author: &sender.name,
         key: &key,
         parts: &checked.parts,
+        media: checked.media.as_ref(),
         give_up_at: now + state.outbox.retry_for().as_millis() as i64,
     };
     let queued = match state.store.queue_app_message(&message, now).await? {
@@ -254,6 +308,9 @@ fn view_json(view: &AppMessageView) -> Value {
         "to": view.to.masked(),
         "account": view.account.label(),
         "token": view.author,
+        "media": view.media.as_ref().map(|media| json!({
+            "type": media.kind().as_str(), "url": media.url(), "filename": media.filename(),
+        })),
         "createdAt": view.created_at,
         "state": overall(view).as_str(),
         "parts": view.parts.iter().map(|part| json!({

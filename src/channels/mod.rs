@@ -19,7 +19,7 @@ pub mod web;
 pub use answer::{send_once, Answer};
 pub use connection::{CachedConnection, Connection, ConnectionState};
 
-use crate::domain::{AccountName, ChannelKind, Recipient, Source};
+use crate::domain::{AccountName, ChannelKind, OutboundMedia, Recipient, Source};
 use async_trait::async_trait;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -68,6 +68,12 @@ pub trait Channel: Send + Sync {
     /// message. Retrying is the outbox's job, never the channel's: only the
     /// outbox knows whether an earlier attempt may have gone out.
     async fn send_text(&self, to: &Recipient, turn_id: Option<&str>, body: &str) -> Result<String, SendError>;
+
+    /// Makes one attempt to send a file by its address, with `caption`
+    /// (may be empty). Channels that cannot carry files refuse for good.
+    async fn send_media(&self, _to: &Recipient, _media: &OutboundMedia, _caption: &str) -> Result<String, SendError> {
+        Err(SendError::Permanent { code: None, title: "this channel cannot send files".into() })
+    }
 
     /// Tells the person we read their message and, with `typing`, that we
     /// are writing. Best effort: callers log a failure and carry on.

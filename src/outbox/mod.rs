@@ -283,8 +283,11 @@ impl Outbox {
             return SendOutcome::failed("its text was deleted before it could be sent");
         };
         let lane = Lane { channel: recipient.channel(), account: send.account.clone() };
-        let sent =
-            inner.channels.to(recipient, &send.account).send_text(recipient, send.turn_id.as_deref(), body).await;
+        let channel = inner.channels.to(recipient, &send.account);
+        let sent = match &send.media {
+            Some(media) => channel.send_media(recipient, media, body).await,
+            None => channel.send_text(recipient, send.turn_id.as_deref(), body).await,
+        };
         let now = now_ms();
         match sent {
             Ok(wa_message_id) => SendOutcome::Sent { wa_message_id },

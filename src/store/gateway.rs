@@ -5,7 +5,7 @@
 use super::outbox::{insert_parts, NewParts, SendState};
 use super::people::{upsert_person, PeopleCache};
 use super::{Store, StoreError};
-use crate::domain::{AccountName, PersonRef, PhoneNumber, HOUR_MS};
+use crate::domain::{AccountName, OutboundMedia, PersonRef, PhoneNumber, HOUR_MS};
 use crate::handoff::window::ReplyWindow;
 use sqlx::Row;
 
@@ -20,7 +20,9 @@ pub struct AppMessage<'a> {
     pub author: &'a str,
     /// The application's key; keys of different tokens never meet.
     pub key: &'a str,
+    /// The text, or a file's caption (one part, maybe empty).
     pub parts: &'a [String],
+    pub media: Option<&'a OutboundMedia>,
     pub give_up_at: i64,
 }
 
@@ -57,6 +59,7 @@ pub struct AppMessageView {
     pub to: PhoneNumber,
     pub account: AccountName,
     pub author: String,
+    pub media: Option<OutboundMedia>,
     pub created_at: i64,
     pub parts: Vec<SentPart>,
 }
@@ -93,6 +96,18 @@ impl Store {
             let mut tx = self.write_tx().await?;
             return Ok(self.earlier_app_message(&mut tx, message, &key, now).await?.unwrap_or(AppSend::KeyReused));
         };
+        if let Some(media) = message.media {
+            // In the same transaction: the sender only sees the row with its file.
+            sqlx::query(
+                "UPDATE outbound_messages SET media_kind = $1, media_url = $2, media_filename = $3 WHERE id = $4",
+            )
+            .bind(media.kind().as_str())
+            .bind(media.url())
+            .bind(media.filename())
+            .bind(first)
+            .execute(&mut *tx)
+            .await?;
+        }
         tx.commit().await?;
         self.conversations_changed();
         Ok(AppSend::Queued(first))
@@ -106,7 +121,8 @@ impl Store {
         now: i64,
     ) -> Result<Option<AppSend>, StoreError> {
         let rows = sqlx::query(
-            "SELECT o.id, o.body, u.phone, u.account FROM outbound_messages o JOIN users u ON u.id = o.user_id \
+            "SELECT o.id, o.body, o.media_kind, o.media_url, o.media_filename, u.phone, u.account \
+             FROM outbound_messages o JOIN users u ON u.id = o.user_id \
              WHERE o.idempotency_key = $1 AND o.origin = 'api' AND o.created_at > $2 ORDER BY o.part_index",
         )
         .bind(key)
@@ -121,7 +137,9 @@ impl Store {
         let bodies: Vec<Option<String>> = rows.iter().map(|row| row.try_get("body")).collect::<Result<_, _>>()?;
         let same_words = bodies.len() == message.parts.len()
             && bodies.iter().zip(message.parts).all(|(body, part)| body.as_ref().is_none_or(|body| body == part));
-        Ok(Some(if same_person && same_words { AppSend::Repeated(first.try_get("id")?) } else { AppSend::KeyReused }))
+        let same_file = super::outbox::media_from_row(first)?.as_ref() == message.media;
+        let same = same_person && same_words && same_file;
+        Ok(Some(if same { AppSend::Repeated(first.try_get("id")?) } else { AppSend::KeyReused }))
     }
 
     /// An application's message by the id `queue_app_message` gave; `None`
@@ -129,7 +147,7 @@ impl Store {
     pub async fn app_message(&self, id: i64) -> Result<Option<AppMessageView>, StoreError> {
         let rows = sqlx::query(
             "SELECT o.id, o.state, o.wa_message_id, o.attempts, o.error_code, o.error_title, o.author, o.created_at, \
-               u.phone, u.account \
+               o.media_kind, o.media_url, o.media_filename, u.phone, u.account \
              FROM outbound_messages o JOIN users u ON u.id = o.user_id \
              WHERE o.origin = 'api' AND o.user_id = (SELECT user_id FROM outbound_messages WHERE id = $1) \
                AND o.idempotency_key = (SELECT idempotency_key FROM outbound_messages WHERE id = $1 AND part_index = 0) \
@@ -174,6 +192,7 @@ impl Store {
             to,
             account: super::people::account_from_row(first)?,
             author: first.try_get::<Option<String>, _>("author")?.unwrap_or_default(),
+            media: super::outbox::media_from_row(first)?,
             created_at: first.try_get("created_at")?,
             parts,
         }))

@@ -5,7 +5,7 @@
 
 use super::turns::parse_sources;
 use super::{Backend, Params, Store, StoreError};
-use crate::domain::{AccountName, Recipient};
+use crate::domain::{AccountName, MediaKind, OutboundMedia, Recipient};
 use crate::domain::{ChannelKind, Source};
 use sqlx::{Any, Row, Transaction};
 
@@ -80,6 +80,8 @@ pub struct ClaimedSend {
     pub recipient: Option<Recipient>,
     /// The business's number it goes out from.
     pub account: AccountName,
+    /// A file it carries (the send API's), with `body` as its caption.
+    pub media: Option<OutboundMedia>,
     pub turn_id: Option<String>,
     pub part_index: i64,
     pub final_part: bool,
@@ -92,6 +94,17 @@ pub struct ClaimedSend {
     /// When the previous attempt began (Unix ms).
     pub previous_attempt_at: Option<i64>,
     pub give_up_at: i64,
+}
+
+/// The file a row carries; a row whose columns no longer parse (written by
+/// a later version) goes out as its text alone rather than not at all.
+pub(super) fn media_from_row(row: &sqlx::any::AnyRow) -> Result<Option<OutboundMedia>, sqlx::Error> {
+    let (kind, url, filename): (Option<String>, Option<String>, Option<String>) =
+        (row.try_get("media_kind")?, row.try_get("media_url")?, row.try_get("media_filename")?);
+    Ok(match (kind.as_deref().and_then(MediaKind::parse), url) {
+        (Some(kind), Some(url)) => OutboundMedia::new(kind, &url, filename.as_deref()).ok(),
+        _ => None,
+    })
 }
 
 /// One account's messages on one channel: what a throttled or broken
@@ -324,7 +337,7 @@ impl Store {
             "SELECT o.id, o.user_id, o.turn_id, o.part_index, o.body, o.attempts, o.attempt_started_at, o.give_up_at, \
                CAST(CASE WHEN o.final_part THEN 1 ELSE 0 END AS BIGINT) AS final_part, \
                CAST(CASE WHEN o.ambiguous THEN 1 ELSE 0 END AS BIGINT) AS ambiguous, \
-               u.channel, u.account, u.phone, u.bsuid, u.address \
+               o.media_kind, o.media_url, o.media_filename, u.channel, u.account, u.phone, u.bsuid, u.address \
              FROM outbound_messages o JOIN users u ON u.id = o.user_id \
              WHERE o.state IN {DUE} AND o.next_attempt_at <= {}{} \
                AND NOT EXISTS (SELECT 1 FROM outbound_messages e \
@@ -345,6 +358,7 @@ impl Store {
                 user_id: row.try_get("user_id")?,
                 recipient: super::people::recipient_from_row(row)?,
                 account: super::people::account_from_row(row)?,
+                media: media_from_row(row)?,
                 turn_id: row.try_get("turn_id")?,
                 part_index: row.try_get("part_index")?,
                 final_part: row.try_get::<i64, _>("final_part")? != 0,

@@ -8,11 +8,14 @@ use crate::on_both_backends;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use std::time::Duration;
+use wiremock::matchers::{header, method, path};
+use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
 on_both_backends!(
     an_application_sends_once_per_key_and_follows_its_message,
     free_form_text_outside_the_window_is_refused_before_anything_is_queued,
     tokens_see_only_their_own_messages_and_a_failed_one_is_retried,
+    files_go_by_address_through_each_provider,
 );
 
 const SIMRS: &str = "simrs-token-0123456789abcdef";
@@ -191,4 +194,120 @@ async fn tokens_see_only_their_own_messages_and_a_failed_one_is_retried(backend:
     assert_eq!(again["retried"], false, "a sent message is not sent again");
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(texts_to_person(&app, "Jadwal dokter berubah").await, 2, "the refused attempt and the retry");
+}
+
+/// One server with three numbers: the Cloud API (default), a Fonnte device
+/// and a WAHA session, each sent a document by address.
+async fn files_go_by_address_through_each_provider(backend: Backend) {
+    let (fonnte, waha, files) = (MockServer::start().await, MockServer::start().await, tempfile::tempdir().unwrap());
+    Mock::given(method("POST"))
+        .and(path("/send"))
+        .and(header("authorization", "fonnte-token"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({ "status": true, "id": ["777"] })))
+        .mount(&fonnte)
+        .await;
+    let accepted =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/waha/send_text__webjs.json"));
+    Mock::given(method("POST"))
+        .and(path("/api/sendFile"))
+        .and(header("x-api-key", "waha-key"))
+        .respond_with(ResponseTemplate::new(201).set_body_raw(accepted.unwrap(), "application/json"))
+        .mount(&waha)
+        .await;
+    let channels = files.path().join("channels.toml");
+    std::fs::write(
+        &channels,
+        format!(
+            "[[account]]\nname = \"billing\"\nkind = \"fonnte\"\nsettings = {{ FONNTE_API_URL = \"{}\" }}\n\
+             secrets = {{ FONNTE_TOKEN = \"T_FONNTE\", FONNTE_WEBHOOK_SECRET = \"T_HOOK\" }}\n\n\
+             [[account]]\nname = \"desk\"\nkind = \"waha\"\nsettings = {{ WAHA_URL = \"{}\", WAHA_SESSION = \"desk\" }}\n\
+             secrets = {{ WAHA_API_KEY = \"T_WAHA\" }}\n",
+            fonnte.uri(),
+            waha.uri()
+        ),
+    )
+    .unwrap();
+    let channels = channels.display().to_string();
+    let overrides = [
+        ("CHANNELS_FILE", channels.as_str()),
+        ("T_FONNTE", "fonnte-token"),
+        ("T_HOOK", "fonnte-hook"),
+        ("T_WAHA", "waha-key"),
+    ];
+    let app = TestApp::spawn_with(backend, &overrides).await;
+    graph_accepts_sends(&app.graph).await;
+    llm_answers(&app.llm, "Halo kak!").await;
+    customer_wrote(&app).await;
+    let bill = |account: &str| {
+        json!({ "to": "081234567789", "type": "document", "url": "https://isp.example/tagihan/0042.pdf",
+                "caption": "Tagihan November", "filename": "Tagihan-0042.pdf", "account": account })
+    };
+
+    let mut ids = Vec::new();
+    for account in ["default", "billing", "desk"] {
+        let (status, queued) = post(&app, "/api/messages", Some(ADMIN_TOKEN), bill(account)).await;
+        assert_eq!(status, 202, "{account}: {queued}");
+        assert_eq!(queued["message"]["media"]["filename"], "Tagihan-0042.pdf");
+        ids.push(queued["message"]["id"].as_i64().unwrap());
+    }
+    for id in &ids {
+        let path = format!("/api/messages/{id}");
+        wait_until(|| async { get(&app, &path, ADMIN_TOKEN).await.1["state"] == "sent" }).await;
+    }
+
+    let to_graph = requests_to(&app.graph, SEND_PATH).await;
+    let document: Vec<&Value> = to_graph.iter().filter(|body| body["type"] == "document").collect();
+    assert_eq!(document.len(), 1, "{to_graph:?}");
+    assert_eq!(
+        document[0]["document"],
+        json!({ "link": "https://isp.example/tagihan/0042.pdf", "caption": "Tagihan November", "filename": "Tagihan-0042.pdf" })
+    );
+    let to_fonnte = fonnte.received_requests().await.unwrap();
+    let form: std::collections::HashMap<String, String> = serde_urlencoded::from_bytes(&to_fonnte[0].body).unwrap();
+    assert_eq!(
+        (form["target"].as_str(), form["url"].as_str(), form["filename"].as_str(), form["message"].as_str()),
+        (PERSON, "https://isp.example/tagihan/0042.pdf", "Tagihan-0042.pdf", "Tagihan November")
+    );
+    let to_waha: Vec<Value> = waha
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r: &&Request| r.url.path() == "/api/sendFile")
+        .map(|r| serde_json::from_slice(&r.body).unwrap())
+        .collect();
+    assert_eq!(
+        to_waha,
+        [json!({ "session": "desk", "chatId": "6281234567789@c.us", "caption": "Tagihan November",
+                 "file": { "url": "https://isp.example/tagihan/0042.pdf", "filename": "Tagihan-0042.pdf" } })]
+    );
+
+    // A file's fields are checked before anything is stored.
+    for (body, reason) in [
+        (json!({ "to": PERSON, "text": "x", "url": "https://a.example/b.jpg" }), "belong to a file"),
+        (
+            json!({ "to": PERSON, "type": "image", "url": "https://a.example/b.jpg", "filename": "b.jpg" }),
+            "only a document",
+        ),
+        (json!({ "to": PERSON, "type": "image", "url": "file:///etc/passwd" }), "url must be"),
+        (json!({ "to": PERSON, "type": "image" }), "needs its url"),
+        (json!({ "to": PERSON, "type": "sticker", "url": "https://a.example/b.webp" }), "type must be"),
+        (
+            json!({ "to": PERSON, "type": "image", "url": "https://a.example/b.jpg", "caption": "x".repeat(1025) }),
+            "caption",
+        ),
+    ] {
+        let (status, refused) = post(&app, "/api/messages", Some(ADMIN_TOKEN), body.clone()).await;
+        assert_eq!(status, 400, "{body}");
+        assert!(refused["error"].as_str().unwrap().contains(reason), "{body}: {refused}");
+    }
+    let keyed = |url: &str| json!({ "to": PERSON, "type": "image", "url": url, "idempotency_key": "photo-1" });
+    assert_eq!(post(&app, "/api/messages", Some(ADMIN_TOKEN), keyed("https://a.example/1.jpg")).await.0, 202);
+    assert_eq!(post(&app, "/api/messages", Some(ADMIN_TOKEN), keyed("https://a.example/1.jpg")).await.0, 200);
+    assert_eq!(
+        post(&app, "/api/messages", Some(ADMIN_TOKEN), keyed("https://a.example/2.jpg")).await.0,
+        409,
+        "another file"
+    );
+    assert_eq!(app.count("SELECT COUNT(*) FROM outbound_messages WHERE origin = 'api'").await, 4);
 }

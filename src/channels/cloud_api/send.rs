@@ -2,7 +2,7 @@ use super::auth::{api_root, is_compatible_provider, messages_url, Credentials};
 use super::number::{self, number_url};
 use crate::channels::{send_once, Answer, CachedConnection, Channel, Connection, SendError};
 use crate::config::WhatsAppSettings;
-use crate::domain::Recipient;
+use crate::domain::{MediaKind, OutboundMedia, Recipient};
 use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -100,6 +100,15 @@ fn address(to: &Recipient) -> Result<(&'static str, &str), SendError> {
     }
 }
 
+/// The id Graph gave the message it accepted.
+fn message_id(response: Value) -> Result<String, SendError> {
+    serde_json::from_value::<SendResponse>(response)
+        .ok()
+        .and_then(|r| r.messages.into_iter().next())
+        .map(|sent| sent.id)
+        .ok_or_else(|| SendError::Permanent { code: None, title: "Graph API answered without a message id".into() })
+}
+
 #[async_trait]
 impl Channel for CloudApi {
     async fn send_text(&self, to: &Recipient, _turn_id: Option<&str>, body: &str) -> Result<String, SendError> {
@@ -111,12 +120,25 @@ impl Channel for CloudApi {
             "text": { "body": body, "preview_url": false },
         });
         request[field] = Value::String(id.to_owned());
-        let response = self.post(&request).await?;
-        serde_json::from_value::<SendResponse>(response)
-            .ok()
-            .and_then(|r| r.messages.into_iter().next())
-            .map(|sent| sent.id)
-            .ok_or_else(|| SendError::Permanent { code: None, title: "Graph API answered without a message id".into() })
+        message_id(self.post(&request).await?)
+    }
+
+    /// Meta fetches the file from its address (`link`).
+    async fn send_media(&self, to: &Recipient, media: &OutboundMedia, caption: &str) -> Result<String, SendError> {
+        let (field, id) = address(to)?;
+        let kind = media.kind().as_str();
+        let mut file = json!({ "link": media.url() });
+        // A voice note or audio file takes no caption.
+        if !caption.is_empty() && media.kind() != MediaKind::Audio {
+            file["caption"] = json!(caption);
+        }
+        if let Some(name) = media.filename() {
+            file["filename"] = json!(name);
+        }
+        let mut request = json!({ "messaging_product": "whatsapp", "recipient_type": "individual", "type": kind });
+        request[kind] = file;
+        request[field] = Value::String(id.to_owned());
+        message_id(self.post(&request).await?)
     }
 
     async fn mark_read(&self, _to: &Recipient, message_id: &str, typing: bool) -> Result<(), SendError> {

@@ -4,7 +4,7 @@
 use super::device::DeviceStatus;
 use crate::channels::{send_once, Answer, Channel, Connection, SendError};
 use crate::config::FonnteSettings;
-use crate::domain::Recipient;
+use crate::domain::{OutboundMedia, Recipient};
 use async_trait::async_trait;
 use reqwest::header::CONTENT_TYPE;
 use secrecy::{ExposeSecret, SecretString};
@@ -52,16 +52,21 @@ impl Fonnte {
     }
 }
 
-#[async_trait]
-impl Channel for Fonnte {
-    async fn send_text(&self, to: &Recipient, _turn_id: Option<&str>, body: &str) -> Result<String, SendError> {
+impl Fonnte {
+    /// One POST to Fonnte's send endpoint with the device token: the
+    /// message (or a file's caption) and, for a file, its address and name.
+    async fn send_form(&self, to: &Recipient, body: &str, file: Option<&OutboundMedia>) -> Result<String, SendError> {
         let Some(token) = &self.token else { return Err(SendError::NotConfigured("FONNTE_TOKEN")) };
         let Recipient::Phone(phone) = to else {
             return Err(SendError::Permanent { code: None, title: "not a WhatsApp phone number".into() });
         };
         // Our numbers are international already; countryCode 0 stops Fonnte
         // from rewriting a leading zero with Indonesia's 62.
-        let form = [("target", phone.expose()), ("message", body), ("countryCode", "0")];
+        let mut form = vec![("target", phone.expose()), ("message", body), ("countryCode", "0")];
+        if let Some(file) = file {
+            form.push(("url", file.url()));
+            form.extend(file.filename().map(|name| ("filename", name)));
+        }
         let form = serde_urlencoded::to_string(form).map_err(|error| SendError::Permanent {
             code: None,
             title: format!("cannot encode the message: {error}"),
@@ -96,6 +101,18 @@ impl Channel for Fonnte {
             return sent_id(&answer);
         }
         Err(classify(answer.reason.or(answer.detail).unwrap_or_else(|| format!("Fonnte HTTP {}", status.as_u16()))))
+    }
+}
+
+#[async_trait]
+impl Channel for Fonnte {
+    async fn send_text(&self, to: &Recipient, _turn_id: Option<&str>, body: &str) -> Result<String, SendError> {
+        self.send_form(to, body, None).await
+    }
+
+    /// Fonnte fetches the file from its address and picks the kind itself.
+    async fn send_media(&self, to: &Recipient, media: &OutboundMedia, caption: &str) -> Result<String, SendError> {
+        self.send_form(to, caption, Some(media)).await
     }
 
     /// Fonnte has no read receipt for one message (only the device-wide

@@ -18,7 +18,7 @@ pub use signature::{sign, verify, SignatureError};
 
 use crate::channels::{send_once, Answer, CachedConnection, Channel, Connection, ConnectionState, SendError};
 use crate::config::WahaSettings;
-use crate::domain::{mask_middle, Recipient};
+use crate::domain::{mask_middle, MediaKind, OutboundMedia, Recipient};
 use async_trait::async_trait;
 use bytes::Bytes;
 use reqwest::header::{ACCEPT, CONTENT_TYPE};
@@ -297,15 +297,39 @@ fn sent_id(answer: &Value) -> Option<String> {
     crate::domain::WaMessageId::parse(&id).ok().map(|id| id.as_str().to_owned())
 }
 
+/// The id of what WAHA accepted. Accepted without one, which message it
+/// became is unknown: the outbox waits for an ack rather than sending it
+/// again.
+fn accepted_id(answer: &Value) -> Result<String, SendError> {
+    sent_id(answer).ok_or_else(|| SendError::Ambiguous("WAHA accepted the message without saying its id".into()))
+}
+
 #[async_trait]
 impl Channel for Waha {
     async fn send_text(&self, to: &Recipient, _turn_id: Option<&str>, body: &str) -> Result<String, SendError> {
         let chat_id = Self::chat_id(to)?;
         let request = json!({ "session": self.session, "chatId": chat_id, "text": body, "linkPreview": false });
-        let answer = self.post("sendText", &request).await?;
-        // Accepted, but which message it became is unknown: the outbox
-        // waits for an ack to tell rather than sending it again.
-        sent_id(&answer).ok_or_else(|| SendError::Ambiguous("WAHA accepted the message without saying its id".into()))
+        accepted_id(&self.post("sendText", &request).await?)
+    }
+
+    /// WAHA fetches the file from its address itself.
+    async fn send_media(&self, to: &Recipient, media: &OutboundMedia, caption: &str) -> Result<String, SendError> {
+        let chat_id = Self::chat_id(to)?;
+        let endpoint = match media.kind() {
+            MediaKind::Image => "sendImage",
+            MediaKind::Document => "sendFile",
+            MediaKind::Video => "sendVideo",
+            MediaKind::Audio => "sendVoice",
+        };
+        let mut file = json!({ "url": media.url() });
+        if let Some(name) = media.filename() {
+            file["filename"] = json!(name);
+        }
+        let mut request = json!({ "session": self.session, "chatId": chat_id, "file": file });
+        if !caption.is_empty() && media.kind() != MediaKind::Audio {
+            request["caption"] = json!(caption);
+        }
+        accepted_id(&self.post(endpoint, &request).await?)
     }
 
     async fn mark_read(&self, to: &Recipient, message_id: &str, typing: bool) -> Result<(), SendError> {
