@@ -17,6 +17,9 @@
     cards: $('status-cards'), statsTiles: $('stats-tiles'),
     chartMessages: $('chart-messages'), chartReply: $('chart-reply'),
     convList: $('conversation-list'), transcriptHead: $('transcript-head'), transcript: $('transcript'),
+    sendForm: $('send-form'), sendTo: $('send-to'), sendToHint: $('send-to-hint'), sendAccountBox: $('send-account-box'),
+    sendAccount: $('send-account'), sendText: $('send-text'), sendButton: $('send-button'), sendError: $('send-error'),
+    sendResult: $('send-result'), sendPreview: $('send-preview'), sendParts: $('send-parts'),
     docsSummary: $('docs-summary'), refreshButton: $('refresh-button'), refreshReport: $('refresh-report'),
     filesBody: $('files-body'), skippedBox: $('skipped-box'), errorsList: $('errors-list'),
     evalBox: $('eval-box'), unansweredList: $('unanswered-list'),
@@ -416,6 +419,7 @@
 
     var numbers = Array.isArray(wa.accounts) ? wa.accounts : [];
     state.numbers = numbers.length;
+    renderSendAccounts(numbers);
     if (numbers.length > 1) {
       var numbersCard = card('Nomor WhatsApp', pill('plain', num(numbers.length) + ' nomor'), numbers.map(function (a) {
         var link = a.connection && CONN_LABEL[a.connection.state];
@@ -1318,16 +1322,123 @@
 
   // ---------- reply box ----------
 
+  function randomKey() {
+    var bytes = new Uint8Array(16);
+    window.crypto.getRandomValues(bytes);
+    return Array.prototype.map.call(bytes, function (x) { return (x < 16 ? '0' : '') + x.toString(16); }).join('');
+  }
+
   // A key per typed message: the same text sent again (a retry after a failure) keeps it, so it goes out once.
   function idempotencyKey(id, text) {
     var r = state.reply;
     if (r.key && String(r.id) === String(id) && r.text === text) return r.key;
-    var bytes = new Uint8Array(16);
-    window.crypto.getRandomValues(bytes);
-    var key = Array.prototype.map.call(bytes, function (x) { return (x < 16 ? '0' : '') + x.toString(16); }).join('');
+    var key = randomKey();
     state.reply = { id: id, text: text, key: key };
     return key;
   }
+
+  // ---------- send a message (the send API, with the admin token) ----------
+
+  var WA_PART_CHARS = 4096;
+  var send = { key: null, draft: null, busy: false, follow: null };
+
+  // The number as the server will read it (it decides; this only shows the admin what it will be).
+  function writtenNumber(raw) {
+    var v = String(raw || '').trim().replace(/@c\.us$/, '');
+    if (!v) return { error: '' };
+    var plus = v.charAt(0) === '+';
+    var rest = plus ? v.slice(1) : v;
+    if (!/^[0-9 .()-]+$/.test(rest)) return { error: 'Hanya angka, spasi, tanda hubung, titik dan kurung.' };
+    var d = rest.replace(/\D/g, '');
+    if (!plus) {
+      if (d.indexOf('08') === 0) d = '62' + d.slice(1);
+      else if (d.charAt(0) === '8') d = '62' + d;
+      else if (d.indexOf('62') !== 0) return { error: 'Nomor Indonesia diawali 08, 8, +62 atau 62 (negara lain: + dan kodenya).' };
+    }
+    if (d.length < 8 || d.length > 15) return { error: 'Nomor WhatsApp 8–15 angka termasuk kode negara.' };
+    return { number: d };
+  }
+
+  function renderSendDraft() {
+    var text = el.sendText.value;
+    var shown = text.trim() ? text : 'Pratinjau pesan muncul di sini.';
+    el.sendPreview.replaceChildren(window.WaFormat.render(shown));
+    var parts = Math.max(1, Math.ceil(text.trim().length / WA_PART_CHARS));
+    el.sendParts.textContent = text.trim() ? '· ' + num(text.trim().length) + ' karakter' + (parts > 1 ? ', ' + parts + ' pesan' : '') : '';
+    var to = writtenNumber(el.sendTo.value);
+    el.sendToHint.textContent = to.number ? 'Dikirim ke ' + to.number : (to.error || '');
+    el.sendToHint.className = 'send-hint' + (to.error ? ' bad' : '');
+    el.sendButton.disabled = send.busy || !to.number || !text.trim();
+  }
+
+  function renderSendAccounts(accounts) {
+    var names = accounts.map(function (a) { return a.name; });
+    el.sendAccountBox.hidden = names.length < 2;
+    var current = Array.prototype.map.call(el.sendAccount.options, function (o) { return o.value; });
+    if (current.join() === names.join()) return;
+    el.sendAccount.replaceChildren.apply(el.sendAccount, accounts.map(function (a) {
+      var o = h('option', null, a.name + ' · ' + (CONN_PROVIDER[a.provider] || a.provider));
+      o.value = a.name;
+      return o;
+    }));
+  }
+
+  function sendMessage() {
+    var to = writtenNumber(el.sendTo.value);
+    var text = el.sendText.value.trim();
+    if (send.busy || !to.number || !text) return;
+    var draft = to.number + '\n' + el.sendAccount.value + '\n' + text;
+    // the same draft sent again (after a lost answer) keeps its key, so it goes out once
+    if (send.draft !== draft) { send.draft = draft; send.key = randomKey(); }
+    var body = { to: to.number, text: text, idempotency_key: send.key };
+    if (!el.sendAccountBox.hidden && el.sendAccount.value) body.account = el.sendAccount.value;
+    send.busy = true;
+    el.sendError.hidden = true;
+    renderSendDraft();
+    api('/api/messages', { method: 'POST', body: body })
+      .then(function (res) {
+        followSent(res.message);
+        el.sendText.value = '';
+        send.draft = null;
+      })
+      .catch(function (err) {
+        if (handleAuthFailure(err)) return;
+        el.sendError.textContent = err.status === 403 ? 'Hanya token admin yang bisa mengirim pesan dari sini.' : (err.message || String(err));
+        el.sendError.hidden = false;
+      })
+      .then(function () { send.busy = false; renderSendDraft(); });
+  }
+
+  // Shows the message's state until it settles (or for a minute).
+  function followSent(message) {
+    clearTimeout(send.follow);
+    var asked = 0;
+    var show = function (m) {
+      var last = m.parts[m.parts.length - 1];
+      var status = last && last.statuses.length ? last.statuses[last.statuses.length - 1].status : null;
+      var label = status ? (STATUS_LABEL[status] || status) : (SEND_STATE[m.state] || m.state);
+      el.sendResult.replaceChildren(
+        h('strong', null, 'Pesan #' + m.id + ' ke ' + m.to + ': '),
+        h('span', 'tag state-' + m.state, label)
+      );
+      var error = m.parts.map(function (p) { return p.error; }).filter(Boolean)[0];
+      if (error) el.sendResult.appendChild(h('p', 'outbox-error', error));
+      el.sendResult.setAttribute('data-state', m.state);
+      el.sendResult.hidden = false;
+      if (!SETTLED[m.state] && !RETRYABLE_BY_HAND[m.state] && asked < 30) {
+        send.follow = setTimeout(function () {
+          asked += 1;
+          api('/api/messages/' + m.id).then(show).catch(function () { /* shown again at the next look */ });
+        }, 2000);
+      }
+    };
+    show(message);
+  }
+
+  el.sendForm.addEventListener('submit', function (e) { e.preventDefault(); sendMessage(); });
+  el.sendTo.addEventListener('input', renderSendDraft);
+  el.sendText.addEventListener('input', renderSendDraft);
+  renderSendDraft();
 
   function resetComposer() {
     state.reply = { id: null, text: null, key: null };

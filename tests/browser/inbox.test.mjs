@@ -2,9 +2,10 @@
 // often the button is pressed), the bot stays quiet while paused and answers again after Resume; outside WhatsApp's
 // 24-hour window the reply box says why before anyone types.
 import assert from 'node:assert/strict';
+import path from 'node:path';
 import { after, before, test } from 'node:test';
 import {
-  launchBrowser, newPage, screenshot, sendWhatsAppText, signInAdmin, sleep, startFakeGraph, startServer, until,
+  SCREENSHOT_DIR, launchBrowser, newPage, screenshot, sendWhatsAppText, signInAdmin, sleep, startFakeGraph, startServer, until,
 } from './harness.mjs';
 
 const APP_SECRET = 'browser-inbox-secret';
@@ -147,6 +148,47 @@ test('inbox: past the 24-hour window the reply box says why before anyone types,
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   assert.ok(overflow <= 0, `no horizontal scrolling at 375 px (overflow ${overflow}px)`);
   await screenshot(page, 'inbox-window-closed-375');
+  assert.deepEqual(problems, []);
+  await context.close();
+});
+
+test('send: the admin sends a formatted message once, as previewed; a number that never wrote is refused first', { timeout: 90_000 }, async () => {
+  await say('jadwal kontrol saya kapan?'); // the customer wrote today: the 24-hour window is open
+  const { page, context, problems } = await newPage(browser, server.baseUrl, { width: 1280, height: 900 });
+  await page.goto(server.baseUrl + '/admin#kirim');
+  await signInAdmin(page);
+  const to = page.getByTestId('send-to');
+  const hint = page.getByTestId('send-to-hint');
+  const button = page.getByTestId('send-button');
+
+  await to.fill('0212345');
+  assert.match(await hint.innerText(), /diawali 08/);
+  assert.equal(await button.isDisabled(), true, 'no sending to a number the server would refuse');
+
+  const text = '*Jadwal* kontrol _besok_ jam 09.00';
+  await to.fill('0813-7770-0012');
+  assert.equal(await hint.innerText(), `Dikirim ke ${PHONE}`);
+  await page.getByTestId('send-text').fill(text);
+  const preview = page.getByTestId('send-preview');
+  assert.equal(await preview.locator('strong').innerText(), 'Jadwal');
+  assert.equal(await preview.locator('em').innerText(), 'besok');
+  await page.locator('#kirim').screenshot({ path: path.join(SCREENSHOT_DIR, 'admin-send-preview.png') });
+
+  await button.click();
+  await button.click({ force: true }).catch(() => {}); // a second press while the first is on its way
+  const result = page.getByTestId('send-result');
+  await until(async () => (await result.getAttribute('data-state')) === 'sent', { what: 'the message sent' });
+  assert.equal(graph.texts.filter((t) => t === text).length, 1, 'sent once, as written');
+  assert.match(await result.innerText(), /6281\*+012/, 'the number masked');
+
+  await to.fill('0812 9999 0000');
+  await page.getByTestId('send-text').fill('Halo, ini pengingat.');
+  await button.click();
+  const error = page.getByTestId('send-error');
+  await error.waitFor({ state: 'visible' });
+  assert.match(await error.innerText(), /24-hour/);
+  await sleep(1000);
+  assert.ok(!graph.texts.includes('Halo, ini pengingat.'), 'nothing went out to a number outside the window');
   assert.deepEqual(problems, []);
   await context.close();
 });
