@@ -12,6 +12,7 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
     ("chat.css", "text/css; charset=utf-8", include_bytes!("../../assets/chat.css")),
     ("chat.js", "text/javascript; charset=utf-8", include_bytes!("../../assets/chat.js")),
     ("wa-format.js", "text/javascript; charset=utf-8", include_bytes!("../../assets/wa-format.js")),
+    ("wa-format.css", "text/css; charset=utf-8", include_bytes!("../../assets/wa-format.css")),
     ("admin.html", "text/html; charset=utf-8", include_bytes!("../../assets/admin.html")),
     ("admin.css", "text/css; charset=utf-8", include_bytes!("../../assets/admin.css")),
     ("admin.js", "text/javascript; charset=utf-8", include_bytes!("../../assets/admin.js")),
