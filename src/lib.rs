@@ -31,4 +31,5 @@ pub mod retry_after;
 pub mod startup;
 pub mod store;
 pub mod telemetry;
+pub mod templates;
 pub mod unanswered;

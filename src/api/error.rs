@@ -11,6 +11,7 @@ use super::waha::WahaApiError;
 use super::webhook::WebhookError;
 use crate::channels::web::WebChatError;
 use crate::knowledge::KnowledgeError;
+use crate::templates::TemplateError;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -197,6 +198,7 @@ pub fn gateway_refusal(error: GatewayError) -> (StatusCode, Value) {
         | GatewayError::Key
         | GatewayError::UnknownAccount(_) => StatusCode::BAD_REQUEST,
         GatewayError::NotFound => StatusCode::NOT_FOUND,
+        GatewayError::Template(error) => template_status(error),
         GatewayError::KeyReused => StatusCode::CONFLICT,
         GatewayError::OutsideWindow(_) => StatusCode::UNPROCESSABLE_ENTITY,
         GatewayError::Store(store) => {
@@ -204,12 +206,45 @@ pub fn gateway_refusal(error: GatewayError) -> (StatusCode, Value) {
             StatusCode::INTERNAL_SERVER_ERROR
         }
     };
-    let message = if status.is_server_error() { "database error".to_owned() } else { error.to_string() };
+    let message =
+        if status == StatusCode::INTERNAL_SERVER_ERROR { "database error".to_owned() } else { error.to_string() };
     let mut body = json!({ "error": message, "code": error.code() });
-    if let GatewayError::OutsideWindow(closed_at) = error {
-        body["windowOpenUntil"] = json!(closed_at);
+    match error {
+        GatewayError::OutsideWindow(closed_at) => body["windowOpenUntil"] = json!(closed_at),
+        GatewayError::Template(TemplateError::Invalid(problems)) => body["problems"] = json!(problems),
+        _ => {}
     }
     (status, body)
+}
+
+fn template_status(error: &TemplateError) -> StatusCode {
+    match error {
+        TemplateError::Unknown(_) | TemplateError::Language { .. } | TemplateError::Invalid(_) => {
+            StatusCode::BAD_REQUEST
+        }
+        TemplateError::NotApproved { .. } | TemplateError::NoBusinessAccount => StatusCode::UNPROCESSABLE_ENTITY,
+        TemplateError::Graph(error) => {
+            tracing::warn!(%error, "Graph API refused a template request");
+            StatusCode::BAD_GATEWAY
+        }
+        TemplateError::Store(error) => {
+            tracing::error!(%error, "template request failed");
+            StatusCode::INTERNAL_SERVER_ERROR
+        }
+    }
+}
+
+impl IntoResponse for TemplateError {
+    fn into_response(self) -> Response {
+        let status = template_status(&self);
+        let message =
+            if status == StatusCode::INTERNAL_SERVER_ERROR { "database error".to_owned() } else { self.to_string() };
+        let mut body = json!({ "error": message });
+        if let TemplateError::Invalid(problems) = self {
+            body["problems"] = json!(problems);
+        }
+        (status, Json(body)).into_response()
+    }
 }
 
 impl IntoResponse for GatewayError {

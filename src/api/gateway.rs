@@ -7,7 +7,11 @@
 //!   by address: `{"type": "document", "url": "https://…", "caption": "…",
 //!   "filename": "Tagihan.pdf"}` (image, document, video, audio). The same
 //!   key within a day answers with the first message's id and sends
-//!   nothing; the same key with another text or number is 409.
+//!   nothing; the same key with another text or number is 409. An approved
+//!   template: `{"type": "template", "template": {"name": "tagihan",
+//!   "language": "id", "body": ["Budi", "Rp150.000"]}}` (see
+//!   `templates::TemplateArgs`), checked against the template before it is
+//!   queued, and allowed outside the 24-hour window.
 //! - `POST /api/whatsapp/send`: `{"to", "text"}` answered as
 //!   `{ok, status, json}`, the shape existing gateway clients read.
 //! - `GET /api/messages/{id}` and `POST /api/messages/{id}/retry`.
@@ -19,6 +23,7 @@ use crate::domain::{
     clean_text, indonesian_number, now_ms, AccountName, MediaError, MediaKind, NumberError, OutboundMedia,
 };
 use crate::store::{AppMessage, AppMessageView, AppSend, RetryOutcome, SendState, StoreError};
+use crate::templates::{TemplateArgs, TemplateError};
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -63,6 +68,8 @@ pub enum GatewayError {
     #[error("no message of the send API has this id")]
     NotFound,
     #[error(transparent)]
+    Template(#[from] TemplateError),
+    #[error(transparent)]
     Store(#[from] StoreError),
 }
 
@@ -83,6 +90,15 @@ impl GatewayError {
             GatewayError::OutsideWindow(_) => "outside_window",
             GatewayError::KeyReused => "key_reused",
             GatewayError::NotFound => "not_found",
+            GatewayError::Template(error) => match error {
+                TemplateError::Unknown(_) => "unknown_template",
+                TemplateError::Language { .. } => "template_language",
+                TemplateError::NotApproved { .. } => "template_not_approved",
+                TemplateError::Invalid(_) => "invalid_parameters",
+                TemplateError::NoBusinessAccount => "templates_unavailable",
+                TemplateError::Graph(_) => "graph_error",
+                TemplateError::Store(_) => "store_error",
+            },
             GatewayError::Store(_) => "store_error",
         }
     }
@@ -92,13 +108,15 @@ impl GatewayError {
 #[serde(deny_unknown_fields)]
 struct Request {
     to: String,
-    /// `text` (the default), `image`, `document`, `video` or `audio`.
+    /// `text` (the default), `image`, `document`, `video`, `audio` or
+    /// `template` (the default when `template` is given).
     #[serde(rename = "type")]
     kind: Option<String>,
     text: Option<String>,
     url: Option<String>,
     caption: Option<String>,
     filename: Option<String>,
+    template: Option<TemplateArgs>,
     account: Option<String>,
     #[serde(alias = "idempotencyKey")]
     idempotency_key: Option<String>,
@@ -107,15 +125,31 @@ struct Request {
 /// A request checked before anything is stored.
 struct Checked {
     message: (crate::domain::PhoneNumber, AccountName),
-    parts: Vec<String>,
-    media: Option<OutboundMedia>,
+    content: Content,
     key: Option<String>,
 }
 
-/// The words and the file a request sends: a text in as many parts as it
-/// takes, or one file with its caption.
-fn content(request: &Request) -> Result<(Vec<String>, Option<OutboundMedia>), GatewayError> {
-    let kind = request.kind.as_deref().unwrap_or("text");
+enum Content {
+    /// Words in as many parts as they take, or a file with its caption.
+    Ready(Vec<String>, Option<OutboundMedia>),
+    /// Checked against the account's template when it is queued.
+    Template(TemplateArgs),
+}
+
+/// What a request sends.
+fn content(request: Request) -> Result<Content, GatewayError> {
+    let default = if request.template.is_some() { "template" } else { "text" };
+    let kind = request.kind.as_deref().unwrap_or(default);
+    if kind == "template" {
+        if request.text.is_some() || request.url.is_some() || request.caption.is_some() || request.filename.is_some() {
+            return Err(GatewayError::Shape("a template's values go in template: body, header, buttons, media"));
+        }
+        let args = request.template.ok_or(GatewayError::Shape("a template send needs template: {name, ...}"))?;
+        return Ok(Content::Template(args));
+    }
+    if request.template.is_some() {
+        return Err(GatewayError::Shape("template belongs to type template"));
+    }
     if kind == "text" {
         if request.url.is_some() || request.caption.is_some() || request.filename.is_some() {
             return Err(GatewayError::Shape("url, caption and filename belong to a file: give its type"));
@@ -129,10 +163,10 @@ fn content(request: &Request) -> Result<(Vec<String>, Option<OutboundMedia>), Ga
         }
         // What the application wrote goes out as written: it formats for
         // WhatsApp itself.
-        return Ok((split_for_whatsapp(&text, MAX_MESSAGE_CHARS), None));
+        return Ok(Content::Ready(split_for_whatsapp(&text, MAX_MESSAGE_CHARS), None));
     }
-    let kind =
-        MediaKind::parse(kind).ok_or(GatewayError::Shape("type must be text, image, document, video or audio"))?;
+    let kind = MediaKind::parse(kind)
+        .ok_or(GatewayError::Shape("type must be text, image, document, video, audio or template"))?;
     if request.text.is_some() {
         return Err(GatewayError::Shape("a file's words go in caption, not text"));
     }
@@ -145,22 +179,15 @@ fn content(request: &Request) -> Result<(Vec<String>, Option<OutboundMedia>), Ga
     if caption.chars().count() > MAX_CAPTION_CHARS {
         return Err(GatewayError::CaptionTooLong);
     }
-    Ok((vec![caption], Some(media)))
+    Ok(Content::Ready(vec![caption], Some(media)))
 }
 
 fn check(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Checked, GatewayError> {
     let request: Request = serde_json::from_slice(body).map_err(|error| GatewayError::Body(error.to_string()))?;
     let to = indonesian_number(&request.to)?;
-    let (parts, media) = content(&request)?;
-    let account = match &request.account {
-        None => state.settings.accounts[0].name.clone(),
-        Some(label) => AccountName::from_label(label)
-            .ok()
-            .filter(|name| state.settings.accounts.iter().any(|account| account.name == *name))
-            .ok_or_else(|| GatewayError::UnknownAccount(label.clone()))?,
-    };
+    let account = named_account(state, request.account.as_deref())?;
     let header = headers.get("x-idempotency-key").and_then(|value| value.to_str().ok()).map(str::to_owned);
-    let key = request.idempotency_key.or(header);
+    let key = request.idempotency_key.clone().or(header);
     let key_ok = |key: &str| {
         (1..=MAX_KEY_CHARS).contains(&key.len())
             && key.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':'))
@@ -168,7 +195,18 @@ fn check(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Checked, 
     if key.as_deref().is_some_and(|key| !key_ok(key)) {
         return Err(GatewayError::Key);
     }
-    Ok(Checked { message: (to, account), parts, media, key })
+    Ok(Checked { message: (to, account), content: content(request)?, key })
+}
+
+/// The account `label` names; the default one without a label.
+pub(super) fn named_account(state: &AppState, label: Option<&str>) -> Result<AccountName, GatewayError> {
+    match label {
+        None => Ok(state.settings.accounts[0].name.clone()),
+        Some(label) => AccountName::from_label(label)
+            .ok()
+            .filter(|name| state.settings.accounts.iter().any(|account| account.name == *name))
+            .ok_or_else(|| GatewayError::UnknownAccount(label.to_owned())),
+    }
 }
 
 /// Queues the message; `(new, id)`.
@@ -178,13 +216,25 @@ async fn queue(state: &AppState, sender: &Sender, checked: Checked) -> Result<(b
     // Without a key of the application's, one of ours still ties the parts
     // of a long text together.
     let key = checked.key.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let (parts, media, template) = match checked.content {
+        Content::Ready(parts, media) => (parts, media, None),
+        Content::Template(args) => {
+            let template = state.templates.find(account, &args.name, args.language.as_deref()).await?;
+            let filled = crate::templates::fill(&template, &args).map_err(TemplateError::Invalid)?;
+            // Meta's templates go out as templates; a provider without
+            // them sends the words (the same words Meta would render).
+            let payload = state.templates.from_meta(account).then_some(filled.payload);
+            (vec![filled.text], filled.media, payload)
+        }
+    };
     let message = AppMessage {
         account,
         to,
         author: &sender.name,
         key: &key,
-        parts: &checked.parts,
-        media: checked.media.as_ref(),
+        parts: &parts,
+        media: media.as_ref(),
+        template: template.as_ref(),
         give_up_at: now + state.outbox.retry_for().as_millis() as i64,
     };
     let queued = match state.store.queue_app_message(&message, now).await? {
@@ -311,6 +361,7 @@ fn view_json(view: &AppMessageView) -> Value {
         "media": view.media.as_ref().map(|media| json!({
             "type": media.kind().as_str(), "url": media.url(), "filename": media.filename(),
         })),
+        "template": view.template.as_ref().map(|(name, language)| json!({ "name": name, "language": language })),
         "createdAt": view.created_at,
         "state": overall(view).as_str(),
         "parts": view.parts.iter().map(|part| json!({

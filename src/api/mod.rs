@@ -16,6 +16,7 @@ mod outbox;
 mod pages;
 mod shed;
 mod status;
+mod templates;
 mod unanswered;
 mod waha;
 mod webhook;
@@ -57,6 +58,7 @@ pub struct AppState {
     /// The WAHA session of each account WAHA carries: its webhook and the
     /// admin's QR code and session controls need more than `Channel`.
     pub waha: std::collections::BTreeMap<crate::domain::AccountName, Arc<crate::channels::waha::Waha>>,
+    pub templates: crate::templates::Templates,
 }
 
 /// Prometheus text format. Gauges that describe the present are read now.
@@ -117,6 +119,9 @@ pub fn router(state: AppState) -> Router {
         .route("/api/messages/{id}", get(gateway::show))
         .route("/api/messages/{id}/retry", post(gateway::retry))
         .route("/api/whatsapp/send", post(gateway::send_compatible))
+        .route("/api/templates", get(templates::list).post(templates::submit))
+        .route("/api/templates/refresh", post(templates::refresh))
+        .route("/api/templates/{name}", get(templates::show))
         .route("/api/admin/inbox", get(inbox::list))
         .route("/api/admin/inbox/events", get(inbox::events))
         .route("/api/admin/conversations/{id}/pause", post(handoff::pause))

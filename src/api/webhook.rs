@@ -126,8 +126,32 @@ async fn store(state: &AppState, body: &[u8], accounts: &[&Account]) -> Result<S
             }
         }
     }
+    take_template_updates(state, body, accounts).await?;
     deliver(state, "cloud_api", parsed).await?;
     Ok(StatusCode::OK)
+}
+
+/// Meta's word on the business's templates (approved, rejected, paused,
+/// recategorised) goes into the cache before the webhook is acknowledged.
+/// Templates belong to a business account, not a number: the account is
+/// found by the entry's business account id.
+async fn take_template_updates(state: &AppState, body: &[u8], accounts: &[&Account]) -> Result<(), StoreError> {
+    let updates = cloud_api::template_updates(body);
+    for account in accounts {
+        let own: Vec<_> = updates
+            .iter()
+            .filter(|update| {
+                accounts.len() == 1
+                    || (update.business_account_id.is_some()
+                        && update.business_account_id == account.whatsapp.business_account_id)
+            })
+            .cloned()
+            .collect();
+        if !own.is_empty() {
+            state.templates.updated(&account.name, &own).await?;
+        }
+    }
+    Ok(())
 }
 
 /// What a provider's webhook carried, read into domain values.

@@ -75,6 +75,22 @@ pub trait Channel: Send + Sync {
         Err(SendError::Permanent { code: None, title: "this channel cannot send files".into() })
     }
 
+    /// Makes one attempt to send an approved template (Graph's `template`
+    /// object: name, language, components). Providers without templates
+    /// send `text`, what it renders to, with the header's file if any.
+    async fn send_template(
+        &self,
+        to: &Recipient,
+        _template: &serde_json::Value,
+        text: &str,
+        media: Option<&OutboundMedia>,
+    ) -> Result<String, SendError> {
+        match media {
+            Some(media) => self.send_media(to, media, text).await,
+            None => self.send_text(to, None, text).await,
+        }
+    }
+
     /// Tells the person we read their message and, with `typing`, that we
     /// are writing. Best effort: callers log a failure and carry on.
     async fn mark_read(&self, to: &Recipient, message_id: &str, typing: bool) -> Result<(), SendError>;

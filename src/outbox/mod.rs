@@ -284,9 +284,10 @@ impl Outbox {
         };
         let lane = Lane { channel: recipient.channel(), account: send.account.clone() };
         let channel = inner.channels.to(recipient, &send.account);
-        let sent = match &send.media {
-            Some(media) => channel.send_media(recipient, media, body).await,
-            None => channel.send_text(recipient, send.turn_id.as_deref(), body).await,
+        let sent = match (&send.template, &send.media) {
+            (Some(template), media) => channel.send_template(recipient, template, body, media.as_ref()).await,
+            (None, Some(media)) => channel.send_media(recipient, media, body).await,
+            (None, None) => channel.send_text(recipient, send.turn_id.as_deref(), body).await,
         };
         let now = now_ms();
         match sent {

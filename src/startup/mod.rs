@@ -24,6 +24,7 @@ use crate::outbox::{Outbox, OutboxParts};
 use crate::pipeline::{Grounding, Parts, Pipeline};
 use crate::prompt::Prompts;
 use crate::store::{Store, StoreError};
+use crate::templates::Templates;
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::sync::Arc;
@@ -128,6 +129,7 @@ impl Application {
         let address = std::net::SocketAddr::new(settings.bind_address, settings.port);
         let listener = TcpListener::bind(address).await.map_err(|source| StartupError::Bind { address, source })?;
         let inbox = InboxFeed::start(store.clone());
+        let templates = Templates::new(store.clone(), &settings);
         let state = AppState {
             settings: Arc::new(settings),
             store,
@@ -142,6 +144,7 @@ impl Application {
             stopping: CancellationToken::new(),
             started: std::time::Instant::now(),
             waha,
+            templates,
         };
         Ok(Self { listener, state, admin_access })
     }
@@ -192,6 +195,8 @@ impl Application {
                 }
             }
         });
+        let templates = self.state.templates.clone();
+        tokio::spawn(async move { templates.refresh_all().await });
         let (pipeline, outbox) = (self.state.pipeline.clone(), self.state.outbox.clone());
         let grace = self.state.settings.buffer.shutdown_grace;
         let stopping = self.state.stopping.clone();

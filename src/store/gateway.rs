@@ -23,6 +23,9 @@ pub struct AppMessage<'a> {
     /// The text, or a file's caption (one part, maybe empty).
     pub parts: &'a [String],
     pub media: Option<&'a OutboundMedia>,
+    /// Graph's `template` object of an approved template, which reaches a
+    /// customer outside the 24-hour window; `parts` holds its text.
+    pub template: Option<&'a serde_json::Value>,
     pub give_up_at: i64,
 }
 
@@ -60,6 +63,8 @@ pub struct AppMessageView {
     pub account: AccountName,
     pub author: String,
     pub media: Option<OutboundMedia>,
+    /// The template's name and language, for a template message.
+    pub template: Option<(String, String)>,
     pub created_at: i64,
     pub parts: Vec<SentPart>,
 }
@@ -67,7 +72,8 @@ pub struct AppMessageView {
 impl Store {
     /// Queues an application's message to `to` on `account`, creating the
     /// person on first contact. Nothing is queued outside the 24-hour
-    /// window of an account that has one, nor twice for one key.
+    /// window of an account that has one (templates aside), nor twice
+    /// for one key.
     pub async fn queue_app_message(&self, message: &AppMessage<'_>, now: i64) -> Result<AppSend, StoreError> {
         let key = stored_key(message.author, message.key);
         let mut tx = self.write_tx().await?;
@@ -77,7 +83,7 @@ impl Store {
         let person = PersonRef::of_phone(message.to.clone(), message.account.clone());
         let user_id = upsert_person(&mut tx, &mut PeopleCache::default(), &person, now).await?;
         let window = self.window_of(&mut tx, user_id).await?.unwrap_or(ReplyWindow::Until(None));
-        if !window.open_at(now) {
+        if message.template.is_none() && !window.open_at(now) {
             return Ok(AppSend::OutsideWindow(window));
         }
         let parts = NewParts {
@@ -96,14 +102,17 @@ impl Store {
             let mut tx = self.write_tx().await?;
             return Ok(self.earlier_app_message(&mut tx, message, &key, now).await?.unwrap_or(AppSend::KeyReused));
         };
-        if let Some(media) = message.media {
-            // In the same transaction: the sender only sees the row with its file.
+        if message.media.is_some() || message.template.is_some() {
+            // In the same transaction: the sender only sees the row whole.
+            let media = message.media;
             sqlx::query(
-                "UPDATE outbound_messages SET media_kind = $1, media_url = $2, media_filename = $3 WHERE id = $4",
+                "UPDATE outbound_messages SET media_kind = $1, media_url = $2, media_filename = $3, template = $4 \
+                 WHERE id = $5",
             )
-            .bind(media.kind().as_str())
-            .bind(media.url())
-            .bind(media.filename())
+            .bind(media.map(|media| media.kind().as_str()))
+            .bind(media.map(OutboundMedia::url))
+            .bind(media.and_then(OutboundMedia::filename))
+            .bind(message.template.map(serde_json::Value::to_string))
             .bind(first)
             .execute(&mut *tx)
             .await?;
@@ -121,7 +130,7 @@ impl Store {
         now: i64,
     ) -> Result<Option<AppSend>, StoreError> {
         let rows = sqlx::query(
-            "SELECT o.id, o.body, o.media_kind, o.media_url, o.media_filename, u.phone, u.account \
+            "SELECT o.id, o.body, o.media_kind, o.media_url, o.media_filename, o.template, u.phone, u.account \
              FROM outbound_messages o JOIN users u ON u.id = o.user_id \
              WHERE o.idempotency_key = $1 AND o.origin = 'api' AND o.created_at > $2 ORDER BY o.part_index",
         )
@@ -138,7 +147,8 @@ impl Store {
         let same_words = bodies.len() == message.parts.len()
             && bodies.iter().zip(message.parts).all(|(body, part)| body.as_ref().is_none_or(|body| body == part));
         let same_file = super::outbox::media_from_row(first)?.as_ref() == message.media;
-        let same = same_person && same_words && same_file;
+        let same_template = super::outbox::template_from_row(first)?.as_ref() == message.template;
+        let same = same_person && same_words && same_file && same_template;
         Ok(Some(if same { AppSend::Repeated(first.try_get("id")?) } else { AppSend::KeyReused }))
     }
 
@@ -147,7 +157,7 @@ impl Store {
     pub async fn app_message(&self, id: i64) -> Result<Option<AppMessageView>, StoreError> {
         let rows = sqlx::query(
             "SELECT o.id, o.state, o.wa_message_id, o.attempts, o.error_code, o.error_title, o.author, o.created_at, \
-               o.media_kind, o.media_url, o.media_filename, u.phone, u.account \
+               o.media_kind, o.media_url, o.media_filename, o.template, u.phone, u.account \
              FROM outbound_messages o JOIN users u ON u.id = o.user_id \
              WHERE o.origin = 'api' AND o.user_id = (SELECT user_id FROM outbound_messages WHERE id = $1) \
                AND o.idempotency_key = (SELECT idempotency_key FROM outbound_messages WHERE id = $1 AND part_index = 0) \
@@ -193,6 +203,10 @@ impl Store {
             account: super::people::account_from_row(first)?,
             author: first.try_get::<Option<String>, _>("author")?.unwrap_or_default(),
             media: super::outbox::media_from_row(first)?,
+            template: super::outbox::template_from_row(first)?.map(|template| {
+                let text = |value: &serde_json::Value| value.as_str().unwrap_or_default().to_owned();
+                (text(&template["name"]), text(&template["language"]["code"]))
+            }),
             created_at: first.try_get("created_at")?,
             parts,
         }))

@@ -14,6 +14,7 @@ mod media;
 mod outbox;
 mod people;
 mod stats;
+mod templates;
 mod transcripts;
 mod turns;
 mod unanswered;
@@ -30,6 +31,7 @@ pub use outbox::{
     ClaimedSend, FinishedReply, Lane, QueuedReply, RetryOutcome, SendOutcome, SendState, UndeliveredMessage,
 };
 pub use stats::{DayStats, HourStats, Stats};
+pub use templates::TemplateSync;
 pub use transcripts::{Audience, CustomerFile, OutboundEntry, Sender, Transcript, TranscriptEntry};
 pub use turns::{
     Answered, Claim, ClaimWindow, ClaimedTurn, LlmUsage, MessageMedia, PendingConversation, ReplyRecord, SavedReply,

@@ -82,6 +82,9 @@ pub struct ClaimedSend {
     pub account: AccountName,
     /// A file it carries (the send API's), with `body` as its caption.
     pub media: Option<OutboundMedia>,
+    /// Graph's `template` object of a template message; `body` is the
+    /// text it renders to.
+    pub template: Option<serde_json::Value>,
     pub turn_id: Option<String>,
     pub part_index: i64,
     pub final_part: bool,
@@ -105,6 +108,12 @@ pub(super) fn media_from_row(row: &sqlx::any::AnyRow) -> Result<Option<OutboundM
         (Some(kind), Some(url)) => OutboundMedia::new(kind, &url, filename.as_deref()).ok(),
         _ => None,
     })
+}
+
+/// The template a row sends, if it is a template message.
+pub(super) fn template_from_row(row: &sqlx::any::AnyRow) -> Result<Option<serde_json::Value>, sqlx::Error> {
+    let template: Option<String> = row.try_get("template")?;
+    Ok(template.and_then(|json| serde_json::from_str(&json).ok()))
 }
 
 /// One account's messages on one channel: what a throttled or broken
@@ -337,7 +346,8 @@ impl Store {
             "SELECT o.id, o.user_id, o.turn_id, o.part_index, o.body, o.attempts, o.attempt_started_at, o.give_up_at, \
                CAST(CASE WHEN o.final_part THEN 1 ELSE 0 END AS BIGINT) AS final_part, \
                CAST(CASE WHEN o.ambiguous THEN 1 ELSE 0 END AS BIGINT) AS ambiguous, \
-               o.media_kind, o.media_url, o.media_filename, u.channel, u.account, u.phone, u.bsuid, u.address \
+               o.media_kind, o.media_url, o.media_filename, o.template, \
+               u.channel, u.account, u.phone, u.bsuid, u.address \
              FROM outbound_messages o JOIN users u ON u.id = o.user_id \
              WHERE o.state IN {DUE} AND o.next_attempt_at <= {}{} \
                AND NOT EXISTS (SELECT 1 FROM outbound_messages e \
@@ -359,6 +369,7 @@ impl Store {
                 recipient: super::people::recipient_from_row(row)?,
                 account: super::people::account_from_row(row)?,
                 media: media_from_row(row)?,
+                template: template_from_row(row)?,
                 turn_id: row.try_get("turn_id")?,
                 part_index: row.try_get("part_index")?,
                 final_part: row.try_get::<i64, _>("final_part")? != 0,

@@ -6,7 +6,6 @@
 use crate::helpers::*;
 use crate::on_both_backends;
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
 use std::time::Duration;
 use wiremock::matchers::{header, method, path};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
@@ -31,18 +30,7 @@ struct Gateway {
 /// token; Graph accepts sends and the person has written, so the window
 /// is open.
 async fn gateway(backend: Backend) -> Gateway {
-    let digest = |token: &str| hex::encode(Sha256::digest(token.as_bytes()));
-    let file = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(
-        file.path(),
-        format!(
-            "[[token]]\nname = \"simrs\"\nscopes = [\"send\"]\nsha256 = \"{}\"\n\n\
-             [[token]]\nname = \"billing\"\nscopes = [\"send\"]\nsha256 = \"{}\"\n",
-            digest(SIMRS),
-            digest(BILLING)
-        ),
-    )
-    .unwrap();
+    let file = tokens_file(&[("simrs", SIMRS), ("billing", BILLING)]);
     let path = file.path().display().to_string();
     let app = TestApp::spawn_with(backend, &[("API_TOKENS_FILE", path.as_str())]).await;
     graph_accepts_sends(&app.graph).await;
@@ -53,22 +41,6 @@ async fn gateway(backend: Backend) -> Gateway {
 async fn customer_wrote(app: &TestApp) {
     app.say(PERSON, "wamid.customer.1", "halo").await;
     app.wait_for_texts(1).await;
-}
-
-async fn post(app: &TestApp, path: &str, token: Option<&str>, body: Value) -> (u16, Value) {
-    let mut request = app.client.post(format!("{}{path}", app.address)).json(&body);
-    if let Some(token) = token {
-        request = request.bearer_auth(token);
-    }
-    let response = request.send().await.unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
-}
-
-async fn get(app: &TestApp, path: &str, token: &str) -> (u16, Value) {
-    let response = app.get(path, Some(token)).await;
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
 }
 
 async fn texts_to_person(app: &TestApp, text: &str) -> usize {

@@ -488,3 +488,36 @@ pub fn last_user_message(llm_request: &Value) -> String {
         .unwrap_or_default()
         .to_owned()
 }
+
+/// `POST path` with a JSON body: the status and the JSON answer.
+pub async fn post(app: &TestApp, path: &str, token: Option<&str>, body: Value) -> (u16, Value) {
+    let mut request = app.client.post(format!("{}{path}", app.address)).json(&body);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// `GET path`: the status and the JSON answer.
+pub async fn get(app: &TestApp, path: &str, token: &str) -> (u16, Value) {
+    let response = app.get(path, Some(token)).await;
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// An `API_TOKENS_FILE` of `send` tokens, (name, token) each.
+pub fn tokens_file(tokens: &[(&str, &str)]) -> tempfile::NamedTempFile {
+    use sha2::{Digest, Sha256};
+    let file = tempfile::NamedTempFile::new().unwrap();
+    let entries: Vec<String> = tokens
+        .iter()
+        .map(|(name, token)| {
+            let digest = hex::encode(Sha256::digest(token.as_bytes()));
+            format!("[[token]]\nname = \"{name}\"\nscopes = [\"send\"]\nsha256 = \"{digest}\"\n")
+        })
+        .collect();
+    std::fs::write(file.path(), entries.join("\n")).unwrap();
+    file
+}

@@ -22,6 +22,7 @@ mod operations;
 mod outbox;
 mod recovery;
 mod robustness;
+mod templates;
 mod unanswered;
 mod upgrade;
 mod waha;

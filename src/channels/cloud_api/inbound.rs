@@ -12,6 +12,7 @@ use crate::domain::{
     clean_text, Attachment, AttachmentSource, Bsuid, DeliveryStatus, Echo, InboundMessage, MessageContent, PersonRef,
     PhoneNumber, StatusUpdate, WaMessageId,
 };
+use crate::templates::TemplateUpdate;
 use serde_json::{Map, Value};
 
 /// Everything one webhook POST carries that the bot acts on.
@@ -74,6 +75,43 @@ pub fn parse_webhook_by_number(body: &[u8]) -> Result<Vec<(Option<String>, Webho
 /// answer the same question twice, or answer a message its sender withdrew.
 const CORRECTIONS: [&str; 2] = ["edit", "revoke"];
 
+/// Changes about the business's message templates.
+const TEMPLATE_FIELDS: [&str; 2] = ["message_template_status_update", "template_category_update"];
+
+/// What the body says of the business's templates (approved, rejected,
+/// paused, recategorised). Entries that do not name a template are skipped:
+/// the next refresh of the list catches up with them.
+pub fn template_updates(body: &[u8]) -> Vec<TemplateUpdate> {
+    let Ok(root) = serde_json::from_slice::<Value>(body) else { return Vec::new() };
+    let mut updates = Vec::new();
+    for entry in array(&root["entry"]) {
+        for change in array(&entry["changes"]) {
+            if !TEMPLATE_FIELDS.contains(&change["field"].as_str().unwrap_or_default()) {
+                continue;
+            }
+            let value = &change["value"];
+            let (Some(name), Some(language)) =
+                (non_blank(&value["message_template_name"]), non_blank(&value["message_template_language"]))
+            else {
+                continue;
+            };
+            let reason = non_blank(&value["rejection_info"]["reason"])
+                .or_else(|| non_blank(&value["reason"]))
+                .filter(|reason| reason != "NONE");
+            updates.push(TemplateUpdate {
+                business_account_id: non_blank(&entry["id"]),
+                meta_id: integer(&value["message_template_id"]).map(|id| id.to_string()),
+                name,
+                language,
+                status: non_blank(&value["event"]).map(|s| s.to_ascii_uppercase()),
+                category: non_blank(&value["new_category"]).or_else(|| non_blank(&value["message_template_category"])),
+                reason,
+            });
+        }
+    }
+    updates
+}
+
 /// What a submitted WhatsApp Flow counts as: its answers are JSON meant for
 /// the app that built the form, not words for the model.
 const FORM_REPLY: &str = "[formulir]";
@@ -84,7 +122,10 @@ impl WebhookBatch {
         if change["field"] == "smb_message_echoes" {
             return self.add_echoes(value);
         }
-        // Account, template and call updates are not customers talking.
+        if TEMPLATE_FIELDS.contains(&change["field"].as_str().unwrap_or_default()) {
+            return; // read by `template_updates`
+        }
+        // Account and call updates are not customers talking.
         if change["field"] != "messages" {
             self.ignored += 1;
             return;
@@ -804,7 +845,7 @@ mod tests {
     fn changes_we_do_not_act_on_are_counted_as_ignored() {
         for name in [
             "account_update__account_deleted",
-            "template_status_update__approved",
+            "template_quality_update__yellow",
             "call_status__call_status",
             "user_marketing_preferences__signup",
         ] {
@@ -814,6 +855,22 @@ mod tests {
             v["messages"].take();
         });
         assert_eq!(parse(&errors_only), WebhookBatch { ignored: 1, ..Default::default() });
+    }
+
+    #[test]
+    fn template_reviews_and_recategorisations_are_read() {
+        let rejected = fixture("template_status_update__rejected");
+        assert_eq!(parse(&rejected), WebhookBatch::default(), "acted on, so not ignored");
+        let [update] =
+            <[TemplateUpdate; 1]>::try_from(template_updates(&serde_json::to_vec(&rejected).unwrap())).unwrap();
+        assert_eq!(update.business_account_id.as_deref(), Some("102290129340398"));
+        assert_eq!((update.name.as_str(), update.language.as_str()), ("abandoned_cart", "en"));
+        assert_eq!((update.status.as_deref(), update.meta_id.as_deref()), (Some("REJECTED"), Some("1689556908129835")));
+        assert!(update.reason.unwrap().starts_with("Your template has parameters placed next to each other"));
+        let recategorised = serde_json::to_vec(&fixture("template_category_update__marketing")).unwrap();
+        let [update] = <[TemplateUpdate; 1]>::try_from(template_updates(&recategorised)).unwrap();
+        assert_eq!((update.status, update.category.as_deref()), (None, Some("MARKETING")));
+        assert!(template_updates(&serde_json::to_vec(&fixture("message__text")).unwrap()).is_empty());
     }
 
     #[test]

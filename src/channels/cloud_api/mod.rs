@@ -9,8 +9,10 @@ mod media;
 mod number;
 mod send;
 mod signature;
+mod templates;
 
-pub use inbound::{parse_webhook, parse_webhook_by_number, PayloadError, WebhookBatch};
+pub use inbound::{parse_webhook, parse_webhook_by_number, template_updates, PayloadError, WebhookBatch};
 pub use media::MediaDownloader;
 pub use send::CloudApi;
 pub use signature::{sign, verify, SignatureError};
+pub use templates::{TemplateApi, TemplateApiError};

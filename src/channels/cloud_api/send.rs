@@ -141,6 +141,23 @@ impl Channel for CloudApi {
         message_id(self.post(&request).await?)
     }
 
+    /// Outside the 24-hour window only a template reaches the customer;
+    /// Graph renders it from the approved definition, so `text` is ours.
+    async fn send_template(
+        &self,
+        to: &Recipient,
+        template: &Value,
+        _text: &str,
+        _media: Option<&OutboundMedia>,
+    ) -> Result<String, SendError> {
+        let (field, id) = address(to)?;
+        let mut request = json!({
+            "messaging_product": "whatsapp", "recipient_type": "individual", "type": "template", "template": template,
+        });
+        request[field] = Value::String(id.to_owned());
+        message_id(self.post(&request).await?)
+    }
+
     async fn mark_read(&self, _to: &Recipient, message_id: &str, typing: bool) -> Result<(), SendError> {
         let mut request = json!({ "messaging_product": "whatsapp", "status": "read", "message_id": message_id });
         if typing {
