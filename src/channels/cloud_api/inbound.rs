@@ -476,9 +476,13 @@ mod tests {
         paths.sort();
         assert!(paths.len() >= 70, "fixtures missing from {FIXTURES}");
         for path in paths {
-            let batch =
-                parse_webhook(&std::fs::read(&path).unwrap()).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-            let seen = batch.messages.len() + batch.statuses.len() + batch.echoes.len() + batch.ignored;
+            let body = std::fs::read(&path).unwrap();
+            let batch = parse_webhook(&body).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            let seen = batch.messages.len()
+                + batch.statuses.len()
+                + batch.echoes.len()
+                + batch.ignored
+                + template_updates(&body).len();
             assert_eq!(seen, 1, "{}: {batch:?}", path.display());
         }
     }
