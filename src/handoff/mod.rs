@@ -4,12 +4,11 @@
 //! a pause holds across crashes, restarts and replicas, and a pause that
 //! commits while the LLM is thinking wins over the bot's reply.
 
-mod hours;
 pub mod notify;
 mod phrases;
 pub mod window;
 
-pub use hours::BusinessHours;
+pub use crate::domain::BusinessHours;
 pub use phrases::HandoffPhrases;
 
 use crate::config::HandoffSettings;

@@ -1,5 +1,7 @@
-//! `BUSINESS_HOURS`: when people of the business answer, so the handoff
-//! reply can say whether someone is there now and, if not, when they are.
+//! Hours of a week in a time zone: `BUSINESS_HOURS` (when people of the
+//! business answer, so the handoff reply can say whether someone is there
+//! now and, if not, when they are), and when campaigns and queued
+//! notifications may go out ([`SendingWindow`], with holidays).
 //!
 //! `Mon-Fri 08:00-17:00, Sat 08:00-12:00 Asia/Jakarta`: days (English or
 //! Indonesian names, ranges such as `Mon-Fri` and lists such as
@@ -134,6 +136,46 @@ impl BusinessHours {
         None
     }
 
+    /// The first moment at or after `now` when it is open (`now` itself if
+    /// open); `None` when never.
+    pub fn next_open_at(&self, now: i64) -> Option<i64> {
+        let Some(week) = &self.week else { return Some(now) };
+        if self.is_open(now) {
+            return Some(now);
+        }
+        let (today, minute) = self.local(now);
+        let start_of_today = now - i64::from(minute) * MINUTE_MS - (now.rem_euclid(MINUTE_MS));
+        for ahead in 0..=7 {
+            let day = (today + ahead) % 7;
+            if let Some(&(from, _)) = week[day].iter().find(|&&(from, _)| ahead > 0 || from > minute) {
+                return Some(start_of_today + ahead as i64 * DAY_MS + i64::from(from) * MINUTE_MS);
+            }
+        }
+        None
+    }
+
+    /// The calendar date at `now` in the zone, `YYYY-MM-DD`.
+    pub fn local_date(&self, now: i64) -> String {
+        let days = (now + i64::from(self.offset_minutes) * MINUTE_MS).div_euclid(DAY_MS);
+        // Howard Hinnant's days-to-civil algorithm.
+        let z = days + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z - era * 146_097;
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let day = doy - (153 * mp + 2) / 5 + 1;
+        let month = if mp < 10 { mp + 3 } else { mp - 9 };
+        let year = yoe + era * 400 + i64::from(month <= 2);
+        format!("{year:04}-{month:02}-{day:02}")
+    }
+
+    /// The start of the next calendar day after `now` in the zone.
+    pub fn next_midnight(&self, now: i64) -> i64 {
+        let offset = i64::from(self.offset_minutes) * MINUTE_MS;
+        ((now + offset).div_euclid(DAY_MS) + 1) * DAY_MS - offset
+    }
+
     /// The hours in Indonesian: "Senin–Jumat 08.00–17.00, Sabtu 08.00–12.00
     /// WIB"; "setiap saat" when always open.
     pub fn describe(&self) -> String {
@@ -168,6 +210,35 @@ impl BusinessHours {
         // 1 January 1970 was a Thursday.
         let day = (local.div_euclid(DAY_MS) + 3).rem_euclid(7) as usize;
         (day, (local.rem_euclid(DAY_MS) / MINUTE_MS) as u16)
+    }
+}
+
+/// When messages nobody asked for right now (a campaign, an application's
+/// queued notification) may go out: within the hours, never on a holiday.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SendingWindow {
+    pub hours: BusinessHours,
+    /// Dates (`YYYY-MM-DD`, in the hours' zone) nothing goes out on.
+    pub holidays: std::collections::BTreeSet<String>,
+}
+
+impl SendingWindow {
+    /// The first moment at or after `now` a message may go out; `None`
+    /// when never (no hours at all, or a year of holidays).
+    pub fn next_allowed(&self, now: i64) -> Option<i64> {
+        let mut at = now;
+        for _ in 0..400 {
+            if self.holidays.contains(&self.hours.local_date(at)) {
+                at = self.hours.next_midnight(at);
+                continue;
+            }
+            let open = self.hours.next_open_at(at)?;
+            if open == at {
+                return Some(at);
+            }
+            at = open;
+        }
+        None
     }
 }
 
@@ -292,6 +363,27 @@ mod tests {
         assert!(!hours.is_open(at(5, 12, 0)));
         assert!(!hours.is_open(at(6, 10, 0)));
         assert_eq!(hours.describe(), "Senin–Jumat 08.00–17.00, Sabtu 08.00–12.00 WIB");
+    }
+
+    #[test]
+    fn sending_waits_for_the_hours_and_skips_holidays() {
+        let hours = BusinessHours::parse("Mon-Sat 08:00-20:00 Asia/Jakarta").unwrap();
+        assert_eq!(hours.local_date(at(0, 0, 0)), "2025-12-01");
+        assert_eq!(hours.local_date(at(6, 23, 59)), "2025-12-07");
+        assert_eq!(hours.local_date(at(0, 0, 0) - 1), "2025-11-30", "a millisecond before midnight in Jakarta");
+        assert_eq!(hours.next_midnight(at(0, 13, 7)), at(1, 0, 0));
+        assert_eq!(hours.next_open_at(at(0, 9, 0)), Some(at(0, 9, 0)), "open now");
+        assert_eq!(hours.next_open_at(at(0, 6, 30)), Some(at(0, 8, 0)));
+        assert_eq!(hours.next_open_at(at(5, 20, 0)), Some(at(7, 8, 0)), "Saturday evening waits for Monday");
+        let mut window = SendingWindow { hours, holidays: ["2025-12-01".to_owned()].into() };
+        assert_eq!(window.next_allowed(at(0, 9, 0)), Some(at(1, 8, 0)), "the holiday is skipped");
+        window.holidays.insert("2025-12-02".into());
+        assert_eq!(window.next_allowed(at(0, 9, 0)), Some(at(2, 8, 0)));
+        let never = SendingWindow { hours: BusinessHours::parse("Mon 08:00-09:00 UTC").unwrap(), ..Default::default() };
+        assert!(never.next_allowed(0).is_some());
+        let closed: std::collections::BTreeSet<String> =
+            (0..500).map(|day| BusinessHours::default().local_date(day * DAY_MS)).collect();
+        assert_eq!(SendingWindow { hours: BusinessHours::default(), holidays: closed }.next_allowed(0), None);
     }
 
     #[test]
