@@ -4,10 +4,12 @@
 //! need them stay off and `missing_credentials` says which.
 
 mod accounts;
+mod gateway;
 mod providers;
 mod tokens;
 
 pub use accounts::Account;
+pub use gateway::{GatewaySettings, DEFAULT_SEND_HOURS};
 pub use providers::{FonnteSettings, WahaSettings, WhatsAppProvider, DEFAULT_FONNTE_API_URL};
 pub use tokens::{ApiToken, Scope};
 
@@ -107,6 +109,7 @@ pub struct Settings {
     pub limits: LimitSettings,
     pub handoff: HandoffSettings,
     pub media: MediaSettings,
+    pub gateway: GatewaySettings,
 }
 
 /// The name an agent's messages carry, and the token that proves it.
@@ -474,6 +477,7 @@ impl<F: Fn(&str) -> Option<String>> Reader<'_, F> {
             outbox: self.outbox(),
             limits: self.limits(),
             handoff: self.handoff(),
+            gateway: self.gateway(),
         }
     }
 
