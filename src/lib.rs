@@ -11,6 +11,7 @@
 
 pub mod api;
 pub mod buffer;
+pub mod campaigns;
 pub mod channels;
 pub mod cli;
 pub mod config;

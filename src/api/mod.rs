@@ -3,6 +3,7 @@
 
 mod admin;
 mod agent;
+mod campaigns;
 mod chat;
 mod error;
 mod fonnte;
@@ -119,6 +120,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/messages/{id}", get(gateway::show))
         .route("/api/messages/{id}/retry", post(gateway::retry))
         .route("/api/whatsapp/send", post(gateway::send_compatible))
+        .route("/api/campaigns", get(campaigns::list).post(campaigns::create))
+        .route("/api/campaigns/{id}", get(campaigns::show))
+        .route("/api/campaigns/{id}/recipients", get(campaigns::report))
+        .route("/api/campaigns/{id}/{action}", post(campaigns::act))
         .route("/api/templates", get(templates::list).post(templates::submit))
         .route("/api/templates/refresh", post(templates::refresh))
         .route("/api/templates/{name}", get(templates::show))

@@ -62,11 +62,13 @@ pub struct BusinessHours {
     week: Option<[Ranges; 7]>,
     offset_minutes: i32,
     zone_label: String,
+    /// As written, to be stored and read again.
+    source: String,
 }
 
 impl Default for BusinessHours {
     fn default() -> Self {
-        Self { week: None, offset_minutes: 0, zone_label: "UTC".to_owned() }
+        Self { week: None, offset_minutes: 0, zone_label: "UTC".to_owned(), source: String::new() }
     }
 }
 
@@ -107,7 +109,12 @@ impl BusinessHours {
                 return Err("time ranges of one day overlap".to_owned());
             }
         }
-        Ok(Self { week: Some(week), offset_minutes, zone_label })
+        Ok(Self { week: Some(week), offset_minutes, zone_label, source: raw.to_owned() })
+    }
+
+    /// The hours as written (empty: always open).
+    pub fn source(&self) -> &str {
+        &self.source
     }
 
     /// Whether someone is there at `now` (Unix ms).
@@ -168,6 +175,52 @@ impl BusinessHours {
         let month = if mp < 10 { mp + 3 } else { mp - 9 };
         let year = yoe + era * 400 + i64::from(month <= 2);
         format!("{year:04}-{month:02}-{day:02}")
+    }
+
+    /// A moment written as `2026-12-07 09:00` (in the zone),
+    /// `2026-12-07T09:00:00+07:00` or `2026-12-07T02:00:00Z`, as Unix ms.
+    pub fn moment(&self, raw: &str) -> Result<i64, String> {
+        let bad = || format!("{raw:?} is not a time such as 2026-12-07 09:00 or 2026-12-07T09:00:00+07:00");
+        let raw = raw.trim();
+        let (date, rest) = raw.split_at_checked(10).ok_or_else(bad)?;
+        let rest = rest.strip_prefix(['T', ' ']).ok_or_else(bad)?;
+        let (clock, offset) = match rest.find(['Z', 'z', '+', '-']) {
+            Some(at) => {
+                let (clock, zone) = rest.split_at(at);
+                let offset = if zone.eq_ignore_ascii_case("z") {
+                    0
+                } else {
+                    let (hours, minutes) = zone[1..].split_once(':').unwrap_or((&zone[1..], "0"));
+                    let minutes = number::<i32>(hours).zip(number::<i32>(minutes)).ok_or_else(bad)?;
+                    let sign = if zone.starts_with('-') { -1 } else { 1 };
+                    sign * (minutes.0 * 60 + minutes.1)
+                };
+                (clock, offset)
+            }
+            None => (rest, self.offset_minutes),
+        };
+        let mut fields = date.split('-').map(|part| part.parse::<i64>().ok());
+        let (Some(Some(year)), Some(Some(month)), Some(Some(day)), None) =
+            (fields.next(), fields.next(), fields.next(), fields.next())
+        else {
+            return Err(bad());
+        };
+        let mut clock_fields = clock.split(':').map(|part| number::<i64>(part.split('.').next().unwrap_or(part)));
+        let (Some(Some(hour)), Some(Some(minute))) = (clock_fields.next(), clock_fields.next()) else {
+            return Err(bad());
+        };
+        let second = clock_fields.next().flatten().unwrap_or(0);
+        if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 || second > 59 {
+            return Err(bad());
+        }
+        // Howard Hinnant's days-from-civil algorithm.
+        let y = if month <= 2 { year - 1 } else { year };
+        let era = y.div_euclid(400);
+        let yoe = y - era * 400;
+        let doy = (153 * ((month + 9) % 12) + 2) / 5 + day - 1;
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+        let days = era * 146_097 + doe - 719_468;
+        Ok(days * DAY_MS + (hour * 60 + minute) * MINUTE_MS + second * 1000 - i64::from(offset) * MINUTE_MS)
     }
 
     /// The start of the next calendar day after `now` in the zone.
@@ -372,6 +425,11 @@ mod tests {
         assert_eq!(hours.local_date(at(6, 23, 59)), "2025-12-07");
         assert_eq!(hours.local_date(at(0, 0, 0) - 1), "2025-11-30", "a millisecond before midnight in Jakarta");
         assert_eq!(hours.next_midnight(at(0, 13, 7)), at(1, 0, 0));
+        assert_eq!(hours.moment("2025-12-01 09:30"), Ok(at(0, 9, 30)));
+        assert_eq!(hours.moment("2025-12-01T09:30:00+07:00"), Ok(at(0, 9, 30)));
+        assert_eq!(hours.moment("2025-12-01T02:30:00Z"), Ok(at(0, 9, 30)));
+        assert_eq!(hours.moment("2024-02-29T00:00:00Z"), Ok(1_709_164_800_000));
+        assert!(hours.moment("2025-13-01 09:30").is_err() && hours.moment("besok").is_err());
         assert_eq!(hours.next_open_at(at(0, 9, 0)), Some(at(0, 9, 0)), "open now");
         assert_eq!(hours.next_open_at(at(0, 6, 30)), Some(at(0, 8, 0)));
         assert_eq!(hours.next_open_at(at(5, 20, 0)), Some(at(7, 8, 0)), "Saturday evening waits for Monday");

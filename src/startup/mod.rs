@@ -6,6 +6,7 @@ mod banner;
 pub use admin_token::AdminAccess;
 
 use crate::api::{router, AppState, InboxFeed};
+use crate::campaigns::{Runner, RunnerParts};
 use crate::channels::cloud_api::{CloudApi, MediaDownloader};
 use crate::channels::fonnte::{Fonnte, FonnteMedia};
 use crate::channels::waha::{Waha, WahaError, WahaMedia};
@@ -197,6 +198,15 @@ impl Application {
         });
         let templates = self.state.templates.clone();
         tokio::spawn(async move { templates.refresh_all().await });
+        let outbox = self.state.outbox.clone();
+        Runner::new(RunnerParts {
+            store: self.state.store.clone(),
+            templates: self.state.templates.clone(),
+            settings: self.state.settings.gateway.clone(),
+            retry_for: self.state.outbox.retry_for(),
+            wake: Arc::new(move || outbox.wake()),
+        })
+        .start(self.state.stopping.clone());
         let (pipeline, outbox) = (self.state.pipeline.clone(), self.state.outbox.clone());
         let grace = self.state.settings.buffer.shutdown_grace;
         let stopping = self.state.stopping.clone();

@@ -2,7 +2,7 @@
 //! like every other message, exactly once per idempotency key for a day,
 //! with the token that asked recorded as their author.
 
-use super::outbox::{insert_parts, NewParts, SendState};
+use super::outbox::{attach, insert_parts, NewParts, SendState};
 use super::people::{upsert_person, PeopleCache};
 use super::{Store, StoreError};
 use crate::domain::{AccountName, OutboundMedia, PersonRef, PhoneNumber, HOUR_MS};
@@ -102,21 +102,7 @@ impl Store {
             let mut tx = self.write_tx().await?;
             return Ok(self.earlier_app_message(&mut tx, message, &key, now).await?.unwrap_or(AppSend::KeyReused));
         };
-        if message.media.is_some() || message.template.is_some() {
-            // In the same transaction: the sender only sees the row whole.
-            let media = message.media;
-            sqlx::query(
-                "UPDATE outbound_messages SET media_kind = $1, media_url = $2, media_filename = $3, template = $4 \
-                 WHERE id = $5",
-            )
-            .bind(media.map(|media| media.kind().as_str()))
-            .bind(media.map(OutboundMedia::url))
-            .bind(media.and_then(OutboundMedia::filename))
-            .bind(message.template.map(serde_json::Value::to_string))
-            .bind(first)
-            .execute(&mut *tx)
-            .await?;
-        }
+        attach(&mut tx, first, message.media, message.template).await?;
         tx.commit().await?;
         self.conversations_changed();
         Ok(AppSend::Queued(first))

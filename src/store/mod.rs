@@ -4,6 +4,7 @@
 
 mod activity;
 mod agent;
+mod campaigns;
 mod claim;
 mod cleanup;
 mod gateway;
@@ -22,6 +23,10 @@ mod usage;
 
 pub use activity::ConversationSummary;
 pub use agent::{AgentMessage, AgentSend, EchoAction, Handed, Handover, QueuedPart};
+pub use campaigns::{
+    CampaignAction, CampaignCreated, CampaignState, CampaignView, DueCampaign, NewCampaign, NewRecipient,
+    RecipientReport, Released, STAGES as CAMPAIGN_STAGES,
+};
 pub use cleanup::Deleted;
 pub use gateway::{AppMessage, AppMessageView, AppSend, SentPart, KEY_LIFETIME_MS};
 pub use inbox::{InboxCounts, InboxEntry, InboxGroup, InboxMarker, LastMessage};

@@ -11,7 +11,11 @@ use sqlx::{Any, Row, Transaction};
 
 /// States in which a row is still on its way: it holds every later row to
 /// the same person, so parts and replies arrive in the order they were made.
-const UNSENT: &str = "('queued', 'sending', 'failed_retryable')";
+/// Meta's "too many messages": to the number (130429) or to one person
+/// (131056). Noted on the row even once a retry succeeds, so a campaign
+/// can slow down.
+pub(super) const THROTTLE_CODES: &str = "(130429, 131056)";
+pub(super) const UNSENT: &str = "('queued', 'sending', 'failed_retryable')";
 /// States the sender takes rows from.
 const DUE: &str = "('queued', 'failed_retryable')";
 /// The state of a row whose attempt ended without sending it: waiting for
@@ -292,6 +296,30 @@ pub(super) async fn insert_parts(
     Ok(ids)
 }
 
+/// Gives the queued row `id` its file and template, in the transaction
+/// that queued it: the sender only ever sees the row whole.
+pub(super) async fn attach(
+    tx: &mut Transaction<'_, Any>,
+    id: i64,
+    media: Option<&OutboundMedia>,
+    template: Option<&serde_json::Value>,
+) -> Result<(), StoreError> {
+    if media.is_none() && template.is_none() {
+        return Ok(());
+    }
+    sqlx::query(
+        "UPDATE outbound_messages SET media_kind = $1, media_url = $2, media_filename = $3, template = $4 WHERE id = $5",
+    )
+    .bind(media.map(|media| media.kind().as_str()))
+    .bind(media.map(OutboundMedia::url))
+    .bind(media.and_then(OutboundMedia::filename))
+    .bind(template.map(serde_json::Value::to_string))
+    .bind(id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
 impl Store {
     /// Queues a reply's parts in the transaction `tx` that also settles its
     /// turn, so a reply is queued exactly when its turn is answered.
@@ -501,7 +529,8 @@ impl Store {
             SendOutcome::Retry { at, code, title } => {
                 sqlx::query(&format!(
                     "UPDATE outbound_messages SET state = {NOT_SENT_YET}, ambiguous = FALSE, next_attempt_at = $3, \
-                       error_code = $4, error_title = $5, lease_token = NULL, lease_until = NULL, updated_at = $6 \
+                       error_code = $4, error_title = $5, lease_token = NULL, lease_until = NULL, updated_at = $6, \
+                       throttled_at = CASE WHEN $4 IN {THROTTLE_CODES} THEN $6 ELSE throttled_at END \
                      WHERE id = $1 AND lease_token = $2"
                 ))
                 .bind(send.id)

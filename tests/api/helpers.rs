@@ -521,3 +521,25 @@ pub fn tokens_file(tokens: &[(&str, &str)]) -> tempfile::NamedTempFile {
     std::fs::write(file.path(), entries.join("\n")).unwrap();
     file
 }
+
+/// The business account id the template tests configure.
+pub const WABA: &str = "556677889900";
+pub const TEMPLATES_PATH: &str = "/v23.0/556677889900/message_templates";
+
+/// A server whose business account lists `templates` (Graph's objects)
+/// from the start, and whose Graph accepts every send.
+pub async fn spawn_with_templates(backend: Backend, overrides: &[(&str, &str)], templates: Value) -> TestApp {
+    let graph = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path(TEMPLATES_PATH))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({ "data": templates })))
+        .mount(&graph)
+        .await;
+    graph_accepts_sends(&graph).await;
+    let base = graph.uri();
+    let mut all = vec![("META_BUSINESS_ACCOUNT_ID", WABA), ("WHATSAPP_GRAPH_BASE", base.as_str())];
+    all.extend_from_slice(overrides);
+    let mut app = TestApp::spawn_with(backend, &all).await;
+    app.graph = graph;
+    app
+}

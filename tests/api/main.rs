@@ -5,6 +5,7 @@
 mod accounts;
 mod admin_views;
 mod agent;
+mod campaigns;
 mod compatible;
 mod conversation;
 mod delivery;

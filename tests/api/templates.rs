@@ -17,8 +17,6 @@ on_both_backends!(
     templates_are_submitted_after_checking_and_kept_here_for_fonnte,
 );
 
-const WABA: &str = "556677889900";
-const TEMPLATES_PATH: &str = "/v23.0/556677889900/message_templates";
 const BILLING: &str = "billing-token-0123456789abcdef";
 const PERSON: &str = "6281234567789";
 
