@@ -25,6 +25,7 @@ pub mod limits;
 pub mod llm;
 pub mod media;
 pub mod outbox;
+pub mod phrases;
 pub mod pipeline;
 pub mod prompt;
 pub mod retry_after;
