@@ -14,6 +14,7 @@ pub mod buffer;
 pub mod channels;
 pub mod cli;
 pub mod config;
+pub mod contacts;
 pub mod domain;
 #[doc(hidden)]
 pub mod fuzzing;
