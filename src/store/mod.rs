@@ -37,7 +37,7 @@ pub use stats::{DayStats, HourStats, Stats};
 pub use transcripts::{Audience, CustomerFile, OutboundEntry, Sender, Transcript, TranscriptEntry};
 pub use turns::{
     Answered, Claim, ClaimWindow, ClaimedTurn, LlmUsage, MessageMedia, PendingConversation, ReplyRecord, SavedReply,
-    TurnMessage,
+    TurnConsent, TurnMessage,
 };
 pub use unanswered::{NewUnanswered, UnansweredQuestion};
 pub use usage::RecentTurns;
