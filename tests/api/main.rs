@@ -6,6 +6,7 @@ mod accounts;
 mod admin_views;
 mod agent;
 mod compatible;
+mod contacts;
 mod conversation;
 mod delivery;
 mod evaluation;
