@@ -88,7 +88,8 @@ pub fn line<'a>(fields: impl IntoIterator<Item = &'a str>) -> String {
         if index > 0 {
             out.push(',');
         }
-        let guarded = if field.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{field}") } else { field.to_owned() };
+        let guarded =
+            if field.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{field}") } else { field.to_owned() };
         if guarded.contains([',', ';', '"', '\n', '\r']) {
             out.push('"');
             out.push_str(&guarded.replace('"', "\"\""));
@@ -111,14 +112,18 @@ mod tests {
 
     #[test]
     fn quotes_commas_line_breaks_and_a_bom() {
-        let text = "\u{feff}nomor,nama,tags\r\n0812,\"Sari, S.Kep\",vip\r\n\r\n0813,\"Budi \"\"Bob\"\"\",\"a;\nb\"\n0814,,";
+        let text =
+            "\u{feff}nomor,nama,tags\r\n0812,\"Sari, S.Kep\",vip\r\n\r\n0813,\"Budi \"\"Bob\"\"\",\"a;\nb\"\n0814,,";
         let records = parse(text).unwrap();
-        assert_eq!(fields(&records), [
-            (1, vec!["nomor", "nama", "tags"]),
-            (2, vec!["0812", "Sari, S.Kep", "vip"]),
-            (4, vec!["0813", "Budi \"Bob\"", "a;\nb"]),
-            (6, vec!["0814", "", ""]),
-        ]);
+        assert_eq!(
+            fields(&records),
+            [
+                (1, vec!["nomor", "nama", "tags"]),
+                (2, vec!["0812", "Sari, S.Kep", "vip"]),
+                (4, vec!["0813", "Budi \"Bob\"", "a;\nb"]),
+                (6, vec!["0814", "", ""]),
+            ]
+        );
     }
 
     #[test]
@@ -138,6 +143,9 @@ mod tests {
         let written = line(["62812", "Sari, \"S.Kep\"", "=HYPERLINK(\"x\")", "a\nb", "-1", "@me", "+62"]);
         assert!(written.contains(",\"'=HYPERLINK(\"\"x\"\")\","), "{written}");
         let read = parse(&written).unwrap();
-        assert_eq!(fields(&read), [(1, vec!["62812", "Sari, \"S.Kep\"", "'=HYPERLINK(\"x\")", "a\nb", "'-1", "'@me", "'+62"])]);
+        assert_eq!(
+            fields(&read),
+            [(1, vec!["62812", "Sari, \"S.Kep\"", "'=HYPERLINK(\"x\")", "a\nb", "'-1", "'@me", "'+62"])]
+        );
     }
 }

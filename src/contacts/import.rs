@@ -19,7 +19,9 @@ pub enum ImportError {
     Csv(#[from] CsvError),
     #[error("the file is empty")]
     Empty,
-    #[error("the first line must name the columns, one of them the number (number, nomor, phone, no_hp, hp, whatsapp)")]
+    #[error(
+        "the first line must name the columns, one of them the number (number, nomor, phone, no_hp, hp, whatsapp)"
+    )]
     NoNumberColumn,
     #[error("at most {MAX_LINES} lines at once; split the file")]
     TooManyLines,
@@ -159,12 +161,10 @@ mod tests {
         let tags: Vec<&str> = sari.tags.as_ref().unwrap().iter().map(Tag::as_str).collect();
         assert_eq!(tags, ["pasien-gigi", "vip"]);
         assert_eq!(sari.consent, Some(Consent::OptedIn));
-        assert_eq!(read.rows[1].row, ContactRow {
-            phone: indonesian_number("6281311112222").unwrap(),
-            name: None,
-            tags: None,
-            consent: None
-        });
+        assert_eq!(
+            read.rows[1].row,
+            ContactRow { phone: indonesian_number("6281311112222").unwrap(), name: None, tags: None, consent: None }
+        );
         assert_eq!(read.rows[2].row.name.as_deref(), Some("=HYPERLINK(1)"));
         assert_eq!(read.rows[2].row.consent, Some(Consent::OptedOut));
         let errors: Vec<(usize, String)> = read.errors.iter().map(|(line, e)| (*line, e.to_string())).collect();

@@ -233,10 +233,10 @@ mod tests {
     #[test]
     fn tags_read_the_same_everywhere() {
         assert_eq!(Tag::parse(" Pasien Gigi ").unwrap().as_str(), "pasien-gigi");
-        assert_eq!(Tag::list("vip; Paket-20mbps,vip,,").unwrap().iter().map(Tag::as_str).collect::<Vec<_>>(), [
-            "paket-20mbps",
-            "vip"
-        ]);
+        assert_eq!(
+            Tag::list("vip; Paket-20mbps,vip,,").unwrap().iter().map(Tag::as_str).collect::<Vec<_>>(),
+            ["paket-20mbps", "vip"]
+        );
         for bad in ["", "a/b", "=cmd()", &"x".repeat(MAX_TAG_CHARS + 1)] {
             assert!(Tag::parse(bad).is_err(), "{bad:?}");
         }

@@ -120,11 +120,12 @@ impl Store {
     /// The consent of `phone` on `account`: `Unknown` for someone who is no
     /// contact. Marketing templates go only to `OptedIn`.
     pub async fn consent_of(&self, account: &AccountName, phone: &PhoneNumber) -> Result<Consent, StoreError> {
-        let stored: Option<String> = sqlx::query_scalar("SELECT consent FROM contacts WHERE account = $1 AND phone = $2")
-            .bind(account.as_stored())
-            .bind(phone.expose())
-            .fetch_optional(&self.reader)
-            .await?;
+        let stored: Option<String> =
+            sqlx::query_scalar("SELECT consent FROM contacts WHERE account = $1 AND phone = $2")
+                .bind(account.as_stored())
+                .bind(phone.expose())
+                .fetch_optional(&self.reader)
+                .await?;
         Ok(match stored {
             Some(stored) => Consent::from_stored(&stored)?,
             None => Consent::Unknown,
@@ -170,8 +171,11 @@ impl Store {
         }
         let filter = conditions.join(" AND ");
         let count_sql = format!("SELECT COUNT(*) FROM contacts c WHERE {filter}");
-        let total: i64 =
-            values.iter().fold(sqlx::query_scalar(&count_sql), |q, v| q.bind(v.clone())).fetch_one(&self.reader).await?;
+        let total: i64 = values
+            .iter()
+            .fold(sqlx::query_scalar(&count_sql), |q, v| q.bind(v.clone()))
+            .fetch_one(&self.reader)
+            .await?;
         let (limit, offset) = (p.one(), p.one());
         let sql = format!(
             "SELECT {CONTACT_COLUMNS} FROM contacts c WHERE {filter} \
@@ -312,18 +316,25 @@ async fn save_in(
     source: &ChangeSource,
     now: i64,
 ) -> Result<Saved, StoreError> {
-    let existing = sqlx::query("SELECT id, name, consent, consent_source FROM contacts WHERE account = $1 AND phone = $2")
-        .bind(account.as_stored())
-        .bind(row.phone.expose())
-        .fetch_optional(&mut **tx)
-        .await?;
+    let existing =
+        sqlx::query("SELECT id, name, consent, consent_source FROM contacts WHERE account = $1 AND phone = $2")
+            .bind(account.as_stored())
+            .bind(row.phone.expose())
+            .fetch_optional(&mut **tx)
+            .await?;
     let (id, mut outcome, current, own_opt_out) = match existing {
-        None => (insert(tx, account, &row.phone, row.name.as_deref(), now).await?, SaveOutcome::Created, Consent::Unknown, false),
+        None => (
+            insert(tx, account, &row.phone, row.name.as_deref(), now).await?,
+            SaveOutcome::Created,
+            Consent::Unknown,
+            false,
+        ),
         Some(existing) => {
             let id: i64 = existing.try_get("id")?;
             let name: Option<String> = existing.try_get("name")?;
             let current = Consent::from_stored(&existing.try_get::<String, _>("consent")?)?;
-            let by_customer = existing.try_get::<Option<String>, _>("consent_source")?.is_some_and(|s| ChangeSource::is_customer(&s));
+            let by_customer =
+                existing.try_get::<Option<String>, _>("consent_source")?.is_some_and(|s| ChangeSource::is_customer(&s));
             let mut outcome = SaveOutcome::Unchanged;
             if row.name.is_some() && row.name != name {
                 sqlx::query("UPDATE contacts SET name = $1, updated_at = $2 WHERE id = $3")

@@ -23,9 +23,7 @@ mod usage;
 pub use activity::ConversationSummary;
 pub use agent::{AgentMessage, AgentSend, EchoAction, Handed, Handover, QueuedPart};
 pub use cleanup::Deleted;
-pub use contacts::{
-    Consent, ConsentChange, Contact, ContactPage, ContactQuery, ContactRow, SaveOutcome, Saved,
-};
+pub use contacts::{Consent, ConsentChange, Contact, ContactPage, ContactQuery, ContactRow, SaveOutcome, Saved};
 pub use gateway::{AppMessage, AppMessageView, AppSend, SentPart, KEY_LIFETIME_MS};
 pub use inbox::{InboxCounts, InboxEntry, InboxGroup, InboxMarker, LastMessage};
 pub use ingest::IngestOutcome;
