@@ -257,12 +257,20 @@ impl IntoResponse for InboxError {
 impl IntoResponse for ContactsApiError {
     fn into_response(self) -> Response {
         let status = match &self {
+            ContactsApiError::UnknownAccount(_)
+            | ContactsApiError::Number(_)
+            | ContactsApiError::Contact(_)
+            | ContactsApiError::Consent
+            | ContactsApiError::State
+            | ContactsApiError::Note
+            | ContactsApiError::NotUtf8
+            | ContactsApiError::Import(_)
+            | ContactsApiError::Body(_) => StatusCode::BAD_REQUEST,
             ContactsApiError::NotFound => StatusCode::NOT_FOUND,
             ContactsApiError::Store(error) => {
                 tracing::error!(%error, "contacts request failed");
                 StatusCode::INTERNAL_SERVER_ERROR
             }
-            _ => StatusCode::BAD_REQUEST,
         };
         let message = if status.is_server_error() { "database error".to_owned() } else { self.to_string() };
         (status, Json(json!({ "error": message }))).into_response()

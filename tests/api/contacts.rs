@@ -89,7 +89,7 @@ async fn stop_opts_out_once_without_the_llm_and_start_opts_back_in(backend: Back
     assert!(app.llm_requests().await.is_empty(), "answered without the LLM");
     assert_eq!(consent_of(&app, PERSON).await, Consent::OptedOut);
     let opted_out = ("unknown".to_owned(), "opted_out".to_owned(), "customer:phrase".to_owned());
-    assert_eq!(log_rows(&app, PERSON).await, [opted_out.clone()]);
+    assert_eq!(log_rows(&app, PERSON).await, std::slice::from_ref(&opted_out));
     assert!(app.metric("wa_consent_changes_total{state=\"opted_out\",source=\"customer\"}").await >= 1.0);
 
     // A repeated STOP is settled without a second confirmation.
