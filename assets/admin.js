@@ -1772,7 +1772,8 @@
     if (!source) return '';
     if (source === 'customer:phrase') return 'pelanggan sendiri';
     if (source === 'import') return 'impor CSV';
-    if (source.indexOf('admin:') === 0) return 'admin ' + source.slice(6);
+    // an agent by name, the admin token as "admin"
+    if (source.indexOf('admin:') === 0) return source.slice(6);
     return source;
   }
 
