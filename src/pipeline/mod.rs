@@ -339,7 +339,11 @@ impl Pipeline {
         let retry_in =
             |user_id, delay: Duration| inner.debouncer.retry_at(user_id, tokio::time::Instant::now() + delay);
         let token = self.attempt_token();
-        let claims = match inner.store.claim_turns(user_ids, &token, now, &inner.window).await {
+        let opt_out = |text: &str| match inner.consent_phrases.asked(text) {
+            Some(Asked::OptOut(phrase)) => Some(phrase),
+            _ => None,
+        };
+        let claims = match inner.store.claim_turns(user_ids, &token, now, &inner.window, &opt_out).await {
             Ok(claims) => claims,
             Err(error) => {
                 tracing::error!(people = user_ids.len(), %error, "could not claim turns; will retry");
@@ -355,8 +359,12 @@ impl Pipeline {
                 Claim::NotYet { due_at } => inner.debouncer.retry_at(user_id, instant_at(due_at, now)),
                 Claim::Busy => retry_in(user_id, BUSY_RETRY),
                 Claim::Nothing => {}
-                Claim::Held { turn_id, messages } => {
+                Claim::Held { turn_id, messages, opted_out } => {
                     metrics::counter!("wa_turns_total", "outcome" => "held").increment(1);
+                    if opted_out {
+                        crate::contacts::counted(Consent::OptedOut, &ChangeSource::customer());
+                        tracing::info!(turn = %turn_id, "opted out while a person has the conversation");
+                    }
                     tracing::info!(turn = %turn_id, messages, "held for a person of the business; the bot stays silent");
                 }
             }

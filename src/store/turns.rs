@@ -31,8 +31,10 @@ pub enum Claim {
     /// Nothing waits for a reply (already claimed elsewhere).
     Nothing,
     /// A person of the business has the conversation: the person's
-    /// `messages` were consumed by turn `turn_id`, which nobody answers.
-    Held { turn_id: String, messages: usize },
+    /// `messages` were consumed by turn `turn_id`, which nobody answers;
+    /// `opted_out` when they were an opt-out phrase that changed the
+    /// person's consent.
+    Held { turn_id: String, messages: usize, opted_out: bool },
 }
 
 /// What became of a reply handed to [`Store::answer_turn`].

@@ -13,6 +13,7 @@ use wa_ai_bridge::store::{Consent, Store};
 
 on_both_backends!(
     stop_opts_out_once_without_the_llm_and_start_opts_back_in,
+    a_stop_while_a_person_has_the_conversation_still_opts_out,
     the_admin_saves_lists_and_changes_consent_with_a_note,
     an_import_reports_each_bad_line_and_never_undoes_a_customers_opt_out,
     an_export_reads_back_unchanged_and_never_runs_as_a_formula,
@@ -139,6 +140,29 @@ async fn stop_opts_out_once_without_the_llm_and_start_opts_back_in(backend: Back
         assert_eq!(consent_of(&app, person).await, Consent::OptedOut, "{text}");
     }
     assert_eq!(app.llm_requests().await.len(), 2);
+}
+
+async fn a_stop_while_a_person_has_the_conversation_still_opts_out(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    graph_accepts_sends(&app.graph).await;
+    llm_answers(&app.llm, "Halo kak!").await;
+    app.say(PERSON, "wamid.hi.1", "halo").await;
+    app.wait_for_texts(1).await;
+    let user_id = app.count(&format!("SELECT id FROM users WHERE username = 'whatsapp_{PERSON}'")).await;
+    let (status, _) = post_json(&app, &format!("/api/admin/conversations/{user_id}/pause"), json!({})).await;
+    assert_eq!(status, 200);
+
+    app.say(PERSON, "wamid.stop.1", "stop").await;
+    wait_until(|| async { app.count("SELECT COUNT(*) FROM turns WHERE status = 'held'").await == 1 }).await;
+    assert_eq!(consent_of(&app, PERSON).await, Consent::OptedOut);
+    assert_eq!(
+        log_rows(&app, PERSON).await,
+        [("unknown".to_owned(), "opted_out".to_owned(), "customer:phrase".to_owned())]
+    );
+    // The bot stays silent while a person has the conversation: the agent sees the STOP.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(app.sent_texts().await.len(), 1);
+    assert_eq!(app.llm_requests().await.len(), 1);
 }
 
 async fn the_admin_saves_lists_and_changes_consent_with_a_note(backend: Backend) {
