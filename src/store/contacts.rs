@@ -249,10 +249,12 @@ impl Store {
         now: i64,
     ) -> Result<Option<bool>, StoreError> {
         let mut tx = self.write_tx().await?;
-        let Some(row) = sqlx::query("SELECT account, phone, consent FROM contacts WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?
+        // Locks the row, as `locked` does.
+        let Some(row) =
+            sqlx::query("UPDATE contacts SET updated_at = updated_at WHERE id = $1 RETURNING account, phone, consent")
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?
         else {
             return Ok(None);
         };
@@ -298,13 +300,11 @@ pub(super) async fn consent_in(
     note: Option<&str>,
     now: i64,
 ) -> Result<bool, StoreError> {
-    let (id, current) = match find(tx, account, phone).await? {
-        Some(found) => found,
-        None => (insert(tx, account, phone, None, now).await?, Consent::Unknown),
-    };
-    let changed = current != to;
+    let stored = locked_or_created(tx, account, phone, None, now).await?;
+    let changed = stored.consent != to;
     if changed {
-        log_change(tx, id, (account.as_stored(), phone.expose()), (current, to), source, note, now).await?;
+        log_change(tx, stored.id, (account.as_stored(), phone.expose()), (stored.consent, to), source, note, now)
+            .await?;
     }
     Ok(changed)
 }
@@ -316,38 +316,20 @@ async fn save_in(
     source: &ChangeSource,
     now: i64,
 ) -> Result<Saved, StoreError> {
-    let existing =
-        sqlx::query("SELECT id, name, consent, consent_source FROM contacts WHERE account = $1 AND phone = $2")
-            .bind(account.as_stored())
-            .bind(row.phone.expose())
-            .fetch_optional(&mut **tx)
+    let stored = locked_or_created(tx, account, &row.phone, row.name.as_deref(), now).await?;
+    let (id, current) = (stored.id, stored.consent);
+    let own_opt_out =
+        current == Consent::OptedOut && stored.consent_source.as_deref().is_some_and(ChangeSource::is_customer);
+    let mut outcome = if stored.created { SaveOutcome::Created } else { SaveOutcome::Unchanged };
+    if !stored.created && row.name.is_some() && row.name != stored.name {
+        sqlx::query("UPDATE contacts SET name = $1, updated_at = $2 WHERE id = $3")
+            .bind(&row.name)
+            .bind(now)
+            .bind(id)
+            .execute(&mut **tx)
             .await?;
-    let (id, mut outcome, current, own_opt_out) = match existing {
-        None => (
-            insert(tx, account, &row.phone, row.name.as_deref(), now).await?,
-            SaveOutcome::Created,
-            Consent::Unknown,
-            false,
-        ),
-        Some(existing) => {
-            let id: i64 = existing.try_get("id")?;
-            let name: Option<String> = existing.try_get("name")?;
-            let current = Consent::from_stored(&existing.try_get::<String, _>("consent")?)?;
-            let by_customer =
-                existing.try_get::<Option<String>, _>("consent_source")?.is_some_and(|s| ChangeSource::is_customer(&s));
-            let mut outcome = SaveOutcome::Unchanged;
-            if row.name.is_some() && row.name != name {
-                sqlx::query("UPDATE contacts SET name = $1, updated_at = $2 WHERE id = $3")
-                    .bind(&row.name)
-                    .bind(now)
-                    .bind(id)
-                    .execute(&mut **tx)
-                    .await?;
-                outcome = SaveOutcome::Updated;
-            }
-            (id, outcome, current, current == Consent::OptedOut && by_customer)
-        }
-    };
+        outcome = SaveOutcome::Updated;
+    }
     if let Some(tags) = &row.tags {
         if replace_tags(tx, id, account, tags, now).await? && outcome == SaveOutcome::Unchanged {
             outcome = SaveOutcome::Updated;
@@ -368,40 +350,78 @@ async fn save_in(
     Ok(saved)
 }
 
-async fn find(
-    tx: &mut Transaction<'_, Any>,
-    account: &AccountName,
-    phone: &PhoneNumber,
-) -> Result<Option<(i64, Consent)>, StoreError> {
-    let Some(row) = sqlx::query("SELECT id, consent FROM contacts WHERE account = $1 AND phone = $2")
-        .bind(account.as_stored())
-        .bind(phone.expose())
-        .fetch_optional(&mut **tx)
-        .await?
-    else {
-        return Ok(None);
-    };
-    Ok(Some((row.try_get("id")?, Consent::from_stored(&row.try_get::<String, _>("consent")?)?)))
+/// A contact's row as a change reads it.
+struct Stored {
+    id: i64,
+    name: Option<String>,
+    consent: Consent,
+    consent_source: Option<String>,
+    /// Made just now (with the name given).
+    created: bool,
 }
 
-async fn insert(
+/// The contact of `phone` on `account`, its row locked until `tx` ends, so
+/// on PostgreSQL two changes of one consent (an admin's and the customer's
+/// STOP, on two replicas) take turns and each logs the state it replaced.
+/// Created when missing; if another transaction creates it first, this one
+/// waits for it and takes its row.
+async fn locked_or_created(
     tx: &mut Transaction<'_, Any>,
     account: &AccountName,
     phone: &PhoneNumber,
     name: Option<&str>,
     now: i64,
-) -> Result<i64, StoreError> {
-    let id = sqlx::query_scalar(
+) -> Result<Stored, StoreError> {
+    if let Some(stored) = locked(tx, account, phone).await? {
+        return Ok(stored);
+    }
+    let created: Option<i64> = sqlx::query_scalar(
         "INSERT INTO contacts (account, phone, name, consent, created_at, updated_at) \
-         VALUES ($1, $2, $3, 'unknown', $4, $4) RETURNING id",
+         VALUES ($1, $2, $3, 'unknown', $4, $4) ON CONFLICT (account, phone) DO NOTHING RETURNING id",
     )
     .bind(account.as_stored())
     .bind(phone.expose())
     .bind(name)
     .bind(now)
-    .fetch_one(&mut **tx)
+    .fetch_optional(&mut **tx)
     .await?;
-    Ok(id)
+    match created {
+        Some(id) => Ok(Stored {
+            id,
+            name: name.map(str::to_owned),
+            consent: Consent::Unknown,
+            consent_source: None,
+            created: true,
+        }),
+        None => locked(tx, account, phone).await?.ok_or(StoreError::Database(sqlx::Error::RowNotFound)),
+    }
+}
+
+async fn locked(
+    tx: &mut Transaction<'_, Any>,
+    account: &AccountName,
+    phone: &PhoneNumber,
+) -> Result<Option<Stored>, StoreError> {
+    // A write that changes nothing: PostgreSQL's row lock, which SQLite's
+    // one writer (`BEGIN IMMEDIATE`) already gives.
+    let Some(row) = sqlx::query(
+        "UPDATE contacts SET updated_at = updated_at WHERE account = $1 AND phone = $2 \
+         RETURNING id, name, consent, consent_source",
+    )
+    .bind(account.as_stored())
+    .bind(phone.expose())
+    .fetch_optional(&mut **tx)
+    .await?
+    else {
+        return Ok(None);
+    };
+    Ok(Some(Stored {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        consent: Consent::from_stored(&row.try_get::<String, _>("consent")?)?,
+        consent_source: row.try_get("consent_source")?,
+        created: false,
+    }))
 }
 
 /// Makes `tags` the contact's tags; `true` when they were different.
