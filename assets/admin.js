@@ -1777,11 +1777,13 @@
     return source;
   }
 
-  function contactsQuery() {
+  // the filters as typed; with the page's place, for the list
+  function contactsQuery(paged) {
     var p = new URLSearchParams();
     if (el.contactsQ.value.trim()) p.set('q', el.contactsQ.value.trim());
     if (el.contactsTag.value.trim()) p.set('tag', el.contactsTag.value.trim());
     if (el.contactsConsent.value) p.set('consent', el.contactsConsent.value);
+    if (!paged) return p.toString();
     p.set('limit', String(CONTACTS_PAGE));
     p.set('offset', String(state.contacts.offset));
     return p.toString();
@@ -1789,7 +1791,7 @@
 
   function loadContacts() {
     var seq = ++state.contacts.seq;
-    return api('/api/admin/contacts?' + contactsQuery())
+    return api('/api/admin/contacts?' + contactsQuery(true))
       .then(function (data) { if (seq === state.contacts.seq) renderContacts(data); })
       .catch(function (err) {
         if (handleAuthFailure(err)) return;
@@ -1957,9 +1959,9 @@
 
   function exportContacts() {
     el.contactsExport.disabled = true;
-    fetch('/api/admin/contacts/export', { headers: { Authorization: 'Bearer ' + state.token }, cache: 'no-store' })
+    fetch('/api/admin/contacts/export?' + contactsQuery(false), { headers: { Authorization: 'Bearer ' + state.token }, cache: 'no-store' })
       .then(function (res) {
-        if (!res.ok) throw new ApiError(res.status, null);
+        if (!res.ok) return res.json().catch(function () { return null; }).then(function (body) { throw new ApiError(res.status, body); });
         return res.blob();
       })
       .then(function (blob) {

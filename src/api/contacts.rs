@@ -5,8 +5,8 @@
 //! - `POST /api/admin/contacts`: `{"number", "name", "tags", "consent"}`
 //!   creates or updates one (absent fields stay as they are);
 //! - `POST /api/admin/contacts/import`: a CSV body (see `contacts::import`);
-//! - `GET /api/admin/contacts/export`: every contact as CSV, which an import
-//!   reads back;
+//! - `GET /api/admin/contacts/export?q=&tag=&consent=`: the contacts (all,
+//!   or those the filters choose) as CSV, which an import reads back;
 //! - `GET /api/admin/contacts/{id}`: one, with its consent log;
 //! - `POST /api/admin/contacts/{id}/consent`: `{"state", "note"}`.
 //!
@@ -55,6 +55,8 @@ pub enum ContactsApiError {
     NotUtf8,
     #[error(transparent)]
     Import(#[from] ImportError),
+    #[error("more than {MAX_EXPORT} contacts: export them a tag or a consent at a time")]
+    TooMany,
     #[error("{0}")]
     Body(String),
     #[error(transparent)]
@@ -151,20 +153,26 @@ fn count_changes(saved: &[Saved], source: &ChangeSource) {
     }
 }
 
-pub async fn list(
-    _: Admin,
-    State(state): State<AppState>,
-    Query(query): Query<ListQuery>,
-) -> Result<Json<Value>, ContactsApiError> {
-    let account = account(&state, query.account.as_deref())?;
+/// The filters of `query` on the account it names, for a page of `limit`
+/// from `offset`.
+fn filters(state: &AppState, query: ListQuery, limit: i64, offset: i64) -> Result<ContactQuery, ContactsApiError> {
+    let account = account(state, query.account.as_deref())?;
     let tag = query.tag.as_deref().filter(|t| !t.trim().is_empty()).map(Tag::parse).transpose()?;
     let consent = match query.consent.as_deref().filter(|c| !c.is_empty()) {
         Some(raw) => Some(Consent::parse(raw).ok_or(ContactsApiError::Consent)?),
         None => None,
     };
+    Ok(ContactQuery { account, search: query.q, tag, consent, limit, offset })
+}
+
+pub async fn list(
+    _: Admin,
+    State(state): State<AppState>,
+    Query(query): Query<ListQuery>,
+) -> Result<Json<Value>, ContactsApiError> {
     let limit = query.limit.unwrap_or(50).clamp(1, 500);
     let offset = query.offset.unwrap_or(0).max(0);
-    let page = state.store.contacts(&ContactQuery { account, search: query.q, tag, consent, limit, offset }).await?;
+    let page = state.store.contacts(&filters(&state, query, limit, offset)?).await?;
     Ok(Json(json!({
         "total": page.total,
         "limit": limit,
@@ -257,13 +265,15 @@ pub async fn import(
 pub async fn export(
     _: Admin,
     State(state): State<AppState>,
-    Query(query): Query<Account>,
+    Query(query): Query<ListQuery>,
 ) -> Result<impl IntoResponse, ContactsApiError> {
-    let account = account(&state, query.account.as_deref())?;
-    let page = state
-        .store
-        .contacts(&ContactQuery { account: account.clone(), limit: MAX_EXPORT, ..ContactQuery::default() })
-        .await?;
+    let filters = filters(&state, query, MAX_EXPORT, 0)?;
+    let account = filters.account.clone();
+    let page = state.store.contacts(&filters).await?;
+    if page.total > MAX_EXPORT {
+        // Half a file would read as all of it.
+        return Err(ContactsApiError::TooMany);
+    }
     // The byte order mark makes Excel read the file as UTF-8.
     let mut text = String::from("\u{feff}");
     text.push_str(&csv::line(COLUMNS));

@@ -265,6 +265,7 @@ impl IntoResponse for ContactsApiError {
             | ContactsApiError::Note
             | ContactsApiError::NotUtf8
             | ContactsApiError::Import(_)
+            | ContactsApiError::TooMany
             | ContactsApiError::Body(_) => StatusCode::BAD_REQUEST,
             ContactsApiError::NotFound => StatusCode::NOT_FOUND,
             ContactsApiError::Store(error) => {

@@ -340,6 +340,10 @@ async fn an_export_reads_back_unchanged_and_never_runs_as_a_formula(backend: Bac
     let listed = app.admin_json("/api/admin/contacts?tag=vip").await;
     assert_eq!(listed["contacts"][0]["name"], "=HYPERLINK(\"http://x\")");
     assert_eq!(export(&app).await, exported);
+    let response = app.get("/api/admin/contacts/export?consent=opted_out", Some(ADMIN_TOKEN)).await;
+    let opted_out = response.text().await.unwrap();
+    assert_eq!(opted_out.lines().count(), 2, "{opted_out}");
+    assert!(opted_out.contains("6281433334444,,,opted_out,import,"), "{opted_out}");
 }
 
 async fn contacts_need_the_admin_token(backend: Backend) {

@@ -85,9 +85,14 @@ test('admin: contacts listed, imported, filtered, consent changed with a note, e
   assert.equal((await contact(STOPPED)).consent, 'opted_in');
   await screenshot(page, 'admin-contacts-consent');
 
+  // the export follows the filters: those who agreed
+  await page.getByTestId('contacts-consent').selectOption('opted_in');
+  await until(async () => (await rows.count()) === 2, { what: 'both now agreeing' });
   const [download] = await Promise.all([page.waitForEvent('download'), page.getByTestId('contacts-export').click()]);
   const exported = await fs.readFile(await download.path(), 'utf8');
   assert.match(exported, /^\ufeffnumber,name,tags,consent,consent_source,consent_at\r\n/);
   assert.match(exported, /6281398760077,"Santoso, Budi",pelanggan,opted_in,admin:admin,\d+/);
+  assert.match(exported, /6281211112222,Sari,"pelanggan,vip",opted_in,import,\d+/);
+  assert.equal(exported.trim().split('\r\n').length, 3);
   assert.deepEqual(problems, []);
 });
