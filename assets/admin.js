@@ -26,7 +26,11 @@
     outboxList: $('outbox-list'), outboxFollowed: $('outbox-followed'), outboxFollowedBox: $('outbox-followed-box'),
     inboxTabCount: $('inbox-tab-count'), inboxSummary: $('inbox-summary'),
     composer: $('composer'), replyInput: $('reply-input'), replySend: $('reply-send'),
-    replyNotice: $('reply-notice'), replyError: $('reply-error')
+    replyNotice: $('reply-notice'), replyError: $('reply-error'),
+    contactsFilter: $('contacts-filter'), contactsQ: $('contacts-q'), contactsTag: $('contacts-tag'),
+    contactsConsent: $('contacts-consent'), contactsFile: $('contacts-file'), contactsExport: $('contacts-export'),
+    contactsImport: $('contacts-import'), contactsBody: $('contacts-body'), contactsSummary: $('contacts-summary'),
+    contactsPrev: $('contacts-prev'), contactsNext: $('contacts-next'), contactDetail: $('contact-detail')
   };
 
   var state = {
@@ -51,7 +55,8 @@
     followed: {}, // id -> message an operator sent again, watched until it is out
     retrying: {}, // id -> true while its Retry request runs, so a redraw keeps the button off
     outboxSeq: 0,
-    followTimer: null
+    followTimer: null,
+    contacts: { offset: 0, total: 0, selected: null, seq: 0 }
   };
 
   // ---------- helpers ----------
@@ -235,6 +240,10 @@
     el.outboxList.replaceChildren();
     el.outboxFollowed.replaceChildren();
     el.outboxFollowedBox.hidden = true;
+    state.contacts = { offset: 0, total: 0, selected: null, seq: 0 };
+    el.contactsBody.replaceChildren();
+    el.contactsImport.hidden = true;
+    el.contactDetail.hidden = true;
     try { sessionStorage.removeItem(TOKEN_KEY); } catch (e) { /* ignore */ }
     el.tokenInput.value = '';
     showLogin(reason || '');
@@ -258,6 +267,7 @@
     renderStats(stats);
     connectInbox();
     refreshAll(true);
+    loadContacts();
     startTimer();
   }
 
@@ -1750,6 +1760,244 @@
     });
     return b;
   }
+
+  // ---------- contacts ----------
+
+  var CONTACTS_PAGE = 50;
+  var CONSENT = { opted_in: 'Setuju', unknown: 'Belum ditanya', opted_out: 'Menolak' };
+
+  function consentTag(consent) { return h('span', 'tag consent-' + consent, CONSENT[consent] || consent); }
+
+  function sourceLabel(source) {
+    if (!source) return '';
+    if (source === 'customer:phrase') return 'pelanggan sendiri';
+    if (source === 'import') return 'impor CSV';
+    // an agent by name, the admin token as "admin"
+    if (source.indexOf('admin:') === 0) return source.slice(6);
+    return source;
+  }
+
+  // the filters as typed; with the page's place, for the list
+  function contactsQuery(paged) {
+    var p = new URLSearchParams();
+    if (el.contactsQ.value.trim()) p.set('q', el.contactsQ.value.trim());
+    if (el.contactsTag.value.trim()) p.set('tag', el.contactsTag.value.trim());
+    if (el.contactsConsent.value) p.set('consent', el.contactsConsent.value);
+    if (!paged) return p.toString();
+    p.set('limit', String(CONTACTS_PAGE));
+    p.set('offset', String(state.contacts.offset));
+    return p.toString();
+  }
+
+  function loadContacts() {
+    var seq = ++state.contacts.seq;
+    return api('/api/admin/contacts?' + contactsQuery(true))
+      .then(function (data) { if (seq === state.contacts.seq) renderContacts(data); })
+      .catch(function (err) {
+        if (handleAuthFailure(err)) return;
+        el.contactsSummary.textContent = '';
+        el.contactsBody.replaceChildren(row([h('td', 'empty-state', 'Gagal memuat kontak: ' + (err.message || String(err)))], 5));
+      });
+  }
+
+  function row(cells, span) {
+    var tr = h('tr');
+    if (span) cells[0].colSpan = span;
+    cells.forEach(function (c) { tr.appendChild(c); });
+    return tr;
+  }
+
+  function renderContacts(data) {
+    var list = data && Array.isArray(data.contacts) ? data.contacts : [];
+    state.contacts.total = data ? data.total : 0;
+    var from = list.length ? state.contacts.offset + 1 : 0;
+    el.contactsSummary.textContent = num(state.contacts.total) + ' kontak' +
+      (state.contacts.total > list.length ? ' · ' + num(from) + '–' + num(state.contacts.offset + list.length) : '');
+    el.contactsPrev.disabled = state.contacts.offset === 0;
+    el.contactsNext.disabled = state.contacts.offset + list.length >= state.contacts.total;
+    if (!list.length) {
+      el.contactsBody.replaceChildren(row([h('td', 'empty-state', 'Belum ada kontak yang cocok. Tambahkan lewat impor CSV.')], 5));
+      return;
+    }
+    el.contactsBody.replaceChildren.apply(el.contactsBody, list.map(function (c) {
+      var tags = h('td');
+      (c.tags || []).forEach(function (t) { tags.appendChild(h('span', 'tag', t)); tags.appendChild(document.createTextNode(' ')); });
+      var consent = h('td');
+      consent.appendChild(consentTag(c.consent));
+      var tr = row([h('td', 'number', c.number), h('td', null, c.name || '–'), tags, consent, h('td', 'muted', when(c.updatedAt))]);
+      tr.setAttribute('data-testid', 'contact-row');
+      tr.tabIndex = 0;
+      if (c.id === state.contacts.selected) tr.className = 'selected';
+      var open = function () { showContact(c.id); };
+      tr.addEventListener('click', open);
+      tr.addEventListener('keydown', function (e) { if (e.key === 'Enter') open(); });
+      return tr;
+    }));
+  }
+
+  function showContact(id) {
+    state.contacts.selected = id;
+    return api('/api/admin/contacts/' + id)
+      .then(renderContact)
+      .catch(function (err) {
+        if (handleAuthFailure(err)) return;
+        showError('Gagal membuka kontak: ' + (err.message || String(err)));
+      });
+  }
+
+  function renderContact(c) {
+    var box = el.contactDetail;
+    box.hidden = false;
+    var head = h('h3', null, c.name || c.number);
+    var meta = h('p', 'muted', c.number + (c.tags && c.tags.length ? ' · ' + c.tags.join(', ') : ''));
+    var now = h('p');
+    now.appendChild(document.createTextNode('Promosi: '));
+    now.appendChild(consentTag(c.consent));
+    if (c.consentSource) now.appendChild(h('span', 'muted', ' · oleh ' + sourceLabel(c.consentSource) + ' · ' + when(c.consentAt)));
+
+    var form = h('form', 'contact-consent-form');
+    form.setAttribute('data-testid', 'contact-consent-form');
+    var select = h('select');
+    select.setAttribute('aria-label', 'Persetujuan baru');
+    select.setAttribute('data-testid', 'contact-consent-state');
+    [['opted_in', 'Setuju menerima promosi'], ['opted_out', 'Menolak promosi']].forEach(function (o) {
+      var opt = h('option', null, o[1]);
+      opt.value = o[0];
+      select.appendChild(opt);
+    });
+    select.value = c.consent === 'opted_in' ? 'opted_out' : 'opted_in';
+    var note = h('input');
+    note.maxLength = 500;
+    note.placeholder = 'Catatan (mis. setuju lewat formulir pendaftaran)';
+    note.setAttribute('aria-label', 'Catatan');
+    note.setAttribute('data-testid', 'contact-consent-note');
+    var save = h('button', 'btn btn-primary btn-small', 'Ubah persetujuan');
+    save.type = 'submit';
+    var warn = h('p', 'send-hint');
+    if (c.consent === 'opted_out' && c.consentSource === 'customer:phrase') {
+      warn.textContent = 'Pelanggan ini menolak sendiri. Setujukan lagi hanya bila pelanggan memintanya, dan tulis caranya di catatan.';
+    }
+    form.appendChild(select);
+    form.appendChild(note);
+    form.appendChild(save);
+    form.addEventListener('submit', function (e) {
+      e.preventDefault();
+      save.disabled = true;
+      api('/api/admin/contacts/' + c.id + '/consent', { method: 'POST', body: { state: select.value, note: note.value } })
+        .then(function (updated) { renderContact(updated); return loadContacts(); })
+        .catch(function (err) {
+          if (handleAuthFailure(err)) return;
+          save.disabled = false;
+          warn.className = 'send-hint bad';
+          warn.textContent = 'Gagal: ' + (err.message || String(err));
+        });
+    });
+
+    var log = h('ul', 'consent-log');
+    log.setAttribute('data-testid', 'consent-log');
+    var entries = (c.consentLog || []).slice().reverse();
+    if (!entries.length) log.appendChild(h('li', 'muted', 'Belum ada perubahan persetujuan.'));
+    entries.forEach(function (entry) {
+      var li = h('li');
+      li.appendChild(h('span', 'when', when(entry.at)));
+      li.appendChild(consentTag(entry.from));
+      li.appendChild(document.createTextNode('→'));
+      li.appendChild(consentTag(entry.to));
+      li.appendChild(h('span', 'muted', sourceLabel(entry.source)));
+      if (entry.note) li.appendChild(h('span', null, '“' + entry.note + '”'));
+      log.appendChild(li);
+    });
+    box.replaceChildren(head, meta, now, form, warn, h('h4', null, 'Riwayat persetujuan'), log);
+  }
+
+  function renderImport(result) {
+    var box = el.contactsImport;
+    box.hidden = false;
+    var summary = h('p', null, 'Impor selesai: ' + num(result.created) + ' baru, ' + num(result.updated) + ' diperbarui, ' +
+      num(result.unchanged) + ' tetap, ' + num((result.errors || []).length) + ' baris ditolak.');
+    var parts = [summary];
+    if (result.errors && result.errors.length) {
+      var errors = h('ul');
+      errors.setAttribute('data-testid', 'contacts-import-errors');
+      result.errors.forEach(function (e) { errors.appendChild(h('li', 'no', 'Baris ' + e.line + ': ' + e.error)); });
+      parts.push(errors);
+    }
+    if (result.keptOptOut && result.keptOptOut.length) {
+      parts.push(h('p', 'send-hint', 'Tidak disetujukan karena pelanggan menolak sendiri:'));
+      var kept = h('ul');
+      result.keptOptOut.forEach(function (k) { kept.appendChild(h('li', null, 'Baris ' + k.line + ': ' + k.number)); });
+      parts.push(kept);
+    }
+    box.replaceChildren.apply(box, parts);
+  }
+
+  function importContacts(file) {
+    el.contactsImport.hidden = false;
+    el.contactsImport.replaceChildren(h('p', 'muted', 'Mengimpor ' + file.name + '…'));
+    file.text()
+      .then(function (text) {
+        return fetch('/api/admin/contacts/import', {
+          method: 'POST',
+          headers: { Authorization: 'Bearer ' + state.token, 'Content-Type': 'text/csv', Accept: 'application/json' },
+          body: text,
+          cache: 'no-store'
+        });
+      })
+      .then(function (res) {
+        return res.json().catch(function () { return null; }).then(function (body) {
+          if (!res.ok) throw new ApiError(res.status, body);
+          return body;
+        });
+      })
+      .then(function (result) { renderImport(result); state.contacts.offset = 0; return loadContacts(); })
+      .catch(function (err) {
+        if (handleAuthFailure(err)) return;
+        el.contactsImport.replaceChildren(h('p', 'no', 'Impor gagal: ' + (err.message || String(err))));
+      })
+      .then(function () { el.contactsFile.value = ''; });
+  }
+
+  function exportContacts() {
+    el.contactsExport.disabled = true;
+    fetch('/api/admin/contacts/export?' + contactsQuery(false), { headers: { Authorization: 'Bearer ' + state.token }, cache: 'no-store' })
+      .then(function (res) {
+        if (!res.ok) return res.json().catch(function () { return null; }).then(function (body) { throw new ApiError(res.status, body); });
+        return res.blob();
+      })
+      .then(function (blob) {
+        var a = document.createElement('a');
+        a.href = URL.createObjectURL(blob);
+        a.download = 'kontak.csv';
+        document.body.appendChild(a);
+        a.click();
+        a.remove();
+        setTimeout(function () { URL.revokeObjectURL(a.href); }, 1000);
+      })
+      .catch(function (err) {
+        if (handleAuthFailure(err)) return;
+        showError('Ekspor gagal: ' + (err.message || String(err)));
+      })
+      .then(function () { el.contactsExport.disabled = false; });
+  }
+
+  el.contactsFilter.addEventListener('submit', function (e) {
+    e.preventDefault();
+    state.contacts.offset = 0;
+    loadContacts();
+  });
+  el.contactsConsent.addEventListener('change', function () { state.contacts.offset = 0; loadContacts(); });
+  el.contactsPrev.addEventListener('click', function () {
+    state.contacts.offset = Math.max(0, state.contacts.offset - CONTACTS_PAGE);
+    loadContacts();
+  });
+  el.contactsNext.addEventListener('click', function () {
+    state.contacts.offset += CONTACTS_PAGE;
+    loadContacts();
+  });
+  el.contactsFile.addEventListener('change', function () {
+    if (el.contactsFile.files && el.contactsFile.files[0]) importContacts(el.contactsFile.files[0]);
+  });
+  el.contactsExport.addEventListener('click', exportContacts);
 
   // ---------- start ----------
 

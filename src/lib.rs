@@ -15,6 +15,7 @@ pub mod campaigns;
 pub mod channels;
 pub mod cli;
 pub mod config;
+pub mod contacts;
 pub mod domain;
 #[doc(hidden)]
 pub mod fuzzing;
@@ -26,6 +27,7 @@ pub mod limits;
 pub mod llm;
 pub mod media;
 pub mod outbox;
+pub mod phrases;
 pub mod pipeline;
 pub mod prompt;
 pub mod retry_after;

@@ -1,5 +1,6 @@
 use super::admin::AdminError;
 use super::agent::{self, AgentError};
+use super::contacts::ContactsApiError;
 use super::fonnte::FonnteWebhookError;
 use super::gateway::{self, GatewayError};
 use super::handoff::HandoffRequestError;
@@ -285,5 +286,29 @@ impl IntoResponse for InboxError {
             response.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
         }
         response
+    }
+}
+
+impl IntoResponse for ContactsApiError {
+    fn into_response(self) -> Response {
+        let status = match &self {
+            ContactsApiError::UnknownAccount(_)
+            | ContactsApiError::Number(_)
+            | ContactsApiError::Contact(_)
+            | ContactsApiError::Consent
+            | ContactsApiError::State
+            | ContactsApiError::Note
+            | ContactsApiError::NotUtf8
+            | ContactsApiError::Import(_)
+            | ContactsApiError::TooMany
+            | ContactsApiError::Body(_) => StatusCode::BAD_REQUEST,
+            ContactsApiError::NotFound => StatusCode::NOT_FOUND,
+            ContactsApiError::Store(error) => {
+                tracing::error!(%error, "contacts request failed");
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+        };
+        let message = if status.is_server_error() { "database error".to_owned() } else { self.to_string() };
+        (status, Json(json!({ "error": message }))).into_response()
     }
 }

@@ -5,6 +5,7 @@ mod admin;
 mod agent;
 mod campaigns;
 mod chat;
+mod contacts;
 mod error;
 mod fonnte;
 mod gateway;
@@ -138,6 +139,11 @@ pub fn router(state: AppState) -> Router {
         .route("/api/admin/outbox/{id}/retry", post(outbox::retry))
         .route("/api/admin/unanswered", get(unanswered::list))
         .route("/api/admin/unanswered/dismiss", post(unanswered::dismiss))
+        .route("/api/admin/contacts", get(contacts::list).post(contacts::save))
+        .route("/api/admin/contacts/import", post(contacts::import))
+        .route("/api/admin/contacts/export", get(contacts::export))
+        .route("/api/admin/contacts/{id}", get(contacts::show))
+        .route("/api/admin/contacts/{id}/consent", post(contacts::set_consent))
         .route("/", get(pages::chat))
         .route("/admin", get(pages::admin))
         .route("/assets/{name}", get(pages::asset))

@@ -9,6 +9,7 @@ use crate::buffer::{Debouncer, Hooks};
 use crate::channels::format::{markdown_to_whatsapp, split_for_whatsapp, MAX_MESSAGE_CHARS};
 use crate::channels::{Channel, Channels};
 use crate::config::{BufferSettings, LimitSettings};
+use crate::contacts::{Asked, ChangeSource, ConsentPhrases};
 use crate::domain::{now_ms, AccountName, Recipient};
 use crate::domain::{InboundMessage, Source, StatusUpdate};
 use crate::handoff::notify::HandoffRequested;
@@ -21,8 +22,8 @@ use crate::media::{MediaReader, MediaUsage, TurnInput};
 use crate::outbox::Outbox;
 use crate::prompt::{strip_marker, Prompts};
 use crate::store::{
-    Answered, Claim, ClaimWindow, ClaimedTurn, IngestOutcome, LlmUsage, NewUnanswered, QueuedReply, ReplyRecord, Store,
-    StoreError,
+    Answered, Claim, ClaimWindow, ClaimedTurn, Consent, IngestOutcome, LlmUsage, NewUnanswered, QueuedReply,
+    ReplyRecord, Store, StoreError, TurnConsent,
 };
 use crate::unanswered::{top_score, Reason};
 use dashmap::DashSet;
@@ -76,6 +77,8 @@ struct Inner {
     shutdown_grace: Duration,
     limits: Limits,
     handoffs: Handoffs,
+    /// `prompts/opt_out_phrases.txt` and `prompts/opt_in_phrases.txt`.
+    consent_phrases: ConsentPhrases,
     /// `KNOWLEDGE_MIN_SCORE`.
     min_score: f32,
     /// `ENABLE_CHAT_LOGGING`: without it no customer's words are kept, the
@@ -87,7 +90,9 @@ struct Inner {
 struct Composed {
     reply: String,
     /// `llm`, `offline`, `fallback`, `unreadable`, `limited` (over
-    /// `MAX_TURNS_PER_HOUR`), `handoff` (the person asked for a human), or
+    /// `MAX_TURNS_PER_HOUR`), `handoff` (the person asked for a human),
+    /// `opt_out` or `opt_in` (they asked for promotional messages to stop
+    /// or to start again), or
     /// `resumed` (saved by an earlier version that saved replies before
     /// sending them).
     kind: &'static str,
@@ -96,6 +101,9 @@ struct Composed {
     sources: Vec<Source>,
     /// The pause that goes with the reply (the handoff reply's).
     pause: Option<Pause>,
+    /// The consent the person's own words set, with their phrase (the
+    /// reply confirms it, and goes out only if it changed).
+    consent: Option<(Consent, String)>,
     /// Why the documents did not answer the turn, with the best passage's
     /// score, when they did not.
     unanswered: Option<(Reason, Option<f32>)>,
@@ -123,6 +131,7 @@ pub struct Parts {
     pub media: Arc<MediaReader>,
     pub limits: LimitSettings,
     pub handoffs: Handoffs,
+    pub consent_phrases: ConsentPhrases,
     pub min_score: f32,
     pub keep_unanswered: bool,
 }
@@ -167,6 +176,7 @@ impl Pipeline {
                 shutdown_grace: parts.buffer.shutdown_grace,
                 limits: Limits::new(parts.limits, parts.store.clone()),
                 handoffs: parts.handoffs,
+                consent_phrases: parts.consent_phrases,
                 min_score: parts.min_score,
                 keep_unanswered: parts.keep_unanswered,
                 store: parts.store,
@@ -329,7 +339,11 @@ impl Pipeline {
         let retry_in =
             |user_id, delay: Duration| inner.debouncer.retry_at(user_id, tokio::time::Instant::now() + delay);
         let token = self.attempt_token();
-        let claims = match inner.store.claim_turns(user_ids, &token, now, &inner.window).await {
+        let opt_out = |text: &str| match inner.consent_phrases.asked(text) {
+            Some(Asked::OptOut(phrase)) => Some(phrase),
+            _ => None,
+        };
+        let claims = match inner.store.claim_turns(user_ids, &token, now, &inner.window, &opt_out).await {
             Ok(claims) => claims,
             Err(error) => {
                 tracing::error!(people = user_ids.len(), %error, "could not claim turns; will retry");
@@ -345,8 +359,12 @@ impl Pipeline {
                 Claim::NotYet { due_at } => inner.debouncer.retry_at(user_id, instant_at(due_at, now)),
                 Claim::Busy => retry_in(user_id, BUSY_RETRY),
                 Claim::Nothing => {}
-                Claim::Held { turn_id, messages } => {
+                Claim::Held { turn_id, messages, opted_out } => {
                     metrics::counter!("wa_turns_total", "outcome" => "held").increment(1);
+                    if opted_out {
+                        crate::contacts::counted(Consent::OptedOut, &ChangeSource::customer());
+                        tracing::info!(turn = %turn_id, "opted out while a person has the conversation");
+                    }
                     tracing::info!(turn = %turn_id, messages, "held for a person of the business; the bot stays silent");
                 }
             }
@@ -383,6 +401,7 @@ impl Pipeline {
                     usage: LlmUsage::default(),
                     sources: saved.sources.clone(),
                     pause: None,
+                    consent: None,
                     unanswered: None,
                     media: MediaUsage::default(),
                 };
@@ -409,8 +428,18 @@ impl Pipeline {
         let give_up_at = now + inner.outbox.retry_for().as_millis() as i64;
         let queued =
             QueuedReply { turn_id: &turn.id, token: &turn.token, user_id: turn.user_id, parts: &parts, give_up_at };
-        match inner.store.answer_turn(&record, &queued, composed.pause.as_ref(), now).await {
-            Ok(Answered::Queued { pause }) => {
+        let consent = match (&composed.consent, &recipient) {
+            (Some((to, phrase)), Recipient::Phone(phone)) => {
+                Some(TurnConsent { account: &turn.account, phone, to: *to, phrase })
+            }
+            _ => None,
+        };
+        match inner.store.answer_turn(&record, &queued, composed.pause.as_ref(), consent.as_ref(), now).await {
+            Ok(Answered::Queued { pause, consent_changed }) => {
+                if let (true, Some(consent)) = (consent_changed, &consent) {
+                    crate::contacts::counted(consent.to, &ChangeSource::customer());
+                    tracing::info!(to = %recipient.masked(), consent = consent.to.as_str(), "the customer changed their consent");
+                }
                 if let (Some(outcome), Some(pause)) = (pause, &composed.pause) {
                     inner.handoffs.paused(turn.user_id, pause, &outcome);
                     if outcome.changed && pause.reason == PauseReason::CustomerAsked {
@@ -558,12 +587,22 @@ impl Pipeline {
             usage: LlmUsage::default(),
             sources: Vec::new(),
             pause: None,
+            consent: None,
             unanswered: None,
             media: input.usage,
         };
         // A turn with nothing readable still meets the limits first: a
         // person over them is told so (once), not asked to write instead.
-        let composed = if let Some(phrase) = inner.handoffs.asked_for_person(&user_text) {
+        let composed = if let Some((to, phrase)) = self.consent_asked(turn, &user_text).await {
+            // Before everything else: someone out of questions, or waiting
+            // for a person, may still stop promotions.
+            tracing::info!(turn = %turn.id, phrase, consent = to.as_str(), "the person asked about promotions");
+            let (reply, kind) = match to {
+                Consent::OptedIn => (grounding.prompts.opt_in.clone(), "opt_in"),
+                _ => (grounding.prompts.opt_out.clone(), "opt_out"),
+            };
+            Composed { consent: Some((to, phrase)), ..without_llm(reply, kind) }
+        } else if let Some(phrase) = inner.handoffs.asked_for_person(&user_text) {
             // Before the limits too: someone out of questions for the bot
             // may still ask for a person.
             tracing::info!(turn = %turn.id, phrase, "the person asked for a human");
@@ -595,6 +634,28 @@ impl Pipeline {
             }
         };
         (user_text, composed)
+    }
+
+    /// The consent `text` sets for the turn's person, with the phrase: an
+    /// opt-out phrase always, an opt-in phrase only from someone who opted
+    /// out. Only a WhatsApp number has a consent; a web chat visitor's
+    /// "stop" is a message like any other.
+    async fn consent_asked(&self, turn: &ClaimedTurn, text: &str) -> Option<(Consent, String)> {
+        let Some(Recipient::Phone(phone)) = &turn.recipient else {
+            return None;
+        };
+        match self.inner.consent_phrases.asked(text)? {
+            Asked::OptOut(phrase) => Some((Consent::OptedOut, phrase)),
+            Asked::OptIn(phrase) => match self.inner.store.consent_of(&turn.account, phone).await {
+                Ok(Consent::OptedOut) => Some((Consent::OptedIn, phrase)),
+                Ok(_) => None,
+                Err(error) => {
+                    // Answered as a message; they can write it again.
+                    tracing::warn!(turn = %turn.id, %error, "could not read a consent");
+                    None
+                }
+            },
+        }
     }
 
     /// The LLM's answer; without one (or once the day's tokens are spent),
@@ -646,6 +707,7 @@ impl Pipeline {
                     usage,
                     sources,
                     pause: None,
+                    consent: None,
                     unanswered: unanswered.map(|reason| (reason, top_score(passages))),
                     media: MediaUsage::default(),
                 };
@@ -685,6 +747,7 @@ impl Pipeline {
             usage: LlmUsage::default(),
             sources,
             pause: None,
+            consent: None,
             unanswered,
             media: MediaUsage::default(),
         }

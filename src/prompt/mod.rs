@@ -37,9 +37,13 @@ pub struct Prompts {
     /// Sent once when a person asks for a human (see `Handoffs::reply` for
     /// its `[buka]`/`[tutup]` lines and placeholders).
     pub handoff: String,
+    /// Sent once when a customer opts out of promotional messages.
+    pub opt_out: String,
+    /// Sent once when a customer who opted out opts back in.
+    pub opt_in: String,
 }
 
-const DEFAULTS: [(&str, &str); 10] = [
+const DEFAULTS: [(&str, &str); 12] = [
     ("system.md", include_str!("../../prompts/system.md")),
     ("context.md", include_str!("../../prompts/context.md")),
     ("unreadable.md", include_str!("../../prompts/unreadable.md")),
@@ -50,6 +54,8 @@ const DEFAULTS: [(&str, &str); 10] = [
     ("limit_reached.md", include_str!("../../prompts/limit_reached.md")),
     ("turn_cut.md", include_str!("../../prompts/turn_cut.md")),
     ("handoff.md", include_str!("../../prompts/handoff.md")),
+    ("opt_out.md", include_str!("../../prompts/opt_out.md")),
+    ("opt_in.md", include_str!("../../prompts/opt_in.md")),
 ];
 
 impl Prompts {
@@ -71,8 +77,8 @@ impl Prompts {
         Self::from_texts(DEFAULTS.map(|(_, text)| text.trim().to_owned()))
     }
 
-    fn from_texts(texts: [String; 10]) -> Self {
-        let [system, context_header, unreadable, llm_unavailable, offline_intro, offline_outro, not_found, limit_reached, turn_cut, handoff] =
+    fn from_texts(texts: [String; 12]) -> Self {
+        let [system, context_header, unreadable, llm_unavailable, offline_intro, offline_outro, not_found, limit_reached, turn_cut, handoff, opt_out, opt_in] =
             texts;
         Self {
             system,
@@ -85,6 +91,8 @@ impl Prompts {
             limit_reached,
             turn_cut,
             handoff,
+            opt_out,
+            opt_in,
         }
     }
 

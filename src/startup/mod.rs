@@ -13,6 +13,7 @@ use crate::channels::waha::{Waha, WahaError, WahaMedia};
 use crate::channels::web::WebChat;
 use crate::channels::{Channel, Channels};
 use crate::config::{Account, KnowledgeSettings, Settings, WhatsAppProvider};
+use crate::contacts::ConsentPhrases;
 use crate::domain::now_ms;
 use crate::domain::AccountName;
 use crate::handoff::notify::Notifier;
@@ -72,6 +73,8 @@ impl Application {
         let (prompts, mut notes) = Prompts::load(&settings.prompts_dir);
         let (phrases, phrases_note) = HandoffPhrases::load(&settings.prompts_dir);
         notes.extend(phrases_note);
+        let (consent_phrases, consent_notes) = ConsentPhrases::load(&settings.prompts_dir);
+        notes.extend(consent_notes);
         notes.extend(settings.unsigned_webhooks().map(String::from));
         for note in notes {
             tracing::warn!("{note}");
@@ -121,6 +124,7 @@ impl Application {
             outbox: outbox.clone(),
             media,
             limits: settings.limits,
+            consent_phrases,
             handoffs: Handoffs::notifying(
                 settings.handoff.clone(),
                 phrases,

@@ -3,10 +3,12 @@
 //! one process can win a person's claim; the rest of the turn's life is in
 //! `turns`.
 
+use super::contacts::{consent_in, Consent};
 use super::handoff::end_expired;
 use super::turns::{combine, load_history, MEDIA_COLUMNS};
 use super::usage::recent_turns;
 use super::{bind_ids, Backend, Claim, ClaimWindow, ClaimedTurn, Params, Store, StoreError, TurnMessage};
+use crate::contacts::ChangeSource;
 use crate::domain::HOUR_MS;
 use crate::domain::{AccountName, Recipient};
 use crate::handoff::{holds, Mode};
@@ -26,18 +28,23 @@ impl Store {
     /// Claims the turns of every person in `user_ids` whose quiet window is
     /// over, in one transaction of a few set-based statements: when a
     /// thousand windows end together, their LLM requests must not queue
-    /// behind a thousand separate transactions.
+    /// behind a thousand separate transactions. `opt_out` gives the opt-out
+    /// phrase a turn's text is, if any: a held turn (a person of the business
+    /// has the conversation, the bot stays silent) that is one opts its
+    /// WhatsApp number out in the claim's transaction, unconfirmed, since
+    /// the bot says nothing while paused.
     pub async fn claim_turns(
         &self,
         user_ids: &[i64],
         owner: &str,
         now: i64,
         window: &ClaimWindow,
+        opt_out: &(dyn Fn(&str) -> Option<String> + Sync),
     ) -> Result<Vec<(i64, Claim)>, StoreError> {
         let mut claims: Vec<(i64, Claim)> = Vec::new();
         for chunk in user_ids.chunks(CLAIM_CHUNK) {
             let mut tx = self.write_tx().await?;
-            claims.extend(claim_chunk(&mut tx, self.backend, chunk, owner, now, window).await?);
+            claims.extend(claim_chunk(&mut tx, self.backend, chunk, owner, now, window, opt_out).await?);
             tx.commit().await?;
         }
         Ok(claims)
@@ -77,6 +84,7 @@ async fn claim_chunk(
     owner: &str,
     now: i64,
     window: &ClaimWindow,
+    opt_out: &(dyn Fn(&str) -> Option<String> + Sync),
 ) -> Result<Vec<(i64, Claim)>, StoreError> {
     // Locks the people's rows on PostgreSQL, so claims for one person are
     // serialised across replicas. SQLite's `BEGIN IMMEDIATE` already made
@@ -129,6 +137,7 @@ async fn claim_chunk(
         let turn_id = format!("{prefix}-{user_id}");
         let said = messages.remove(&user_id).unwrap_or_default();
         let text = combine(said.iter().map(|m| m.body.as_deref()));
+        let phrase = opt_out(&text);
         // Kept on the turn, where the bot's history reads the person's side
         // of the conversation once it is back.
         sqlx::query("UPDATE turns SET user_text = $1 WHERE id = $2")
@@ -136,7 +145,15 @@ async fn claim_chunk(
             .bind(&turn_id)
             .execute(&mut **tx)
             .await?;
-        claims.push((user_id, Claim::Held { turn_id, messages: said.len() }));
+        let mut opted_out = false;
+        if let (Some(phrase), Some(person)) = (phrase, waiting.get(&user_id)) {
+            if let Some(Recipient::Phone(phone)) = &person.recipient {
+                let source = ChangeSource::customer();
+                opted_out =
+                    consent_in(tx, &person.account, phone, Consent::OptedOut, &source, Some(&phrase), now).await?;
+            }
+        }
+        claims.push((user_id, Claim::Held { turn_id, messages: said.len(), opted_out }));
     }
     if due.is_empty() {
         return Ok(claims);

@@ -7,6 +7,7 @@ mod agent;
 mod campaigns;
 mod claim;
 mod cleanup;
+mod contacts;
 mod gateway;
 mod handoff;
 mod inbox;
@@ -28,6 +29,7 @@ pub use campaigns::{
     RecipientReport, Released, STAGES as CAMPAIGN_STAGES,
 };
 pub use cleanup::Deleted;
+pub use contacts::{Consent, ConsentChange, Contact, ContactPage, ContactQuery, ContactRow, SaveOutcome, Saved};
 pub use gateway::{AppMessage, AppMessageView, AppSend, SentPart, KEY_LIFETIME_MS};
 pub use inbox::{InboxCounts, InboxEntry, InboxGroup, InboxMarker, LastMessage};
 pub use ingest::IngestOutcome;
@@ -40,7 +42,7 @@ pub use templates::TemplateSync;
 pub use transcripts::{Audience, CustomerFile, OutboundEntry, Sender, Transcript, TranscriptEntry};
 pub use turns::{
     Answered, Claim, ClaimWindow, ClaimedTurn, LlmUsage, MessageMedia, PendingConversation, ReplyRecord, SavedReply,
-    TurnMessage,
+    TurnConsent, TurnMessage,
 };
 pub use unanswered::{NewUnanswered, UnansweredQuestion};
 pub use usage::RecentTurns;

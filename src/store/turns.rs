@@ -3,14 +3,16 @@
 //! process can win, and its lease lets another process finish it if the
 //! owner dies.
 
+use super::contacts::{consent_in, Consent};
 use super::handoff::{mode_now, pause_in};
 use super::outbox::QueuedReply;
 use super::usage::{recent_turns, RecentTurns};
 use super::{bind_ids, Backend, Params, Store, StoreError};
+use crate::contacts::ChangeSource;
 use crate::domain::HistoryTurn;
 use crate::domain::Source;
 use crate::domain::HOUR_MS;
-use crate::domain::{AccountName, Recipient};
+use crate::domain::{AccountName, PhoneNumber, Recipient};
 use crate::handoff::{Mode, Pause, PauseOutcome};
 use sqlx::{Any, Row, Transaction};
 use std::collections::HashMap;
@@ -29,16 +31,19 @@ pub enum Claim {
     /// Nothing waits for a reply (already claimed elsewhere).
     Nothing,
     /// A person of the business has the conversation: the person's
-    /// `messages` were consumed by turn `turn_id`, which nobody answers.
-    Held { turn_id: String, messages: usize },
+    /// `messages` were consumed by turn `turn_id`, which nobody answers;
+    /// `opted_out` when they were an opt-out phrase that changed the
+    /// person's consent.
+    Held { turn_id: String, messages: usize, opted_out: bool },
 }
 
 /// What became of a reply handed to [`Store::answer_turn`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Answered {
     /// Saved and its parts queued, after the pause it came with (`None`
-    /// without one).
-    Queued { pause: Option<PauseOutcome> },
+    /// without one); `consent_changed` when the customer's own opt-out or
+    /// opt-in that came with it changed their consent.
+    Queued { pause: Option<PauseOutcome>, consent_changed: bool },
     /// The bot was paused while the reply was written: it is kept as the
     /// turn's draft for the agents, and nothing is queued.
     Draft,
@@ -171,6 +176,15 @@ pub struct ReplyRecord<'a> {
     pub sources: &'a [Source],
 }
 
+/// A customer's own opt-out or opt-in, settled with the turn that said it.
+pub struct TurnConsent<'a> {
+    pub account: &'a AccountName,
+    pub phone: &'a PhoneNumber,
+    pub to: Consent,
+    /// The phrase they wrote, in its normalised words, for the consent log.
+    pub phrase: &'a str,
+}
+
 pub struct ClaimWindow {
     pub quiet_ms: i64,
     pub max_wait_ms: i64,
@@ -244,16 +258,31 @@ impl Store {
     /// outbox, in one transaction: a turn is answered once, and its reply
     /// queued once, however many attempts got this far. With `pause`, the
     /// bot is paused in that transaction too, before the parts are queued
-    /// (so the pause does not cancel them). If the bot was paused meanwhile
+    /// (so the pause does not cancel them). With `consent`, the customer's
+    /// consent changes (and is logged) in that transaction too, and the
+    /// reply, which confirms the change, goes out only if it changed: a
+    /// repeated STOP is not answered again. If the bot was paused meanwhile
     /// the reply is only kept, as a draft.
     pub async fn answer_turn(
         &self,
         record: &ReplyRecord<'_>,
         reply: &QueuedReply<'_>,
         pause: Option<&Pause>,
+        consent: Option<&TurnConsent<'_>>,
         now: i64,
     ) -> Result<Answered, StoreError> {
         let mut tx = self.write_tx().await?;
+        let consent_changed = match consent {
+            Some(c) => {
+                let source = ChangeSource::customer();
+                Some(consent_in(&mut tx, c.account, c.phone, c.to, &source, Some(c.phrase), now).await?)
+            }
+            None => None,
+        };
+        let (reply_text, parts) = match consent_changed {
+            Some(false) => ("", &[][..]),
+            _ => (record.reply, reply.parts),
+        };
         let paused = mode_now(&mut tx, self.backend, reply.user_id, now).await? == Some(Mode::Human);
         let answered = sqlx::query(
             "UPDATE turns SET user_text = $1, reply_text = $2, reply_kind = $3, model = $4, llm_latency_ms = $5, \
@@ -261,7 +290,7 @@ impl Store {
              WHERE id = $11 AND owner = $12 AND status = 'answering'",
         )
         .bind(record.user_text)
-        .bind(record.reply)
+        .bind(reply_text)
         .bind(record.kind)
         .bind(&record.usage.model)
         .bind(record.usage.latency_ms)
@@ -287,10 +316,10 @@ impl Store {
             Some(pause) => pause_in(&mut tx, self.backend, reply.user_id, pause, now).await?,
             None => None,
         };
-        Store::queue_parts(&mut tx, self.backend, reply, now).await?;
+        Store::queue_parts(&mut tx, self.backend, &QueuedReply { parts, ..*reply }, now).await?;
         tx.commit().await?;
         self.conversations_changed();
-        Ok(Answered::Queued { pause: paused })
+        Ok(Answered::Queued { pause: paused, consent_changed: consent_changed.unwrap_or(false) })
     }
 
     /// Extends this attempt's lease; `false` means another attempt took the

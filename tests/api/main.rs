@@ -7,6 +7,7 @@ mod admin_views;
 mod agent;
 mod campaigns;
 mod compatible;
+mod contacts;
 mod conversation;
 mod delivery;
 mod evaluation;
