@@ -19,7 +19,7 @@ use super::gateway::{named_account, GatewayError};
 use super::AppState;
 use crate::campaigns::{self, CampaignRequest, Moment};
 use crate::domain::now_ms;
-use crate::store::{CampaignAction, CampaignCreated, CampaignView, NewCampaign, RecipientReport};
+use crate::store::{CampaignAction, CampaignCreated, CampaignView, Consent, NewCampaign, RecipientReport};
 use crate::templates::TemplateError;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -68,7 +68,24 @@ pub async fn create(
         problems.push("idempotency_key: at most 128 characters".into());
     }
     let as_template = state.templates.from_meta(&account);
-    let planned = campaigns::plan(&template, &request.recipients, as_template).map_err(|p| problems.extend(p)).ok();
+    let mut left_out = 0;
+    let recipients = match (&request.tag, request.values.as_ref()) {
+        (None, None) => request.recipients,
+        (Some(tag), values) if request.recipients.is_empty() => {
+            let mut contacts = state.store.contacts_with_tag(&account, tag).await?;
+            if template.is_marketing() {
+                let before = contacts.len();
+                contacts.retain(|contact| contact.consent != Consent::OptedOut);
+                left_out = before - contacts.len();
+            }
+            campaigns::from_contacts(&contacts, &values.cloned().unwrap_or_default())
+        }
+        _ => {
+            problems.push("give recipients, or a tag with the values every contact gets, not both".into());
+            Vec::new()
+        }
+    };
+    let planned = campaigns::plan(&template, &recipients, as_template).map_err(|p| problems.extend(p)).ok();
     let (Some((hours, _)), Some(holidays), Some(planned), true) = (hours, holidays, planned, problems.is_empty())
     else {
         return Err(TemplateError::Invalid(problems).into());
@@ -97,6 +114,7 @@ pub async fn create(
     let view = own_campaign(&state, &sender, id).await?;
     let mut body = view_json(&view);
     body["duplicatesDropped"] = json!(planned.duplicates);
+    body["optedOutLeftOut"] = json!(left_out);
     Ok((status, Json(body)))
 }
 

@@ -201,7 +201,7 @@ pub fn gateway_refusal(error: GatewayError) -> (StatusCode, Value) {
         GatewayError::NotFound => StatusCode::NOT_FOUND,
         GatewayError::Template(error) => template_status(error),
         GatewayError::KeyReused => StatusCode::CONFLICT,
-        GatewayError::OutsideWindow(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        GatewayError::OutsideWindow(_) | GatewayError::OptedOut => StatusCode::UNPROCESSABLE_ENTITY,
         GatewayError::Store(store) => {
             tracing::error!(error = %store, "send API request failed");
             StatusCode::INTERNAL_SERVER_ERROR

@@ -22,7 +22,7 @@ use crate::channels::format::{split_for_whatsapp, MAX_MESSAGE_CHARS};
 use crate::domain::{
     clean_text, indonesian_number, now_ms, AccountName, MediaError, MediaKind, NumberError, OutboundMedia,
 };
-use crate::store::{AppMessage, AppMessageView, AppSend, RetryOutcome, SendState, StoreError};
+use crate::store::{AppMessage, AppMessageView, AppSend, Consent, RetryOutcome, SendState, StoreError};
 use crate::templates::{TemplateArgs, TemplateError};
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -67,6 +67,8 @@ pub enum GatewayError {
     KeyReused,
     #[error("no message of the send API has this id")]
     NotFound,
+    #[error("this customer opted out of marketing messages (they wrote STOP); nothing was queued")]
+    OptedOut,
     #[error(transparent)]
     Template(#[from] TemplateError),
     #[error(transparent)]
@@ -90,6 +92,7 @@ impl GatewayError {
             GatewayError::OutsideWindow(_) => "outside_window",
             GatewayError::KeyReused => "key_reused",
             GatewayError::NotFound => "not_found",
+            GatewayError::OptedOut => "opted_out",
             GatewayError::Template(error) => match error {
                 TemplateError::Unknown(_) => "unknown_template",
                 TemplateError::Language { .. } => "template_language",
@@ -220,6 +223,9 @@ async fn queue(state: &AppState, sender: &Sender, checked: Checked) -> Result<(b
         Content::Ready(parts, media) => (parts, media, None),
         Content::Template(args) => {
             let template = state.templates.find(account, &args.name, args.language.as_deref()).await?;
+            if template.is_marketing() && state.store.consent_of(account, to).await? == Consent::OptedOut {
+                return Err(GatewayError::OptedOut);
+            }
             let filled = crate::templates::fill(&template, &args).map_err(TemplateError::Invalid)?;
             // Meta's templates go out as templates; a provider without
             // them sends the words (the same words Meta would render).

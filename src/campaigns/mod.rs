@@ -12,7 +12,9 @@
 
 mod plan;
 
-pub use plan::{holidays, hours, plan, CampaignRequest, Moment, Planned, RecipientRequest, TemplateRef};
+pub use plan::{
+    from_contacts, holidays, hours, plan, CampaignRequest, Moment, Planned, RecipientRequest, SharedValues, TemplateRef,
+};
 
 use crate::config::GatewaySettings;
 use crate::domain::{now_ms, BusinessHours, SendingWindow};
@@ -93,6 +95,8 @@ struct CampaignPace {
     bucket: Bucket,
     checked_at: i64,
     raised_at: i64,
+    /// A marketing template: nobody who opted out gets it.
+    marketing: bool,
 }
 
 /// What a tick did.
@@ -150,7 +154,7 @@ impl Runner {
         let server_allows = self.with_pace(|pace| pace.server.fill(parts.settings.send_rate_per_second, now));
         let mut left = server_allows;
         for campaign in &due {
-            let Some(rate) = self.checked_rate(campaign, now).await? else { continue };
+            let Some((rate, marketing)) = self.checked_rate(campaign, now).await? else { continue };
             let Some(window) = window_of(campaign) else {
                 let note = format!("paused: its hours {:?} cannot be read", campaign.hours);
                 parts.store.pause_campaign_for(campaign.id, &note, now).await?;
@@ -167,7 +171,8 @@ impl Runner {
                 continue;
             }
             let give_up_at = now + parts.retry_for.as_millis() as i64;
-            let released = parts.store.release_recipients(campaign, count, PAIR_GAP_MS, give_up_at, now).await?;
+            let released =
+                parts.store.release_recipients(campaign, marketing, count, PAIR_GAP_MS, give_up_at, now).await?;
             self.with_pace(|pace| {
                 pace.campaigns.entry(campaign.id).or_default().bucket.spend(released.released);
                 pace.server.spend(released.released);
@@ -188,25 +193,30 @@ impl Runner {
 
     /// The campaign's pace now, after a look (once a second) at Meta's
     /// answers and the template; `None` when it was paused for good reason.
-    async fn checked_rate(&self, campaign: &DueCampaign, now: i64) -> Result<Option<f64>, StoreError> {
+    async fn checked_rate(&self, campaign: &DueCampaign, now: i64) -> Result<Option<(f64, bool)>, StoreError> {
         let parts = &self.inner.parts;
         let pace = self.with_pace(|pace| *pace.campaigns.entry(campaign.id).or_default());
         let mut rate = campaign.current_rate_per_second.min(parts.settings.send_rate_per_second);
         if now - pace.checked_at < CHECK_EVERY_MS {
-            return Ok(Some(rate));
+            return Ok(Some((rate, pace.marketing)));
         }
-        self.with_pace(|p| p.campaigns.entry(campaign.id).or_default().checked_at = now);
-        if let Err(error) =
-            parts.templates.find(&campaign.account, &campaign.template_name, Some(&campaign.template_language)).await
-        {
-            if let TemplateError::Store(error) = error {
-                return Err(error);
+        let template =
+            parts.templates.find(&campaign.account, &campaign.template_name, Some(&campaign.template_language)).await;
+        let marketing = match template {
+            Ok(template) => template.is_marketing(),
+            Err(TemplateError::Store(error)) => return Err(error),
+            Err(error) => {
+                let note = format!("paused: {error}");
+                tracing::warn!(campaign = campaign.id, %note, "campaign paused");
+                parts.store.pause_campaign_for(campaign.id, &note, now).await?;
+                return Ok(None);
             }
-            let note = format!("paused: {error}");
-            tracing::warn!(campaign = campaign.id, %note, "campaign paused");
-            parts.store.pause_campaign_for(campaign.id, &note, now).await?;
-            return Ok(None);
-        }
+        };
+        self.with_pace(|p| {
+            let pace = p.campaigns.entry(campaign.id).or_default();
+            pace.checked_at = now;
+            pace.marketing = marketing;
+        });
         let since = pace.checked_at.max(campaign.throttled_at.unwrap_or(0));
         if parts.store.campaign_throttles_since(campaign.id, since).await? > 0 {
             rate = (campaign.current_rate_per_second / 2.0).max(MIN_RATE);
@@ -220,7 +230,7 @@ impl Runner {
             self.with_pace(|p| p.campaigns.entry(campaign.id).or_default().raised_at = now);
             parts.store.set_campaign_rate(campaign.id, rate, false, now).await?;
         }
-        Ok(Some(rate.min(parts.settings.send_rate_per_second)))
+        Ok(Some((rate.min(parts.settings.send_rate_per_second), marketing)))
     }
 
     fn with_pace<T>(&self, f: impl FnOnce(&mut Pace) -> T) -> T {

@@ -4,7 +4,7 @@
 //! list of all of them, so a billing run is never half-sent.
 
 use crate::domain::{indonesian_number, BusinessHours, PhoneNumber};
-use crate::store::NewRecipient;
+use crate::store::{Contact, NewRecipient};
 use crate::templates::{fill, HeaderFile, Scalar, Template, TemplateArgs, Values};
 use serde::Deserialize;
 use std::collections::HashSet;
@@ -22,6 +22,10 @@ pub struct CampaignRequest {
     pub template: TemplateRef,
     #[serde(default)]
     pub recipients: Vec<RecipientRequest>,
+    /// Instead of `recipients`: the contacts with this tag, each sent
+    /// `values` with `{nama}` standing for their name.
+    pub tag: Option<String>,
+    pub values: Option<SharedValues>,
     /// Unix ms, or a time such as `2026-12-07 09:00` in the hours' zone.
     pub schedule_at: Option<Moment>,
     /// `BUSINESS_HOURS`-style: `Mon-Sat 08:00-20:00 Asia/Jakarta`; `SEND_HOURS`
@@ -59,6 +63,49 @@ pub struct RecipientRequest {
     #[serde(default)]
     pub buttons: Vec<Option<Scalar>>,
     pub media: Option<HeaderFile>,
+}
+
+/// The values every contact of a tag gets.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SharedValues {
+    pub header: Option<Values>,
+    pub body: Option<Values>,
+    #[serde(default)]
+    pub buttons: Vec<Option<Scalar>>,
+    pub media: Option<HeaderFile>,
+}
+
+/// How a contact without a name is addressed.
+const NO_NAME: &str = "Bapak/Ibu";
+
+/// One recipient per contact, `{nama}` (or `{name}`) in a value replaced
+/// by the contact's name.
+pub fn from_contacts(contacts: &[Contact], values: &SharedValues) -> Vec<RecipientRequest> {
+    contacts
+        .iter()
+        .map(|contact| {
+            let name = contact.name.as_deref().unwrap_or(NO_NAME);
+            let personal = |value: &Scalar| match value {
+                Scalar::Text(text) => Scalar::Text(text.replace("{nama}", name).replace("{name}", name)),
+                other => other.clone(),
+            };
+            let values_for = |values: &Option<Values>| {
+                values.as_ref().map(|values| match values {
+                    Values::List(list) => Values::List(list.iter().map(personal).collect()),
+                    Values::Named(map) => Values::Named(map.iter().map(|(k, v)| (k.clone(), personal(v))).collect()),
+                })
+            };
+            RecipientRequest {
+                to: contact.phone.expose().to_owned(),
+                name: contact.name.clone(),
+                header: values_for(&values.header),
+                body: values_for(&values.body),
+                buttons: values.buttons.iter().map(|button| button.as_ref().map(personal)).collect(),
+                media: values.media.clone(),
+            }
+        })
+        .collect()
 }
 
 /// The campaign's recipients, filled; duplicates of a number are dropped

@@ -405,6 +405,7 @@ impl Store {
     pub async fn release_recipients(
         &self,
         campaign: &DueCampaign,
+        marketing: bool,
         count: usize,
         pair_gap_ms: i64,
         give_up_at: i64,
@@ -429,6 +430,12 @@ impl Store {
                 skip(&mut tx, recipient, "not a phone number").await?;
                 continue;
             };
+            // Looked at now, not when the campaign was made: a STOP written
+            // since then counts.
+            if marketing && opted_out(&mut tx, &campaign.account, &phone).await? {
+                skip(&mut tx, recipient, "opted out of marketing messages").await?;
+                continue;
+            }
             let person = PersonRef::of_phone(phone, campaign.account.clone());
             let user_id = upsert_person(&mut tx, &mut people, &person, now).await?;
             // When this person was last written to; a message still on its
@@ -550,6 +557,19 @@ impl Store {
         tx.commit().await?;
         Ok(())
     }
+}
+
+async fn opted_out(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    account: &AccountName,
+    phone: &PhoneNumber,
+) -> Result<bool, StoreError> {
+    let consent: Option<String> = sqlx::query_scalar("SELECT consent FROM contacts WHERE account = $1 AND phone = $2")
+        .bind(account.as_stored())
+        .bind(phone.expose())
+        .fetch_optional(&mut **tx)
+        .await?;
+    Ok(consent.as_deref() == Some(super::Consent::OptedOut.as_str()))
 }
 
 async fn skip(tx: &mut sqlx::Transaction<'_, sqlx::Any>, recipient: i64, reason: &str) -> Result<(), StoreError> {

@@ -20,6 +20,7 @@ on_both_backends!(
     pause_resume_cancel_and_a_crash_leave_nobody_twice_or_skipped,
     the_pair_limit_and_metas_throttling_slow_a_campaign,
     schedule_hours_and_holidays_follow_the_clock,
+    a_marketing_campaign_by_tag_leaves_out_whoever_wrote_stop,
 );
 
 fn tagihan() -> Value {
@@ -303,4 +304,73 @@ async fn schedule_hours_and_holidays_follow_the_clock(backend: Backend) {
     assert_eq!(app.count("SELECT COUNT(*) FROM outbound_messages").await, 40, "one message each");
     let (_, view) = get(&app, &format!("/api/campaigns/{id}"), ADMIN_TOKEN).await;
     assert_eq!((view["state"].clone(), view["counts"]["pending"].clone()), (json!("done"), json!(0)));
+}
+
+fn promo() -> Value {
+    json!({
+        "id": "1002", "name": "promo", "language": "id", "status": "APPROVED", "category": "MARKETING",
+        "parameter_format": "NAMED",
+        "components": [{"type": "BODY", "text": "Halo {{nama}}, ada promo {{paket}} bulan ini."}],
+    })
+}
+
+async fn a_marketing_campaign_by_tag_leaves_out_whoever_wrote_stop(backend: Backend) {
+    let app = spawn_with_templates(backend, &[("SEND_RATE_PER_SECOND", "20")], json!([promo()])).await;
+    llm_answers(&app.llm, "Halo kak!").await;
+    let arrivals = recorded_graph(&app, 0).await;
+    for contact in [
+        json!({"number": "0812-0000-0001", "name": "Sari", "tags": ["pelanggan"]}),
+        json!({"number": "0812-0000-0002", "tags": ["pelanggan"]}),
+        json!({"number": "0812-0000-0003", "name": "Budi", "tags": ["pelanggan"]}),
+        json!({"number": "0812-0000-0004", "name": "Dewi", "tags": ["pelanggan"]}),
+        json!({"number": "0812-0000-0005", "name": "Lain", "tags": ["pemasok"]}),
+    ] {
+        assert_eq!(post(&app, "/api/admin/contacts", Some(ADMIN_TOKEN), contact).await.0, 200);
+    }
+    // Budi writes STOP: told once, and no marketing template reaches him any more.
+    app.say("6281200000003", "wamid.budi.1", "STOP").await;
+    wait_until(|| async { app.sent_texts().await.len() == 1 }).await;
+    let to_budi =
+        json!({"to": "081200000003", "template": {"name": "promo", "body": {"nama": "Budi", "paket": "Gratis"}}});
+    let (status, refused) = post(&app, "/api/messages", Some(ADMIN_TOKEN), to_budi).await;
+    assert_eq!((status, refused["code"].clone()), (422, json!("opted_out")), "{refused}");
+
+    // By tag, everyone but Budi; Dewi writes STOP after the campaign was made and before her turn.
+    let request = json!({
+        "name": "Promo Juni", "template": {"name": "promo"}, "tag": "pelanggan", "hours": "always",
+        "values": {"body": {"nama": "{nama}", "paket": "50 Mbps"}}, "schedule_at": now_ms() + 3_000,
+    });
+    let (status, created) = post(&app, "/api/campaigns", Some(ADMIN_TOKEN), request).await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!((created["total"].clone(), created["optedOutLeftOut"].clone()), (json!(3), json!(1)));
+    app.say("6281200000004", "wamid.dewi.1", "berhenti").await;
+    wait_until(|| async { app.sent_texts().await.len() == 2 }).await;
+    wait_for_sent(&arrivals, 2).await;
+    let id = created["id"].as_i64().unwrap();
+    wait_until(|| async { campaign(&app, id).await["state"] == "done" }).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let texts: Vec<(String, Value)> = arrivals
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(_, body)| {
+            (
+                body["to"].as_str().unwrap().to_owned(),
+                body["template"]["components"][0]["parameters"][0]["text"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(texts.len(), 2, "{texts:?}");
+    assert!(texts.contains(&("6281200000001".into(), json!("Sari"))), "{texts:?}");
+    assert!(texts.contains(&("6281200000002".into(), json!("Bapak/Ibu"))), "a contact without a name: {texts:?}");
+    let (_, report) = get(&app, &format!("/api/campaigns/{id}/recipients"), ADMIN_TOKEN).await;
+    let dewi = report["recipients"].as_array().unwrap().iter().find(|r| r["to"] == "6281200000004").unwrap().clone();
+    assert_eq!(
+        (dewi["status"].clone(), dewi["reason"].clone()),
+        (json!("skipped"), json!("opted out of marketing messages"))
+    );
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64
 }
