@@ -34,6 +34,7 @@ impl<F: Fn(&str) -> Option<String>> Reader<'_, F> {
             }
         };
         let hours = self.text("SEND_HOURS").unwrap_or_else(|| DEFAULT_SEND_HOURS.into());
+        let hours = if hours.eq_ignore_ascii_case("always") { String::new() } else { hours };
         let send_hours = BusinessHours::parse(&hours).unwrap_or_else(|problem| {
             self.problems.push(format!("SEND_HOURS {problem}"));
             BusinessHours::default()
