@@ -33,3 +33,4 @@ pub mod store;
 pub mod telemetry;
 pub mod templates;
 pub mod unanswered;
+pub mod wa_outbox;

@@ -197,6 +197,7 @@ impl Application {
         });
         let templates = self.state.templates.clone();
         tokio::spawn(async move { templates.refresh_all().await });
+        crate::wa_outbox::start(&self.state);
         let (pipeline, outbox) = (self.state.pipeline.clone(), self.state.outbox.clone());
         let grace = self.state.settings.buffer.shutdown_grace;
         let stopping = self.state.stopping.clone();
