@@ -148,7 +148,7 @@ mod tests {
         let map = HashMap::from([("WA_OUTBOX_DATABASE_URL", "mariadb://app:pw@db/gateway")]);
         let settings = Settings::from_lookup(|key| map.get(key).map(|value| value.to_string())).unwrap();
         let wa_outbox = settings.gateway.wa_outbox.expect("configured");
-        assert_eq!((wa_outbox.template, wa_outbox.batch), (None, 50));
+        assert_eq!((&wa_outbox.template, wa_outbox.batch), (&None, 50));
         assert_eq!(wa_outbox.hours, settings.gateway.send_hours);
         assert_eq!(wa_outbox.masked_url(), "mariadb://app:***@db/gateway");
         assert!(!format!("{wa_outbox:?}").contains("pw@"));

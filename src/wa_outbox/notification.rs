@@ -100,8 +100,8 @@ mod tests {
     fn rows_become_texts_and_files() {
         let text = Notification::from_row(&row("0812-3456-7789", "Halo\nBudi", Some("text"), None)).unwrap();
         assert_eq!(
-            (text.to.expose(), text.parts.as_slice(), text.media),
-            ("6281234567789", &["Halo\nBudi".to_owned()][..], None)
+            (text.to.expose(), text.parts.as_slice(), &text.media),
+            ("6281234567789", &["Halo\nBudi".to_owned()][..], &None)
         );
         assert_eq!(text.one_line(), "Halo Budi");
         let file = row("6281234567789", "Tagihan", Some("FILE"), Some("https://isp.example/t/0042.pdf?x=1"));
