@@ -199,7 +199,9 @@ async fn rows_go_out_once_and_are_marked(backend: Backend) {
 async fn two_replicas_take_each_row_once(backend: Backend) {
     let Some(legacy) = Legacy::new("two_replicas_take_each_row_once").await else { return };
     let url = legacy.url();
-    let app = TestApp::spawn_with(backend, &overrides(&url, &[("WA_OUTBOX_BATCH", "4")])).await;
+    // One row a round: while rows wait, both replicas go round without
+    // pausing and reach for the same oldest row at once, again and again.
+    let app = TestApp::spawn_with(backend, &overrides(&url, &[("WA_OUTBOX_BATCH", "1")])).await;
     let replica = Server::start(app.settings()).await;
     graph_accepts_sends(&app.graph).await;
     llm_answers(&app.llm, "Halo kak!").await;
