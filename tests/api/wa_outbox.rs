@@ -21,6 +21,7 @@ on_both_backends!(
     holidays_and_hours_hold_rows_back,
     people_who_never_wrote_get_the_template_or_a_reason,
     fonnte_sends_text_to_anyone,
+    an_unreachable_database_leaves_the_server_serving,
 );
 
 const PERSON: &str = "6281234567789";
@@ -159,6 +160,10 @@ async fn rows_go_out_once_and_are_marked(backend: Backend) {
     wait_until(|| async { get(&app, &path, ADMIN_TOKEN).await.1["state"] == "sent" }).await;
     let (_, message) = get(&app, &path, ADMIN_TOKEN).await;
     assert_eq!((message["token"].clone(), message["to"].clone()), (json!("wa_outbox"), json!("6281******789")));
+    // Our commit done, theirs lost (a crash between the two): the row is
+    // taken again and finds its message; nothing more is sent.
+    retake(&legacy, text).await;
+    assert_eq!(legacy.wait_for_status(text).await.1["id"], response["id"]);
 
     for (id, reason) in [(bad_number, "nowa: "), (bad_type, "type must be"), (no_file, "need the file's address")] {
         let (status, response) = legacy.wait_for_status(id).await;
@@ -272,6 +277,15 @@ async fn holidays_and_hours_hold_rows_back(backend: Backend) {
     legacy.remove().await;
 }
 
+/// The row as if our commit had happened and theirs had not.
+async fn retake(legacy: &Legacy, id: i64) {
+    sqlx::query("UPDATE wa_outbox SET status = 'ANTRIAN', response = NULL WHERE id = ?")
+        .bind(id)
+        .execute(&legacy.pool)
+        .await
+        .unwrap();
+}
+
 fn weekday_after_tomorrow() -> &'static str {
     let days = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() / 86_400;
     // 1 January 1970 was a Thursday.
@@ -316,6 +330,11 @@ async fn people_who_never_wrote_get_the_template_or_a_reason(backend: Backend) {
             ]}],
         })
     );
+
+    // Taken again after a lost commit: first as written (refused by the
+    // key, which sent the template), then as the template, found.
+    retake(&legacy, row).await;
+    assert_eq!(legacy.wait_for_status(row).await.1["id"], response["id"]);
 
     // Without a template such a row cannot go: it fails with the reason.
     app.overrides.remove("WA_OUTBOX_TEMPLATE");
@@ -366,4 +385,19 @@ async fn fonnte_sends_text_to_anyone(backend: Backend) {
     assert_eq!((form["target"].as_str(), form["message"].as_str()), (PERSON, "Tagihan November\nRp150.000"));
     assert!(requests_to(&app.graph, SEND_PATH).await.is_empty());
     legacy.remove().await;
+}
+
+async fn an_unreachable_database_leaves_the_server_serving(backend: Backend) {
+    // Nothing listens on port 1; the password must never reach the logs.
+    let more = [("WA_OUTBOX_POLL_SECONDS", "0.1")];
+    let app = TestApp::spawn_with(backend, &overrides("mysql://gateway:hunter2@127.0.0.1:1/gateway", &more)).await;
+    graph_accepts_sends(&app.graph).await;
+    llm_answers(&app.llm, "Halo kak!").await;
+
+    wait_until(|| async { app.metric("wa_outbox_errors_total").await >= 1.0 }).await;
+    customer_wrote(&app).await;
+    let errors = app.admin_json("/api/admin/errors").await;
+    let text = errors.to_string();
+    assert!(text.contains("wa_outbox"), "{errors}");
+    assert!(!text.contains("hunter2"), "{errors}");
 }
