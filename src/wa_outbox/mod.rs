@@ -31,7 +31,7 @@ const AUTHOR: &str = "wa_outbox";
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
 
 #[derive(Debug, thiserror::Error)]
-pub enum WaOutboxError {
+enum WaOutboxError {
     #[error("the wa_outbox database: {0}")]
     Database(#[from] sqlx::Error),
     #[error(transparent)]
