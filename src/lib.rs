@@ -36,3 +36,4 @@ pub mod store;
 pub mod telemetry;
 pub mod templates;
 pub mod unanswered;
+pub mod wa_outbox;

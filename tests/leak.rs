@@ -43,6 +43,9 @@ async fn debug_logs_never_show_full_numbers_or_secrets() {
             ("HANDOFF_NOTIFY_SECRET", "notify-signing-secret-0123"),
             ("TRANSCRIBE_API_URL", "http://127.0.0.1:9/v1"),
             ("TRANSCRIBE_API_KEY", "transcribe-secret-key-0123"),
+            // Nothing listens there either: the poller's failures are logged.
+            ("WA_OUTBOX_DATABASE_URL", "mysql://gateway:wa-outbox-db-password@127.0.0.1:9/gateway"),
+            ("WA_OUTBOX_POLL_SECONDS", "0.1"),
         ],
     )
     .await;
@@ -92,11 +95,12 @@ async fn debug_logs_never_show_full_numbers_or_secrets() {
     assert_eq!(app.post_webhook(&fixture("smb_message_echoes__text.json")).await.status(), 200);
     app.say("6289912345678", "wamid.leak.3", "mau ngomong sama admin").await;
     wait_until(|| async { app.metric("wa_handoff_notify_total{outcome=\"retry\"}").await >= 1.0 }).await;
+    wait_until(|| async { app.metric("wa_outbox_errors_total").await >= 1.0 }).await;
 
     let log = String::from_utf8_lossy(&captured.0.lock().unwrap()).into_owned();
     assert!(log.contains("turn"), "the conversation was logged at all:\n{log}");
     assert!(log.contains("6281******789"), "the masked number is what the log shows");
-    for failure in ["media download failed", "transcription failed"] {
+    for failure in ["media download failed", "transcription failed", "wa_outbox: a poll failed"] {
         assert!(log.contains(failure), "the media failures were logged at all ({failure})");
     }
     for secret in [
@@ -116,6 +120,7 @@ async fn debug_logs_never_show_full_numbers_or_secrets() {
         // A shared contact card's number.
         "812-9999-0000",
         "notify-signing-secret",
+        "wa-outbox-db-password",
         &chat_secret,
         // The conversation's key is shown masked, like a number.
         &hex::encode(<sha2::Sha256 as sha2::Digest>::digest(chat_secret.as_bytes())),

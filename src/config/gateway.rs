@@ -18,6 +18,8 @@ pub struct GatewaySettings {
     /// `SEND_HOURS`: when campaigns (unless they say otherwise) and queued
     /// notifications go out.
     pub send_hours: BusinessHours,
+    /// `WA_OUTBOX_*`: the old gateway's table, polled when configured.
+    pub wa_outbox: Option<super::WaOutboxSettings>,
 }
 
 impl<F: Fn(&str) -> Option<String>> Reader<'_, F> {
@@ -39,6 +41,7 @@ impl<F: Fn(&str) -> Option<String>> Reader<'_, F> {
             self.problems.push(format!("SEND_HOURS {problem}"));
             BusinessHours::default()
         });
-        GatewaySettings { send_rate_per_second, send_hours }
+        let wa_outbox = self.wa_outbox(&send_hours);
+        GatewaySettings { send_rate_per_second, send_hours, wa_outbox }
     }
 }

@@ -7,11 +7,13 @@ mod accounts;
 mod gateway;
 mod providers;
 mod tokens;
+mod wa_outbox;
 
 pub use accounts::Account;
 pub use gateway::{GatewaySettings, DEFAULT_SEND_HOURS};
 pub use providers::{FonnteSettings, WahaSettings, WhatsAppProvider, DEFAULT_FONNTE_API_URL};
 pub use tokens::{ApiToken, Scope};
+pub use wa_outbox::WaOutboxSettings;
 
 use crate::channels::web::TrustedProxies;
 use crate::handoff::{Actor, BusinessHours};
@@ -360,6 +362,7 @@ impl Settings {
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let mut reader = Reader { lookup: &lookup, problems: Vec::new() };
         let settings = reader.settings();
+        reader.wa_outbox_account(&settings);
         if reader.problems.is_empty() {
             Ok(settings)
         } else {

@@ -211,6 +211,7 @@ impl Application {
             wake: Arc::new(move || outbox.wake()),
         })
         .start(self.state.stopping.clone());
+        crate::wa_outbox::start(&self.state);
         let (pipeline, outbox) = (self.state.pipeline.clone(), self.state.outbox.clone());
         let grace = self.state.settings.buffer.shutdown_grace;
         let stopping = self.state.stopping.clone();

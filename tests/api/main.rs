@@ -27,6 +27,7 @@ mod robustness;
 mod templates;
 mod unanswered;
 mod upgrade;
+mod wa_outbox;
 mod waha;
 mod webchat;
 mod webhook;
