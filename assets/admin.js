@@ -2446,7 +2446,7 @@
       var b = button('btn-outline btn-small', a[1], 'campaign-' + a[0], function () { campaignAction(c, a[0], b); });
       actions.appendChild(b);
     });
-    actions.appendChild(button('btn-ghost btn-small', 'Laporan', 'campaign-open-report', function () { openReport(c); }));
+    actions.appendChild(button('btn-outline btn-small', 'Laporan', 'campaign-open-report', function () { openReport(c); }));
     li.appendChild(actions);
     return li;
   }
