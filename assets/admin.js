@@ -1508,13 +1508,13 @@
     unknown_template: 'Template ini tidak ada (lagi) di nomor ini; perbarui daftar template.'
   };
 
-  // A refusal in `box`: what it means, and a 400's list of problems (scrollable: a CSV can give many).
-  // `line` rewrites each problem for the form it came from.
+  // A refusal in `box`: what it means, the server's own words under it, and a 400's list of problems
+  // (scrollable: a CSV can give many). `line` rewrites each problem for the form it came from.
   function showRefusal(box, err, line) {
     var body = err && err.body;
-    var text = err && err.status === 403 ? 'Hanya token admin yang bisa melakukan ini dari halaman ini.'
-      : REFUSAL[body && body.code] || (err && err.message) || String(err);
-    var parts = [h('p', null, text)];
+    var said = (err && err.message) || String(err);
+    var meaning = err && err.status === 403 ? 'Hanya token admin yang bisa melakukan ini dari halaman ini.' : REFUSAL[body && body.code];
+    var parts = meaning ? [h('p', null, meaning), h('p', 'refusal-detail', said)] : [h('p', null, said)];
     if (body && Array.isArray(body.problems) && body.problems.length) {
       var list = h('ul', 'problem-list');
       list.setAttribute('data-testid', 'problem-list');

@@ -187,3 +187,42 @@ test('a campaign from a CSV file runs to 100%, with its report and CSV; a bad li
   assert.deepEqual(problems, []);
   await context.close();
 });
+
+test('a scheduled campaign by tag can be paused, resumed and cancelled', { timeout: 120_000 }, async () => {
+  const imported = await fetch(server.baseUrl + '/api/admin/contacts/import', {
+    method: 'POST', headers: { Authorization: 'Bearer browser-test-token', 'Content-Type': 'text/csv' },
+    body: 'nomor,nama,tags\n081255520001,Dewi,pelanggan\n',
+  });
+  assert.equal(imported.status, 200, await imported.text());
+  const { page, context, problems } = await signedIn();
+  await page.evaluate(() => document.getElementById('kampanye').scrollIntoView());
+  await page.getByTestId('cf-name').fill('Jadwal nanti');
+  await until(async () => (await page.getByTestId('cf-template').locator('option').count()) === 3, { what: 'the approved templates' });
+  await page.getByTestId('cf-template').selectOption('pengingat|id');
+  await page.getByTestId('cf-source-tag').check();
+  assert.equal(await page.getByTestId('cf-file').isVisible(), false);
+  await page.getByTestId('cf-tag').fill('pelanggan');
+  const shared = page.getByTestId('cf-value');
+  await shared.nth(0).fill('{nama}');
+  await shared.nth(1).fill('Maret');
+  assert.match(await page.getByTestId('cf-preview').innerText(), /Halo Nama Kontak, jadwal periode Maret sudah terbit\./);
+  await page.getByTestId('cf-when-at').check();
+  await page.getByTestId('cf-at').fill('2030-01-07T09:00');
+  await page.getByTestId('cf-hours').fill('always');
+  await page.getByTestId('cf-holidays').fill('2030-01-01, 2030-12-25');
+  await page.getByTestId('cf-submit').click();
+  await until(async () => /Jadwal nanti.*dibuat untuk 1 penerima/.test(await page.getByTestId('cf-result').innerText()), { what: 'the campaign by tag' });
+  const item = page.getByTestId('campaign-item').filter({ hasText: 'Jadwal nanti' });
+  await until(async () => (await item.getAttribute('data-state')) === 'scheduled', { what: 'scheduled' });
+  assert.match(await item.innerText(), /2030/);
+  assert.match(await item.innerText(), /libur 2030-01-01, 2030-12-25/);
+  await item.getByTestId('campaign-pause').click();
+  await until(async () => (await item.getAttribute('data-state')) === 'paused', { what: 'paused' });
+  await item.getByTestId('campaign-resume').click();
+  await until(async () => (await item.getAttribute('data-state')) !== 'paused', { what: 'resumed' });
+  await item.getByTestId('campaign-cancel').click();
+  await until(async () => (await item.getAttribute('data-state')) === 'cancelled', { what: 'cancelled' });
+  assert.equal(await item.getByTestId('campaign-cancel').count(), 0, 'nothing left to do but read the report');
+  assert.deepEqual(problems, []);
+  await context.close();
+});
