@@ -1508,14 +1508,17 @@
     unknown_template: 'Template ini tidak ada (lagi) di nomor ini; perbarui daftar template.'
   };
 
-  // A refusal in `box`: what it means, the server's own words under it, and a 400's list of problems
-  // (scrollable: a CSV can give many). `line` rewrites each problem for the form it came from.
+  // A refusal in `box`: what it means, the server's own words under it, or instead a 400's list of problems
+  // (its message repeats them all; the list scrolls, a CSV can give many). `line` rewrites each problem for the
+  // form it came from.
   function showRefusal(box, err, line) {
     var body = err && err.body;
-    var said = (err && err.message) || String(err);
+    var listed = body && Array.isArray(body.problems) && body.problems.length;
+    var said = listed ? null : (err && err.message) || String(err);
     var meaning = err && err.status === 403 ? 'Hanya token admin yang bisa melakukan ini dari halaman ini.' : REFUSAL[body && body.code];
-    var parts = meaning ? [h('p', null, meaning), h('p', 'refusal-detail', said)] : [h('p', null, said)];
-    if (body && Array.isArray(body.problems) && body.problems.length) {
+    var parts = [h('p', null, meaning || said || 'Ada yang belum benar:')];
+    if (meaning && said) parts.push(h('p', 'refusal-detail', said));
+    if (listed) {
       var list = h('ul', 'problem-list');
       list.setAttribute('data-testid', 'problem-list');
       list.tabIndex = 0; // scrollable by keyboard

@@ -144,6 +144,7 @@ test('a campaign from a CSV file runs to 100%, with its report and CSV; a bad li
   assert.ok(listed.some((p) => /^Baris 3: to:/.test(p)), listed.join('\n'));
   assert.ok(listed.some((p) => /^Baris 4: body: \{\{periode\}\}/.test(p)), listed.join('\n'));
   assert.equal(await problemList.evaluate((n) => getComputedStyle(n).overflowY), 'auto', 'a long list scrolls');
+  assert.doesNotMatch(await page.getByTestId('cf-problems').innerText(), /recipients\[/, 'each problem once, by CSV line');
   await screenshot(page, 'gateway-campaign-problems');
   const none = await (await fetch(server.baseUrl + '/api/campaigns', { headers: { Authorization: 'Bearer browser-test-token' } })).json();
   assert.deepEqual(none.campaigns, [], 'nothing created');
