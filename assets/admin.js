@@ -2399,7 +2399,7 @@
   };
   var POLL_MS = 2000;
   var REPORT_PAGE = 100;
-  var camp = { list: [], timer: null, visible: false, report: null, key: null, busy: false, csv: null, template: null, valueOf: null, columnOf: null };
+  var camp = { list: [], timer: null, visible: false, report: null, key: null, busy: false, templates: [], template: null, csv: null, valueOf: null, columnOf: null };
 
   function campaignItem(c) {
     var li = h('li', 'campaign-item');
@@ -2613,7 +2613,7 @@
 
   function campaignTemplate() {
     var id = el.cfTemplate.value;
-    return (camp.templates || []).filter(function (t) { return templateId(t) === id; })[0] || null;
+    return camp.templates.filter(function (t) { return templateId(t) === id; })[0] || null;
   }
 
   function loadCampaignTemplates() {
