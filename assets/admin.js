@@ -20,6 +20,19 @@
     sendForm: $('send-form'), sendTo: $('send-to'), sendToHint: $('send-to-hint'), sendAccountBox: $('send-account-box'),
     sendAccount: $('send-account'), sendText: $('send-text'), sendButton: $('send-button'), sendError: $('send-error'),
     sendResult: $('send-result'), sendPreview: $('send-preview'), sendParts: $('send-parts'),
+    sendTextBox: $('send-text-box'), sendTemplateBox: $('send-template-box'), sendTemplate: $('send-template'),
+    sendTemplateHint: $('send-template-hint'), sendValues: $('send-values'),
+    templatesSummary: $('templates-summary'), templatesAccountBox: $('templates-account-box'), templatesAccount: $('templates-account'),
+    templatesSync: $('templates-sync'), templatesRefresh: $('templates-refresh'), templatesList: $('templates-list'),
+    templateForm: $('template-form'), tfName: $('tf-name'), tfLanguage: $('tf-language'), tfCategory: $('tf-category'),
+    tfBody: $('tf-body'), tfExamples: $('tf-examples'), tfSubmit: $('tf-submit'), tfProblems: $('tf-problems'),
+    campaignsList: $('campaigns-list'), campaignReport: $('campaign-report'), reportTitle: $('report-title'),
+    reportExport: $('report-export'), reportClose: $('report-close'), reportBody: $('report-body'), reportMore: $('report-more'),
+    campaignForm: $('campaign-form'), cfName: $('cf-name'), cfAccountBox: $('cf-account-box'), cfAccount: $('cf-account'),
+    cfTemplate: $('cf-template'), cfCsvBox: $('cf-csv-box'), cfFile: $('cf-file'), cfCsvSummary: $('cf-csv-summary'),
+    cfColumns: $('cf-columns'), cfTagBox: $('cf-tag-box'), cfTag: $('cf-tag'), cfValues: $('cf-values'), cfAt: $('cf-at'),
+    cfHours: $('cf-hours'), cfHolidays: $('cf-holidays'), cfRate: $('cf-rate'), cfSubmit: $('cf-submit'),
+    cfProblems: $('cf-problems'), cfResult: $('cf-result'), cfPreview: $('cf-preview'), cfPreviewWho: $('cf-preview-who'),
     docsSummary: $('docs-summary'), refreshButton: $('refresh-button'), refreshReport: $('refresh-report'),
     filesBody: $('files-body'), skippedBox: $('skipped-box'), errorsList: $('errors-list'),
     evalBox: $('eval-box'), unansweredList: $('unanswered-list'),
@@ -244,6 +257,13 @@
     el.contactsBody.replaceChildren();
     el.contactsImport.hidden = true;
     el.contactDetail.hidden = true;
+    templateLists = {};
+    accountsShown = false;
+    clearTimeout(camp.timer);
+    camp.list = [];
+    camp.report = null;
+    el.campaignsList.replaceChildren();
+    el.campaignReport.hidden = true;
     try { sessionStorage.removeItem(TOKEN_KEY); } catch (e) { /* ignore */ }
     el.tokenInput.value = '';
     showLogin(reason || '');
@@ -429,7 +449,7 @@
 
     var numbers = Array.isArray(wa.accounts) ? wa.accounts : [];
     state.numbers = numbers.length;
-    renderSendAccounts(numbers);
+    renderAccounts(numbers);
     if (numbers.length > 1) {
       var numbersCard = card('Nomor WhatsApp', pill('plain', num(numbers.length) + ' nomor'), numbers.map(function (a) {
         var link = a.connection && CONN_LABEL[a.connection.state];
@@ -1347,10 +1367,201 @@
     return key;
   }
 
+  // ---------- message templates (shared by Kirim pesan, Template and Kampanye) ----------
+
+  var MEDIA_HEADER = { image: 'gambar', video: 'video', document: 'dokumen' };
+  var templateLists = {}; // account ('' = the default number) -> promise of GET /api/templates
+
+  function templatesOf(account, fresh) {
+    if (fresh || !templateLists[account]) {
+      var asked = api('/api/templates' + (account ? '?account=' + encodeURIComponent(account) : ''));
+      templateLists[account] = asked;
+      // a failed read is asked again next time rather than remembered
+      asked.catch(function () { if (templateLists[account] === asked) delete templateLists[account]; });
+    }
+    return templateLists[account];
+  }
+
+  function templateId(t) { return t.name + '|' + t.language; }
+
+  // Everything a send of `t` is given, in the order the customer reads it (as src/templates/fill.rs asks for it).
+  function slotsOf(t) {
+    var slots = [];
+    var header = t.header;
+    if (header && header.type === 'text') {
+      (header.parameters || []).forEach(function (p) { slots.push({ part: 'header', key: p, label: 'Judul {{' + p + '}}' }); });
+    } else if (header && MEDIA_HEADER[header.type]) {
+      slots.push({ part: 'media', key: 'url', label: 'Alamat berkas ' + MEDIA_HEADER[header.type] + ' (https://…)' });
+      if (header.type === 'document') slots.push({ part: 'media', key: 'filename', label: 'Nama berkas (boleh kosong)', optional: true });
+    }
+    (t.body && t.body.parameters || []).forEach(function (p) { slots.push({ part: 'body', key: p, label: 'Isi {{' + p + '}}' }); });
+    (t.buttons || []).forEach(function (b, i) {
+      if (b.type === 'url' && /\{\{/.test(b.target || '')) slots.push({ part: 'button', key: i, label: 'Tombol “' + b.text + '”: akhir alamat' });
+      else if (b.type === 'copy_code') slots.push({ part: 'button', key: i, label: 'Tombol “' + b.text + '”: kode' });
+    });
+    return slots;
+  }
+  function slotId(slot) { return slot.part + ':' + slot.key; }
+
+  // The values in the send API's shape ({header, body, buttons, media}); valueOf(slot) gives each one's text.
+  function templateValues(t, valueOf) {
+    var out = {};
+    slotsOf(t).forEach(function (slot) {
+      var v = String(valueOf(slot) || '').trim();
+      if (slot.part === 'button') {
+        out.buttons = out.buttons || (t.buttons || []).map(function () { return null; });
+        out.buttons[slot.key] = v;
+      } else if (slot.part === 'media') {
+        if (v || !slot.optional) { out.media = out.media || {}; out.media[slot.key] = v; }
+      } else {
+        out[slot.part] = out[slot.part] || {};
+        out[slot.part][slot.key] = v;
+      }
+    });
+    return out;
+  }
+
+  // `text` with each {{placeholder}} that has a value replaced; the others stay visible, so a gap shows.
+  function substitute(text, valueOf) {
+    return String(text || '').replace(/\{\{([^}]*)\}\}/g, function (all, name) { return valueOf(name.trim()) || all; });
+  }
+
+  // The message as the customer's WhatsApp shows it: header, body, footer, then the buttons under the bubble.
+  function templatePreview(t, valueOf) {
+    var of = function (part) { return function (key) { return String(valueOf({ part: part, key: key }) || '').trim(); }; };
+    var box = h('div', 'tpl-preview');
+    var header = t.header;
+    if (header && header.type === 'text') box.appendChild(h('div', 'tpl-header', substitute(header.text, of('header'))));
+    else if (header && MEDIA_HEADER[header.type]) {
+      var file = of('media')('filename') || of('media')('url');
+      box.appendChild(h('div', 'tpl-media', MEDIA_HEADER[header.type] + (file ? ': ' + file : '')));
+    }
+    box.appendChild(window.WaFormat.render(substitute(t.body && t.body.text, of('body'))));
+    if (t.footer) box.appendChild(h('div', 'tpl-footer', t.footer));
+    if (t.buttons && t.buttons.length) {
+      var list = h('ul', 'tpl-buttons');
+      t.buttons.forEach(function (b, i) {
+        var li = h('li', null, b.text);
+        var value = of('button')(i);
+        var target = b.type === 'copy_code' ? value : b.target ? substitute(b.target, function () { return value; }) : '';
+        if (target) li.appendChild(h('span', 'tpl-target', target));
+        list.appendChild(li);
+      });
+      box.appendChild(list);
+    }
+    return box;
+  }
+
+  // Inputs for the values of `t` in `box`; returns the valueOf templateValues and templatePreview read.
+  function valueFields(box, t, prefix, onInput) {
+    var inputs = {};
+    box.replaceChildren.apply(box, [].concat.apply([], slotsOf(t).map(function (slot, i) {
+      var input = h('input');
+      input.id = prefix + '-value-' + i;
+      input.autocomplete = 'off';
+      input.setAttribute('data-testid', prefix + '-value');
+      input.setAttribute('data-slot', slotId(slot));
+      input.addEventListener('input', onInput);
+      inputs[slotId(slot)] = input;
+      var label = h('label', null, slot.label);
+      label.htmlFor = input.id;
+      return [label, input];
+    })));
+    return function (slot) { var input = inputs[slotId(slot)]; return input ? input.value : ''; };
+  }
+
+  // Fills `select` with the approved templates of the number `account` shows, keeping the one chosen if it is
+  // still there; then `use(approved, changed)` unless another number was picked meanwhile.
+  function offerTemplates(account, select, use) {
+    var name = account.value;
+    return templatesOf(name).then(function (list) {
+      if (account.value !== name) return;
+      var approved = (list && list.templates || []).filter(function (t) { return t.status === 'APPROVED'; });
+      var chosen = select.value;
+      var first = h('option', null, approved.length ? 'Pilih template…' : 'Belum ada template yang disetujui');
+      first.value = '';
+      select.replaceChildren.apply(select, [first].concat(approved.map(function (t) {
+        var o = h('option', null, t.name + ' · ' + t.language + ' · ' + t.category);
+        o.value = templateId(t);
+        return o;
+      })));
+      if (approved.some(function (t) { return templateId(t) === chosen; })) select.value = chosen;
+      use(approved, select.value !== chosen);
+    }, function (err) {
+      if (!handleAuthFailure(err)) showError('Daftar template gagal dimuat: ' + (err.message || err));
+    });
+  }
+
+  function button(cls, text, testid, onClick) {
+    var b = h('button', 'btn ' + cls, text);
+    b.type = 'button';
+    b.setAttribute('data-testid', testid);
+    b.addEventListener('click', onClick);
+    return b;
+  }
+
+  var REFUSAL = {
+    outside_window: 'Pelanggan ini tidak menulis dalam 24 jam terakhir, jadi pesan bebas tidak bisa dikirim. Kirim template yang disetujui.',
+    template_not_approved: 'Template ini belum disetujui Meta (atau dijeda/ditolak); pilih template yang disetujui.',
+    opted_out: 'Pelanggan ini menolak promosi (membalas STOP); template marketing tidak dikirim kepadanya.',
+    invalid_parameters: 'Ada yang belum benar; tidak ada yang dikirim atau disimpan:',
+    unknown_template: 'Template ini tidak ada (lagi) di nomor ini; perbarui daftar template.'
+  };
+
+  // A refusal in `box`: what it means, the server's own words under it, or instead a 400's list of problems
+  // (its message repeats them all; the list scrolls, a CSV can give many). `line` rewrites each problem for the
+  // form it came from.
+  function showRefusal(box, err, line) {
+    var body = err && err.body;
+    var listed = body && Array.isArray(body.problems) && body.problems.length;
+    var said = listed ? null : (err && err.message) || String(err);
+    var meaning = err && err.status === 403 ? 'Hanya token admin yang bisa melakukan ini dari halaman ini.' : REFUSAL[body && body.code];
+    var parts = [h('p', null, meaning || said || 'Ada yang belum benar:')];
+    if (meaning && said) parts.push(h('p', 'refusal-detail', said));
+    if (listed) {
+      var list = h('ul', 'problem-list');
+      list.setAttribute('data-testid', 'problem-list');
+      list.tabIndex = 0; // scrollable by keyboard
+      body.problems.forEach(function (p) { list.appendChild(h('li', null, line ? line(p) : p)); });
+      parts.push(list);
+    }
+    box.replaceChildren.apply(box, parts);
+    box.hidden = false;
+  }
+
+  // Every account <select> of the page, with the box shown only when there is a choice.
+  function fillAccounts(select, box, accounts) {
+    var names = accounts.map(function (a) { return a.name; });
+    box.hidden = names.length < 2;
+    var current = Array.prototype.map.call(select.options, function (o) { return o.value; });
+    if (current.join() === names.join()) return false;
+    select.replaceChildren.apply(select, accounts.map(function (a) {
+      var o = h('option', null, a.name + ' · ' + (CONN_PROVIDER[a.provider] || a.provider));
+      o.value = a.name;
+      return o;
+    }));
+    return true;
+  }
+
+  var accountsShown = false;
+  function renderAccounts(accounts) {
+    var changed = [
+      fillAccounts(el.sendAccount, el.sendAccountBox, accounts),
+      fillAccounts(el.templatesAccount, el.templatesAccountBox, accounts),
+      fillAccounts(el.cfAccount, el.cfAccountBox, accounts)
+    ].some(Boolean);
+    if (changed || !accountsShown) {
+      accountsShown = true;
+      loadTemplatesView(false);
+      loadSendTemplates();
+      loadCampaignTemplates();
+    }
+  }
+
   // ---------- send a message (the send API, with the admin token) ----------
 
   var WA_PART_CHARS = 4096;
-  var send = { key: null, draft: null, busy: false, follow: null };
+  var send = { key: null, draft: null, busy: false, follow: null, templates: [], valueOf: null };
 
   // The number as the server will read it (it decides; this only shows the admin what it will be).
   function writtenNumber(raw) {
@@ -1369,52 +1580,90 @@
     return { number: d };
   }
 
+  function sendMode() { return el.sendForm.querySelector('input[name="send-mode"]:checked').value; }
+  function sendTemplate() {
+    var id = el.sendTemplate.value;
+    return send.templates.filter(function (t) { return templateId(t) === id; })[0] || null;
+  }
+
   function renderSendDraft() {
+    var to = writtenNumber(el.sendTo.value);
+    el.sendToHint.textContent = to.number ? 'Dikirim ke ' + to.number : (to.error || '');
+    el.sendToHint.className = 'send-hint' + (to.error ? ' bad' : '');
+    var byTemplate = sendMode() === 'template';
+    el.sendTextBox.hidden = byTemplate;
+    el.sendTemplateBox.hidden = !byTemplate;
+    if (byTemplate) {
+      var t = sendTemplate();
+      el.sendPreview.replaceChildren(t ? templatePreview(t, send.valueOf) : h('span', 'muted', 'Pilih template untuk melihat pratinjaunya.'));
+      el.sendParts.textContent = t ? '· ' + t.name + ' (' + t.language + ')' : '';
+      el.sendButton.disabled = send.busy || !to.number || !t;
+      return;
+    }
     var text = el.sendText.value;
     var shown = text.trim() ? text : 'Pratinjau pesan muncul di sini.';
     el.sendPreview.replaceChildren(window.WaFormat.render(shown));
     var parts = Math.max(1, Math.ceil(text.trim().length / WA_PART_CHARS));
     el.sendParts.textContent = text.trim() ? '· ' + num(text.trim().length) + ' karakter' + (parts > 1 ? ', ' + parts + ' pesan' : '') : '';
-    var to = writtenNumber(el.sendTo.value);
-    el.sendToHint.textContent = to.number ? 'Dikirim ke ' + to.number : (to.error || '');
-    el.sendToHint.className = 'send-hint' + (to.error ? ' bad' : '');
     el.sendButton.disabled = send.busy || !to.number || !text.trim();
   }
 
-  function renderSendAccounts(accounts) {
-    var names = accounts.map(function (a) { return a.name; });
-    el.sendAccountBox.hidden = names.length < 2;
-    var current = Array.prototype.map.call(el.sendAccount.options, function (o) { return o.value; });
-    if (current.join() === names.join()) return;
-    el.sendAccount.replaceChildren.apply(el.sendAccount, accounts.map(function (a) {
-      var o = h('option', null, a.name + ' · ' + (CONN_PROVIDER[a.provider] || a.provider));
-      o.value = a.name;
-      return o;
-    }));
+  function chooseSendTemplate() {
+    var t = sendTemplate();
+    send.valueOf = t ? valueFields(el.sendValues, t, 'send', renderSendDraft) : null;
+    if (!t) el.sendValues.replaceChildren();
+    renderSendDraft();
+  }
+
+  function loadSendTemplates() {
+    return offerTemplates(el.sendAccount, el.sendTemplate, function (approved, changed) {
+      send.templates = approved;
+      el.sendTemplateHint.textContent = approved.length ? '' : 'Nomor ini belum punya template yang disetujui (lihat bagian Template).';
+      if (changed || !send.valueOf) chooseSendTemplate();
+    });
+  }
+
+  function setSendMode(mode) {
+    el.sendForm.querySelector('input[name="send-mode"][value="' + mode + '"]').checked = true;
+    el.sendError.hidden = true;
+    renderSendDraft();
+    if (mode === 'template') el.sendTemplate.focus();
   }
 
   function sendMessage() {
     var to = writtenNumber(el.sendTo.value);
+    var byTemplate = sendMode() === 'template';
+    var t = byTemplate ? sendTemplate() : null;
     var text = el.sendText.value.trim();
-    if (send.busy || !to.number || !text) return;
-    var draft = to.number + '\n' + el.sendAccount.value + '\n' + text;
+    if (send.busy || !to.number || (byTemplate ? !t : !text)) return;
+    var body = { to: to.number };
+    if (!el.sendAccountBox.hidden && el.sendAccount.value) body.account = el.sendAccount.value;
+    if (t) {
+      body.template = templateValues(t, send.valueOf);
+      body.template.name = t.name;
+      body.template.language = t.language;
+    } else {
+      body.text = text;
+    }
+    var draft = JSON.stringify(body);
     // the same draft sent again (after a lost answer) keeps its key, so it goes out once
     if (send.draft !== draft) { send.draft = draft; send.key = randomKey(); }
-    var body = { to: to.number, text: text, idempotency_key: send.key };
-    if (!el.sendAccountBox.hidden && el.sendAccount.value) body.account = el.sendAccount.value;
+    body.idempotency_key = send.key;
     send.busy = true;
     el.sendError.hidden = true;
     renderSendDraft();
     api('/api/messages', { method: 'POST', body: body })
       .then(function (res) {
         followSent(res.message);
-        el.sendText.value = '';
+        if (t) chooseSendTemplate(); else el.sendText.value = '';
         send.draft = null;
       })
       .catch(function (err) {
         if (handleAuthFailure(err)) return;
-        el.sendError.textContent = err.status === 403 ? 'Hanya token admin yang bisa mengirim pesan dari sini.' : (err.message || String(err));
-        el.sendError.hidden = false;
+        showRefusal(el.sendError, err);
+        if (err.body && err.body.code === 'outside_window') {
+          el.sendError.appendChild(button('btn-outline btn-small', 'Kirim dengan template', 'send-use-template', function () { setSendMode('template'); }));
+        }
       })
       .then(function () { send.busy = false; renderSendDraft(); });
   }
@@ -1448,6 +1697,11 @@
   el.sendForm.addEventListener('submit', function (e) { e.preventDefault(); sendMessage(); });
   el.sendTo.addEventListener('input', renderSendDraft);
   el.sendText.addEventListener('input', renderSendDraft);
+  Array.prototype.forEach.call(el.sendForm.querySelectorAll('input[name="send-mode"]'), function (r) {
+    r.addEventListener('change', function () { setSendMode(r.value); });
+  });
+  el.sendTemplate.addEventListener('change', chooseSendTemplate);
+  el.sendAccount.addEventListener('change', loadSendTemplates);
   renderSendDraft();
 
   function resetComposer() {
@@ -1957,9 +2211,10 @@
       .then(function () { el.contactsFile.value = ''; });
   }
 
-  function exportContacts() {
-    el.contactsExport.disabled = true;
-    fetch('/api/admin/contacts/export?' + contactsQuery(false), { headers: { Authorization: 'Bearer ' + state.token }, cache: 'no-store' })
+  // A CSV the server makes, fetched with the token (a plain link cannot send it) and saved as `filename`.
+  function downloadCsv(path, filename, button) {
+    button.disabled = true;
+    fetch(path, { headers: { Authorization: 'Bearer ' + state.token }, cache: 'no-store' })
       .then(function (res) {
         if (!res.ok) return res.json().catch(function () { return null; }).then(function (body) { throw new ApiError(res.status, body); });
         return res.blob();
@@ -1967,7 +2222,7 @@
       .then(function (blob) {
         var a = document.createElement('a');
         a.href = URL.createObjectURL(blob);
-        a.download = 'kontak.csv';
+        a.download = filename;
         document.body.appendChild(a);
         a.click();
         a.remove();
@@ -1977,7 +2232,7 @@
         if (handleAuthFailure(err)) return;
         showError('Ekspor gagal: ' + (err.message || String(err)));
       })
-      .then(function () { el.contactsExport.disabled = false; });
+      .then(function () { button.disabled = false; });
   }
 
   el.contactsFilter.addEventListener('submit', function (e) {
@@ -1997,7 +2252,499 @@
   el.contactsFile.addEventListener('change', function () {
     if (el.contactsFile.files && el.contactsFile.files[0]) importContacts(el.contactsFile.files[0]);
   });
-  el.contactsExport.addEventListener('click', exportContacts);
+  el.contactsExport.addEventListener('click', function () {
+    downloadCsv('/api/admin/contacts/export?' + contactsQuery(false), 'kontak.csv', el.contactsExport);
+  });
+
+  // ---------- templates view ----------
+
+  var TEMPLATE_STATUS = {
+    APPROVED: ['ok', 'Disetujui'], PENDING: ['warn', 'Menunggu tinjauan'], IN_APPEAL: ['warn', 'Banding'],
+    REJECTED: ['bad', 'Ditolak'], PAUSED: ['bad', 'Dijeda Meta'], DISABLED: ['bad', 'Dinonaktifkan']
+  };
+
+  function templateItem(t) {
+    var li = h('li', 'template-item');
+    li.setAttribute('data-testid', 'template-item');
+    li.setAttribute('data-status', t.status);
+    var status = TEMPLATE_STATUS[t.status] || ['bad', t.status];
+    var head = h('div', 'template-head');
+    head.append(h('strong', null, t.name), h('span', 'tag', t.language), h('span', 'tag', t.category));
+    var badge = pill(status[0], status[1]);
+    badge.setAttribute('data-testid', 'template-status');
+    head.appendChild(badge);
+    li.appendChild(head);
+    if (t.reason) li.appendChild(h('p', 'note bad', 'Alasan Meta: ' + t.reason));
+    if (t.header && t.header.type === 'text') li.appendChild(h('p', 'template-text strong', t.header.text));
+    li.appendChild(h('p', 'template-text', t.body && t.body.text));
+    if (t.footer) li.appendChild(h('p', 'template-text muted', t.footer));
+    var needs = slotsOf(t).map(function (slot) { return slot.label; });
+    li.appendChild(h('p', 'send-hint', needs.length ? 'Perlu: ' + needs.join(' · ') : 'Tidak perlu nilai.'));
+    return li;
+  }
+
+  function loadTemplatesView(fresh) {
+    var account = el.templatesAccount.value;
+    return templatesOf(account, fresh).then(function (list) {
+      if (el.templatesAccount.value !== account) return;
+      var local = list.source === 'local';
+      var all = list.templates || [];
+      el.templatesSummary.textContent = num(all.length) + ' template · ' +
+        num(all.filter(function (t) { return t.status === 'APPROVED'; }).length) + ' disetujui';
+      el.templatesRefresh.hidden = local;
+      el.templateForm.hidden = !local;
+      var sync = el.templatesSync;
+      sync.className = 'send-hint' + (list.syncError ? ' bad' : '');
+      if (local) sync.textContent = 'Template nomor ini disimpan di server ini (penyedia tanpa template Meta).';
+      else if (list.syncError) sync.textContent = 'Gagal membaca dari Meta: ' + list.syncError + (list.syncedAt ? ' · terakhir berhasil ' + when(list.syncedAt) : '');
+      else sync.textContent = list.syncedAt ? 'Dibaca dari Meta ' + when(list.syncedAt) : 'Belum pernah dibaca dari Meta.';
+      el.templatesList.replaceChildren.apply(el.templatesList, all.length ? all.map(templateItem)
+        : [h('li', 'muted', local ? 'Belum ada template; tambahkan di bawah.' : 'Belum ada template di akun bisnis ini.')]);
+    }, function (err) {
+      if (handleAuthFailure(err)) return;
+      el.templatesSync.className = 'send-hint bad';
+      el.templatesSync.textContent = 'Daftar template gagal dimuat: ' + (err.message || err);
+    });
+  }
+
+  // After the list changed: every view that offers templates reads it again.
+  function templatesChanged() {
+    templateLists = {};
+    loadTemplatesView(false);
+    loadSendTemplates();
+    loadCampaignTemplates();
+  }
+
+  el.templatesRefresh.addEventListener('click', function () {
+    var account = el.templatesAccount.value;
+    el.templatesRefresh.disabled = true;
+    el.templatesSync.textContent = 'Membaca dari Meta…';
+    api('/api/templates/refresh' + (account ? '?account=' + encodeURIComponent(account) : ''), { method: 'POST', timeoutMs: 60000 })
+      .then(templatesChanged, function (err) {
+        if (handleAuthFailure(err)) return;
+        el.templatesSync.className = 'send-hint bad';
+        el.templatesSync.textContent = 'Gagal membaca dari Meta: ' + (err.message || err);
+      })
+      .then(function () { el.templatesRefresh.disabled = false; });
+  });
+  el.templatesAccount.addEventListener('change', function () { loadTemplatesView(false); });
+
+  // One example input per placeholder of the body, as Meta's review asks for them.
+  var tfExamples = {};
+  function renderTemplateExamples() {
+    var names = [];
+    el.tfBody.value.replace(/\{\{([^}]*)\}\}/g, function (all, name) {
+      name = name.trim();
+      if (name && names.indexOf(name) < 0) names.push(name);
+      return all;
+    });
+    if (names.join('\n') === Object.keys(tfExamples).join('\n')) return;
+    var kept = tfExamples;
+    tfExamples = {};
+    el.tfExamples.replaceChildren.apply(el.tfExamples, [].concat.apply([], names.map(function (name, i) {
+      var input = h('input');
+      input.id = 'tf-example-' + i;
+      input.autocomplete = 'off';
+      input.setAttribute('data-testid', 'tf-example');
+      input.value = kept[name] ? kept[name].value : '';
+      tfExamples[name] = input;
+      var label = h('label', null, 'Contoh untuk {{' + name + '}}');
+      label.htmlFor = input.id;
+      return [label, input];
+    })));
+  }
+  el.tfBody.addEventListener('input', renderTemplateExamples);
+
+  el.templateForm.addEventListener('submit', function (e) {
+    e.preventDefault();
+    var names = Object.keys(tfExamples);
+    var positional = names.every(function (n) { return /^\d+$/.test(n); });
+    var bodyPart = { type: 'BODY', text: el.tfBody.value.trim() };
+    var template = {
+      name: el.tfName.value.trim(), language: el.tfLanguage.value.trim(), category: el.tfCategory.value,
+      components: [bodyPart]
+    };
+    if (names.length && positional) {
+      bodyPart.example = { body_text: [names.map(function (n) { return tfExamples[n].value.trim(); })] };
+    } else if (names.length) {
+      template.parameter_format = 'named';
+      bodyPart.example = { body_text_named_params: names.map(function (n) { return { param_name: n, example: tfExamples[n].value.trim() }; }) };
+    }
+    if (!el.templatesAccountBox.hidden && el.templatesAccount.value) template.account = el.templatesAccount.value;
+    el.tfSubmit.disabled = true;
+    el.tfProblems.hidden = true;
+    api('/api/templates', { method: 'POST', body: template })
+      .then(function () {
+        el.templateForm.reset();
+        renderTemplateExamples();
+        templatesChanged();
+      }, function (err) { if (!handleAuthFailure(err)) showRefusal(el.tfProblems, err); })
+      .then(function () { el.tfSubmit.disabled = false; });
+  });
+
+  // ---------- campaigns ----------
+
+  var CAMPAIGN_STATE = { scheduled: 'Terjadwal', running: 'Berjalan', paused: 'Dijeda', cancelled: 'Dibatalkan', done: 'Selesai' };
+  var ACTIVE = { scheduled: true, running: true };
+  var STAGE = [
+    ['sent', 'terkirim'], ['delivered', 'diterima'], ['read', 'dibaca'], ['failed', 'gagal'],
+    ['queued', 'di antrean'], ['pending', 'belum dilepas'], ['skipped', 'dilewati'], ['cancelled', 'dibatalkan']
+  ];
+  var STAGE_LABEL = {};
+  STAGE.forEach(function (s) { STAGE_LABEL[s[0]] = s[1]; });
+  var CAMPAIGN_ACTIONS = {
+    scheduled: [['pause', 'Jeda'], ['cancel', 'Batalkan']],
+    running: [['pause', 'Jeda'], ['cancel', 'Batalkan']],
+    paused: [['resume', 'Lanjutkan'], ['cancel', 'Batalkan']]
+  };
+  var POLL_MS = 2000;
+  var REPORT_PAGE = 100;
+  var camp = { list: [], timer: null, visible: false, report: null, key: null, busy: false, templates: [], template: null, csv: null, valueOf: null, columnOf: null };
+
+  function campaignItem(c) {
+    var li = h('li', 'campaign-item');
+    li.setAttribute('data-testid', 'campaign-item');
+    li.setAttribute('data-state', c.state);
+    var head = h('div', 'template-head');
+    head.append(h('strong', null, c.name), h('span', 'tag', c.template.name + ' · ' + c.template.language));
+    if (state.numbers > 1) head.appendChild(h('span', 'tag account', c.account));
+    var st = h('span', 'tag campaign-' + c.state, CAMPAIGN_STATE[c.state] || c.state);
+    st.setAttribute('data-testid', 'campaign-state');
+    head.appendChild(st);
+    li.appendChild(head);
+
+    var total = Number(c.total) || 0;
+    var share = total ? Math.round(100 * (Number(c.released) || 0) / total) : 0;
+    var bar = h('div', 'progress');
+    bar.setAttribute('role', 'progressbar');
+    bar.setAttribute('aria-label', 'Dilepas ke antrean');
+    bar.setAttribute('aria-valuemin', '0');
+    bar.setAttribute('aria-valuemax', '100');
+    bar.setAttribute('aria-valuenow', String(share));
+    bar.setAttribute('data-testid', 'campaign-progress');
+    var fill = h('div', 'progress-fill');
+    fill.style.width = share + '%';
+    bar.appendChild(fill);
+    li.append(bar, h('p', 'send-hint', num(c.released) + ' dari ' + num(total) + ' dilepas (' + share + '%)'));
+
+    var counts = c.counts || {};
+    var line = h('p', 'campaign-counts');
+    line.setAttribute('data-testid', 'campaign-counts');
+    STAGE.forEach(function (s, i) {
+      var n = Number(counts[s[0]]) || 0;
+      if (i >= 4 && !n) return; // the four that matter always, the rest when there are some
+      line.appendChild(h('span', 'stage-' + s[0], s[1] + ' ' + num(n)));
+    });
+    li.appendChild(line);
+
+    var rate = c.rate || {};
+    var pace = 'Kecepatan ' + num(rate.current, 2) + ' dari ' + num(rate.configured, 2) + ' pesan/detik' +
+      (rate.slowdowns ? ' · diperlambat ' + num(rate.slowdowns) + '× (batas Meta)' : '');
+    li.appendChild(h('p', 'send-hint', pace + ' · mulai ' + when(c.scheduleAt) + ' · jam ' + c.hours +
+      (c.holidays && c.holidays.length ? ' · libur ' + c.holidays.join(', ') : '')));
+    if (c.note) li.appendChild(h('p', 'note', c.note));
+
+    var actions = h('div', 'campaign-actions');
+    (CAMPAIGN_ACTIONS[c.state] || []).forEach(function (a) {
+      var b = button('btn-outline btn-small', a[1], 'campaign-' + a[0], function () { campaignAction(c, a[0], b); });
+      actions.appendChild(b);
+    });
+    actions.appendChild(button('btn-outline btn-small', 'Laporan', 'campaign-open-report', function () { openReport(c); }));
+    li.appendChild(actions);
+    return li;
+  }
+
+  function loadCampaigns() {
+    clearTimeout(camp.timer);
+    return api('/api/campaigns').then(function (data) {
+      var before = {};
+      camp.list.forEach(function (c) { before[c.id] = JSON.stringify(c.counts) + c.state; });
+      camp.list = data && data.campaigns || [];
+      el.campaignsList.replaceChildren.apply(el.campaignsList, camp.list.length ? camp.list.map(campaignItem)
+        : [h('li', 'muted', 'Belum ada kampanye.')]);
+      // the open report follows its campaign while it moves, as long as only its first page is shown
+      var r = camp.report;
+      var mine = r && camp.list.filter(function (c) { return c.id === r.id; })[0];
+      if (mine && !r.paged && before[r.id] !== JSON.stringify(mine.counts) + mine.state) loadReport(false);
+    }, function (err) {
+      if (!handleAuthFailure(err)) showError('Kampanye gagal dimuat: ' + (err.message || err));
+    }).then(pollCampaigns);
+  }
+
+  // Every 2 s while a campaign is scheduled or running and the section is on screen; otherwise not at all.
+  function pollCampaigns() {
+    clearTimeout(camp.timer);
+    camp.timer = null;
+    var active = camp.list.some(function (c) { return ACTIVE[c.state]; });
+    if (active && camp.visible && !document.hidden && state.token) camp.timer = setTimeout(loadCampaigns, POLL_MS);
+  }
+
+  function campaignAction(c, action, button) {
+    button.disabled = true;
+    api('/api/campaigns/' + c.id + '/' + action, { method: 'POST' })
+      .catch(function (err) { if (!handleAuthFailure(err)) showError('Kampanye ' + c.name + ': ' + (err.message || err)); })
+      .then(loadCampaigns);
+  }
+
+  function reportRow(r) {
+    var status = h('span', 'tag stage-' + r.status, STAGE_LABEL[r.status] || r.status);
+    var error = [r.errorCode, r.error || r.reason].filter(function (x) { return x != null && x !== ''; }).join(' · ');
+    var tr = row([h('td', 'number', r.to), h('td', null, r.name || ''), h('td', null), h('td', 'outbox-error', error)]);
+    tr.children[2].appendChild(status);
+    tr.setAttribute('data-testid', 'report-row');
+    return tr;
+  }
+
+  function openReport(c) {
+    camp.report = { id: c.id, name: c.name, rows: [], next: null, paged: false };
+    el.reportTitle.textContent = 'Laporan: ' + c.name;
+    el.reportBody.replaceChildren();
+    el.campaignReport.hidden = false;
+    loadReport(false);
+    el.campaignReport.scrollIntoView({ block: 'nearest' });
+  }
+
+  function loadReport(more) {
+    var r = camp.report;
+    var query = '?limit=' + REPORT_PAGE + (more && r.next ? '&after=' + r.next : '');
+    return api('/api/campaigns/' + r.id + '/recipients' + query).then(function (data) {
+      if (camp.report !== r) return;
+      var rows = data && data.recipients || [];
+      r.rows = more ? r.rows.concat(rows) : rows;
+      r.next = data && data.next;
+      r.paged = r.paged || more;
+      el.reportBody.replaceChildren.apply(el.reportBody, r.rows.map(reportRow));
+      el.reportMore.hidden = r.next == null;
+    }, function (err) {
+      if (!handleAuthFailure(err)) showError('Laporan gagal dimuat: ' + (err.message || err));
+    });
+  }
+
+  el.reportMore.addEventListener('click', function () { loadReport(true); });
+  el.reportClose.addEventListener('click', function () { camp.report = null; el.campaignReport.hidden = true; });
+  el.reportExport.addEventListener('click', function () {
+    var r = camp.report;
+    if (r) downloadCsv('/api/campaigns/' + r.id + '/recipients?format=csv', 'kampanye-' + r.id + '.csv', el.reportExport);
+  });
+
+  if (window.IntersectionObserver) {
+    new IntersectionObserver(function (entries) {
+      var seen = entries[entries.length - 1].isIntersecting;
+      if (seen === camp.visible) return;
+      camp.visible = seen;
+      if (seen && state.token) loadCampaigns(); else pollCampaigns();
+    }).observe($('kampanye'));
+  } else {
+    camp.visible = true;
+  }
+  document.addEventListener('visibilitychange', function () {
+    if (!document.hidden && camp.visible && state.token) loadCampaigns(); else pollCampaigns();
+  });
+
+  // ---------- new campaign ----------
+
+  var NUMBER_COLUMNS = ['nomor', 'number', 'phone', 'no_hp'];
+  var NAME_COLUMNS = ['nama', 'name'];
+
+  // RFC 4180 cells (quotes, "" inside quotes, line breaks in a quoted cell); a spreadsheet's semicolons too.
+  function parseCsv(text) {
+    text = text.replace(/^\uFEFF/, '');
+    var first = text.split(/\r?\n/, 1)[0];
+    var sep = first.split(';').length > first.split(',').length ? ';' : ',';
+    var rows = [];
+    var cells = [];
+    var cell = '';
+    var quoted = false;
+    for (var i = 0; i < text.length; i += 1) {
+      var c = text.charAt(i);
+      if (quoted) {
+        if (c !== '"') cell += c;
+        else if (text.charAt(i + 1) === '"') { cell += '"'; i += 1; } else quoted = false;
+      } else if (c === '"') quoted = true;
+      else if (c === sep) { cells.push(cell); cell = ''; }
+      else if (c === '\n' || c === '\r') {
+        if (c === '\r' && text.charAt(i + 1) === '\n') i += 1;
+        cells.push(cell); rows.push(cells); cells = []; cell = '';
+      } else cell += c;
+    }
+    if (cell !== '' || cells.length) { cells.push(cell); rows.push(cells); }
+    return rows.filter(function (r) { return r.some(function (x) { return x.trim() !== ''; }); });
+  }
+
+  function campaignSource() { return el.campaignForm.querySelector('input[name="cf-source"]:checked').value; }
+
+  // Which column gives a value, unless the admin picks another: the one named like the placeholder
+  // (nama, periode, 1, 2 …), tombol1… for buttons, url / filename for a header's file.
+  function defaultColumn(slot) {
+    return slot.part === 'button' ? 'tombol' + (slot.key + 1) : String(slot.key).toLowerCase();
+  }
+
+  // A column <select> per value of `t`; returns, for a CSV row, the valueOf templateValues reads.
+  function columnFields(box, t, header, onChange) {
+    var selects = {};
+    box.replaceChildren.apply(box, [].concat.apply([], slotsOf(t).map(function (slot, i) {
+      var select = h('select');
+      select.id = 'cf-column-' + i;
+      select.setAttribute('data-testid', 'cf-column');
+      select.setAttribute('data-slot', slotId(slot));
+      var none = h('option', null, '— tidak ada —');
+      none.value = '';
+      select.appendChild(none);
+      header.forEach(function (name, col) {
+        var o = h('option', null, 'Kolom ' + name);
+        o.value = String(col);
+        select.appendChild(o);
+      });
+      var guess = header.indexOf(defaultColumn(slot));
+      select.value = guess < 0 ? '' : String(guess);
+      select.addEventListener('change', onChange);
+      selects[slotId(slot)] = select;
+      var label = h('label', null, slot.label + ' dari');
+      label.htmlFor = select.id;
+      return [label, select];
+    })));
+    return function (cells) {
+      return function (slot) {
+        var select = selects[slotId(slot)];
+        return select && select.value !== '' ? cells[Number(select.value)] || '' : '';
+      };
+    };
+  }
+
+  function campaignTemplate() {
+    var id = el.cfTemplate.value;
+    return camp.templates.filter(function (t) { return templateId(t) === id; })[0] || null;
+  }
+
+  function loadCampaignTemplates() {
+    return offerTemplates(el.cfAccount, el.cfTemplate, function (approved, changed) {
+      camp.templates = approved;
+      if (changed || !camp.template) chooseCampaignTemplate();
+    });
+  }
+
+  function chooseCampaignTemplate() {
+    camp.template = campaignTemplate();
+    if (camp.template) camp.valueOf = valueFields(el.cfValues, camp.template, 'cf', renderCampaignDraft);
+    else el.cfValues.replaceChildren();
+    mapColumns();
+  }
+
+  function mapColumns() {
+    var csv = camp.csv;
+    camp.columnOf = csv && camp.template ? columnFields(el.cfColumns, camp.template, csv.header, renderCampaignDraft) : null;
+    if (!camp.columnOf) el.cfColumns.replaceChildren();
+    renderCampaignDraft();
+  }
+
+  function readCampaignCsv(file) {
+    file.text().then(function (text) {
+      var rows = parseCsv(text);
+      var header = (rows.shift() || []).map(function (x) { return x.trim().toLowerCase(); });
+      var pick = function (names) { return header.map(function (x, i) { return names.indexOf(x) >= 0 ? i : -1; }).filter(function (i) { return i >= 0; })[0]; };
+      camp.csv = { file: file.name, header: header, rows: rows, number: pick(NUMBER_COLUMNS), name: pick(NAME_COLUMNS) };
+      mapColumns();
+    });
+  }
+
+  // The recipients of the CSV in the API's shape: each row's number, name and values.
+  function csvRecipients() {
+    var csv = camp.csv;
+    return csv.rows.map(function (cells) {
+      var r = templateValues(camp.template, camp.columnOf(cells));
+      r.to = (cells[csv.number] || '').trim();
+      var name = csv.name == null ? '' : (cells[csv.name] || '').trim();
+      if (name) r.name = name;
+      return r;
+    });
+  }
+
+  function renderCampaignDraft() {
+    var byTag = campaignSource() === 'tag';
+    el.cfCsvBox.hidden = byTag;
+    el.cfTagBox.hidden = !byTag;
+    el.cfAt.disabled = el.campaignForm.querySelector('input[name="cf-when"]:checked').value !== 'at';
+    var t = camp.template;
+    var csv = camp.csv;
+    var summary = '';
+    if (csv && csv.number == null) summary = 'Tidak ada kolom nomor (nomor, number, phone atau no_hp).';
+    else if (csv) summary = csv.file + ': ' + num(csv.rows.length) + ' penerima';
+    el.cfCsvSummary.textContent = summary;
+    el.cfCsvSummary.className = 'send-hint' + (csv && csv.number == null ? ' bad' : '');
+    var valueOf = null;
+    var who = '';
+    if (t && byTag && camp.valueOf) {
+      valueOf = function (slot) { return String(camp.valueOf(slot) || '').replace(/\{nama\}|\{name\}/g, 'Nama Kontak'); };
+      who = '· contoh satu kontak';
+    } else if (t && csv && csv.rows.length && camp.columnOf) {
+      valueOf = camp.columnOf(csv.rows[0]);
+      who = '· penerima pertama' + (csv.number != null ? ' (' + (csv.rows[0][csv.number] || '').trim() + ')' : '');
+    }
+    el.cfPreviewWho.textContent = who;
+    el.cfPreview.replaceChildren(t ? templatePreview(t, valueOf || function () { return ''; })
+      : h('span', 'muted', 'Pilih template untuk melihat pratinjaunya.'));
+    el.cfSubmit.disabled = camp.busy || !t || !el.cfName.value.trim() ||
+      (byTag ? !el.cfTag.value.trim() : !(csv && csv.number != null && csv.rows.length));
+  }
+
+  function campaignBody() {
+    var t = camp.template;
+    var body = { name: el.cfName.value.trim(), template: { name: t.name, language: t.language } };
+    if (!el.cfAccountBox.hidden && el.cfAccount.value) body.account = el.cfAccount.value;
+    if (campaignSource() === 'tag') {
+      body.tag = el.cfTag.value.trim();
+      body.values = templateValues(t, camp.valueOf);
+    } else {
+      body.recipients = csvRecipients();
+    }
+    // "2026-12-07T09:00" from the picker, read by the server in the hours' zone
+    if (!el.cfAt.disabled && el.cfAt.value) body.schedule_at = el.cfAt.value.replace('T', ' ');
+    if (el.cfHours.value.trim()) body.hours = el.cfHours.value.trim();
+    var holidays = el.cfHolidays.value.split(/[\s,]+/).filter(Boolean);
+    if (holidays.length) body.holidays = holidays;
+    if (el.cfRate.value !== '') body.rate_per_second = Number(el.cfRate.value);
+    return body;
+  }
+
+  function createCampaign() {
+    if (camp.busy || el.cfSubmit.disabled) return;
+    var body = campaignBody();
+    if (!camp.key) camp.key = randomKey();
+    body.idempotency_key = camp.key;
+    var fromCsv = !!body.recipients;
+    camp.busy = true;
+    el.cfSubmit.disabled = true;
+    el.cfProblems.hidden = true;
+    el.cfResult.hidden = true;
+    api('/api/campaigns', { method: 'POST', body: body, timeoutMs: 120000 })
+      .then(function (c) {
+        var extra = [];
+        if (c.duplicatesDropped) extra.push(num(c.duplicatesDropped) + ' nomor ganda dibuang');
+        if (c.optedOutLeftOut) extra.push(num(c.optedOutLeftOut) + ' kontak menolak promosi tidak diikutkan');
+        el.cfResult.textContent = 'Kampanye “' + c.name + '” dibuat untuk ' + num(c.total) + ' penerima' +
+          (extra.length ? ' (' + extra.join(', ') + ')' : '') + '.';
+        el.cfResult.hidden = false;
+        camp.key = null;
+        return loadCampaigns();
+      }, function (err) {
+        if (handleAuthFailure(err)) return;
+        // recipients[0] is the CSV's line 2 (line 1 holds the column names)
+        showRefusal(el.cfProblems, err, fromCsv ? function (p) {
+          return p.replace(/^recipients\[(\d+)\]/, function (all, i) { return 'Baris ' + (Number(i) + 2); });
+        } : null);
+      })
+      .then(function () { camp.busy = false; renderCampaignDraft(); });
+  }
+
+  el.campaignForm.addEventListener('submit', function (e) { e.preventDefault(); createCampaign(); });
+  // a changed draft is another campaign; the same one sent again (after a lost answer) is made once
+  el.campaignForm.addEventListener('input', function () { camp.key = null; renderCampaignDraft(); });
+  el.campaignForm.addEventListener('change', function (e) {
+    if (e.target === el.cfTemplate) chooseCampaignTemplate();
+    else if (e.target === el.cfAccount) loadCampaignTemplates();
+    else if (e.target === el.cfFile && el.cfFile.files && el.cfFile.files[0]) readCampaignCsv(el.cfFile.files[0]);
+  });
+  renderCampaignDraft();
 
   // ---------- start ----------
 

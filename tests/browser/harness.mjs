@@ -117,16 +117,19 @@ export async function startFakeOpenRouter({ delayMs = Number(process.env.FAKE_LL
 }
 
 const FAKE_PHONE_NUMBER_ID = '100000000000001';
+const FAKE_BUSINESS_ACCOUNT_ID = '200000000000002';
 
 /**
  * A fake WhatsApp Cloud API (Graph) `/messages` endpoint. Read receipts and typing indicators are always
  * accepted; a text is refused with HTTP 400 and Graph error `refuseCode` while that is set (a permanent
  * refusal for the outbox), and accepted with a fresh wamid otherwise. `texts` holds every text body it
- * accepted, in order, `refused` counts refusals. Its `env` points the server at it (with the access token
- * and phone number id).
+ * accepted, in order, `refused` counts refusals. With `templates` (Graph's template objects) it is also the
+ * business account: it lists them at `GET /v23.0/{waba}/message_templates` and accepts template sends,
+ * kept whole in `templateSends`. Its `env` points the server at it (with the access token and phone number id).
  */
-export async function startFakeGraph({ refuseCode = null } = {}) {
+export async function startFakeGraph({ refuseCode = null, templates = null } = {}) {
   const texts = [];
+  const templateSends = [];
   let refused = 0;
   let refusing = refuseCode;
   const server = http.createServer((req, res) => {
@@ -136,8 +139,13 @@ export async function startFakeGraph({ refuseCode = null } = {}) {
       let parsed = null;
       try { parsed = JSON.parse(body); } catch { /* answered below */ }
       const answer = (status, json) => { res.writeHead(status, { 'content-type': 'application/json' }); res.end(JSON.stringify(json)); };
-      if (req.method !== 'POST' || !req.url.endsWith('/messages') || !parsed) {
+      if (templates && req.method === 'GET' && req.url.startsWith(`/v23.0/${FAKE_BUSINESS_ACCOUNT_ID}/message_templates`)) {
+        answer(200, { data: templates });
+      } else if (req.method !== 'POST' || !req.url.endsWith('/messages') || !parsed) {
         answer(404, { error: { code: 100, message: 'unsupported request' } });
+      } else if (parsed.type === 'template') {
+        templateSends.push(parsed);
+        answer(200, { messaging_product: 'whatsapp', contacts: [{ wa_id: parsed.to }], messages: [{ id: `wamid.fake.t${templateSends.length}` }] });
       } else if (parsed.type !== 'text') {
         answer(200, { success: true });
       } else if (refusing != null) {
@@ -153,11 +161,13 @@ export async function startFakeGraph({ refuseCode = null } = {}) {
   const { port } = server.address();
   return {
     texts,
+    templateSends,
     get refused() { return refused; },
     env: {
       WHATSAPP_GRAPH_BASE: `http://127.0.0.1:${port}`,
       META_ACCESS_TOKEN: 'fake-graph-token',
       META_PHONE_NUMBER_ID: FAKE_PHONE_NUMBER_ID,
+      ...(templates ? { META_BUSINESS_ACCOUNT_ID: FAKE_BUSINESS_ACCOUNT_ID } : {}),
     },
     refuse(code) { refusing = code; },
     accept() { refusing = null; },
