@@ -18,8 +18,11 @@ use std::time::{Duration, Instant};
 use support::percentile;
 use wa_ai_bridge::domain::now_ms;
 
+// Shared with the other benches; this one needs only part of each.
+#[allow(dead_code)]
 #[path = "support/server.rs"]
 mod server;
+#[allow(dead_code)]
 #[path = "support/mod.rs"]
 mod support;
 

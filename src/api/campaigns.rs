@@ -30,6 +30,9 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 const REPORT_PAGE: i64 = 1_000;
+/// Room for `campaigns::MAX_RECIPIENTS` people with their values: a
+/// provider's whole customer list in one request.
+pub const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
 
 pub async fn create(
     sender: Sender,
@@ -206,7 +209,7 @@ fn sees(sender: &Sender, view: &CampaignView) -> bool {
 async fn own_campaign(state: &AppState, sender: &Sender, id: i64) -> Result<CampaignView, GatewayError> {
     match state.store.campaign(id).await? {
         Some(view) if sees(sender, &view) => Ok(view),
-        _ => Err(GatewayError::NotFound),
+        _ => Err(GatewayError::NoCampaign),
     }
 }
 

@@ -198,7 +198,7 @@ pub fn gateway_refusal(error: GatewayError) -> (StatusCode, Value) {
         | GatewayError::TooLong
         | GatewayError::Key
         | GatewayError::UnknownAccount(_) => StatusCode::BAD_REQUEST,
-        GatewayError::NotFound => StatusCode::NOT_FOUND,
+        GatewayError::NotFound | GatewayError::NoCampaign => StatusCode::NOT_FOUND,
         GatewayError::Template(error) => template_status(error),
         GatewayError::KeyReused => StatusCode::CONFLICT,
         GatewayError::OutsideWindow(_) | GatewayError::OptedOut => StatusCode::UNPROCESSABLE_ENTITY,

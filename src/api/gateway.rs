@@ -67,6 +67,8 @@ pub enum GatewayError {
     KeyReused,
     #[error("no message of the send API has this id")]
     NotFound,
+    #[error("no campaign of this token has this id")]
+    NoCampaign,
     #[error("this customer opted out of marketing messages (they wrote STOP); nothing was queued")]
     OptedOut,
     #[error(transparent)]
@@ -91,7 +93,7 @@ impl GatewayError {
             GatewayError::UnknownAccount(_) => "unknown_account",
             GatewayError::OutsideWindow(_) => "outside_window",
             GatewayError::KeyReused => "key_reused",
-            GatewayError::NotFound => "not_found",
+            GatewayError::NotFound | GatewayError::NoCampaign => "not_found",
             GatewayError::OptedOut => "opted_out",
             GatewayError::Template(error) => match error {
                 TemplateError::Unknown(_) => "unknown_template",

@@ -121,7 +121,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/messages/{id}", get(gateway::show))
         .route("/api/messages/{id}/retry", post(gateway::retry))
         .route("/api/whatsapp/send", post(gateway::send_compatible))
-        .route("/api/campaigns", get(campaigns::list).post(campaigns::create))
+        .route(
+            "/api/campaigns",
+            get(campaigns::list).post(campaigns::create).layer(DefaultBodyLimit::max(campaigns::MAX_BODY_BYTES)),
+        )
         .route("/api/campaigns/{id}", get(campaigns::show))
         .route("/api/campaigns/{id}/recipients", get(campaigns::report))
         .route("/api/campaigns/{id}/{action}", post(campaigns::act))

@@ -163,18 +163,7 @@ impl BusinessHours {
 
     /// The calendar date at `now` in the zone, `YYYY-MM-DD`.
     pub fn local_date(&self, now: i64) -> String {
-        let days = (now + i64::from(self.offset_minutes) * MINUTE_MS).div_euclid(DAY_MS);
-        // Howard Hinnant's days-to-civil algorithm.
-        let z = days + 719_468;
-        let era = z.div_euclid(146_097);
-        let doe = z - era * 146_097;
-        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-        let mp = (5 * doy + 2) / 153;
-        let day = doy - (153 * mp + 2) / 5 + 1;
-        let month = if mp < 10 { mp + 3 } else { mp - 9 };
-        let year = yoe + era * 400 + i64::from(month <= 2);
-        format!("{year:04}-{month:02}-{day:02}")
+        civil_date((now + i64::from(self.offset_minutes) * MINUTE_MS).div_euclid(DAY_MS))
     }
 
     /// A moment written as `2026-12-07 09:00` (in the zone),
@@ -264,6 +253,21 @@ impl BusinessHours {
         let day = (local.div_euclid(DAY_MS) + 3).rem_euclid(7) as usize;
         (day, (local.rem_euclid(DAY_MS) / MINUTE_MS) as u16)
     }
+}
+
+/// Days since the Unix epoch as a calendar date, `YYYY-MM-DD` (Howard
+/// Hinnant's civil-from-days), so no date crate is needed.
+pub fn civil_date(days: i64) -> String {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}")
 }
 
 /// When messages nobody asked for right now (a campaign, an application's
@@ -421,6 +425,10 @@ mod tests {
     #[test]
     fn sending_waits_for_the_hours_and_skips_holidays() {
         let hours = BusinessHours::parse("Mon-Sat 08:00-20:00 Asia/Jakarta").unwrap();
+        assert_eq!(
+            (civil_date(0), civil_date(19_782), civil_date(20_781)),
+            ("1970-01-01".into(), "2024-02-29".into(), "2026-11-24".into())
+        );
         assert_eq!(hours.local_date(at(0, 0, 0)), "2025-12-01");
         assert_eq!(hours.local_date(at(6, 23, 59)), "2025-12-07");
         assert_eq!(hours.local_date(at(0, 0, 0) - 1), "2025-11-30", "a millisecond before midnight in Jakarta");

@@ -29,7 +29,7 @@ pub use clock::{now_ms, HOUR_MS};
 pub use conversation_key::ConversationKey;
 pub use echo::Echo;
 pub use history::HistoryTurn;
-pub use hours::{BusinessHours, SendingWindow};
+pub use hours::{civil_date, BusinessHours, SendingWindow};
 pub use inbound::{Attachment, AttachmentSource, InboundMessage, MessageContent};
 pub use masking::mask_middle;
 pub use outbound_media::{MediaError, MediaKind, OutboundMedia};

@@ -152,7 +152,7 @@ impl Store {
         // PostgreSQL sums integers into NUMERIC, hence the casts above.
         let mut stats = Stats { active_users, ..Stats::default() };
         for (number, mut day) in by_day {
-            day.day = utc_date(number);
+            day.day = crate::domain::civil_date(number);
             stats.messages += day.messages;
             stats.turns_answered += day.turns_answered;
             stats.llm_fallbacks += day.llm_fallbacks;
@@ -255,32 +255,5 @@ impl Store {
             stats.read_rate = Some(seen as f64 / sent as f64);
         }
         Ok(())
-    }
-}
-
-/// Days since the Unix epoch as a UTC calendar date (Howard Hinnant's
-/// civil-from-days), so no date crate is needed for one conversion.
-fn utc_date(days: i64) -> String {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::utc_date;
-
-    #[test]
-    fn days_since_the_epoch_become_utc_dates() {
-        assert_eq!(utc_date(0), "1970-01-01");
-        assert_eq!(utc_date(19_782), "2024-02-29");
-        assert_eq!(utc_date(20_781), "2026-11-24");
     }
 }

@@ -94,8 +94,13 @@ fn assert_everyone_once(arrivals: &Arrivals, expected: usize) {
     assert_eq!((sent, to.len()), (expected, expected), "each recipient exactly once");
 }
 
+const CLINIC: &str = "clinic-token-0123456789abcdef";
+
 async fn a_campaign_is_checked_whole_then_paced_to_everyone_once(backend: Backend) {
-    let app = spawn_with_templates(backend, &[("SEND_RATE_PER_SECOND", "100")], json!([tagihan()])).await;
+    let tokens = tokens_file(&[("klinik", CLINIC)]);
+    let tokens_path = tokens.path().display().to_string();
+    let overrides = [("SEND_RATE_PER_SECOND", "100"), ("API_TOKENS_FILE", tokens_path.as_str())];
+    let app = spawn_with_templates(backend, &overrides, json!([tagihan()])).await;
     let arrivals = recorded_graph(&app, 0).await;
 
     // One wrong line refuses the whole campaign, with every problem listed, and stores nothing.
@@ -135,6 +140,11 @@ async fn a_campaign_is_checked_whole_then_paced_to_everyone_once(backend: Backen
     let id = created["id"].as_i64().unwrap();
     let (status, again) = post(&app, "/api/campaigns", Some(ADMIN_TOKEN), request).await;
     assert_eq!((status, again["id"].as_i64()), (200, Some(id)), "the same key makes no second campaign");
+    // Another application's token neither sees nor stops it.
+    let (status, hidden) = get(&app, &format!("/api/campaigns/{id}"), CLINIC).await;
+    assert_eq!((status, hidden["error"].clone()), (404, json!("no campaign of this token has this id")));
+    assert_eq!(get(&app, "/api/campaigns", CLINIC).await.1["campaigns"], json!([]));
+    assert_eq!(post(&app, &format!("/api/campaigns/{id}/cancel"), Some(CLINIC), json!({})).await.0, 404);
 
     wait_for_sent(&arrivals, 500).await;
     tokio::time::sleep(Duration::from_millis(500)).await;

@@ -38,18 +38,9 @@ async fn gateway(backend: Backend) -> Gateway {
     Gateway { app, _tokens: file }
 }
 
-async fn customer_wrote(app: &TestApp) {
-    app.say(PERSON, "wamid.customer.1", "halo").await;
-    app.wait_for_texts(1).await;
-}
-
-async fn texts_to_person(app: &TestApp, text: &str) -> usize {
-    app.sent_texts().await.iter().filter(|body| body["text"]["body"] == text).count()
-}
-
 async fn an_application_sends_once_per_key_and_follows_its_message(backend: Backend) {
     let Gateway { app, _tokens } = gateway(backend).await;
-    customer_wrote(&app).await;
+    customer_wrote(&app, PERSON).await;
     let text = "Hasil lab Anda sudah bisa diambil.";
     let body = json!({ "to": "0812-3456-7789", "text": text, "idempotency_key": "lab-1" });
 
@@ -73,9 +64,9 @@ async fn an_application_sends_once_per_key_and_follows_its_message(backend: Back
     .await;
     assert_eq!(status, 202, "{billing}");
 
-    wait_until(|| async { texts_to_person(&app, text).await == 1 }).await;
+    wait_until(|| async { texts_with(&app, text).await == 1 }).await;
     tokio::time::sleep(Duration::from_millis(800)).await;
-    assert_eq!(texts_to_person(&app, text).await, 1, "one key, one message");
+    assert_eq!(texts_with(&app, text).await, 1, "one key, one message");
     wait_until(|| async { get(&app, &format!("/api/messages/{id}"), SIMRS).await.1["state"] == "sent" }).await;
     let (_, sent) = get(&app, &format!("/api/messages/{id}"), SIMRS).await;
     let wamid = sent["parts"][0]["providerMessageId"].as_str().unwrap().to_owned();
@@ -143,7 +134,7 @@ async fn free_form_text_outside_the_window_is_refused_before_anything_is_queued(
 
 async fn tokens_see_only_their_own_messages_and_a_failed_one_is_retried(backend: Backend) {
     let Gateway { app, _tokens } = gateway(backend).await;
-    customer_wrote(&app).await;
+    customer_wrote(&app, PERSON).await;
     graph_refuses_texts(&app.graph, 400, 131026, Some(1)).await;
     let (status, queued) =
         post(&app, "/api/messages", Some(SIMRS), json!({ "to": PERSON, "text": "Jadwal dokter berubah" })).await;
@@ -165,7 +156,7 @@ async fn tokens_see_only_their_own_messages_and_a_failed_one_is_retried(backend:
     let (_, again) = post(&app, &format!("{path}/retry"), Some(SIMRS), json!({})).await;
     assert_eq!(again["retried"], false, "a sent message is not sent again");
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(texts_to_person(&app, "Jadwal dokter berubah").await, 2, "the refused attempt and the retry");
+    assert_eq!(texts_with(&app, "Jadwal dokter berubah").await, 2, "the refused attempt and the retry");
 }
 
 /// One server with three numbers: the Cloud API (default), a Fonnte device
@@ -209,7 +200,7 @@ async fn files_go_by_address_through_each_provider(backend: Backend) {
     let app = TestApp::spawn_with(backend, &overrides).await;
     graph_accepts_sends(&app.graph).await;
     llm_answers(&app.llm, "Halo kak!").await;
-    customer_wrote(&app).await;
+    customer_wrote(&app, PERSON).await;
     let bill = |account: &str| {
         json!({ "to": "081234567789", "type": "document", "url": "https://isp.example/tagihan/0042.pdf",
                 "caption": "Tagihan November", "filename": "Tagihan-0042.pdf", "account": account })

@@ -543,3 +543,41 @@ pub async fn spawn_with_templates(backend: Backend, overrides: &[(&str, &str)], 
     app.graph = graph;
     app
 }
+
+/// `person` writes "halo" and is answered: their 24-hour window is open.
+pub async fn customer_wrote(app: &TestApp, person: &str) {
+    app.say(person, "wamid.customer.1", "halo").await;
+    app.wait_for_texts(1).await;
+}
+
+/// How many text messages with exactly `text` the fake Graph API got.
+pub async fn texts_with(app: &TestApp, text: &str) -> usize {
+    app.sent_texts().await.iter().filter(|body| body["text"]["body"] == text).count()
+}
+
+/// A fake Fonnte that accepts every send (answering message id `id`) and a
+/// `CHANNELS_FILE` in `dir` with one Fonnte account `name` on it; the
+/// account's token and webhook secret come from `FONNTE_SECRETS`.
+pub async fn fonnte_account(dir: &tempfile::TempDir, name: &str, id: &str) -> (MockServer, String) {
+    let fonnte = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/send"))
+        .and(wiremock::matchers::header("authorization", "fonnte-token"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({ "status": true, "id": [id] })))
+        .mount(&fonnte)
+        .await;
+    let channels = dir.path().join("channels.toml");
+    std::fs::write(
+        &channels,
+        format!(
+            "[[account]]\nname = \"{name}\"\nkind = \"fonnte\"\nsettings = {{ FONNTE_API_URL = \"{}\" }}\n\
+             secrets = {{ FONNTE_TOKEN = \"T_FONNTE\", FONNTE_WEBHOOK_SECRET = \"T_HOOK\" }}\n",
+            fonnte.uri()
+        ),
+    )
+    .unwrap();
+    (fonnte, channels.display().to_string())
+}
+
+/// The environment `fonnte_account`'s file names.
+pub const FONNTE_SECRETS: [(&str, &str); 2] = [("T_FONNTE", "fonnte-token"), ("T_HOOK", "fonnte-hook")];

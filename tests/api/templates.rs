@@ -223,29 +223,10 @@ async fn templates_are_listed_checked_and_sent_outside_the_window(backend: Backe
 }
 
 async fn templates_are_submitted_after_checking_and_kept_here_for_fonnte(backend: Backend) {
-    let (fonnte, files) = (MockServer::start().await, tempfile::tempdir().unwrap());
-    Mock::given(method("POST"))
-        .and(path("/send"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({ "status": true, "id": ["901"] })))
-        .mount(&fonnte)
-        .await;
-    let channels = files.path().join("channels.toml");
-    std::fs::write(
-        &channels,
-        format!(
-            "[[account]]\nname = \"tagihan\"\nkind = \"fonnte\"\nsettings = {{ FONNTE_API_URL = \"{}\" }}\n\
-             secrets = {{ FONNTE_TOKEN = \"T_FONNTE\", FONNTE_WEBHOOK_SECRET = \"T_HOOK\" }}\n",
-            fonnte.uri()
-        ),
-    )
-    .unwrap();
-    let channels = channels.display().to_string();
-    let overrides = [
-        ("CHANNELS_FILE", channels.as_str()),
-        ("T_FONNTE", "fonnte-token"),
-        ("T_HOOK", "fonnte-hook"),
-        ("META_BUSINESS_ACCOUNT_ID", WABA),
-    ];
+    let files = tempfile::tempdir().unwrap();
+    let (fonnte, channels) = fonnte_account(&files, "tagihan", "901").await;
+    let [token, hook] = FONNTE_SECRETS;
+    let overrides = [("CHANNELS_FILE", channels.as_str()), token, hook, ("META_BUSINESS_ACCOUNT_ID", WABA)];
     let app = TestApp::spawn_with(backend, &overrides).await;
     Mock::given(method("GET"))
         .and(path(TEMPLATES_PATH))

@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use sqlx::mysql::{MySqlPool, MySqlPoolOptions};
 use sqlx::Row;
 use std::time::Duration;
-use wiremock::matchers::{header, method, path};
+use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 on_both_backends!(
@@ -126,22 +126,13 @@ fn overrides<'a>(legacy: &'a str, more: &[(&'a str, &'a str)]) -> Vec<(&'a str, 
     all
 }
 
-async fn customer_wrote(app: &TestApp) {
-    app.say(PERSON, "wamid.customer.1", "halo").await;
-    app.wait_for_texts(1).await;
-}
-
-async fn sends_with_text(app: &TestApp, text: &str) -> usize {
-    app.sent_texts().await.iter().filter(|body| body["text"]["body"] == text).count()
-}
-
 async fn rows_go_out_once_and_are_marked(backend: Backend) {
     let Some(legacy) = Legacy::new("rows_go_out_once_and_are_marked").await else { return };
     let url = legacy.url();
     let app = TestApp::spawn_with(backend, &overrides(&url, &[])).await;
     graph_accepts_sends(&app.graph).await;
     llm_answers(&app.llm, "Halo kak!").await;
-    customer_wrote(&app).await;
+    customer_wrote(&app, PERSON).await;
 
     let text = legacy.insert("0812-3456-7789", "Hasil lab Anda sudah bisa diambil.", "TEXT", None).await;
     let image = legacy.insert(PERSON, "Brosur", "IMAGE", Some("https://klinik.example/brosur.jpg")).await;
@@ -180,7 +171,7 @@ async fn rows_go_out_once_and_are_marked(backend: Backend) {
     .await;
     tokio::time::sleep(Duration::from_millis(800)).await;
 
-    assert_eq!(sends_with_text(&app, "Hasil lab Anda sudah bisa diambil.").await, 1);
+    assert_eq!(texts_with(&app, "Hasil lab Anda sudah bisa diambil.").await, 1);
     let sent = requests_to(&app.graph, SEND_PATH).await;
     let files: Vec<(&Value, &Value)> = sent
         .iter()
@@ -210,7 +201,7 @@ async fn two_replicas_take_each_row_once(backend: Backend) {
     let replica = Server::start(app.settings()).await;
     graph_accepts_sends(&app.graph).await;
     llm_answers(&app.llm, "Halo kak!").await;
-    customer_wrote(&app).await;
+    customer_wrote(&app, PERSON).await;
 
     // One statement: both replicas find all fifty at once.
     let values = (1..=50).map(|n| format!("('{PERSON}', 'Pengumuman {n}', 'TEXT')")).collect::<Vec<_>>().join(", ");
@@ -223,7 +214,7 @@ async fn two_replicas_take_each_row_once(backend: Backend) {
     tokio::time::sleep(Duration::from_millis(1500)).await;
 
     for n in 1..=50 {
-        assert_eq!(sends_with_text(&app, &format!("Pengumuman {n}")).await, 1, "Pengumuman {n}");
+        assert_eq!(texts_with(&app, &format!("Pengumuman {n}")).await, 1, "Pengumuman {n}");
     }
     let responses: Vec<Option<String>> =
         sqlx::query_scalar("SELECT response FROM wa_outbox WHERE status = 'Terproses'")
@@ -255,17 +246,17 @@ async fn holidays_and_hours_hold_rows_back(backend: Backend) {
     let mut app = TestApp::spawn_with(backend, &overrides(&url, &[])).await;
     graph_accepts_sends(&app.graph).await;
     llm_answers(&app.llm, "Halo kak!").await;
-    customer_wrote(&app).await;
+    customer_wrote(&app, PERSON).await;
 
     let row = legacy.insert(PERSON, "Jadwal kontrol besok.", "TEXT", None).await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(legacy.row(row).await.0, "ANTRIAN", "nothing goes out on a holiday");
-    assert_eq!(sends_with_text(&app, "Jadwal kontrol besok.").await, 0);
+    assert_eq!(texts_with(&app, "Jadwal kontrol besok.").await, 0);
 
     // The holiday called off: the row goes within a poll.
     sqlx::query("DELETE FROM wa_libur").execute(&legacy.pool).await.unwrap();
     assert_eq!(legacy.wait_for_status(row).await.0, "Terproses");
-    wait_until(|| async { sends_with_text(&app, "Jadwal kontrol besok.").await == 1 }).await;
+    wait_until(|| async { texts_with(&app, "Jadwal kontrol besok.").await == 1 }).await;
 
     // Hours that open only the day after tomorrow: a row waits for them.
     app.overrides.insert("WA_OUTBOX_HOURS".into(), format!("{} 00:00-24:00 UTC", weekday_after_tomorrow()));
@@ -273,7 +264,7 @@ async fn holidays_and_hours_hold_rows_back(backend: Backend) {
     let later = legacy.insert(PERSON, "Di luar jam kirim.", "TEXT", None).await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(legacy.row(later).await.0, "ANTRIAN", "nothing goes out outside the hours");
-    assert_eq!(sends_with_text(&app, "Di luar jam kirim.").await, 0);
+    assert_eq!(texts_with(&app, "Di luar jam kirim.").await, 0);
     legacy.remove().await;
 }
 
@@ -349,30 +340,11 @@ async fn people_who_never_wrote_get_the_template_or_a_reason(backend: Backend) {
 
 async fn fonnte_sends_text_to_anyone(backend: Backend) {
     let Some(legacy) = Legacy::new("fonnte_sends_text_to_anyone").await else { return };
-    let (fonnte, files) = (MockServer::start().await, tempfile::tempdir().unwrap());
-    Mock::given(method("POST"))
-        .and(path("/send"))
-        .and(header("authorization", "fonnte-token"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({ "status": true, "id": ["777"] })))
-        .mount(&fonnte)
-        .await;
-    let channels = files.path().join("channels.toml");
-    std::fs::write(
-        &channels,
-        format!(
-            "[[account]]\nname = \"billing\"\nkind = \"fonnte\"\nsettings = {{ FONNTE_API_URL = \"{}\" }}\n\
-             secrets = {{ FONNTE_TOKEN = \"T_FONNTE\", FONNTE_WEBHOOK_SECRET = \"T_HOOK\" }}\n",
-            fonnte.uri()
-        ),
-    )
-    .unwrap();
-    let (url, channels) = (legacy.url(), channels.display().to_string());
-    let more = [
-        ("CHANNELS_FILE", channels.as_str()),
-        ("T_FONNTE", "fonnte-token"),
-        ("T_HOOK", "fonnte-hook"),
-        ("WA_OUTBOX_ACCOUNT", "billing"),
-    ];
+    let files = tempfile::tempdir().unwrap();
+    let (fonnte, channels) = fonnte_account(&files, "billing", "777").await;
+    let url = legacy.url();
+    let [token, hook] = FONNTE_SECRETS;
+    let more = [("CHANNELS_FILE", channels.as_str()), token, hook, ("WA_OUTBOX_ACCOUNT", "billing")];
     let app = TestApp::spawn_with(backend, &overrides(&url, &more)).await;
 
     // Nobody wrote to this number, and there is no template: Fonnte has no
@@ -395,7 +367,7 @@ async fn an_unreachable_database_leaves_the_server_serving(backend: Backend) {
     llm_answers(&app.llm, "Halo kak!").await;
 
     wait_until(|| async { app.metric("wa_outbox_errors_total").await >= 1.0 }).await;
-    customer_wrote(&app).await;
+    customer_wrote(&app, PERSON).await;
     let errors = app.admin_json("/api/admin/errors").await;
     let text = errors.to_string();
     assert!(text.contains("wa_outbox"), "{errors}");
