@@ -12,9 +12,7 @@
 
 mod plan;
 
-pub use plan::{
-    from_contacts, holidays, hours, plan, CampaignRequest, Moment, Planned, RecipientRequest, SharedValues, TemplateRef,
-};
+pub use plan::{from_contacts, holidays, hours, plan, CampaignRequest, Moment};
 
 use crate::config::GatewaySettings;
 use crate::domain::{now_ms, BusinessHours, SendingWindow};

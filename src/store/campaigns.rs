@@ -145,14 +145,12 @@ pub struct DueCampaign {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Released {
     pub released: usize,
-    /// Written to moments ago (Meta's pair limit): later.
-    pub deferred: usize,
     /// Anyone still pending, now or later.
     pub remaining: bool,
 }
 
 /// The stages of the report, in the order they are shown.
-pub const STAGES: [&str; 8] = ["pending", "queued", "sent", "delivered", "read", "failed", "skipped", "cancelled"];
+const STAGES: [&str; 8] = ["pending", "queued", "sent", "delivered", "read", "failed", "skipped", "cancelled"];
 
 fn stage(recipient_state: &str, send_state: Option<&str>, status: Option<&str>) -> &'static str {
     match (recipient_state, send_state, status) {
@@ -454,7 +452,6 @@ impl Store {
                     .bind(recipient)
                     .execute(&mut *tx)
                     .await?;
-                done.deferred += 1;
                 continue;
             }
             let key = format!("campaign:{}:{recipient}", campaign.id);

@@ -26,7 +26,7 @@ pub use activity::ConversationSummary;
 pub use agent::{AgentMessage, AgentSend, EchoAction, Handed, Handover, QueuedPart};
 pub use campaigns::{
     CampaignAction, CampaignCreated, CampaignState, CampaignView, DueCampaign, NewCampaign, NewRecipient,
-    RecipientReport, Released, STAGES as CAMPAIGN_STAGES,
+    RecipientReport, Released,
 };
 pub use cleanup::Deleted;
 pub use contacts::{Consent, ConsentChange, Contact, ContactPage, ContactQuery, ContactRow, SaveOutcome, Saved};

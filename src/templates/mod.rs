@@ -11,7 +11,7 @@ mod model;
 mod submit;
 
 pub use fill::{fill, Filled, HeaderFile, Scalar, TemplateArgs, Values};
-pub use model::{placeholders, Button, ButtonKind, Header, Shape, Template, TemplateUpdate};
+pub use model::{placeholders, Header, Template, TemplateUpdate};
 pub use submit::NewTemplate;
 
 use crate::channels::cloud_api::{TemplateApi, TemplateApiError};
