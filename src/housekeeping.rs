@@ -1,6 +1,6 @@
 //! The daily cleanup: old conversations (`ENABLE_CLEANUP`) and media files
-//! past `MEDIA_RETENTION_DAYS`. What is deleted, and what never is, is
-//! decided in the store.
+//! past `MEDIA_RETENTION_DAYS`; hourly, the bytes of uploaded files already
+//! sent. What is deleted, and what never is, is decided in the store.
 
 use crate::config::RetentionSettings;
 use crate::domain::now_ms;
@@ -15,9 +15,14 @@ const DAY: Duration = Duration::from_secs(24 * 60 * 60);
 /// written yet, so the sweep leaves it for tomorrow.
 const FRESH_FILE: Duration = Duration::from_secs(60 * 60);
 
+/// How often the bytes of uploaded files already sent are dropped, and
+/// how recent a file must be to be left alone (it may be being queued).
+const FILE_RELEASE_EVERY: Duration = Duration::from_secs(60 * 60);
+
 /// Runs the cleanup `first_cleanup_after` from now and then every day.
 /// Every replica may run it: the deletes are idempotent.
 pub fn start_cleanup(store: Store, retention: RetentionSettings, files: MediaFiles, media_days: u32) {
+    tokio::spawn(release_sent_files(store.clone()));
     tokio::spawn(async move {
         let mut daily = interval_at(Instant::now() + retention.first_cleanup_after, DAY);
         // A slow run moves the next one back instead of starting it at once.
@@ -31,6 +36,26 @@ pub fn start_cleanup(store: Store, retention: RetentionSettings, files: MediaFil
             metrics::counter!("wa_cleanup_deleted_total", "table" => "media_files").increment(removed);
         }
     });
+}
+
+/// Files applications uploaded often hold one customer's data (a bill, a
+/// lab result): kept only until every message carrying them is out.
+async fn release_sent_files(store: Store) {
+    let mut hourly = interval_at(Instant::now() + FILE_RELEASE_EVERY, FILE_RELEASE_EVERY);
+    hourly.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    loop {
+        hourly.tick().await;
+        match store.release_sent_files(now_ms(), FILE_RELEASE_EVERY.as_millis() as i64).await {
+            Ok((emptied, forgotten)) => {
+                metrics::counter!("wa_cleanup_deleted_total", "table" => "outbound_files")
+                    .increment(emptied + forgotten);
+                if emptied + forgotten > 0 {
+                    tracing::info!(emptied, forgotten, "cleanup: dropped uploaded files already sent");
+                }
+            }
+            Err(error) => tracing::warn!(%error, "could not drop uploaded files already sent; trying again in an hour"),
+        }
+    }
 }
 
 async fn clean(store: &Store, days: u32) {

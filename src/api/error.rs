@@ -11,6 +11,7 @@ use super::shed::Overloaded;
 use super::waha::WahaApiError;
 use super::webhook::WebhookError;
 use crate::channels::web::WebChatError;
+use crate::domain::MediaError;
 use crate::knowledge::KnowledgeError;
 use crate::templates::TemplateError;
 use axum::http::{header, StatusCode};
@@ -189,7 +190,9 @@ impl IntoResponse for AgentError {
 pub fn gateway_refusal(error: GatewayError) -> (StatusCode, Value) {
     gateway::count(error.code());
     let status = match &error {
+        GatewayError::BodyTooLarge | GatewayError::Media(MediaError::TooLarge { .. }) => StatusCode::PAYLOAD_TOO_LARGE,
         GatewayError::Body(_)
+        | GatewayError::Form(_)
         | GatewayError::Number(_)
         | GatewayError::Shape(_)
         | GatewayError::Media(_)

@@ -5,7 +5,8 @@
 //! - `POST /api/messages`: `{"to": "0812…", "text": "…", "account": "…",
 //!   "idempotency_key": "…"}` (or the `X-Idempotency-Key` header), or a file
 //!   by address: `{"type": "document", "url": "https://…", "caption": "…",
-//!   "filename": "Tagihan.pdf"}` (image, document, video, audio). The same
+//!   "filename": "Tagihan.pdf"}` (image, document, video, audio), or the file
+//!   itself in a multipart form (`send_form`), kept until it is sent. The same
 //!   key within a day answers with the first message's id and sends
 //!   nothing; the same key with another text or number is 409. An approved
 //!   template: `{"type": "template", "template": {"name": "tagihan",
@@ -17,15 +18,18 @@
 //! - `GET /api/messages/{id}` and `POST /api/messages/{id}/retry`.
 
 use super::admin::Sender;
+use super::send_form::{self, FilePart};
 use super::AppState;
 use crate::channels::format::{split_for_whatsapp, MAX_MESSAGE_CHARS};
 use crate::domain::{
-    clean_text, indonesian_number, now_ms, AccountName, MediaError, MediaKind, NumberError, OutboundMedia,
+    clean_text, indonesian_number, max_upload_bytes, now_ms, AccountName, MediaError, MediaKind, NumberError,
+    OutboundMedia, UploadedFile,
 };
 use crate::store::{AppMessage, AppMessageView, AppSend, Consent, RetryOutcome, SendState, StoreError};
 use crate::templates::{TemplateArgs, TemplateError};
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{FromRequest, Multipart, Path, State};
+use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use serde::Deserialize;
@@ -36,11 +40,18 @@ const MAX_TEXT_CHARS: usize = 4 * MAX_MESSAGE_CHARS;
 const MAX_KEY_CHARS: usize = 128;
 /// WhatsApp's limit on a file's caption.
 const MAX_CAPTION_CHARS: usize = 1024;
+/// The largest request: the largest upload (documents', video's and
+/// audio's limit) and the form around it.
+pub const MAX_BODY_BYTES: usize = max_upload_bytes(MediaKind::Document) + 64 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum GatewayError {
     #[error("the body must be JSON such as {{\"to\": \"081234567890\", \"text\": \"Halo\"}}: {0}")]
     Body(String),
+    #[error("the form must hold to, type and file (a multipart form, one file): {0}")]
+    Form(String),
+    #[error("the request is larger than {} bytes: upload a smaller file, or send a larger one by url", MAX_BODY_BYTES)]
+    BodyTooLarge,
     #[error("to: {0}")]
     Number(#[from] NumberError),
     #[error("text is empty")]
@@ -83,12 +94,14 @@ impl GatewayError {
     pub fn code(&self) -> &'static str {
         match self {
             GatewayError::Body(_)
+            | GatewayError::Form(_)
             | GatewayError::EmptyText
             | GatewayError::TooLong
             | GatewayError::Key
             | GatewayError::Shape(_)
             | GatewayError::Media(_)
             | GatewayError::CaptionTooLong => "invalid",
+            GatewayError::BodyTooLarge => "too_large",
             GatewayError::Number(_) => "invalid_number",
             GatewayError::UnknownAccount(_) => "unknown_account",
             GatewayError::OutsideWindow(_) => "outside_window",
@@ -125,6 +138,9 @@ struct Request {
     account: Option<String>,
     #[serde(alias = "idempotencyKey")]
     idempotency_key: Option<String>,
+    /// The file of a multipart form.
+    #[serde(skip)]
+    upload: Option<FilePart>,
 }
 
 /// A request checked before anything is stored.
@@ -178,8 +194,19 @@ fn content(request: Request) -> Result<Content, GatewayError> {
     if request.filename.is_some() && kind != MediaKind::Document {
         return Err(GatewayError::Shape("only a document has a filename"));
     }
-    let url = request.url.as_deref().ok_or(GatewayError::Shape("a file needs its url"))?;
-    let media = OutboundMedia::new(kind, url, request.filename.as_deref())?;
+    let media = match (request.url.as_deref(), request.upload) {
+        (Some(url), None) => OutboundMedia::new(kind, url, request.filename.as_deref())?,
+        (None, Some(upload)) => {
+            // A document keeps the name it was uploaded with unless told
+            // another; a photo's name is never shown.
+            let given = request.filename.as_deref().or(upload.filename.as_deref());
+            let file = UploadedFile::check(kind, upload.contents, upload.mime.as_deref(), given)?;
+            let filename = if kind == MediaKind::Document { given } else { None };
+            OutboundMedia::uploaded(kind, file, filename)?
+        }
+        (Some(_), Some(_)) => return Err(GatewayError::Shape("a file goes by url or uploaded, not both")),
+        (None, None) => return Err(GatewayError::Shape("a file needs its url, or the file itself in a form")),
+    };
     let caption = clean_text(request.caption.as_deref().unwrap_or_default()).trim().to_owned();
     if caption.chars().count() > MAX_CAPTION_CHARS {
         return Err(GatewayError::CaptionTooLong);
@@ -187,8 +214,30 @@ fn content(request: Request) -> Result<Content, GatewayError> {
     Ok(Content::Ready(vec![caption], Some(media)))
 }
 
-fn check(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Checked, GatewayError> {
-    let request: Request = serde_json::from_slice(body).map_err(|error| GatewayError::Body(error.to_string()))?;
+/// The request, a JSON body or a multipart form with a file, checked.
+async fn read(state: &AppState, request: axum::extract::Request) -> Result<Checked, GatewayError> {
+    let headers = request.headers().clone();
+    let form = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("multipart/"));
+    let parsed = if form {
+        let multipart = Multipart::from_request(request, state)
+            .await
+            .map_err(|rejection| GatewayError::Form(rejection.body_text()))?;
+        let form = send_form::read(multipart).await?;
+        let mut parsed: Request = serde_json::from_value(Value::Object(form.fields))
+            .map_err(|error| GatewayError::Form(error.to_string()))?;
+        parsed.upload = form.file;
+        parsed
+    } else {
+        let body = Bytes::from_request(request, state).await.map_err(|rejection| match rejection.status() {
+            StatusCode::PAYLOAD_TOO_LARGE => GatewayError::BodyTooLarge,
+            _ => GatewayError::Body(rejection.body_text()),
+        })?;
+        serde_json::from_slice(&body).map_err(|error| GatewayError::Body(error.to_string()))?
+    };
+    check(state, &headers, parsed)
+}
+
+fn check(state: &AppState, headers: &HeaderMap, request: Request) -> Result<Checked, GatewayError> {
     let to = indonesian_number(&request.to)?;
     let account = named_account(state, request.account.as_deref())?;
     let header = headers.get("x-idempotency-key").and_then(|value| value.to_str().ok()).map(str::to_owned);
@@ -268,10 +317,9 @@ pub fn count(outcome: &'static str) {
 pub async fn create(
     sender: Sender,
     State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Bytes,
+    request: axum::extract::Request,
 ) -> Result<(StatusCode, Json<Value>), GatewayError> {
-    let checked = check(&state, &headers, &body)?;
+    let checked = read(&state, request).await?;
     let (new, id) = queue(&state, &sender, checked).await?;
     let view = state.store.app_message(id).await?.ok_or(GatewayError::NotFound)?;
     let status = if new { StatusCode::ACCEPTED } else { StatusCode::OK };
@@ -283,10 +331,9 @@ pub async fn create(
 pub async fn send_compatible(
     sender: Sender,
     State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Bytes,
+    request: axum::extract::Request,
 ) -> (StatusCode, Json<Value>) {
-    let sent = match check(&state, &headers, &body) {
+    let sent = match read(&state, request).await {
         Ok(checked) => queue(&state, &sender, checked).await,
         Err(error) => Err(error),
     };
@@ -368,6 +415,7 @@ fn view_json(view: &AppMessageView) -> Value {
         "token": view.author,
         "media": view.media.as_ref().map(|media| json!({
             "type": media.kind().as_str(), "url": media.url(), "filename": media.filename(),
+            "upload": media.upload().map(|file| json!({ "sha256": file.sha256, "mime": file.mime, "size": file.size })),
         })),
         "template": view.template.as_ref().map(|(name, language)| json!({ "name": name, "language": language })),
         "createdAt": view.created_at,

@@ -16,6 +16,7 @@ mod media;
 mod operations;
 mod outbox;
 mod pages;
+mod send_form;
 mod shed;
 mod status;
 mod templates;
@@ -117,10 +118,13 @@ pub fn router(state: AppState) -> Router {
         .route("/api/admin/media/{message_id}", get(media::file))
         .route("/api/admin/conversations/{id}/messages", post(agent::send))
         .route("/api/admin/conversations/{id}/read", post(inbox::read))
-        .route("/api/messages", post(gateway::create))
+        .route("/api/messages", post(gateway::create).layer(DefaultBodyLimit::max(gateway::MAX_BODY_BYTES)))
         .route("/api/messages/{id}", get(gateway::show))
         .route("/api/messages/{id}/retry", post(gateway::retry))
-        .route("/api/whatsapp/send", post(gateway::send_compatible))
+        .route(
+            "/api/whatsapp/send",
+            post(gateway::send_compatible).layer(DefaultBodyLimit::max(gateway::MAX_BODY_BYTES)),
+        )
         .route(
             "/api/campaigns",
             get(campaigns::list).post(campaigns::create).layer(DefaultBodyLimit::max(campaigns::MAX_BODY_BYTES)),

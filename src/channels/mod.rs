@@ -10,6 +10,7 @@
 mod answer;
 pub mod cloud_api;
 mod connection;
+mod file_part;
 pub mod fonnte;
 pub mod format;
 mod loose;
@@ -18,6 +19,7 @@ pub mod web;
 
 pub use answer::{send_once, Answer};
 pub use connection::{CachedConnection, Connection, ConnectionState};
+pub use file_part::file_part;
 
 use crate::domain::{AccountName, ChannelKind, OutboundMedia, Recipient, Source};
 use async_trait::async_trait;

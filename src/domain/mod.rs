@@ -32,7 +32,7 @@ pub use history::HistoryTurn;
 pub use hours::{civil_date, BusinessHours, SendingWindow};
 pub use inbound::{Attachment, AttachmentSource, InboundMessage, MessageContent};
 pub use masking::mask_middle;
-pub use outbound_media::{MediaError, MediaKind, OutboundMedia};
+pub use outbound_media::{max_upload_bytes, MediaError, MediaKind, MediaSource, OutboundMedia, UploadedFile};
 pub use person::PersonRef;
 pub use phone_number::PhoneNumber;
 pub use recipient::Recipient;

@@ -9,7 +9,7 @@ mod policy;
 use crate::channels::{Channels, SendError};
 use crate::config::OutboxSettings;
 use crate::domain::now_ms;
-use crate::domain::ChannelKind;
+use crate::domain::{ChannelKind, OutboundMedia};
 use crate::incidents::{IncidentKind, Incidents};
 use crate::store::{ClaimedSend, FinishedReply, Lane, SendOutcome, Store};
 use std::collections::HashMap;
@@ -282,9 +282,13 @@ impl Outbox {
         let Some(body) = &send.body else {
             return SendOutcome::failed("its text was deleted before it could be sent");
         };
+        let media = match self.with_contents(send.media.as_ref()).await {
+            Ok(media) => media,
+            Err(outcome) => return outcome,
+        };
         let lane = Lane { channel: recipient.channel(), account: send.account.clone() };
         let channel = inner.channels.to(recipient, &send.account);
-        let sent = match (&send.template, &send.media) {
+        let sent = match (&send.template, &media) {
             (Some(template), media) => channel.send_template(recipient, template, body, media.as_ref()).await,
             (None, Some(media)) => channel.send_media(recipient, media, body).await,
             (None, None) => channel.send_text(recipient, send.turn_id.as_deref(), body).await,
@@ -313,6 +317,22 @@ impl Outbox {
             }
             Err(error @ (SendError::Permanent { .. } | SendError::NotConfigured(_))) => {
                 SendOutcome::Failed { dead: false, code: error.code(), title: error.title() }
+            }
+        }
+    }
+}
+
+impl Outbox {
+    /// The file with its bytes for an uploaded one, read for this attempt
+    /// only: a campaign's thousand messages do not hold a thousand copies.
+    async fn with_contents(&self, media: Option<&OutboundMedia>) -> Result<Option<OutboundMedia>, SendOutcome> {
+        let Some(file) = media.and_then(OutboundMedia::upload) else { return Ok(media.cloned()) };
+        match self.inner.store.uploaded_contents(&file.sha256).await {
+            Ok(Some(contents)) => Ok(media.map(|media| media.with_contents(contents))),
+            Ok(None) => Err(SendOutcome::failed("its uploaded file was deleted before it could be sent")),
+            Err(error) => {
+                let title = format!("could not read its uploaded file: {error}");
+                Err(SendOutcome::Retry { at: now_ms() + STORE_RETRY.as_millis() as i64, code: None, title })
             }
         }
     }

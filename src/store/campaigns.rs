@@ -227,7 +227,7 @@ impl Store {
                     .bind(recipient.template.as_ref().map(serde_json::Value::to_string))
                     .bind(recipient.text.clone())
                     .bind(media.map(|m| m.kind().as_str()))
-                    .bind(media.map(|m| m.url().to_owned()))
+                    .bind(media.and_then(|m| m.url().map(str::to_owned)))
                     .bind(media.and_then(|m| m.filename().map(str::to_owned)));
             }
             query.execute(&mut *tx).await?;
@@ -472,7 +472,7 @@ impl Store {
             };
             let template: Option<String> = row.try_get("template")?;
             let template = template.and_then(|json| serde_json::from_str::<serde_json::Value>(&json).ok());
-            attach(&mut tx, outbound, media_from_row(row)?.as_ref(), template.as_ref()).await?;
+            attach(&mut tx, outbound, media_from_row(row)?.as_ref(), template.as_ref(), now).await?;
             sqlx::query(
                 "UPDATE campaign_recipients SET state = 'released', outbound_id = $1, released_at = $2 WHERE id = $3",
             )

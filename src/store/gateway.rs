@@ -2,7 +2,7 @@
 //! like every other message, exactly once per idempotency key for a day,
 //! with the token that asked recorded as their author.
 
-use super::outbox::{attach, insert_parts, NewParts, SendState};
+use super::outbox::{attach, insert_parts, NewParts, SendState, FILE_JOIN, MEDIA_COLUMNS};
 use super::people::{upsert_person, PeopleCache};
 use super::{Store, StoreError};
 use crate::domain::{AccountName, OutboundMedia, PersonRef, PhoneNumber, HOUR_MS};
@@ -102,7 +102,7 @@ impl Store {
             let mut tx = self.write_tx().await?;
             return Ok(self.earlier_app_message(&mut tx, message, &key, now).await?.unwrap_or(AppSend::KeyReused));
         };
-        attach(&mut tx, first, message.media, message.template).await?;
+        attach(&mut tx, first, message.media, message.template, now).await?;
         tx.commit().await?;
         self.conversations_changed();
         Ok(AppSend::Queued(first))
@@ -115,11 +115,11 @@ impl Store {
         key: &str,
         now: i64,
     ) -> Result<Option<AppSend>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT o.id, o.body, o.media_kind, o.media_url, o.media_filename, o.template, u.phone, u.account \
-             FROM outbound_messages o JOIN users u ON u.id = o.user_id \
-             WHERE o.idempotency_key = $1 AND o.origin = 'api' AND o.created_at > $2 ORDER BY o.part_index",
-        )
+        let rows = sqlx::query(&format!(
+            "SELECT o.id, o.body, {MEDIA_COLUMNS}, o.template, u.phone, u.account \
+                 FROM outbound_messages o JOIN users u ON u.id = o.user_id {FILE_JOIN} \
+                 WHERE o.idempotency_key = $1 AND o.origin = 'api' AND o.created_at > $2 ORDER BY o.part_index"
+        ))
         .bind(key)
         .bind(now - KEY_LIFETIME_MS)
         .fetch_all(&mut *connection)
@@ -141,14 +141,15 @@ impl Store {
     /// An application's message by the id `queue_app_message` gave; `None`
     /// for any other row.
     pub async fn app_message(&self, id: i64) -> Result<Option<AppMessageView>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT o.id, o.state, o.wa_message_id, o.attempts, o.error_code, o.error_title, o.author, o.created_at, \
-               o.media_kind, o.media_url, o.media_filename, o.template, u.phone, u.account \
-             FROM outbound_messages o JOIN users u ON u.id = o.user_id \
-             WHERE o.origin = 'api' AND o.user_id = (SELECT user_id FROM outbound_messages WHERE id = $1) \
-               AND o.idempotency_key = (SELECT idempotency_key FROM outbound_messages WHERE id = $1 AND part_index = 0) \
-             ORDER BY o.part_index",
-        )
+        let rows = sqlx::query(&format!(
+            "SELECT o.id, o.state, o.wa_message_id, o.attempts, o.error_code, o.error_title, o.author, \
+                   o.created_at, {MEDIA_COLUMNS}, o.template, u.phone, u.account \
+                 FROM outbound_messages o JOIN users u ON u.id = o.user_id {FILE_JOIN} \
+                 WHERE o.origin = 'api' AND o.user_id = (SELECT user_id FROM outbound_messages WHERE id = $1) \
+                   AND o.idempotency_key = \
+                     (SELECT idempotency_key FROM outbound_messages WHERE id = $1 AND part_index = 0) \
+                 ORDER BY o.part_index"
+        ))
         .bind(id)
         .fetch_all(&self.reader)
         .await?;

@@ -13,6 +13,7 @@ mod handoff;
 mod inbox;
 mod ingest;
 mod media;
+mod outbound_files;
 mod outbox;
 mod people;
 mod stats;

@@ -3,9 +3,10 @@
 //! taken for one attempt under a token of its own, so an attempt that
 //! outlived its lease can no longer record anything over a later one.
 
+use super::outbound_files::keep_file;
 use super::turns::parse_sources;
 use super::{Backend, Params, Store, StoreError};
-use crate::domain::{AccountName, MediaKind, OutboundMedia, Recipient};
+use crate::domain::{AccountName, MediaKind, OutboundMedia, Recipient, UploadedFile};
 use crate::domain::{ChannelKind, Source};
 use sqlx::{Any, Row, Transaction};
 
@@ -104,15 +105,32 @@ pub struct ClaimedSend {
 }
 
 /// The file a row carries; a row whose columns no longer parse (written by
-/// a later version) goes out as its text alone rather than not at all.
+/// a later version) goes out as its text alone rather than not at all. An
+/// uploaded file's type and size come from `outbound_files` (as `file_mime`
+/// and `file_size`); rows of tables that never carry one lack the columns.
 pub(super) fn media_from_row(row: &sqlx::any::AnyRow) -> Result<Option<OutboundMedia>, sqlx::Error> {
     let (kind, url, filename): (Option<String>, Option<String>, Option<String>) =
         (row.try_get("media_kind")?, row.try_get("media_url")?, row.try_get("media_filename")?);
-    Ok(match (kind.as_deref().and_then(MediaKind::parse), url) {
-        (Some(kind), Some(url)) => OutboundMedia::new(kind, &url, filename.as_deref()).ok(),
-        _ => None,
-    })
+    let Some(kind) = kind.as_deref().and_then(MediaKind::parse) else { return Ok(None) };
+    if let Some(url) = url {
+        return Ok(OutboundMedia::new(kind, &url, filename.as_deref()).ok());
+    }
+    let sha256: Option<String> = match row.try_get("media_file") {
+        Err(sqlx::Error::ColumnNotFound(_)) => None,
+        other => other?,
+    };
+    let (Some(sha256), Some(mime), Some(size)) = (sha256, row.try_get("file_mime")?, row.try_get("file_size")?) else {
+        return Ok(None);
+    };
+    let file = UploadedFile { sha256, mime, size, contents: None };
+    Ok(OutboundMedia::uploaded(kind, file, filename.as_deref()).ok())
 }
+
+/// The columns `media_from_row` reads, for a query on `outbound_messages o`
+/// that joins `FILE_JOIN`.
+pub(super) const MEDIA_COLUMNS: &str = "o.media_kind, o.media_url, o.media_filename, o.media_file, \
+    f.mime AS file_mime, f.size AS file_size";
+pub(super) const FILE_JOIN: &str = "LEFT JOIN outbound_files f ON f.sha256 = o.media_file";
 
 /// The template a row sends, if it is a template message.
 pub(super) fn template_from_row(row: &sqlx::any::AnyRow) -> Result<Option<serde_json::Value>, sqlx::Error> {
@@ -303,17 +321,24 @@ pub(super) async fn attach(
     id: i64,
     media: Option<&OutboundMedia>,
     template: Option<&serde_json::Value>,
+    now: i64,
 ) -> Result<(), StoreError> {
     if media.is_none() && template.is_none() {
         return Ok(());
     }
+    let upload = media.and_then(OutboundMedia::upload);
+    if let Some(file) = upload {
+        keep_file(tx, file, now).await?;
+    }
     sqlx::query(
-        "UPDATE outbound_messages SET media_kind = $1, media_url = $2, media_filename = $3, template = $4 WHERE id = $5",
+        "UPDATE outbound_messages SET media_kind = $1, media_url = $2, media_filename = $3, template = $4, \
+           media_file = $5 WHERE id = $6",
     )
     .bind(media.map(|media| media.kind().as_str()))
-    .bind(media.map(OutboundMedia::url))
+    .bind(media.and_then(OutboundMedia::url))
     .bind(media.and_then(OutboundMedia::filename))
     .bind(template.map(serde_json::Value::to_string))
+    .bind(upload.map(|file| file.sha256.as_str()))
     .bind(id)
     .execute(&mut **tx)
     .await?;
@@ -374,9 +399,8 @@ impl Store {
             "SELECT o.id, o.user_id, o.turn_id, o.part_index, o.body, o.attempts, o.attempt_started_at, o.give_up_at, \
                CAST(CASE WHEN o.final_part THEN 1 ELSE 0 END AS BIGINT) AS final_part, \
                CAST(CASE WHEN o.ambiguous THEN 1 ELSE 0 END AS BIGINT) AS ambiguous, \
-               o.media_kind, o.media_url, o.media_filename, o.template, \
-               u.channel, u.account, u.phone, u.bsuid, u.address \
-             FROM outbound_messages o JOIN users u ON u.id = o.user_id \
+               {MEDIA_COLUMNS}, o.template, u.channel, u.account, u.phone, u.bsuid, u.address \
+             FROM outbound_messages o JOIN users u ON u.id = o.user_id {FILE_JOIN} \
              WHERE o.state IN {DUE} AND o.next_attempt_at <= {}{} \
                AND NOT EXISTS (SELECT 1 FROM outbound_messages e \
                  WHERE e.user_id = o.user_id AND e.id < o.id AND e.state IN {UNSENT}) \

@@ -77,7 +77,7 @@ impl Notification {
     /// refuses line breaks, tabs and long runs of spaces in one); a file
     /// goes as its address after the caption.
     pub fn one_line(&self) -> String {
-        let url = self.media.as_ref().map(OutboundMedia::url);
+        let url = self.media.as_ref().and_then(OutboundMedia::url);
         self.parts.iter().map(String::as_str).chain(url).flat_map(str::split_whitespace).collect::<Vec<_>>().join(" ")
     }
 }

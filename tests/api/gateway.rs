@@ -15,6 +15,7 @@ on_both_backends!(
     free_form_text_outside_the_window_is_refused_before_anything_is_queued,
     tokens_see_only_their_own_messages_and_a_failed_one_is_retried,
     files_go_by_address_through_each_provider,
+    uploaded_files_are_kept_until_sent_through_each_provider,
 );
 
 const SIMRS: &str = "simrs-token-0123456789abcdef";
@@ -161,7 +162,16 @@ async fn tokens_see_only_their_own_messages_and_a_failed_one_is_retried(backend:
 
 /// One server with three numbers: the Cloud API (default), a Fonnte device
 /// and a WAHA session, each sent a document by address.
-async fn files_go_by_address_through_each_provider(backend: Backend) {
+/// The default Cloud API number, a Fonnte device ("billing") and a WAHA
+/// session ("desk"), whose fakes accept every send; the person has written.
+struct ThreeProviders {
+    app: TestApp,
+    fonnte: MockServer,
+    waha: MockServer,
+    _files: tempfile::TempDir,
+}
+
+async fn three_providers(backend: Backend) -> ThreeProviders {
     let (fonnte, waha, files) = (MockServer::start().await, MockServer::start().await, tempfile::tempdir().unwrap());
     Mock::given(method("POST"))
         .and(path("/send"))
@@ -201,6 +211,22 @@ async fn files_go_by_address_through_each_provider(backend: Backend) {
     graph_accepts_sends(&app.graph).await;
     llm_answers(&app.llm, "Halo kak!").await;
     customer_wrote(&app, PERSON).await;
+    ThreeProviders { app, fonnte, waha, _files: files }
+}
+
+/// The JSON bodies WAHA got at `/api/sendFile`.
+async fn files_to_waha(waha: &MockServer) -> Vec<Value> {
+    waha.received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r: &&Request| r.url.path() == "/api/sendFile")
+        .map(|r| serde_json::from_slice(&r.body).unwrap())
+        .collect()
+}
+
+async fn files_go_by_address_through_each_provider(backend: Backend) {
+    let ThreeProviders { app, fonnte, waha, _files } = three_providers(backend).await;
     let bill = |account: &str| {
         json!({ "to": "081234567789", "type": "document", "url": "https://isp.example/tagihan/0042.pdf",
                 "caption": "Tagihan November", "filename": "Tagihan-0042.pdf", "account": account })
@@ -231,16 +257,8 @@ async fn files_go_by_address_through_each_provider(backend: Backend) {
         (form["target"].as_str(), form["url"].as_str(), form["filename"].as_str(), form["message"].as_str()),
         (PERSON, "https://isp.example/tagihan/0042.pdf", "Tagihan-0042.pdf", "Tagihan November")
     );
-    let to_waha: Vec<Value> = waha
-        .received_requests()
-        .await
-        .unwrap()
-        .iter()
-        .filter(|r: &&Request| r.url.path() == "/api/sendFile")
-        .map(|r| serde_json::from_slice(&r.body).unwrap())
-        .collect();
     assert_eq!(
-        to_waha,
+        files_to_waha(&waha).await,
         [json!({ "session": "desk", "chatId": "6281234567789@c.us", "caption": "Tagihan November",
                  "file": { "url": "https://isp.example/tagihan/0042.pdf", "filename": "Tagihan-0042.pdf" } })]
     );
@@ -273,4 +291,180 @@ async fn files_go_by_address_through_each_provider(backend: Backend) {
         "another file"
     );
     assert_eq!(app.count("SELECT COUNT(*) FROM outbound_messages WHERE origin = 'api'").await, 4);
+}
+
+const MEDIA_PATH: &str = "/v23.0/1122334455667/media";
+/// The start of a PDF: enough for a bill, as far as every check goes.
+const BILL_PDF: &[u8] = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n";
+
+/// `POST /api/messages` as a multipart form with `file` named `name`.
+async fn upload(app: &TestApp, fields: &[(&str, &str)], file: Option<(&str, &str, Vec<u8>)>) -> (u16, Value) {
+    let mut form = reqwest::multipart::Form::new();
+    for (name, value) in fields {
+        form = form.text(name.to_string(), value.to_string());
+    }
+    if let Some((name, mime, bytes)) = file {
+        let part = reqwest::multipart::Part::bytes(bytes).file_name(name.to_owned()).mime_str(mime).unwrap();
+        form = form.part("file", part);
+    }
+    let response = app
+        .client
+        .post(format!("{}/api/messages", app.address))
+        .bearer_auth(ADMIN_TOKEN)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+fn holds(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|window| window == needle)
+}
+
+async fn uploaded_files_are_kept_until_sent_through_each_provider(backend: Backend) {
+    let ThreeProviders { app, fonnte, waha, _files } = three_providers(backend).await;
+    // Meta's /media fails once (the message waits and tries again), then
+    // takes the file and names it.
+    Mock::given(method("POST"))
+        .and(path(MEDIA_PATH))
+        .respond_with(ResponseTemplate::new(500).set_body_json(json!({ "error": { "code": 1, "message": "down" } })))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&app.graph)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(MEDIA_PATH))
+        .and(header("authorization", "Bearer test-access-token"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({ "id": "4490709327384033" })))
+        .mount(&app.graph)
+        .await;
+    let sha256 = {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(BILL_PDF))
+    };
+
+    let mut ids = Vec::new();
+    for account in ["default", "billing", "desk"] {
+        let key = format!("bill-{account}");
+        let fields = [("to", "081234567789"), ("type", "document"), ("caption", "Tagihan November")];
+        let fields = [&fields[..], &[("account", account), ("idempotency_key", &key)]].concat();
+        let file = ("Tagihan-0042.pdf", "application/pdf", BILL_PDF.to_vec());
+        let (status, queued) = upload(&app, &fields, Some(file)).await;
+        assert_eq!(status, 202, "{account}: {queued}");
+        let media = &queued["message"]["media"];
+        assert_eq!(media["filename"], "Tagihan-0042.pdf", "the uploaded name is kept");
+        assert_eq!(media["upload"], json!({ "sha256": sha256, "mime": "application/pdf", "size": BILL_PDF.len() }));
+        ids.push(queued["message"]["id"].as_i64().unwrap());
+    }
+    assert_eq!(app.count("SELECT COUNT(*) FROM outbound_files").await, 1, "one copy of a file however often sent");
+    for id in &ids {
+        let path = format!("/api/messages/{id}");
+        wait_until(|| async { get(&app, &path, ADMIN_TOKEN).await.1["state"] == "sent" }).await;
+    }
+
+    // The Cloud API: the file to /media (again after the 500), then the
+    // message naming Meta's id for it.
+    let uploads = app.graph.received_requests().await.unwrap();
+    let uploads: Vec<&Request> = uploads.iter().filter(|r| r.url.path() == MEDIA_PATH).collect();
+    assert_eq!(uploads.len(), 2, "the failed upload was made again");
+    let form = &uploads[1].body;
+    for expected in
+        [&b"name=\"messaging_product\"\r\n\r\nwhatsapp"[..], b"name=\"type\"\r\n\r\napplication/pdf", BILL_PDF]
+    {
+        assert!(holds(form, expected), "{}", String::from_utf8_lossy(form));
+    }
+    let to_graph = requests_to(&app.graph, SEND_PATH).await;
+    let document: Vec<&Value> = to_graph.iter().filter(|body| body["type"] == "document").collect();
+    assert_eq!(
+        document.iter().map(|body| body["document"].clone()).collect::<Vec<_>>(),
+        [json!({ "id": "4490709327384033", "caption": "Tagihan November", "filename": "Tagihan-0042.pdf" })],
+        "sent once, after the upload went through"
+    );
+    // Fonnte: a multipart form with the file as `file`.
+    let to_fonnte = fonnte.received_requests().await.unwrap();
+    assert_eq!(to_fonnte.len(), 1);
+    let content_type = to_fonnte[0].headers.get("content-type").unwrap().to_str().unwrap().to_owned();
+    assert!(content_type.starts_with("multipart/form-data"), "{content_type}");
+    let form = &to_fonnte[0].body;
+    for expected in [
+        &format!("name=\"target\"\r\n\r\n{PERSON}").into_bytes()[..],
+        b"name=\"message\"\r\n\r\nTagihan November",
+        b"name=\"file\"; filename=\"Tagihan-0042.pdf\"",
+        BILL_PDF,
+    ] {
+        assert!(holds(form, expected), "{}", String::from_utf8_lossy(form));
+    }
+    // WAHA: the bytes in the request, in base64.
+    use base64::prelude::{Engine, BASE64_STANDARD};
+    assert_eq!(
+        files_to_waha(&waha).await,
+        [json!({ "session": "desk", "chatId": "6281234567789@c.us", "caption": "Tagihan November",
+                 "file": { "data": BASE64_STANDARD.encode(BILL_PDF), "mimetype": "application/pdf",
+                           "filename": "Tagihan-0042.pdf" } })]
+    );
+
+    // The same key and file again: the first message, nothing new. The same
+    // key with another file is refused.
+    let fields = [("to", "081234567789"), ("type", "document"), ("caption", "Tagihan November")];
+    let again = [&fields[..], &[("idempotency_key", "bill-default")]].concat();
+    let (status, repeated) =
+        upload(&app, &again, Some(("Tagihan-0042.pdf", "application/pdf", BILL_PDF.to_vec()))).await;
+    assert_eq!(
+        (status, repeated["duplicate"].clone(), repeated["message"]["id"].clone()),
+        (200, json!(true), json!(ids[0]))
+    );
+    let other = [b"%PDF-1.4\n".as_slice(), b"another bill"].concat();
+    assert_eq!(upload(&app, &again, Some(("Tagihan-0043.pdf", "application/pdf", other))).await.0, 409);
+
+    // Bad uploads are refused with the reason, and store nothing.
+    let photo = [("to", "081234567789"), ("type", "image")];
+    let big_photo = [&[0xFF, 0xD8, 0xFF, 0xE0][..], &vec![0; 5 * 1024 * 1024]].concat();
+    for (fields, file, status, reason) in [
+        (&photo[..], Some(("x.png", "image/png", BILL_PDF.to_vec())), 400, "JPEG or PNG"),
+        (&photo[..], Some(("x.jpg", "image/jpeg", big_photo)), 413, "at most 5242880 bytes"),
+        (&photo[..], None, 400, "needs its url, or the file"),
+        (
+            &[("to", "081234567789"), ("type", "document"), ("url", "https://a.example/b.pdf")][..],
+            Some(("b.pdf", "application/pdf", BILL_PDF.to_vec())),
+            400,
+            "not both",
+        ),
+        (
+            &[("to", "0212345"), ("type", "document")][..],
+            Some(("b.pdf", "application/pdf", BILL_PDF.to_vec())),
+            400,
+            "to:",
+        ),
+        (
+            &[("to", "081234567789"), ("type", "document"), ("colour", "red")][..],
+            Some(("b.pdf", "application/pdf", BILL_PDF.to_vec())),
+            400,
+            "unknown field",
+        ),
+        (
+            &[("to", "081234567789"), ("type", "document")][..],
+            Some(("a.exe", "application/x-msdownload", b"MZ".to_vec())),
+            400,
+            "PDF, TXT",
+        ),
+    ] {
+        let (got, refused) = upload(&app, fields, file).await;
+        assert_eq!(got, status, "{fields:?}: {refused}");
+        assert!(refused["error"].as_str().unwrap().contains(reason), "{fields:?}: {refused}");
+    }
+    assert_eq!(app.count("SELECT COUNT(*) FROM outbound_messages WHERE origin = 'api'").await, 3);
+    assert_eq!(app.count("SELECT COUNT(*) FROM outbound_files").await, 1);
+
+    // Once every message carrying it is sent, the cleanup drops its bytes;
+    // the message still says what it carried.
+    let store = wa_ai_bridge::store::Store::connect(&app.settings().database_url).await.unwrap();
+    let hour = 3_600_000;
+    assert_eq!(store.release_sent_files(wa_ai_bridge::domain::now_ms(), hour).await.unwrap(), (0, 0), "too recent");
+    let later = wa_ai_bridge::domain::now_ms() + 2 * hour;
+    assert_eq!(store.release_sent_files(later, hour).await.unwrap(), (1, 0));
+    assert_eq!(app.count("SELECT COUNT(*) FROM outbound_files WHERE contents IS NULL").await, 1);
+    let (_, shown) = get(&app, &format!("/api/messages/{}", ids[1]), ADMIN_TOKEN).await;
+    assert_eq!(shown["media"]["upload"]["sha256"], json!(sha256));
 }

@@ -1,8 +1,8 @@
 use super::auth::{api_root, is_compatible_provider, messages_url, Credentials};
 use super::number::{self, number_url};
-use crate::channels::{send_once, Answer, CachedConnection, Channel, Connection, SendError};
+use crate::channels::{file_part, send_once, Answer, CachedConnection, Channel, Connection, SendError};
 use crate::config::WhatsAppSettings;
-use crate::domain::{MediaKind, OutboundMedia, Recipient};
+use crate::domain::{MediaKind, MediaSource, OutboundMedia, Recipient, UploadedFile};
 use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -24,6 +24,8 @@ pub struct CloudApi {
     /// `None` for a compatible provider: its key names the number, and it
     /// has no Graph node to ask.
     number_url: Option<String>,
+    /// Where uploaded files go before a message names them.
+    media_url: Option<String>,
     standing: CachedConnection,
 }
 
@@ -62,6 +64,7 @@ impl CloudApi {
                 .as_ref()
                 .filter(|_| !is_compatible_provider(settings))
                 .map(|id| number_url(&api_root(settings), id)),
+            media_url: media_url(settings),
             standing: CachedConnection::new(STANDING_CACHED_FOR),
         })
     }
@@ -71,23 +74,52 @@ impl CloudApi {
         let (Some(url), Some(credentials)) = (&self.messages_url, &self.credentials) else {
             return Err(SendError::NotConfigured("META_ACCESS_TOKEN and META_PHONE_NUMBER_ID"));
         };
-        let Answer { status, retry_after, body: text } =
-            send_once(credentials.apply(self.http.post(url)).json(body)).await?;
-        if status.is_success() {
-            return serde_json::from_str(&text)
-                .map_err(|_| SendError::Ambiguous("Graph API accepted the request with an unreadable answer".into()));
-        }
-        let graph = serde_json::from_str::<GraphErrorBody>(&text).ok().map(|b| b.error);
-        let code = graph.as_ref().and_then(|e| e.code);
-        let title = graph.and_then(|e| e.message).unwrap_or_else(|| format!("HTTP {}", status.as_u16()));
-        let channel_wide =
-            status.as_u16() == 429 || status.is_server_error() || code.is_some_and(|c| CHANNEL_WIDE_CODES.contains(&c));
-        if channel_wide || code == Some(PAIR_RATE_LIMIT) {
-            Err(SendError::Transient { code, title, retry_after, whole_channel: channel_wide })
-        } else {
-            Err(SendError::Permanent { code, title })
-        }
+        classify(send_once(credentials.apply(self.http.post(url)).json(body)).await?)
     }
+
+    /// Uploads a file to the number's `/media`; Meta's id for it, which a
+    /// message then names. An upload is not a message: one whose answer
+    /// was lost is simply made again.
+    async fn upload(&self, file: &UploadedFile, filename: Option<&str>) -> Result<String, SendError> {
+        let (Some(url), Some(credentials)) = (&self.media_url, &self.credentials) else {
+            return Err(SendError::NotConfigured("META_ACCESS_TOKEN and META_PHONE_NUMBER_ID"));
+        };
+        let form = reqwest::multipart::Form::new()
+            .text("messaging_product", "whatsapp")
+            .text("type", file.mime.clone())
+            .part("file", file_part(file, filename)?);
+        let again = |title| SendError::Transient { code: None, title, retry_after: None, whole_channel: false };
+        let answer = send_once(credentials.apply(self.http.post(url)).multipart(form)).await.and_then(classify);
+        let answer = answer.map_err(|error| match error {
+            SendError::Ambiguous(title) => again(title),
+            other => other,
+        })?;
+        answer["id"].as_str().map(str::to_owned).ok_or_else(|| again("Graph API took the file without its id".into()))
+    }
+}
+
+/// Graph's answer to a request, classified for the outbox.
+fn classify(answer: Answer) -> Result<Value, SendError> {
+    let Answer { status, retry_after, body: text } = answer;
+    if status.is_success() {
+        return serde_json::from_str(&text)
+            .map_err(|_| SendError::Ambiguous("Graph API accepted the request with an unreadable answer".into()));
+    }
+    let graph = serde_json::from_str::<GraphErrorBody>(&text).ok().map(|b| b.error);
+    let code = graph.as_ref().and_then(|e| e.code);
+    let title = graph.and_then(|e| e.message).unwrap_or_else(|| format!("HTTP {}", status.as_u16()));
+    let channel_wide =
+        status.as_u16() == 429 || status.is_server_error() || code.is_some_and(|c| CHANNEL_WIDE_CODES.contains(&c));
+    if channel_wide || code == Some(PAIR_RATE_LIMIT) {
+        Err(SendError::Transient { code, title, retry_after, whole_channel: channel_wide })
+    } else {
+        Err(SendError::Permanent { code, title })
+    }
+}
+
+/// `/media` of the number (of the key, for a compatible provider).
+fn media_url(settings: &WhatsAppSettings) -> Option<String> {
+    messages_url(settings).map(|url| format!("{}/media", url.trim_end_matches("/messages")))
 }
 
 /// The Cloud API addresses a person by phone number (`to`) or, for people
@@ -123,11 +155,15 @@ impl Channel for CloudApi {
         message_id(self.post(&request).await?)
     }
 
-    /// Meta fetches the file from its address (`link`).
+    /// Meta fetches a file from its address (`link`); an uploaded one is
+    /// uploaded first and named by its id.
     async fn send_media(&self, to: &Recipient, media: &OutboundMedia, caption: &str) -> Result<String, SendError> {
         let (field, id) = address(to)?;
         let kind = media.kind().as_str();
-        let mut file = json!({ "link": media.url() });
+        let mut file = match media.source() {
+            MediaSource::Link(url) => json!({ "link": url }),
+            MediaSource::Upload(upload) => json!({ "id": self.upload(upload, media.filename()).await? }),
+        };
         // A voice note or audio file takes no caption.
         if !caption.is_empty() && media.kind() != MediaKind::Audio {
             file["caption"] = json!(caption);

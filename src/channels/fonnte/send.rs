@@ -2,9 +2,9 @@
 //! outbox the way the Cloud API's are.
 
 use super::device::DeviceStatus;
-use crate::channels::{send_once, Answer, Channel, Connection, SendError};
+use crate::channels::{file_part, send_once, Answer, Channel, Connection, SendError};
 use crate::config::FonnteSettings;
-use crate::domain::{OutboundMedia, Recipient};
+use crate::domain::{OutboundMedia, Recipient, UploadedFile};
 use async_trait::async_trait;
 use reqwest::header::CONTENT_TYPE;
 use secrecy::{ExposeSecret, SecretString};
@@ -62,21 +62,21 @@ impl Fonnte {
         };
         // Our numbers are international already; countryCode 0 stops Fonnte
         // from rewriting a leading zero with Indonesia's 62.
-        let mut form = vec![("target", phone.expose()), ("message", body), ("countryCode", "0")];
-        if let Some(file) = file {
-            form.push(("url", file.url()));
-            form.extend(file.filename().map(|name| ("filename", name)));
-        }
-        let form = serde_urlencoded::to_string(form).map_err(|error| SendError::Permanent {
-            code: None,
-            title: format!("cannot encode the message: {error}"),
-        })?;
-        let request = self
-            .http
-            .post(&self.send_url)
-            .header("Authorization", token.expose_secret())
-            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .body(form);
+        let mut fields = vec![("target", phone.expose()), ("message", body), ("countryCode", "0")];
+        fields.extend(file.and_then(OutboundMedia::url).map(|url| ("url", url)));
+        fields.extend(file.and_then(OutboundMedia::filename).map(|name| ("filename", name)));
+        let request = self.http.post(&self.send_url).header("Authorization", token.expose_secret());
+        let request = match file.and_then(OutboundMedia::upload) {
+            // Fonnte takes an uploaded file as the `file` part of a form.
+            Some(upload) => request.multipart(upload_form(fields, upload, file.and_then(OutboundMedia::filename))?),
+            None => {
+                let form = serde_urlencoded::to_string(fields).map_err(|error| SendError::Permanent {
+                    code: None,
+                    title: format!("cannot encode the message: {error}"),
+                })?;
+                request.header(CONTENT_TYPE, "application/x-www-form-urlencoded").body(form)
+            }
+        };
         let Answer { status, retry_after, body: text } = send_once(request).await?;
         if status.as_u16() == 429 || status.is_server_error() {
             let title = format!("Fonnte HTTP {}", status.as_u16());
@@ -110,7 +110,8 @@ impl Channel for Fonnte {
         self.send_form(to, body, None).await
     }
 
-    /// Fonnte fetches the file from its address and picks the kind itself.
+    /// Fonnte fetches a file from its address, or takes it uploaded, and
+    /// picks the kind itself.
     async fn send_media(&self, to: &Recipient, media: &OutboundMedia, caption: &str) -> Result<String, SendError> {
         self.send_form(to, caption, Some(media)).await
     }
@@ -125,6 +126,18 @@ impl Channel for Fonnte {
     async fn connection(&self) -> Option<Connection> {
         Some(self.device.current().await)
     }
+}
+
+/// `fields` and the uploaded file as a multipart form.
+fn upload_form(
+    fields: Vec<(&'static str, &str)>,
+    upload: &UploadedFile,
+    filename: Option<&str>,
+) -> Result<reqwest::multipart::Form, SendError> {
+    let form = fields
+        .into_iter()
+        .fold(reqwest::multipart::Form::new(), |form, (name, value)| form.text(name, value.to_owned()));
+    Ok(form.part("file", file_part(upload, filename)?))
 }
 
 /// The id delivery statuses will refer to: Fonnte's message id, or, when

@@ -18,8 +18,9 @@ pub use signature::{sign, verify, SignatureError};
 
 use crate::channels::{send_once, Answer, CachedConnection, Channel, Connection, ConnectionState, SendError};
 use crate::config::WahaSettings;
-use crate::domain::{mask_middle, MediaKind, OutboundMedia, Recipient};
+use crate::domain::{mask_middle, MediaKind, MediaSource, OutboundMedia, Recipient};
 use async_trait::async_trait;
+use base64::prelude::{Engine, BASE64_STANDARD};
 use bytes::Bytes;
 use reqwest::header::{ACCEPT, CONTENT_TYPE};
 use reqwest::{StatusCode, Url};
@@ -312,7 +313,8 @@ impl Channel for Waha {
         accepted_id(&self.post("sendText", &request).await?)
     }
 
-    /// WAHA fetches the file from its address itself.
+    /// WAHA fetches a file from its address itself; an uploaded one goes
+    /// in the request, in base64.
     async fn send_media(&self, to: &Recipient, media: &OutboundMedia, caption: &str) -> Result<String, SendError> {
         let chat_id = Self::chat_id(to)?;
         let endpoint = match media.kind() {
@@ -321,7 +323,15 @@ impl Channel for Waha {
             MediaKind::Video => "sendVideo",
             MediaKind::Audio => "sendVoice",
         };
-        let mut file = json!({ "url": media.url() });
+        let mut file = match media.source() {
+            MediaSource::Link(url) => json!({ "url": url }),
+            MediaSource::Upload(upload) => {
+                let Some(contents) = &upload.contents else {
+                    return Err(SendError::Permanent { code: None, title: "the uploaded file was not loaded".into() });
+                };
+                json!({ "data": BASE64_STANDARD.encode(contents), "mimetype": upload.mime })
+            }
+        };
         if let Some(name) = media.filename() {
             file["filename"] = json!(name);
         }
