@@ -93,6 +93,7 @@ impl GatewayError {
     /// `wa_api_messages_total`.
     pub fn code(&self) -> &'static str {
         match self {
+            GatewayError::BodyTooLarge | GatewayError::Media(MediaError::TooLarge { .. }) => "too_large",
             GatewayError::Body(_)
             | GatewayError::Form(_)
             | GatewayError::EmptyText
@@ -101,7 +102,6 @@ impl GatewayError {
             | GatewayError::Shape(_)
             | GatewayError::Media(_)
             | GatewayError::CaptionTooLong => "invalid",
-            GatewayError::BodyTooLarge => "too_large",
             GatewayError::Number(_) => "invalid_number",
             GatewayError::UnknownAccount(_) => "unknown_account",
             GatewayError::OutsideWindow(_) => "outside_window",

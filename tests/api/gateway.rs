@@ -453,6 +453,20 @@ async fn uploaded_files_are_kept_until_sent_through_each_provider(backend: Backe
         let (got, refused) = upload(&app, fields, file).await;
         assert_eq!(got, status, "{fields:?}: {refused}");
         assert!(refused["error"].as_str().unwrap().contains(reason), "{fields:?}: {refused}");
+        assert_eq!(refused["code"] == "too_large", status == 413, "{refused}");
+    }
+    // Past the request limit the server answers 413 without reading the
+    // rest, and may close the connection before the client is done writing.
+    let big_document = [b"%PDF-1.4\n".as_slice(), &vec![b' '; 17 * 1024 * 1024]].concat();
+    let part = reqwest::multipart::Part::bytes(big_document).file_name("big.pdf").mime_str("application/pdf").unwrap();
+    let form = reqwest::multipart::Form::new().text("to", PERSON).text("type", "document").part("file", part);
+    let url = format!("{}/api/messages", app.address);
+    match app.client.post(url).bearer_auth(ADMIN_TOKEN).multipart(form).send().await {
+        Ok(response) => {
+            assert_eq!(response.status().as_u16(), 413);
+            assert_eq!(response.json::<Value>().await.unwrap()["code"], "too_large");
+        }
+        Err(cut_off) => assert!(cut_off.is_request(), "{cut_off}"),
     }
     assert_eq!(app.count("SELECT COUNT(*) FROM outbound_messages WHERE origin = 'api'").await, 3);
     assert_eq!(app.count("SELECT COUNT(*) FROM outbound_files").await, 1);
