@@ -416,7 +416,7 @@ async fn uploaded_files_are_kept_until_sent_through_each_provider(backend: Backe
         (200, json!(true), json!(ids[0]))
     );
     let other = [b"%PDF-1.4\n".as_slice(), b"another bill"].concat();
-    assert_eq!(upload(&app, &again, Some(("Tagihan-0043.pdf", "application/pdf", other))).await.0, 409);
+    assert_eq!(upload(&app, &again, Some(("Tagihan-0042.pdf", "application/pdf", other))).await.0, 409);
 
     // Bad uploads are refused with the reason, and store nothing.
     let photo = [("to", "081234567789"), ("type", "image")];
