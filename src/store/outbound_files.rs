@@ -2,10 +2,15 @@
 //! (any replica may send the message) once per content, until no message
 //! waiting to go out needs them.
 
+use super::outbox::UNSENT;
 use super::{Store, StoreError};
-use crate::domain::UploadedFile;
+use crate::domain::{UploadedFile, HOUR_MS};
 use bytes::Bytes;
 use sqlx::{Any, Transaction};
+
+/// How long the file of a message that failed for good is kept for a
+/// retry by hand (`POST /api/messages/{id}/retry`).
+const FAILED_KEPT_MS: i64 = 7 * 24 * HOUR_MS;
 
 /// Keeps `file`'s bytes for a message queued in `tx`. The same bytes
 /// uploaded again are the same row; one emptied since gets them back. A
@@ -40,19 +45,20 @@ impl Store {
         Ok(contents.flatten().map(Bytes::from))
     }
 
-    /// Drops the bytes of files no message still waiting to go out needs
-    /// (every one carrying it is sent or cancelled), and forgets files no
-    /// message refers to any more. A file queued in the last `grace_ms` is
-    /// left alone, so one queued while this runs keeps its bytes.
-    /// `(emptied, forgotten)`.
+    /// Drops the bytes of files no message needs any more (every one
+    /// carrying it is sent or cancelled, or failed for good more than
+    /// `FAILED_KEPT_MS` ago), and forgets files no message refers to. A file
+    /// queued in the last `grace_ms` is left alone, so one queued while this
+    /// runs keeps its bytes. `(emptied, forgotten)`.
     pub async fn release_sent_files(&self, now: i64, grace_ms: i64) -> Result<(u64, u64), StoreError> {
         let mut tx = self.write_tx().await?;
-        let emptied = sqlx::query(
+        let emptied = sqlx::query(&format!(
             "UPDATE outbound_files SET contents = NULL WHERE contents IS NOT NULL AND touched_at < $1 \
                AND NOT EXISTS (SELECT 1 FROM outbound_messages o WHERE o.media_file = outbound_files.sha256 \
-                 AND o.state NOT IN ('sent', 'cancelled'))",
-        )
+                 AND (o.state IN {UNSENT} OR (o.state IN ('failed_permanent', 'dead') AND o.updated_at >= $2)))"
+        ))
         .bind(now - grace_ms)
+        .bind(now - FAILED_KEPT_MS)
         .execute(&mut *tx)
         .await?
         .rows_affected();

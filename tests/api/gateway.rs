@@ -471,14 +471,27 @@ async fn uploaded_files_are_kept_until_sent_through_each_provider(backend: Backe
     assert_eq!(app.count("SELECT COUNT(*) FROM outbound_messages WHERE origin = 'api'").await, 3);
     assert_eq!(app.count("SELECT COUNT(*) FROM outbound_files").await, 1);
 
+    // A photo WAHA refuses for good keeps its bytes for a retry by hand.
+    Mock::given(method("POST"))
+        .and(path("/api/sendImage"))
+        .respond_with(ResponseTemplate::new(400).set_body_json(json!({ "statusCode": 400, "message": "bad image" })))
+        .mount(&waha)
+        .await;
+    let photo = [("to", "081234567789"), ("type", "image"), ("account", "desk")];
+    let (status, refused) = upload(&app, &photo, Some(("x.png", "image/png", b"\x89PNG\r\n\x1a\nfoto".to_vec()))).await;
+    assert_eq!(status, 202, "{refused}");
+    let path = format!("/api/messages/{}", refused["message"]["id"]);
+    wait_until(|| async { get(&app, &path, ADMIN_TOKEN).await.1["state"] == "failed_permanent" }).await;
+
     // Once every message carrying it is sent, the cleanup drops its bytes;
     // the message still says what it carried.
     let store = wa_ai_bridge::store::Store::connect(&app.settings().database_url).await.unwrap();
-    let hour = 3_600_000;
-    assert_eq!(store.release_sent_files(wa_ai_bridge::domain::now_ms(), hour).await.unwrap(), (0, 0), "too recent");
-    let later = wa_ai_bridge::domain::now_ms() + 2 * hour;
-    assert_eq!(store.release_sent_files(later, hour).await.unwrap(), (1, 0));
-    assert_eq!(app.count("SELECT COUNT(*) FROM outbound_files WHERE contents IS NULL").await, 1);
+    let (hour, now) = (3_600_000, wa_ai_bridge::domain::now_ms());
+    assert_eq!(store.release_sent_files(now, hour).await.unwrap(), (0, 0), "too recent");
+    assert_eq!(store.release_sent_files(now + 2 * hour, hour).await.unwrap(), (1, 0), "the bill, not the photo");
+    let emptied = "SELECT COUNT(*) FROM outbound_files WHERE contents IS NULL AND mime = 'application/pdf'";
+    assert_eq!(app.count(emptied).await, 1);
+    assert_eq!(store.release_sent_files(now + 8 * 24 * hour, hour).await.unwrap(), (1, 0), "a week later, the photo");
     let (_, shown) = get(&app, &format!("/api/messages/{}", ids[1]), ADMIN_TOKEN).await;
     assert_eq!(shown["media"]["upload"]["sha256"], json!(sha256));
 }
