@@ -21,7 +21,9 @@
     sendAccount: $('send-account'), sendText: $('send-text'), sendButton: $('send-button'), sendError: $('send-error'),
     sendResult: $('send-result'), sendPreview: $('send-preview'), sendParts: $('send-parts'),
     sendTextBox: $('send-text-box'), sendTemplateBox: $('send-template-box'), sendTemplate: $('send-template'),
-    sendTemplateHint: $('send-template-hint'), sendValues: $('send-values'),
+    sendTemplateHint: $('send-template-hint'), sendValues: $('send-values'), sendTextLabel: $('send-text-label'),
+    sendFile: $('send-file'), sendFilePick: $('send-file-pick'), sendFileChosen: $('send-file-chosen'),
+    sendFileName: $('send-file-name'), sendFileRemove: $('send-file-remove'), sendFileHint: $('send-file-hint'),
     templatesSummary: $('templates-summary'), templatesAccountBox: $('templates-account-box'), templatesAccount: $('templates-account'),
     templatesSync: $('templates-sync'), templatesRefresh: $('templates-refresh'), templatesList: $('templates-list'),
     templateForm: $('template-form'), tfName: $('tf-name'), tfLanguage: $('tf-language'), tfCategory: $('tf-category'),
@@ -158,7 +160,10 @@
     var headers = { Accept: 'application/json' };
     if (opts.token || state.token) headers.Authorization = 'Bearer ' + (opts.token || state.token);
     var init = { method: opts.method || 'GET', headers: headers, cache: 'no-store' };
-    if (opts.body !== undefined) {
+    if (opts.form !== undefined) {
+      // a multipart form (FormData) goes as it is: the browser writes its Content-Type with the boundary
+      init.body = opts.form;
+    } else if (opts.body !== undefined) {
       headers['Content-Type'] = 'application/json';
       init.body = JSON.stringify(opts.body);
     }
@@ -1505,7 +1510,8 @@
     template_not_approved: 'Template ini belum disetujui Meta (atau dijeda/ditolak); pilih template yang disetujui.',
     opted_out: 'Pelanggan ini menolak promosi (membalas STOP); template marketing tidak dikirim kepadanya.',
     invalid_parameters: 'Ada yang belum benar; tidak ada yang dikirim atau disimpan:',
-    unknown_template: 'Template ini tidak ada (lagi) di nomor ini; perbarui daftar template.'
+    unknown_template: 'Template ini tidak ada (lagi) di nomor ini; perbarui daftar template.',
+    too_large: 'Berkas terlalu besar untuk dikirim; tidak ada yang dikirim.'
   };
 
   // A refusal in `box`: what it means, the server's own words under it, or instead a 400's list of problems
@@ -1561,7 +1567,15 @@
   // ---------- send a message (the send API, with the admin token) ----------
 
   var WA_PART_CHARS = 4096;
-  var send = { key: null, draft: null, busy: false, follow: null, templates: [], valueOf: null };
+  var WA_CAPTION_CHARS = 1024; // WhatsApp's limit on a file's caption; the server refuses a longer one
+  var MB = 1024 * 1024;
+  // The server's limits (it checks again, by the bytes); checked here so a file that cannot go is never uploaded.
+  var FILE_LIMIT = { image: 5 * MB, document: 16 * MB, video: 16 * MB, audio: 16 * MB };
+  var FILE_KIND = { image: 'gambar', document: 'dokumen', video: 'video', audio: 'audio' };
+  var FILE_BADGE = { image: 'IMG', document: 'DOC', video: 'VID', audio: 'AUD' };
+  var FILE_HINT = el.sendFileHint.textContent; // what the page says while no file is chosen
+  // file: the attached file { file, kind, url (an image's blob: address), view (its preview) } or null
+  var send = { key: null, draft: null, busy: false, follow: null, templates: [], valueOf: null, file: null };
 
   // The number as the server will read it (it decides; this only shows the admin what it will be).
   function writtenNumber(raw) {
@@ -1581,6 +1595,118 @@
   }
 
   function sendMode() { return el.sendForm.querySelector('input[name="send-mode"]:checked').value; }
+
+  // ----- an attached file (sent as a multipart form; the text becomes its caption) -----
+
+  // What WhatsApp shows the file as: the send API's `type`. By the browser's type, or by the name's ending when
+  // the browser could not tell; the server checks the bytes, so a wrong guess is refused there, not sent.
+  function fileKind(file) {
+    var type = String(file.type || '').toLowerCase();
+    if (!type) {
+      var ext = ((/\.([a-z0-9]+)$/i.exec(file.name || '') || [])[1] || '').toLowerCase();
+      if (/^(jpe?g|png)$/.test(ext)) return 'image';
+      if (/^(mp4|3gp)$/.test(ext)) return 'video';
+      if (/^(aac|amr|mp3|m4a|ogg|opus)$/.test(ext)) return 'audio';
+      return 'document';
+    }
+    if (type === 'image/jpeg' || type === 'image/png') return 'image';
+    if (type.indexOf('video/') === 0) return 'video';
+    if (type.indexOf('audio/') === 0) return 'audio';
+    return 'document';
+  }
+
+  function fileSize(bytes) {
+    if (bytes < 1024) return num(bytes) + ' B';
+    if (bytes < MB) return num(bytes / 1024, bytes < 10 * 1024 ? 1 : 0) + ' KB';
+    return num(bytes / MB, 1) + ' MB';
+  }
+
+  // Characters as the server counts them (code points, not UTF-16 halves).
+  function chars(text) { return Array.from(text).length; }
+
+  // The caption that goes with the file: audio takes none (WhatsApp shows no text on it).
+  function fileCaption(f, text) { return f.kind === 'audio' ? '' : String(text || '').trim(); }
+
+  // Why the attached file cannot go as it is, before anything is uploaded; null when it can.
+  function fileProblem(f, text) {
+    if (!f) return null;
+    var limit = FILE_LIMIT[f.kind];
+    if (f.file.size > limit) {
+      return 'Berkas terlalu besar (' + fileSize(f.file.size) + '): ' + FILE_KIND[f.kind] + ' paling besar ' + fileSize(limit) +
+        '. Kecilkan atau pilih berkas lain; tidak ada yang dikirim.';
+    }
+    if (!f.file.size) return 'Berkas ini kosong; pilih berkas lain.';
+    var n = chars(fileCaption(f, text));
+    if (n > WA_CAPTION_CHARS) {
+      return 'Keterangan terlalu panjang: ' + num(n) + ' karakter, paling banyak ' + num(WA_CAPTION_CHARS) + '. Pendekkan dulu sebelum mengirim.';
+    }
+    return null;
+  }
+
+  function chooseSendFile(file) {
+    dropSendFile();
+    if (file) {
+      var kind = fileKind(file);
+      send.file = { file: file, kind: kind, url: kind === 'image' ? URL.createObjectURL(file) : null, view: null };
+    }
+    el.sendError.hidden = true;
+    renderSendDraft();
+  }
+
+  function dropSendFile() {
+    if (send.file && send.file.url) URL.revokeObjectURL(send.file.url);
+    send.file = null;
+    el.sendFile.value = ''; // so choosing the same file again is a change
+  }
+
+  // The file as the customer will see it above the caption: a photo as itself, anything else as its name.
+  // Built once per file, so typing the caption does not reload the picture.
+  function filePreview(f) {
+    if (f.view) return f.view;
+    var line = h('div', 'send-preview-file');
+    line.setAttribute('data-testid', 'send-preview-file');
+    // the name's ending as a badge ("PDF"), not an emoji: not every machine has a font for those
+    var ext = (/\.([a-z0-9]{1,4})$/i.exec(f.file.name) || [])[1];
+    var icon = h('span', 'send-file-icon', ext ? ext.toUpperCase() : FILE_BADGE[f.kind]);
+    icon.setAttribute('aria-hidden', 'true');
+    line.appendChild(icon);
+    line.appendChild(h('span', 'send-file-label', f.file.name));
+    line.appendChild(h('span', 'muted', fileSize(f.file.size)));
+    if (!f.url) return (f.view = line);
+    var img = h('img', 'send-preview-image');
+    img.alt = f.file.name;
+    img.src = f.url;
+    img.setAttribute('data-testid', 'send-preview-image');
+    // not a picture after all (the server will refuse it): show its name instead of a broken image
+    img.addEventListener('error', function () { f.view = line; if (img.parentNode) img.replaceWith(line); });
+    return (f.view = img);
+  }
+
+  // The file row, the text box's label and the hint under them, for the attached file (or none).
+  function showSendFile(f, text) {
+    el.sendFileChosen.hidden = !f;
+    el.sendFilePick.textContent = f ? 'Ganti berkas' : 'Lampirkan berkas';
+    el.sendFileName.textContent = f ? f.file.name + ' · ' + FILE_KIND[f.kind] + ' · ' + fileSize(f.file.size) : '';
+    var audio = !!f && f.kind === 'audio';
+    el.sendTextLabel.textContent = !f ? 'Pesan' : audio ? 'Keterangan (audio tanpa keterangan)' : 'Keterangan (boleh kosong)';
+    el.sendText.disabled = audio;
+    var problem = fileProblem(f, text);
+    var note = !f ? FILE_HINT
+      : audio ? 'Audio dikirim tanpa keterangan (WhatsApp tidak menampilkan teks pada audio); teks di kotak pesan tidak ikut dikirim.'
+      : 'Teks menjadi keterangan berkas: ' + num(chars(fileCaption(f, text))) + '/' + num(WA_CAPTION_CHARS) + ' karakter.';
+    el.sendFileHint.textContent = problem || note;
+    el.sendFileHint.className = 'send-hint' + (problem ? ' bad' : '');
+  }
+
+  // The send API's multipart form: the same fields as the JSON body, and the file itself as `file`
+  // (a document keeps its name from there).
+  function sendForm(body, file) {
+    var form = new FormData();
+    Object.keys(body).forEach(function (k) { if (k !== 'file') form.append(k, body[k]); });
+    form.append('file', file, file.name);
+    return form;
+  }
+
   function sendTemplate() {
     var id = el.sendTemplate.value;
     return send.templates.filter(function (t) { return templateId(t) === id; })[0] || null;
@@ -1601,6 +1727,17 @@
       return;
     }
     var text = el.sendText.value;
+    var f = send.file;
+    showSendFile(f, text);
+    if (f) {
+      var caption = fileCaption(f, text);
+      el.sendPreview.replaceChildren(filePreview(f));
+      if (caption) el.sendPreview.appendChild(window.WaFormat.render(caption));
+      el.sendParts.textContent = '· ' + FILE_KIND[f.kind] + ' ' + fileSize(f.file.size) +
+        (caption ? ', keterangan ' + num(chars(caption)) + ' karakter' : '');
+      el.sendButton.disabled = send.busy || !to.number || !!fileProblem(f, text);
+      return;
+    }
     var shown = text.trim() ? text : 'Pratinjau pesan muncul di sini.';
     el.sendPreview.replaceChildren(window.WaFormat.render(shown));
     var parts = Math.max(1, Math.ceil(text.trim().length / WA_PART_CHARS));
@@ -1634,14 +1771,22 @@
     var to = writtenNumber(el.sendTo.value);
     var byTemplate = sendMode() === 'template';
     var t = byTemplate ? sendTemplate() : null;
+    var f = byTemplate ? null : send.file;
     var text = el.sendText.value.trim();
-    if (send.busy || !to.number || (byTemplate ? !t : !text)) return;
+    if (send.busy || !to.number || (byTemplate ? !t : !(text || f))) return;
+    // too large, empty or a caption too long: the hint says why, and nothing reaches the server
+    if (fileProblem(f, text)) { renderSendDraft(); return; }
     var body = { to: to.number };
     if (!el.sendAccountBox.hidden && el.sendAccount.value) body.account = el.sendAccount.value;
     if (t) {
       body.template = templateValues(t, send.valueOf);
       body.template.name = t.name;
       body.template.language = t.language;
+    } else if (f) {
+      body.type = f.kind;
+      if (fileCaption(f, text)) body.caption = fileCaption(f, text);
+      // names the file in the draft below (the bytes go in the form): the same file keeps the key
+      body.file = { name: f.file.name, size: f.file.size, lastModified: f.file.lastModified };
     } else {
       body.text = text;
     }
@@ -1652,14 +1797,28 @@
     send.busy = true;
     el.sendError.hidden = true;
     renderSendDraft();
-    api('/api/messages', { method: 'POST', body: body })
+    // a file may take a while to upload: more time than a JSON request gets
+    var request = f
+      ? api('/api/messages', { method: 'POST', form: sendForm(body, f.file), timeoutMs: 180000 })
+      : api('/api/messages', { method: 'POST', body: body });
+    request
       .then(function (res) {
         followSent(res.message);
-        if (t) chooseSendTemplate(); else el.sendText.value = '';
+        if (t) chooseSendTemplate();
+        // audio took no caption: the text was not sent, so it stays
+        else if (!f || f.kind !== 'audio') el.sendText.value = '';
+        if (f && send.file === f) dropSendFile();
         send.draft = null;
       })
       .catch(function (err) {
         if (handleAuthFailure(err)) return;
+        if (!(err instanceof ApiError)) {
+          // no answer: it may have arrived; the draft keeps its key, so pressing again cannot send it twice
+          el.sendError.replaceChildren(h('p', null, 'Tidak ada jawaban dari server (' + (err.message || String(err)) +
+            '). Tekan Kirim lagi: pesan yang sama tidak akan terkirim dua kali.'));
+          el.sendError.hidden = false;
+          return;
+        }
         showRefusal(el.sendError, err);
         if (err.body && err.body.code === 'outside_window') {
           el.sendError.appendChild(button('btn-outline btn-small', 'Kirim dengan template', 'send-use-template', function () { setSendMode('template'); }));
@@ -1697,6 +1856,8 @@
   el.sendForm.addEventListener('submit', function (e) { e.preventDefault(); sendMessage(); });
   el.sendTo.addEventListener('input', renderSendDraft);
   el.sendText.addEventListener('input', renderSendDraft);
+  el.sendFile.addEventListener('change', function () { chooseSendFile(el.sendFile.files && el.sendFile.files[0]); });
+  el.sendFileRemove.addEventListener('click', function () { chooseSendFile(null); el.sendFile.focus(); });
   Array.prototype.forEach.call(el.sendForm.querySelectorAll('input[name="send-mode"]'), function (r) {
     r.addEventListener('change', function () { setSendMode(r.value); });
   });
